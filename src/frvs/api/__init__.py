@@ -1,0 +1,1 @@
+"""The REST API: thin FastAPI routes over the services of ``frvs.app``."""

@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from frvs.api.problems import install_problem_handlers
+from frvs.api.routes import faces
+from frvs.api.schemas import Health
+from frvs.app import Application
+
+
+def frvs_version() -> str:
+    try:
+        return version("frvs")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def create_api(application: Application) -> FastAPI:
+    """An ASGI app serving ``application``; its lifespan starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        application.start()
+        try:
+            yield
+        finally:
+            application.stop()
+
+    api = FastAPI(
+        title="FRVS",
+        version=frvs_version(),
+        description="Face recognition for visual surveillance, with oversight: every "
+        "biometric operation audited, every alert reviewed by a person.",
+        lifespan=lifespan,
+    )
+    api.state.frvs = application
+    install_problem_handlers(api)
+
+    @api.get("/healthz", operation_id="health", response_model=Health, tags=["service"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": frvs_version()}
+
+    api.include_router(faces.router)
+    return api

@@ -1,0 +1,37 @@
+"""POST /v1/detect and /v1/verify."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from frvs.api.deps import AppDep, read_upload
+from frvs.api.schemas import DetectPublic, VerifyPublic
+
+router = APIRouter(prefix="/v1", tags=["faces"])
+
+
+@router.post("/detect", operation_id="detect_faces", response_model=DetectPublic)
+async def detect(app: AppDep, image: Annotated[UploadFile, File()],
+                 pack: Annotated[str | None, Form()] = None) -> dict[str, object]:
+    """Find the faces in an uploaded image, with landmarks, score and quality."""
+    pixels = await read_upload(image, app)
+    faces = await run_in_threadpool(app.engine.detect, pixels, pack)
+    return {"image": image.filename or "upload", "faces": [f.as_dict() for f in faces]}
+
+
+@router.post("/verify", operation_id="verify_faces", response_model=VerifyPublic)
+async def verify(
+    app: AppDep,
+    image_a: Annotated[UploadFile, File()],
+    image_b: Annotated[UploadFile, File()],
+    pack: Annotated[str | None, Form()] = None,
+) -> dict[str, object]:
+    """1:1: compare the largest face of each image at the pack's default threshold."""
+    a = await read_upload(image_a, app)
+    b = await read_upload(image_b, app)
+    names = (image_a.filename or "image_a", image_b.filename or "image_b")
+    result = await run_in_threadpool(app.engine.verify, (a, b), names, pack)
+    return result.as_dict()

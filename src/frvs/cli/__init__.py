@@ -1,0 +1,1 @@
+"""The ``frvs`` command: a thin shell over the services in ``frvs.app``."""

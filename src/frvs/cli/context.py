@@ -1,0 +1,109 @@
+"""What every command shares: settings, the lazily built application, output helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from frvs.app import Application, build_application
+from frvs.config.settings import Settings, load_settings
+from frvs.core import errors
+
+logger = logging.getLogger("frvs.cli")
+
+err_console = Console(stderr=True)
+
+# Exit codes, one per class of failure, so scripts can tell them apart.
+EXIT_CODES: list[tuple[type[errors.FrvsError], int]] = [
+    (errors.EmptyImageError, 10),
+    (errors.NotAnImageError, 11),
+    (errors.CorruptImageError, 12),
+    (errors.ImageTooLargeError, 13),
+    (errors.NoFaceError, 14),
+    (errors.LowQualityFaceError, 15),
+    (errors.NotFoundError, 16),
+    (errors.ConflictError, 17),
+    (errors.PermissionDeniedError, 18),
+    (errors.ModelSpaceMismatchError, 19),
+    (errors.ModelError, 20),
+    (errors.ConfigurationError, 21),
+    (errors.InvalidInputError, 22),
+    (errors.FrvsError, 1),
+]
+EXIT_FILE_NOT_FOUND = 9
+
+
+def exit_code_for(error: errors.FrvsError) -> int:
+    return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
+
+
+@dataclass
+class CliState:
+    """Options given before the command, and the application built from them on demand."""
+
+    data_dir: Path | None = None
+    config_file: Path | None = None
+    _app: Application | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def app(self) -> Application:
+        if self._app is None:
+            settings = load_settings(self.config_file, data_dir=self.data_dir)
+            self._app = build_application(settings)
+        return self._app
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):  # pragma: no cover - set by the root callback
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(error: errors.FrvsError, as_json: bool) -> NoReturn:
+    """Report ``error`` on stderr (and as JSON on stdout with --json) and exit with its code."""
+    code = exit_code_for(error)
+    if as_json:
+        emit_json({"error": error.code, "message": error.message, "exit_code": code})
+    err_console.print(f"[bold red]error[/] ({error.code}): {error.message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def domain_errors(as_json: bool) -> Iterator[None]:
+    """Turn FRVS errors into a clear message and a distinct exit code, never a traceback."""
+    try:
+        yield
+    except errors.FrvsError as exc:
+        fail(exc, as_json)
+    except FileNotFoundError as exc:
+        if as_json:
+            emit_json({"error": "file_not_found", "message": str(exc),
+                       "exit_code": EXIT_FILE_NOT_FOUND})
+        err_console.print(f"[bold red]error[/] (file_not_found): {exc}", highlight=False)
+        raise typer.Exit(EXIT_FILE_NOT_FOUND) from exc
+
+
+JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+Renderer = Callable[[Any], None]

@@ -1,0 +1,51 @@
+"""The ``frvs`` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frvs.cli import faces, serve
+from frvs.cli.context import CliState
+
+app = typer.Typer(
+    name="frvs",
+    help="FRVS: open, self-hosted face recognition for visual surveillance, with oversight.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="FRVS_DATA_DIR", help="Data directory (default ./data)."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", envvar="FRVS_CONFIG", help="YAML configuration.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Options that apply to every command."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = CliState(data_dir=data_dir, config_file=config)
+
+
+app.command()(faces.detect)
+app.command()(faces.verify)
+app.command()(faces.models)
+app.command()(serve.serve)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,46 @@
+"""serve: run the HTTP service."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from frvs.api.app import create_api
+from frvs.cli.context import domain_errors, state
+
+logger = logging.getLogger(__name__)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) until interrupted."""
+    with domain_errors(False):
+        app = state(ctx).app
+    settings = app.settings.server
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    if not _is_loopback(bind_host):
+        typer.secho(
+            f"warning: binding {bind_host} exposes biometric endpoints beyond this machine; "
+            "put FRVS behind a TLS-terminating proxy.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    logging.getLogger("frvs").setLevel(logging.INFO)
+    uvicorn.run(create_api(app), host=bind_host, port=bind_port, log_level="info")

@@ -1,0 +1,1 @@
+"""One pydantic model tree for all configuration, loaded from YAML and environment."""

@@ -1,0 +1,125 @@
+"""The configuration tree. Every field has a title or description, bounds and defaults
+that run FRVS embedded on one machine.
+
+Sources, later ones winning: defaults, the YAML file (``--config``, ``FRVS_CONFIG`` or
+``<data_dir>/frvs.yaml``), environment variables ``FRVS_<FIELD>`` with ``__`` between
+nested names (``FRVS_SERVER__PORT=9000``), and explicit overrides from the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from frvs.core.errors import ConfigurationError
+from frvs.imaging.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
+from frvs.models.quality import QualityMinimums
+from frvs.models.registry import PackConfig, default_pack_configs
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectionSettings(_Section):
+    max_side: int = Field(
+        640,
+        ge=160,
+        le=4096,
+        title="Working resolution",
+        description="Images are downscaled so their longer side is at most this before "
+        "detection, and boxes are mapped back. Larger finds smaller faces but costs time "
+        "roughly with the pixel count; YuNet misses large faces in very large images.",
+    )
+
+
+class QualitySettings(_Section):
+    """Minimums below which a face is refused for enrolment, with the reason."""
+
+    detector_score: float = Field(0.7, ge=0, le=1)
+    face_size_px: float = Field(40.0, ge=0, description="Shorter side of the face box.")
+    inter_eye_px: float = Field(16.0, ge=0)
+    sharpness: float = Field(15.0, ge=0, description="Variance of the Laplacian of the crop.")
+    max_abs_yaw: float = Field(50.0, ge=0, le=90)
+    max_abs_pitch: float = Field(40.0, ge=0, le=90)
+    overall: float = Field(0.25, ge=0, le=1)
+
+    def minimums(self) -> QualityMinimums:
+        return QualityMinimums(**self.model_dump())
+
+
+class LimitSettings(_Section):
+    max_image_bytes: int = Field(
+        DEFAULT_MAX_BYTES, ge=1024, description="Largest accepted image file or upload."
+    )
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, ge=10_000, description="Largest accepted width x height "
+        "(decompression-bomb guard)."
+    )
+
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.max_image_bytes, self.max_image_pixels)
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Bind address. Binding elsewhere exposes "
+                      "biometric endpoints to the network: put TLS in front.")
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """The whole FRVS configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRVS_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where the store, media and keys live.")
+    default_pack: str = Field("yunet_sface", description="Model pack used unless told otherwise.")
+    packs: list[PackConfig] = Field(default_factory=default_pack_configs)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, YAML, environment and ``overrides`` (None values ignored)."""
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    path = config_file or (Path(os.environ["FRVS_CONFIG"]) if "FRVS_CONFIG" in os.environ else None)
+    if path is None:
+        data_dir = Path(explicit.get("data_dir") or os.environ.get("FRVS_DATA_DIR") or "data")
+        candidate = data_dir / "frvs.yaml"
+        path = candidate if candidate.is_file() else None
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read configuration {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"{path}: the configuration must be a mapping")
+        values = loaded
+    try:
+        # Init kwargs beat env in pydantic-settings; YAML must lose to env, so apply env
+        # on top by building twice: env-only first, then merge.
+        env_only = Settings().model_dump(exclude_unset=True)
+        merged = _deep_merge(_deep_merge(values, env_only), explicit)
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid configuration: {exc}") from exc
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

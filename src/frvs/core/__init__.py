@@ -1,0 +1,1 @@
+"""Records every stage shares: geometry, templates and their model space, errors."""

@@ -1,0 +1,1 @@
+"""The face engine: still images -> detected, quality-scored faces -> templates -> scores."""

@@ -1,0 +1,1 @@
+"""Turning untrusted bytes into pixels, safely."""

@@ -1,0 +1,1 @@
+"""Model packs: a detector and an embedder behind one small interface, with provenance."""

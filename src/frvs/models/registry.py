@@ -1,0 +1,68 @@
+"""Which packs exist, and building them lazily from their configs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import Field
+
+from frvs.core.errors import ConfigurationError
+from frvs.models import yunet_sface
+from frvs.models.pack import ModelPack, PackInfo
+
+logger = logging.getLogger(__name__)
+
+PackConfig = Annotated[yunet_sface.YuNetSFaceConfig, Field(discriminator="type")]
+
+KNOWN_PACKS: dict[str, PackInfo] = {yunet_sface.PACK_NAME: yunet_sface.INFO}
+
+
+def default_pack_configs() -> list[PackConfig]:
+    return [yunet_sface.YuNetSFaceConfig()]
+
+
+def _build(config: PackConfig) -> ModelPack:
+    if isinstance(config, yunet_sface.YuNetSFaceConfig):
+        return yunet_sface.build(config)
+    raise ConfigurationError(f"no builder for pack type {config.type!r}")  # pragma: no cover
+
+
+class PackRegistry:
+    """Owns the loaded packs of one application; builds each on first use."""
+
+    def __init__(self, configs: Sequence[PackConfig], default: str) -> None:
+        self._configs = {c.type: c for c in configs}
+        if default not in self._configs:
+            raise ConfigurationError(
+                f"default pack {default!r} is not configured; configured: {sorted(self._configs)}"
+            )
+        self.default_name = default
+        self._loaded: dict[str, ModelPack] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._configs)
+
+    def info(self, name: str) -> PackInfo:
+        return KNOWN_PACKS[self._resolve(name)]
+
+    def get(self, name: str | None = None) -> ModelPack:
+        """The pack called ``name`` (the default when None), loading it on first use."""
+        key = self._resolve(name or self.default_name)
+        with self._lock:
+            if key not in self._loaded:
+                pack = _build(self._configs[key])
+                logger.info("loaded model pack %s (runtime %s)", key, pack.runtime)
+                self._loaded[key] = pack
+            return self._loaded[key]
+
+    def _resolve(self, name: str) -> str:
+        if name not in self._configs:
+            raise ConfigurationError(
+                f"unknown model pack {name!r}; available: {', '.join(sorted(self._configs))}"
+            )
+        return name

@@ -1,0 +1,1 @@
+"""Persistence: SQL store, vector indexes, media."""

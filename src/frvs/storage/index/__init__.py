@@ -1,0 +1,1 @@
+"""Top-k search over templates behind one small interface (``VectorIndex``)."""

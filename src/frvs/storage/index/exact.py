@@ -1,0 +1,98 @@
+"""Exact search in memory with NumPy: the embedded default.
+
+Vectors live in one preallocated float32 matrix that grows by doubling; removal swaps
+the last row into the hole so the matrix stays dense and a query is one matrix product.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
+
+
+class ExactIndex:
+    """Brute-force inner-product search; exact, thread-safe, O(n) per query."""
+
+    def __init__(self, dimension: int, capacity: int = 1024) -> None:
+        self._dimension = dimension
+        self._vectors = np.zeros((max(1, capacity), dimension), dtype=np.float32)
+        self._ids = np.zeros(max(1, capacity), dtype=np.int64)
+        self._size = 0
+        self._row_of: dict[int, int] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
+        vecs = check_vectors(vectors, self._dimension)
+        id_list = [int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1)]
+        if len(id_list) != len(vecs):
+            raise ValueError(f"{len(id_list)} ids for {len(vecs)} vectors")
+        with self._lock:
+            self.remove([i for i in id_list if i in self._row_of])
+            self._reserve(self._size + len(id_list))
+            start = self._size
+            self._vectors[start : start + len(id_list)] = vecs
+            self._ids[start : start + len(id_list)] = id_list
+            for offset, ident in enumerate(id_list):
+                self._row_of[ident] = start + offset
+            self._size += len(id_list)
+
+    def remove(self, ids: Sequence[int] | IdArray) -> None:
+        with self._lock:
+            for raw in np.asarray(ids, dtype=np.int64).reshape(-1):
+                row = self._row_of.pop(int(raw), None)
+                if row is None:
+                    continue
+                last = self._size - 1
+                if row != last:
+                    self._vectors[row] = self._vectors[last]
+                    moved = int(self._ids[last])
+                    self._ids[row] = moved
+                    self._row_of[moved] = row
+                self._size = last
+
+    def search(self, queries: Matrix, k: int) -> SearchResult:
+        q = check_vectors(queries, self._dimension, "queries")
+        n = q.shape[0]
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        ids = np.full((n, k), -1, dtype=np.int64)
+        with self._lock:
+            size = self._size
+            if size == 0 or k <= 0:
+                return SearchResult(scores, ids)
+            sims = q @ self._vectors[:size].T
+            stored = self._ids[:size].copy()
+        take = min(k, size)
+        if take < size:
+            part = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+        else:
+            part = np.broadcast_to(np.arange(size), (n, size))
+        part_scores = np.take_along_axis(sims, part, axis=1)
+        order = np.argsort(-part_scores, axis=1, kind="stable")
+        best = np.take_along_axis(part, order, axis=1)
+        scores[:, :take] = np.take_along_axis(sims, best, axis=1)
+        ids[:, :take] = stored[best]
+        return SearchResult(scores, ids)
+
+    def count(self) -> int:
+        with self._lock:
+            return self._size
+
+    def _reserve(self, needed: int) -> None:
+        capacity = self._vectors.shape[0]
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        vectors = np.zeros((capacity, self._dimension), dtype=np.float32)
+        vectors[: self._size] = self._vectors[: self._size]
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[: self._size] = self._ids[: self._size]
+        self._vectors, self._ids = vectors, ids

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real test data beside the checkout and one application per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frvs.app import Application, build_application
+from frvs.config.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FRVS_SHARED", REPO.parent / "shared")).resolve()
+DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data``: real photographs and a real clip (never copied into the repo)."""
+    if not DATA.is_dir():
+        pytest.fail(f"test data not found at {DATA}; set FRVS_SHARED to the shared/ folder")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def session_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Application]:
+    """One application with the default configuration, shared by read-only engine tests."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("frvs-data"))
+    application = build_application(settings)
+    application.start()
+    yield application
+    application.stop()
+
+
+@pytest.fixture
+def data_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty data directory for one test (also exported as FRVS_DATA_DIR)."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("FRVS_DATA_DIR", str(path))
+    return path
