@@ -10,23 +10,31 @@ from typing import Annotated
 from pydantic import Field
 
 from frvs.core.errors import ConfigurationError
-from frvs.models import yunet_sface
+from frvs.models import dlib_pack, yunet_sface
 from frvs.models.pack import ModelPack, PackInfo
 
 logger = logging.getLogger(__name__)
 
-PackConfig = Annotated[yunet_sface.YuNetSFaceConfig, Field(discriminator="type")]
+PackConfig = Annotated[
+    yunet_sface.YuNetSFaceConfig | dlib_pack.DlibConfig, Field(discriminator="type")
+]
 
-KNOWN_PACKS: dict[str, PackInfo] = {yunet_sface.PACK_NAME: yunet_sface.INFO}
+KNOWN_PACKS: dict[str, PackInfo] = {
+    yunet_sface.PACK_NAME: yunet_sface.INFO,
+    dlib_pack.PACK_NAME: dlib_pack.INFO,
+}
 
 
 def default_pack_configs() -> list[PackConfig]:
-    return [yunet_sface.YuNetSFaceConfig()]
+    # dlib is listed even when not installed: building it is lazy and says how to install.
+    return [yunet_sface.YuNetSFaceConfig(), dlib_pack.DlibConfig()]
 
 
 def _build(config: PackConfig) -> ModelPack:
     if isinstance(config, yunet_sface.YuNetSFaceConfig):
         return yunet_sface.build(config)
+    if isinstance(config, dlib_pack.DlibConfig):
+        return dlib_pack.build(config)
     raise ConfigurationError(f"no builder for pack type {config.type!r}")  # pragma: no cover
 
 
@@ -34,7 +42,7 @@ class PackRegistry:
     """Owns the loaded packs of one application; builds each on first use."""
 
     def __init__(self, configs: Sequence[PackConfig], default: str) -> None:
-        self._configs = {c.type: c for c in configs}
+        self._configs: dict[str, PackConfig] = {c.type: c for c in configs}
         if default not in self._configs:
             raise ConfigurationError(
                 f"default pack {default!r} is not configured; configured: {sorted(self._configs)}"
