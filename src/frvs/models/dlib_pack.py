@@ -223,8 +223,9 @@ class DlibDetector:
         faces = []
         for (rect, margin), shape in zip(found, shapes, strict=True):
             points = np.array([[q.x, q.y] for q in shape.parts()], dtype=np.float32)
-            box = Box(float(rect.left()), float(rect.top()), float(rect.width()),
-                      float(rect.height()))
+            box = Box(
+                float(rect.left()), float(rect.top()), float(rect.width()), float(rect.height())
+            )
             faces.append(FaceDetection(box, five_landmarks(points), score_from_margin(margin)))
         return sorted(faces, key=lambda f: f.score, reverse=True)
 
@@ -291,7 +292,8 @@ def _rectangle(dlib: Any, box: Box) -> Any:
 
 def _import_dlib() -> Any:
     try:
-        import dlib  # noqa: PLC0415  (optional extra, imported only when the pack is built)
+        # Imported here, not at the top: dlib is an optional extra.
+        import dlib
     except ImportError as exc:
         raise PackUnavailableError(_INSTALL_HINT) from exc
     return dlib
@@ -316,5 +318,6 @@ def build(config: DlibConfig) -> ModelPack:
         lock=threading.Lock(),
     )
     runtime = f"dlib {dlib.__version__} ({config.detector})"
-    return ModelPack(INFO, DlibDetector(models, config), DlibEmbedder(models, config.num_jitters),
-                     runtime)
+    return ModelPack(
+        INFO, DlibDetector(models, config), DlibEmbedder(models, config.num_jitters), runtime
+    )
