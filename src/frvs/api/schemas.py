@@ -23,7 +23,9 @@ class QualityPublic(BaseModel):
 
 
 class FacePublic(BaseModel):
-    box: list[float] = Field(description="x, y, width, height in pixels", examples=[[10, 20, 80, 96]])
+    box: list[float] = Field(
+        description="x, y, width, height in pixels", examples=[[10, 20, 80, 96]]
+    )
     landmarks: list[list[float]] = Field(description="right eye, left eye, nose, mouth right, "
                                          "mouth left as [x, y]")
     score: float

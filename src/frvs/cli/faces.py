@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.faces.models import Face
 from frvs.imaging.decode import read_image
 
 console = Console()
@@ -28,25 +29,23 @@ def detect(
 ) -> None:
     """Find the faces in each image, with box, five landmarks, score and quality."""
     app = state(ctx).app
-    results = []
+    results: list[tuple[Path, list[Face]]] = []
     with domain_errors(as_json):
         for path in images:
             image = read_image(path, app.image_limits)
-            faces = app.engine.detect(image, pack)
-            results.append({"image": str(path), "faces": [f.as_dict() for f in faces]})
+            results.append((path, app.engine.detect(image, pack)))
     if as_json:
-        emit_json(results[0] if len(results) == 1 else results)
+        documents = [{"image": str(p), "faces": [f.as_dict() for f in fs]} for p, fs in results]
+        emit_json(documents[0] if len(documents) == 1 else documents)
         return
-    for result in results:
-        faces = result["faces"]
-        assert isinstance(faces, list)
-        console.print(f"[bold]{result['image']}[/]: {len(faces)} face(s)")
+    for path, faces in results:
+        console.print(f"[bold]{path}[/]: {len(faces)} face(s)")
         for i, face in enumerate(faces, 1):
-            q = face["quality"]
+            q = face.quality
             console.print(
-                f"  {i}. box {face['box']} score {face['score']:.3f} "
-                f"quality {q['overall']:.2f} (eyes {q['inter_eye_px']:.0f} px, "
-                f"sharpness {q['sharpness']:.0f})"
+                f"  {i}. box {face.detection.box.as_list()} score {face.detection.score:.3f} "
+                f"quality {q.overall:.2f} (eyes {q.inter_eye_px:.0f} px, "
+                f"sharpness {q.sharpness:.0f})"
             )
 
 

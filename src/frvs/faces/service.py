@@ -36,8 +36,7 @@ def detect_at_working_size(pack: ModelPack, image: BGRImage, max_side: int) -> l
     small = cv2.resize(
         image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
     )
-    small = np.asarray(small, dtype=np.uint8)
-    return [d.scaled(1.0 / scale) for d in pack.detector.detect(small)]
+    return [d.scaled(1.0 / scale) for d in pack.detector.detect(np.asarray(small, np.uint8))]
 
 
 class FaceEngine:
@@ -54,7 +53,9 @@ class FaceEngine:
         faces = [Face(d, assess_quality(d, p.embedder.align(image, d))) for d in detections]
         return sorted(faces, key=lambda f: f.detection.box.area, reverse=True)
 
-    def embed(self, image: BGRImage, faces: list[Face], pack: str | None = None) -> list[EmbeddedFace]:
+    def embed(
+        self, image: BGRImage, faces: list[Face], pack: str | None = None
+    ) -> list[EmbeddedFace]:
         """Templates for ``faces`` of ``image``, made by ``pack``."""
         p = self.packs.get(pack)
         templates = p.embedder.embed(image, [f.detection for f in faces])

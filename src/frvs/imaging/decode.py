@@ -71,8 +71,8 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "im
         raise CorruptImageError(f"{name}: the image has no pixels ({width}x{height})")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image) or image
-        rgb = _to_rgb(image)
+        upright: Image.Image = ImageOps.exif_transpose(image) or image
+        rgb = _to_rgb(upright)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: {exc}") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

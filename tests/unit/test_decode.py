@@ -1,0 +1,122 @@
+"""Image input that cannot be broken: each class of bad input has its own error."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from frvs.core.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+)
+from frvs.imaging.decode import ImageLimits, decode_image, read_image
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo_bytes(data_dir: Path) -> bytes:
+    return (data_dir / "pairs/images/img1.jpg").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"", EmptyImageError, "empty"),
+        (b"%PDF-1.4 this is not an image at all", NotAnImageError, "not an image"),
+        ("plain text, UTF-8: é".encode(), NotAnImageError, "not an image"),
+    ],
+)
+def test_invalid_bytes(data: bytes, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        decode_image(data, name="probe.jpg")
+
+
+def test_truncated_jpeg_is_corrupt(photo_bytes: bytes) -> None:
+    with pytest.raises(CorruptImageError, match=r"probe\.jpg"):
+        decode_image(photo_bytes[: len(photo_bytes) // 3], name="probe.jpg")
+
+
+def test_garbled_jpeg_body_is_corrupt(photo_bytes: bytes) -> None:
+    garbled = photo_bytes[:600] + bytes(range(256)) * 40
+    with pytest.raises(CorruptImageError):
+        decode_image(garbled)
+
+
+def test_decompression_bomb_refused_before_decoding() -> None:
+    # 20000 x 20000 one-bit PNG: a few kB on disk, 400 M pixels once decoded.
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageTooLargeError, match="400000000 pixels"):
+        decode_image(bomb)
+
+
+def test_byte_limit(photo_bytes: bytes) -> None:
+    with pytest.raises(ImageTooLargeError, match="bytes"):
+        decode_image(photo_bytes, ImageLimits(max_bytes=1000))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
+def test_formats_decode_to_same_pixels(fmt: str, photo_bytes: bytes) -> None:
+    original = Image.open(io.BytesIO(photo_bytes)).convert("RGB").resize((160, 120))
+    decoded = decode_image(encode(original, fmt, **({"quality": 95} if fmt != "BMP" else {})))
+    assert decoded.shape == (120, 160, 3)
+    assert decoded.dtype == np.uint8
+    # BGR out: compare against the RGB source flipped; lossy formats are close, not equal.
+    assert np.abs(decoded[:, :, ::-1].astype(int) - np.asarray(original, int)).mean() < 4
+
+
+def test_exif_orientation_applied() -> None:
+    image = Image.new("RGB", (200, 100), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 0, 20, 20))  # a blue mark at the top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    decoded = decode_image(encode(image, "JPEG", exif=exif, quality=95))
+    assert decoded.shape[:2] == (200, 100)
+    # After a 90-degree clockwise turn the mark sits at the top-right.
+    assert decoded[5, 95, 0] > 200 and decoded[5, 95, 2] < 60
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("L", (32, 24), 128),
+        Image.new("LA", (32, 24), (128, 0)),
+        Image.new("RGBA", (32, 24), (10, 20, 30, 0)),
+        Image.new("P", (32, 24), 3),
+        Image.new("1", (32, 24), 1),
+        Image.fromarray(np.linspace(0, 65535, 32 * 24, dtype=np.uint16).reshape(24, 32)),
+    ],
+    ids=["gray", "gray-alpha", "rgba", "palette", "bilevel", "16-bit"],
+)
+def test_modes_become_bgr(image: Image.Image) -> None:
+    decoded = decode_image(encode(image, "PNG"))
+    assert decoded.shape == (24, 32, 3)
+    assert decoded.dtype == np.uint8
+
+
+def test_transparent_pixels_become_white_and_16bit_spans_range() -> None:
+    clear = decode_image(encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG"))
+    assert clear.min() == 255
+    ramp = Image.fromarray(np.array([[0, 1000], [30000, 65535]], dtype=np.uint16))
+    decoded = decode_image(encode(ramp, "PNG"))
+    assert decoded[0, 0, 0] == 0 and decoded[1, 1, 0] == 255
+
+
+def test_read_image_checks_size_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    path.write_bytes(b"\xff" * 5000)
+    with pytest.raises(ImageTooLargeError):
+        read_image(path, ImageLimits(max_bytes=4000))
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.jpg")
