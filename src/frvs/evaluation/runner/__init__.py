@@ -1,0 +1,1 @@
+"""Running evaluations: templates once per image, then the metrics."""
