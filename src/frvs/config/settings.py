@@ -20,6 +20,7 @@ from frvs.core.errors import ConfigurationError
 from frvs.imaging.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
+from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 
 
 class _Section(BaseModel):
@@ -86,6 +87,23 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    database_url: str | None = Field(
+        None,
+        title="Database URL",
+        description="SQLAlchemy URL of the store. Default: SQLite at <data_dir>/frvs.db "
+        "(embedded, one machine). 'postgresql+psycopg://user:pass@host/db' for several "
+        "service processes or machines sharing one store.",
+    )
+    index: IndexSettings = Field(
+        default_factory=ExactIndexSettings,
+        title="Vector index",
+        description="type: exact (default; exact, in memory, up to ~1M templates), faiss "
+        "(HNSW, approximate, ms at 10M) or milvus (Milvus Lite file or a Milvus cluster).",
+    )
+
+    def store_url(self) -> str:
+        """``database_url``, or the embedded SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'frvs.db').resolve()}"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -51,10 +51,22 @@ class NoFaceError(InvalidInputError):
     code = "no_face"
 
 
+class MultipleFacesError(InvalidInputError):
+    """Enrolment needs exactly one usable face and the image holds several."""
+
+    code = "multiple_faces"
+
+
 class LowQualityFaceError(InvalidInputError):
     """A face was found but falls below the configured quality minimums."""
 
     code = "low_quality_face"
+
+
+class ProhibitedAttributeError(InvalidInputError):
+    """A request tried to record a special category of personal data (PRODUCT.md)."""
+
+    code = "prohibited_attribute"
 
 
 class ModelSpaceMismatchError(FrvsError):

@@ -1,0 +1,187 @@
+"""gallery create|list|show|delete, subject delete, crossmatch, purge: thin shells over
+``GalleryService``. None of these loads a model pack."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.galleries.models import GalleryKind, GallerySpec
+from frvs.galleries.service import GalleryOverview, GalleryService
+
+console = Console()
+
+gallery_app = typer.Typer(help="Create, list, show and delete galleries.", no_args_is_help=True)
+subject_app = typer.Typer(help="Manage enrolled subjects.", no_args_is_help=True)
+
+GalleryArg = Annotated[str, typer.Argument(help="Gallery name.")]
+
+
+def service(ctx: typer.Context) -> GalleryService:
+    """The gallery service with its store open (migrated on first use)."""
+    app = state(ctx).app
+    app.store.open()
+    return app.galleries
+
+
+def _overview_row(table: Table, o: GalleryOverview) -> None:
+    g = o.gallery
+    table.add_row(g.name, g.kind.value, str(o.subjects), str(o.templates), g.pack,
+                  f"{o.threshold:.3f}", str(g.retention_days or "-"), g.purpose or "-")
+
+
+@gallery_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: GalleryArg,
+    kind: Annotated[GalleryKind, typer.Option(help="What the gallery is for.")] = (
+        GalleryKind.GENERAL),
+    purpose: Annotated[str | None, typer.Option(
+        help="Why it exists (watch list: required).")] = None,
+    legal_basis: Annotated[str | None, typer.Option(
+        "--legal-basis", help="The legal basis for processing (watch list: required).")] = None,
+    retention_days: Annotated[int | None, typer.Option(
+        "--retention-days", help="Delete subjects this many days after enrolment "
+        "('frvs purge'); default: keep until deleted.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Decision threshold; default: the pack's threshold for --fmr, else its default.")
+    ] = None,
+    fmr: Annotated[float | None, typer.Option(
+        "--fmr", help="Target false match rate, when the pack has a calibrated threshold.")
+    ] = None,
+    keep_crops: Annotated[bool, typer.Option(
+        "--keep-crops", help="Store aligned face crops under data/media (default: no).")
+    ] = False,
+    pack: Annotated[str | None, typer.Option(help="Model pack; default from config.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a gallery. NAME alone makes a general gallery: no retention limit, no crops,
+    the default pack at its default threshold."""
+    with domain_errors(as_json):
+        spec = GallerySpec(name, kind, purpose, legal_basis, retention_days, threshold, fmr,
+                           keep_crops, pack)
+        gallery = service(ctx).create(spec)
+    if as_json:
+        emit_json(gallery.as_dict())
+    else:
+        console.print(f"created {gallery.kind.value} gallery [bold]{gallery.name}[/] "
+                      f"(pack {gallery.pack})")
+
+
+@gallery_app.command("list")
+def list_galleries(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Every gallery with its counts."""
+    with domain_errors(as_json):
+        overviews = service(ctx).all()
+    if as_json:
+        emit_json({"galleries": [o.as_dict() for o in overviews]})
+        return
+    table = Table("gallery", "kind", "subjects", "templates", "pack", "threshold",
+                  "retention (days)", "purpose")
+    for o in overviews:
+        _overview_row(table, o)
+    console.print(table)
+
+
+@gallery_app.command("show")
+def show(ctx: typer.Context, name: GalleryArg, as_json: bool = JsonOption) -> None:
+    """A gallery's settings and its subjects."""
+    with domain_errors(as_json):
+        overview, subjects = service(ctx).show(name)
+    if as_json:
+        emit_json(overview.as_dict() | {"subject_list": [s.as_dict() for s in subjects]})
+        return
+    for key, value in overview.as_dict().items():
+        console.print(f"[bold]{key}[/]: {value}")
+    table = Table("subject", "name", "templates", "enrolled", "expires")
+    for s in subjects:
+        table.add_row(s.external_id, s.display_name or "-", str(s.template_count),
+                      s.created_at.isoformat(timespec="seconds"),
+                      s.expires_at.isoformat(timespec="seconds") if s.expires_at else "-")
+    console.print(table)
+
+
+@gallery_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: GalleryArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete a gallery with all its subjects, templates and crops."""
+    if not (yes or as_json) and not typer.confirm(f"Delete gallery {name!r} and everything "
+                                                  "enrolled in it?"):
+        raise typer.Exit(1)
+    with domain_errors(as_json):
+        overview = service(ctx).delete(name)
+    if as_json:
+        emit_json({"deleted": overview.as_dict()})
+    else:
+        console.print(f"deleted gallery {name} ({overview.subjects} subjects, "
+                      f"{overview.templates} templates)")
+
+
+@subject_app.command("delete")
+def delete_subject(
+    ctx: typer.Context,
+    gallery: GalleryArg,
+    subject: Annotated[str, typer.Argument(help="Subject id.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete a subject with its templates, crops and index entries."""
+    with domain_errors(as_json):
+        deleted = service(ctx).delete_subject(gallery, subject)
+    if as_json:
+        emit_json({"deleted": deleted.as_dict()})
+    else:
+        console.print(f"deleted subject {subject} from {gallery} ({deleted.templates} "
+                      f"templates, {deleted.crops} crops)")
+
+
+def purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Delete every subject past its gallery's retention period and report them."""
+    with domain_errors(as_json):
+        deleted = service(ctx).purge()
+    if as_json:
+        emit_json({"deleted": [d.as_dict() for d in deleted]})
+        return
+    for d in deleted:
+        console.print(f"deleted {d.gallery}/{d.subject} ({d.templates} templates)")
+    console.print(f"{len(deleted)} subject(s) past retention deleted")
+
+
+def crossmatch(
+    ctx: typer.Context,
+    gallery_a: Annotated[str, typer.Argument(help="First gallery.")],
+    gallery_b: Annotated[str | None, typer.Argument(
+        help="Second gallery; omitted: find likely duplicates inside the first.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Report pairs scoring at least this; default: the second gallery's threshold.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=1000,
+                                     help="Candidates per template searched.")] = 10,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (a,b,score).")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """N:M cross-match of two galleries, or of one against itself (duplicates)."""
+    with domain_errors(as_json):
+        result = service(ctx).crossmatch(gallery_a, gallery_b, threshold, top)
+    if as_json:
+        emit_json(result.as_dict())
+    elif csv_out:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["a", "b", "score"])
+        for p in result.pairs:
+            writer.writerow([p.subject_a, p.subject_b, f"{p.score:.6f}"])
+    else:
+        table = Table(result.gallery_a, result.gallery_b, "score")
+        for p in result.pairs:
+            table.add_row(p.subject_a, p.subject_b, f"{p.score:.3f}")
+        console.print(table)
+        console.print(f"{len(result.pairs)} pair(s) at or above {result.threshold:.3f}")

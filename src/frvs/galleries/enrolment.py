@@ -1,0 +1,217 @@
+"""Enrolment: images of a subject, or a folder tree ``ROOT/<subject>/<images>``.
+
+Each image is its own transaction (subject if new, template, gallery revision), so a
+crash loses at most the image in flight and a re-run resumes: an image whose SHA-256
+the subject already has in the gallery's model space is skipped as a duplicate before
+any model runs. The index is told after the commit; the store stays the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from frvs.core.errors import (
+    FrvsError,
+    ImageTooLargeError,
+    InvalidInputError,
+    LowQualityFaceError,
+    MultipleFacesError,
+    NoFaceError,
+)
+from frvs.core.templates import ModelSpace
+from frvs.faces.models import EmbeddedFace
+from frvs.galleries.models import (
+    EnrolOutcome,
+    Gallery,
+    NewTemplate,
+    OutcomeStatus,
+    Subject,
+    SubjectSpec,
+)
+from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.imaging.decode import BGRImage, ImageLimits, decode_image
+from frvs.models.quality import QualityMinimums, quality_shortfalls
+from frvs.storage.index.catalog import IndexCatalog
+from frvs.storage.store import Store
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+SUBJECT_FILE = "subject.json"
+"""Optional per-subject file in a folder tree: {"name": ..., "metadata": {...}}."""
+
+OutcomeCallback = Callable[[EnrolOutcome], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolItem:
+    """One image to enrol for one subject (validated when enrolled, so a bad subject
+    becomes a refusal in the report rather than aborting a whole folder)."""
+
+    subject: str
+    path: Path
+    display_name: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolContext:
+    """What enrolment needs besides the store: models, minimums, limits, clock."""
+
+    analyser: FaceAnalyser
+    minimums: QualityMinimums
+    limits: ImageLimits
+    clock: Clock
+
+
+def plan_folder(root: Path) -> list[EnrolItem]:
+    """Every image under ``root/<subject>/``, subject id = folder name, sorted."""
+    if not root.is_dir():
+        raise InvalidInputError(f"{root}: not a folder")
+    items: list[EnrolItem] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        name, metadata = _subject_file(folder / SUBJECT_FILE)
+        images = sorted(p for p in folder.rglob("*")
+                        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        items.extend(EnrolItem(folder.name, p, name, metadata) for p in images)
+    return items
+
+
+def _subject_file(path: Path) -> tuple[str | None, dict[str, str]]:
+    if not path.is_file():
+        return None, {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("metadata", {}), dict):
+        raise InvalidInputError(f'{path}: expected {{"name": ..., "metadata": {{...}}}}')
+    name = data.get("name")
+    return (str(name) if name else None), {str(k): str(v) for k, v in
+                                           data.get("metadata", {}).items()}
+
+
+def choose_face(
+    faces: Sequence[EmbeddedFace], minimums: QualityMinimums, name: str
+) -> EmbeddedFace:
+    """The one face meeting the minimums; otherwise an error naming the reason and image.
+
+    Faces too small or poor to pass (a face in the background) do not count, so a
+    portrait with a bystander enrols; two usable faces are refused, because FRVS cannot
+    know which one the subject is.
+    """
+    if not faces:
+        raise NoFaceError(f"{name}: no face found")
+    usable = [f for f in faces if not quality_shortfalls(f.face.quality, minimums)]
+    if len(usable) == 1:
+        return usable[0]
+    if len(usable) > 1:
+        raise MultipleFacesError(
+            f"{name}: {len(usable)} faces meet the quality minimums; enrolment needs exactly "
+            "one (crop the photo to the subject)"
+        )
+    reasons = "; ".join(quality_shortfalls(faces[0].face.quality, minimums))
+    raise LowQualityFaceError(f"{name}: the face is below the quality minimums: {reasons}")
+
+
+def read_bytes(path: Path, limits: ImageLimits) -> bytes:
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise ImageTooLargeError(f"{path}: {size} bytes is more than the limit of "
+                                 f"{limits.max_bytes} bytes")
+    return path.read_bytes()
+
+
+def encode_crop(crop: BGRImage) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR array
+        raise InvalidInputError("cannot encode the face crop")
+    return bytes(np.asarray(buffer).tobytes())
+
+
+class Enroller:
+    """Turns images into stored, indexed templates of one gallery."""
+
+    def __init__(self, store: Store, catalog: IndexCatalog, context: EnrolContext) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._ctx = context
+
+    def enrol(self, gallery: Gallery, items: Sequence[EnrolItem],
+              on_outcome: OutcomeCallback | None = None) -> list[EnrolOutcome]:
+        """Enrol each item in order; refusals are outcomes, not exceptions."""
+        space = self._ctx.analyser.packs.info(gallery.pack).space
+        outcomes = []
+        for item in items:
+            outcome = self._one(gallery, space, item)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        return outcomes
+
+    def _one(self, gallery: Gallery, space: ModelSpace, item: EnrolItem) -> EnrolOutcome:
+        name = str(item.path)
+        try:
+            spec = SubjectSpec(item.subject, item.display_name, item.metadata)
+            data = read_bytes(item.path, self._ctx.limits)
+            digest = hashlib.sha256(data).hexdigest()
+            with self._store.unit() as uow:
+                duplicate = uow.templates.find_duplicate(gallery.id, spec.external_id, space,
+                                                         digest)
+            if duplicate is not None:
+                return EnrolOutcome(name, item.subject, OutcomeStatus.DUPLICATE,
+                                    template_id=duplicate)
+            return self.store_face(gallery, spec, decode_image(data, self._ctx.limits, name),
+                                   (digest, str(item.path.resolve())))
+        except FrvsError as exc:
+            return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED, exc.message, exc.code)
+        except OSError as exc:
+            return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED,
+                                f"{name}: cannot read ({exc.strerror or exc})", "file_not_found")
+
+    def store_face(self, gallery: Gallery, spec: SubjectSpec | Subject, image: BGRImage,
+                   origin: tuple[str, str | None]) -> EnrolOutcome:
+        """Embed the one usable face of ``image`` and commit it for the subject.
+
+        ``origin`` is (SHA-256 of the image bytes, source path or None).
+        """
+        digest, source = origin
+        name = source or digest[:12]
+        embedded = choose_face(self._ctx.analyser.analyse(image, gallery.pack),
+                               self._ctx.minimums, name)
+        template = embedded.template
+        crop_path = self._keep_crop(gallery, spec.external_id, digest, image, embedded)
+        new = NewTemplate(template, embedded.face.quality.overall, digest, source,
+                          embedded.face.detection.box, crop_path)
+        now = self._ctx.clock()
+        with self._store.unit(write=True) as uow:
+            subject = spec if isinstance(spec, Subject) else (
+                uow.subjects.get_or_add(gallery, spec, now))
+            template_id = uow.templates.add(subject, new, now)
+            if template_id is not None:
+                uow.galleries.bump_revision(gallery.id)
+        if template_id is None:
+            return EnrolOutcome(name, spec.external_id, OutcomeStatus.DUPLICATE)
+        self._catalog.added(gallery.id, template.space, [template_id],
+                            template.vector.reshape(1, -1))
+        return EnrolOutcome(name, spec.external_id, OutcomeStatus.ENROLLED,
+                            template_id=template_id)
+
+    def _keep_crop(self, gallery: Gallery, external_id: str, digest: str, image: BGRImage,
+                   face: EmbeddedFace) -> str | None:
+        if not gallery.keep_crops:
+            return None
+        pack = self._ctx.analyser.packs.get(gallery.pack)
+        crop = pack.embedder.align(image, face.face.detection)
+        relative = self._store.media.crop_path(gallery.id, f"{gallery.pack}/{external_id}",
+                                               digest)
+        self._store.media.write(relative, encode_crop(crop))
+        return relative

@@ -1,0 +1,366 @@
+"""Records of the galleries domain: galleries, subjects, templates and search results.
+
+Every record validates itself where it is made. There is deliberately no field for
+race, ethnicity, skin colour, religion, political opinion, health, sexual orientation
+or emotion, and ``check_metadata`` refuses free metadata keys that name them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from frvs.core.errors import InvalidInputError, ProhibitedAttributeError
+from frvs.core.geometry import Box
+from frvs.core.templates import Template
+
+
+class GalleryKind(StrEnum):
+    """What a gallery is for; a watch list needs a stated purpose and legal basis."""
+
+    WATCH_LIST = "watch_list"
+    ATTENDANCE = "attendance"
+    VERIFICATION = "verification"
+    GENERAL = "general"
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_EXTERNAL_ID = re.compile(r"^[^\x00-\x1f/\\]{1,200}$")
+
+# Stems are matched inside the normalised key ("skinColour" -> "skincolour"); short
+# words only as whole tokens, so "trace" or "moody_lighting" do not trip "race"/"mood".
+_PROHIBITED_STEMS = (
+    "ethnic", "racial", "skincolo", "skintone", "religio", "politic", "sexualorient",
+    "sexuality", "health", "medical", "diagnos", "disabilit", "emotion", "faith",
+)
+_PROHIBITED_TOKENS = frozenset({
+    "race", "races", "skin", "religion", "creed", "mood", "affect", "orientation",
+    "illness", "disease", "caste", "tribe",
+})
+
+
+def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """A validated copy of ``metadata``; a key naming a special category is refused.
+
+    PRODUCT.md: FRVS never records race, ethnicity, skin colour, religion, political
+    opinion, health, sexual orientation or emotion, not even as free metadata.
+    """
+    checked: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInputError("metadata keys must be non-empty strings")
+        camel_split = re.sub(r"([a-z])([A-Z])", r"\1 \2", key)
+        tokens = [t for t in re.split(r"[^a-z0-9]+", camel_split.lower()) if t]
+        joined = "".join(tokens)
+        named = next((s for s in _PROHIBITED_STEMS if s in joined), None)
+        named = named or next((t for t in tokens if t in _PROHIBITED_TOKENS), None)
+        if named is not None:
+            raise ProhibitedAttributeError(
+                f"metadata key {key!r} names a special category of personal data ({named!r}); "
+                "FRVS never stores race, ethnicity, skin colour, religion, political opinion, "
+                "health, sexual orientation or emotion"
+            )
+        checked[key.strip()] = str(value)
+    return checked
+
+
+def check_external_id(external_id: str) -> str:
+    """The subject id as given, refusing empty ids, control characters and slashes."""
+    if not _EXTERNAL_ID.match(external_id) or not external_id.strip():
+        raise InvalidInputError(
+            f"subject id {external_id!r} must be 1-200 characters without slashes or control "
+            "characters"
+        )
+    return external_id
+
+
+@dataclass(frozen=True, slots=True)
+class GallerySpec:
+    """What ``gallery create`` asks for. NAME alone makes a general gallery that keeps
+    subjects until deleted, stores no crops and decides at the pack's default threshold."""
+
+    name: str
+    kind: GalleryKind = GalleryKind.GENERAL
+    purpose: str | None = None
+    legal_basis: str | None = None
+    retention_days: int | None = None
+    threshold: float | None = None
+    fmr_target: float | None = None
+    keep_crops: bool = False
+    pack: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidInputError(
+                f"gallery name {self.name!r} must be 1-100 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if self.kind is GalleryKind.WATCH_LIST and not (
+            (self.purpose or "").strip() and (self.legal_basis or "").strip()
+        ):
+            raise InvalidInputError("a watch list requires --purpose and --legal-basis")
+        if self.retention_days is not None and self.retention_days < 1:
+            raise InvalidInputError(f"retention must be >= 1 day, got {self.retention_days}")
+        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
+            raise InvalidInputError(f"threshold must be in [-1, 1], got {self.threshold}")
+        if self.fmr_target is not None and not 0.0 < self.fmr_target < 1.0:
+            raise InvalidInputError(f"FMR target must be in (0, 1), got {self.fmr_target}")
+
+
+@dataclass(frozen=True, slots=True)
+class Gallery:
+    """A stored gallery. ``pack`` names the model pack its templates are made with."""
+
+    id: int
+    name: str
+    kind: GalleryKind
+    purpose: str | None
+    legal_basis: str | None
+    retention_days: int | None
+    threshold: float | None
+    fmr_target: float | None
+    keep_crops: bool
+    pack: str
+    created_at: datetime
+    revision: int = 0
+
+    def expiry_for(self, created_at: datetime) -> datetime | None:
+        """When a subject enrolled at ``created_at`` falls out of retention."""
+        if self.retention_days is None:
+            return None
+        return created_at + timedelta(days=self.retention_days)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "purpose": self.purpose,
+            "legal_basis": self.legal_basis,
+            "retention_days": self.retention_days,
+            "threshold": self.threshold,
+            "fmr_target": self.fmr_target,
+            "keep_crops": self.keep_crops,
+            "pack": self.pack,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A person enrolled in a gallery, known by the caller's ``external_id``."""
+
+    id: int
+    gallery_id: int
+    external_id: str
+    display_name: str | None
+    metadata: Mapping[str, str]
+    created_at: datetime
+    expires_at: datetime | None
+    template_count: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "subject": self.external_id,
+            "name": self.display_name,
+            "metadata": dict(self.metadata),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "templates": self.template_count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSpec:
+    """The subject an enrolment is for; metadata is checked when the spec is made."""
+
+    external_id: str
+    display_name: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_external_id(self.external_id)
+        object.__setattr__(self, "metadata", check_metadata(self.metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class NewTemplate:
+    """A template about to be stored: vector, quality, and where it came from."""
+
+    template: Template
+    quality: float
+    image_sha256: str
+    source: str | None
+    box: Box
+    crop_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTemplate:
+    """A template as the store holds it."""
+
+    id: int
+    subject_id: int
+    template: Template
+    quality: float
+    image_sha256: str
+    source: str | None
+    crop_path: str | None
+
+
+class OutcomeStatus(StrEnum):
+    ENROLLED = "enrolled"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolOutcome:
+    """What happened to one image: enrolled, skipped as a duplicate, or refused and why."""
+
+    image: str
+    subject: str
+    status: OutcomeStatus
+    reason: str | None = None
+    error_code: str | None = None
+    template_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"image": self.image, "subject": self.subject,
+                                   "status": self.status.value}
+        if self.reason:
+            data["reason"] = self.reason
+            data["error"] = self.error_code
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolReport:
+    """The outcomes of one enrolment run, with counts per status."""
+
+    gallery: str
+    outcomes: tuple[EnrolOutcome, ...]
+
+    def count(self, status: OutcomeStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "gallery": self.gallery,
+            "enrolled": self.count(OutcomeStatus.ENROLLED),
+            "duplicates": self.count(OutcomeStatus.DUPLICATE),
+            "refused": self.count(OutcomeStatus.REFUSED),
+            "subjects": sorted({o.subject for o in self.outcomes
+                                if o.status is not OutcomeStatus.REFUSED}),
+            "images": [o.as_dict() for o in self.outcomes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A subject and its best template score against one probe face."""
+
+    subject: str
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"subject": self.subject, "score": round(self.score, 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceIdentification:
+    """One probe face: where it is, its best candidates, and the decision."""
+
+    box: Box
+    quality: float
+    candidates: tuple[Candidate, ...]
+    match: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "box": self.box.as_list(),
+            "quality": round(self.quality, 4),
+            "candidates": [c.as_dict() for c in self.candidates],
+            "match": self.match,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """1:N search of every face of a probe image in one gallery at its threshold."""
+
+    gallery: str
+    pack: str
+    threshold: float
+    faces: tuple[FaceIdentification, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "gallery": self.gallery,
+            "pack": self.pack,
+            "threshold": self.threshold,
+            "faces": [f.as_dict() for f in self.faces],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CrossMatchPair:
+    """Two subjects whose best template pair scores at or above the threshold."""
+
+    subject_a: str
+    subject_b: str
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"a": self.subject_a, "b": self.subject_b, "score": round(self.score, 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class CrossMatch:
+    """N:M cross-match of two galleries (or one against itself for duplicates)."""
+
+    gallery_a: str
+    gallery_b: str
+    threshold: float
+    pairs: tuple[CrossMatchPair, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "gallery_a": self.gallery_a,
+            "gallery_b": self.gallery_b,
+            "threshold": self.threshold,
+            "pairs": [p.as_dict() for p in self.pairs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedSubject:
+    """A subject removed by deletion or purge, with what went with it."""
+
+    gallery: str
+    subject: str
+    templates: int
+    crops: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"gallery": self.gallery, "subject": self.subject,
+                "templates": self.templates, "crops": self.crops}
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    """A gallery re-embedded with another pack."""
+
+    gallery: str
+    old_pack: str
+    new_pack: str
+    outcomes: tuple[EnrolOutcome, ...]
+    switched: bool
+
+    def as_dict(self) -> dict[str, object]:
+        refused = [o.as_dict() for o in self.outcomes if o.status is OutcomeStatus.REFUSED]
+        return {"gallery": self.gallery, "old_pack": self.old_pack, "new_pack": self.new_pack,
+                "reindexed": len(self.outcomes) - len(refused), "refused": refused,
+                "switched": self.switched}

@@ -1,0 +1,125 @@
+"""The vector indexes of one process, one per (gallery, model space), kept in step with
+the store.
+
+Why one index per (gallery, space) rather than one per space filtered by gallery:
+every search names its gallery (identify in G, cross-match A against B, a camera's
+watch list), so a per-gallery index answers exactly that question. A shared index
+would need a filter inside the search; post-filtering a top-k from an approximate
+index returns too few (or zero) candidates when the gallery is a small share of the
+space, and in-search filters are not part of the small ``VectorIndex`` port. Per
+gallery, deleting a gallery drops its index, a reindex swaps one gallery at a time,
+and a small watch list is searched in microseconds even beside a 10M attendance
+gallery. The cost, many small index objects when there are thousands of galleries,
+is cheap for ``exact`` and acceptable for the others.
+
+Consistency across processes: the store is the truth. Every template write bumps its
+gallery's ``revision`` in the same transaction. Before a search, ``fresh`` reads the
+revision; when it moved, it loads the templates above the highest id it has seen and
+compares counts with the store, rebuilding from the store when they differ (a
+deletion, or an id committed out of order by another PostgreSQL session). So a
+template is searchable as soon as its enrolment returns, in any process, and results
+are also checked against the store (``TemplateRepository.owners``) so an entry deleted
+by another process a moment ago is never reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from frvs.core.errors import NotFoundError
+from frvs.core.templates import ModelSpace
+from frvs.storage.index.base import Matrix, VectorIndex
+from frvs.storage.index.factory import IndexSettings, build_index, index_name
+from frvs.storage.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    index: VectorIndex
+    space: ModelSpace
+    revision: int = -1
+    max_id: int = 0
+
+
+class IndexCatalog:
+    """Builds, refreshes and drops this process's indexes."""
+
+    def __init__(self, store: Store, settings: IndexSettings, data_dir: Path) -> None:
+        self._store = store
+        self._settings = settings
+        self._data_dir = data_dir
+        self._entries: dict[tuple[int, str], _Entry] = {}
+        self._lock = threading.RLock()
+
+    def fresh(self, gallery_id: int, space: ModelSpace) -> VectorIndex:
+        """The index of ``gallery_id`` in ``space``, caught up with the store."""
+        key = (gallery_id, space.key)
+        with self._lock, self._store.unit() as uow:
+            revision = uow.galleries.revision(gallery_id)
+            if revision is None:
+                self.drop(gallery_id)
+                raise NotFoundError(f"gallery {gallery_id} no longer exists")
+            entry = self._entries.get(key)
+            if entry is not None and entry.revision == revision:
+                return entry.index
+            if entry is None:
+                entry = self._new_entry(gallery_id, space)
+            batch = uow.templates.vectors(gallery_id, space, after_id=entry.max_id)
+            if len(batch.ids):
+                entry.index.add(batch.ids, batch.vectors)
+                entry.max_id = max(entry.max_id, int(batch.ids.max()))
+            stored = uow.templates.count(gallery_id, space)
+            if entry.index.count() != stored:
+                logger.info("rebuilding index %s: %d entries, store has %d",
+                            index_name(gallery_id, space.key), entry.index.count(), stored)
+                entry = self._new_entry(gallery_id, space)
+                everything = uow.templates.vectors(gallery_id, space)
+                if len(everything.ids):
+                    entry.index.add(everything.ids, everything.vectors)
+                    entry.max_id = int(everything.ids.max())
+            entry.revision = revision
+            return entry.index
+
+    def _new_entry(self, gallery_id: int, space: ModelSpace) -> _Entry:
+        name = index_name(gallery_id, space.key)
+        entry = _Entry(build_index(self._settings, space.dimension, self._data_dir, name), space)
+        self._entries[(gallery_id, space.key)] = entry
+        return entry
+
+    def added(
+        self, gallery_id: int, space: ModelSpace, ids: Sequence[int], vectors: Matrix
+    ) -> None:
+        """Templates this process just committed; searchable before the next refresh."""
+        with self._lock:
+            entry = self._entries.get((gallery_id, space.key))
+            if entry is None or not ids:
+                return
+            entry.index.add(np.asarray(ids, dtype=np.int64), vectors)
+            entry.max_id = max(entry.max_id, *ids)
+
+    def removed(self, gallery_id: int, ids: Sequence[int]) -> None:
+        """Templates this process just deleted; gone from every space's index at once."""
+        with self._lock:
+            for (gid, _), entry in self._entries.items():
+                if gid == gallery_id and ids:
+                    entry.index.remove(np.asarray(ids, dtype=np.int64))
+
+    def drop(self, gallery_id: int) -> None:
+        """Forget every index of a gallery (deleted, or re-embedded with another pack)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == gallery_id]:
+                del self._entries[key]
+
+    def count(self, gallery_id: int, space: ModelSpace) -> int | None:
+        """How many entries the in-memory index holds, or None when it is not built."""
+        with self._lock:
+            entry = self._entries.get((gallery_id, space.key))
+            return None if entry is None else entry.index.count()

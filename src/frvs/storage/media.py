@@ -1,0 +1,52 @@
+"""Face crops on disk, under ``<data_dir>/media/<gallery id>/``, only when a gallery
+allows them. A crop is written before its template commits (atomically, under a name
+derived from the image hash and the subject), so a crash leaves at worst an orphan
+file that the retried enrolment overwrites, never a template pointing at nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class MediaStore:
+    """Crops as JPEG files; paths in the store are relative to ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def crop_path(self, gallery_id: int, external_id: str, image_sha256: str) -> str:
+        subject_tag = hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:12]
+        return f"{gallery_id}/{image_sha256[:32]}-{subject_tag}.jpg"
+
+    def write(self, relative: str, data: bytes) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def remove(self, relatives: list[str | None]) -> int:
+        """Delete these crops; returns how many files existed."""
+        removed = 0
+        for relative in relatives:
+            if relative:
+                path = self.root / relative
+                if path.is_file():
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def remove_gallery(self, gallery_id: int) -> None:
+        shutil.rmtree(self.root / str(gallery_id), ignore_errors=True)
+
+    def exists(self, relative: str) -> bool:
+        return (self.root / relative).is_file()

@@ -1,0 +1,285 @@
+"""Repositories: the only code that turns rows into domain records and back.
+
+Each works inside the caller's session (one unit of work = one transaction), so an
+enrolment's subject, template and gallery revision commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from frvs.core.errors import ConflictError, InvalidRecordError, NotFoundError
+from frvs.core.templates import Metric, ModelSpace, Template
+from frvs.galleries.models import (
+    Gallery,
+    GalleryKind,
+    GallerySpec,
+    NewTemplate,
+    StoredTemplate,
+    Subject,
+    SubjectSpec,
+)
+from frvs.storage.index.base import IdArray, Matrix
+from frvs.storage.schema import GalleryRow, SubjectRow, TemplateRow
+
+_VECTOR_DTYPE = np.dtype("<f4")
+
+
+def _gallery(row: GalleryRow) -> Gallery:
+    return Gallery(
+        id=row.id, name=row.name, kind=GalleryKind(row.kind), purpose=row.purpose,
+        legal_basis=row.legal_basis, retention_days=row.retention_days,
+        threshold=row.threshold, fmr_target=row.fmr_target, keep_crops=row.keep_crops,
+        pack=row.pack, created_at=row.created_at, revision=row.revision,
+    )
+
+
+def _subject(row: SubjectRow, template_count: int = 0) -> Subject:
+    return Subject(
+        id=row.id, gallery_id=row.gallery_id, external_id=row.external_id,
+        display_name=row.display_name, metadata=dict(row.attributes or {}),
+        created_at=row.created_at, expires_at=row.expires_at, template_count=template_count,
+    )
+
+
+def decode_vector(blob: bytes, dimension: int, template_id: int) -> Matrix:
+    """A stored vector, checked against its recorded dimension."""
+    vector = np.frombuffer(blob, dtype=_VECTOR_DTYPE)
+    if vector.shape[0] != dimension:
+        raise InvalidRecordError(
+            f"template {template_id}: stored vector has {vector.shape[0]} values, "
+            f"its row says {dimension}"
+        )
+    return vector.astype(np.float32)
+
+
+def _stored(row: TemplateRow) -> StoredTemplate:
+    space = ModelSpace(row.pack, row.pack_version, row.dimension, Metric(row.metric))
+    return StoredTemplate(
+        id=row.id, subject_id=row.subject_id,
+        template=Template(decode_vector(row.vector, row.dimension, row.id), space),
+        quality=row.quality, image_sha256=row.image_sha256, source=row.source,
+        crop_path=row.crop_path,
+    )
+
+
+class GalleryRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, spec: GallerySpec, pack: str, now: datetime) -> Gallery:
+        row = GalleryRow(
+            name=spec.name, kind=spec.kind.value, purpose=spec.purpose,
+            legal_basis=spec.legal_basis, retention_days=spec.retention_days,
+            threshold=spec.threshold, fmr_target=spec.fmr_target, keep_crops=spec.keep_crops,
+            pack=pack, revision=0, created_at=now,
+        )
+        try:
+            with self._s.begin_nested():
+                self._s.add(row)
+        except IntegrityError as exc:
+            raise ConflictError(f"gallery {spec.name!r} already exists") from exc
+        return _gallery(row)
+
+    def _row(self, name: str) -> GalleryRow:
+        row = self._s.scalar(select(GalleryRow).where(GalleryRow.name == name))
+        if row is None:
+            raise NotFoundError(f"no gallery named {name!r}")
+        return row
+
+    def get(self, name: str) -> Gallery:
+        return _gallery(self._row(name))
+
+    def by_id(self, gallery_id: int) -> Gallery:
+        row = self._s.get(GalleryRow, gallery_id)
+        if row is None:
+            raise NotFoundError(f"no gallery with id {gallery_id}")
+        return _gallery(row)
+
+    def all(self) -> list[Gallery]:
+        return [_gallery(r) for r in self._s.scalars(select(GalleryRow).order_by(GalleryRow.name))]
+
+    def counts(self, gallery_id: int) -> tuple[int, int]:
+        """(subjects, templates) in the gallery."""
+        subjects = self._s.scalar(
+            select(func.count()).select_from(SubjectRow).where(SubjectRow.gallery_id == gallery_id)
+        )
+        templates = self._s.scalar(
+            select(func.count()).select_from(TemplateRow)
+            .where(TemplateRow.gallery_id == gallery_id)
+        )
+        return int(subjects or 0), int(templates or 0)
+
+    def delete(self, gallery_id: int) -> None:
+        self._s.execute(delete(GalleryRow).where(GalleryRow.id == gallery_id))
+
+    def bump_revision(self, gallery_id: int) -> None:
+        self._s.execute(
+            update(GalleryRow).where(GalleryRow.id == gallery_id)
+            .values(revision=GalleryRow.revision + 1)
+        )
+
+    def revision(self, gallery_id: int) -> int | None:
+        """The gallery's revision, or None when it no longer exists."""
+        value = self._s.scalar(select(GalleryRow.revision).where(GalleryRow.id == gallery_id))
+        return None if value is None else int(value)
+
+    def set_pack(self, gallery_id: int, pack: str) -> None:
+        self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(pack=pack))
+
+
+class SubjectRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def find(self, gallery_id: int, external_id: str) -> Subject | None:
+        row = self._s.scalar(select(SubjectRow).where(
+            SubjectRow.gallery_id == gallery_id, SubjectRow.external_id == external_id))
+        return None if row is None else _subject(row)
+
+    def get_or_add(self, gallery: Gallery, spec: SubjectSpec, now: datetime) -> Subject:
+        """The subject ``spec`` names, created on first enrolment."""
+        existing = self.find(gallery.id, spec.external_id)
+        if existing is not None:
+            return existing
+        row = SubjectRow(
+            gallery_id=gallery.id, external_id=spec.external_id,
+            display_name=spec.display_name, attributes=dict(spec.metadata), created_at=now,
+            expires_at=gallery.expiry_for(now),
+        )
+        try:
+            with self._s.begin_nested():
+                self._s.add(row)
+        except IntegrityError:
+            # Another process created it between our read and our insert (PostgreSQL).
+            again = self.find(gallery.id, spec.external_id)
+            if again is None:
+                raise
+            return again
+        return _subject(row)
+
+    def in_gallery(self, gallery_id: int) -> list[Subject]:
+        counts = (
+            select(TemplateRow.subject_id, func.count().label("n"))
+            .group_by(TemplateRow.subject_id).subquery()
+        )
+        rows = self._s.execute(
+            select(SubjectRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.subject_id == SubjectRow.id)
+            .where(SubjectRow.gallery_id == gallery_id).order_by(SubjectRow.external_id)
+        ).all()
+        return [_subject(row, int(n)) for row, n in rows]
+
+    def expired(self, now: datetime) -> list[tuple[Gallery, Subject]]:
+        """Subjects past their expiry, with their gallery, oldest first."""
+        rows = self._s.execute(
+            select(SubjectRow, GalleryRow).join(GalleryRow)
+            .where(SubjectRow.expires_at.is_not(None), SubjectRow.expires_at <= now)
+            .order_by(SubjectRow.expires_at)
+        ).all()
+        return [(_gallery(g), _subject(s)) for s, g in rows]
+
+    def delete(self, subject_id: int) -> None:
+        self._s.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
+
+
+@dataclass(frozen=True, slots=True)
+class VectorBatch:
+    """Template ids and their vectors, as an index wants them."""
+
+    ids: IdArray
+    vectors: Matrix
+
+
+class TemplateRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def find_duplicate(
+        self, gallery_id: int, external_id: str, space: ModelSpace, sha256: str
+    ) -> int | None:
+        """The id of the template this image already gave this subject, if any."""
+        value = self._s.scalar(
+            select(TemplateRow.id).join(SubjectRow).where(
+                TemplateRow.gallery_id == gallery_id, SubjectRow.external_id == external_id,
+                TemplateRow.space_key == space.key, TemplateRow.image_sha256 == sha256,
+            )
+        )
+        return None if value is None else int(value)
+
+    def add(self, subject: Subject, new: NewTemplate, now: datetime) -> int | None:
+        """Store ``new`` for ``subject``; None when the same image is already there."""
+        space = new.template.space
+        row = TemplateRow(
+            subject_id=subject.id, gallery_id=subject.gallery_id, space_key=space.key,
+            pack=space.pack, pack_version=space.version, dimension=space.dimension,
+            metric=space.metric.value,
+            vector=new.template.vector.astype(_VECTOR_DTYPE).tobytes(),
+            quality=new.quality, image_sha256=new.image_sha256, source=new.source,
+            box=new.box.as_list(), crop_path=new.crop_path, created_at=now,
+        )
+        try:
+            with self._s.begin_nested():
+                self._s.add(row)
+        except IntegrityError:
+            return None
+        return row.id
+
+    def vectors(self, gallery_id: int, space: ModelSpace, after_id: int = 0) -> VectorBatch:
+        """Every vector of the gallery in ``space`` with an id above ``after_id``."""
+        rows = self._s.execute(
+            select(TemplateRow.id, TemplateRow.vector, TemplateRow.dimension).where(
+                TemplateRow.gallery_id == gallery_id, TemplateRow.space_key == space.key,
+                TemplateRow.id > after_id,
+            ).order_by(TemplateRow.id)
+        ).all()
+        matrix = np.zeros((len(rows), space.dimension), dtype=np.float32)
+        for i, (tid, blob, dimension) in enumerate(rows):
+            if dimension != space.dimension:
+                raise InvalidRecordError(f"template {tid} has dimension {dimension} in "
+                                         f"space {space.key}")
+            matrix[i] = decode_vector(blob, dimension, tid)
+        return VectorBatch(np.asarray([r[0] for r in rows], dtype=np.int64), matrix)
+
+    def count(self, gallery_id: int, space: ModelSpace) -> int:
+        value = self._s.scalar(select(func.count()).select_from(TemplateRow).where(
+            TemplateRow.gallery_id == gallery_id, TemplateRow.space_key == space.key))
+        return int(value or 0)
+
+    def owners(self, ids: Iterable[int]) -> dict[int, str]:
+        """Template id -> subject external id, for the ids that still exist."""
+        wanted = sorted({int(i) for i in ids if i >= 0})
+        if not wanted:
+            return {}
+        rows = self._s.execute(
+            select(TemplateRow.id, SubjectRow.external_id).join(SubjectRow)
+            .where(TemplateRow.id.in_(wanted))
+        ).all()
+        return {int(tid): str(ext) for tid, ext in rows}
+
+    def of_subject(self, subject_id: int) -> list[StoredTemplate]:
+        rows = self._s.scalars(select(TemplateRow).where(TemplateRow.subject_id == subject_id))
+        return [_stored(r) for r in rows]
+
+    def in_space(self, gallery_id: int, space_key: str | None = None) -> list[StoredTemplate]:
+        """The gallery's templates, of one space when ``space_key`` is given."""
+        query = select(TemplateRow).where(TemplateRow.gallery_id == gallery_id)
+        if space_key is not None:
+            query = query.where(TemplateRow.space_key == space_key)
+        return [_stored(r) for r in self._s.scalars(query.order_by(TemplateRow.id))]
+
+    def other_spaces(self, gallery_id: int, keep: ModelSpace) -> list[StoredTemplate]:
+        query = select(TemplateRow).where(
+            TemplateRow.gallery_id == gallery_id, TemplateRow.space_key != keep.key)
+        return [_stored(r) for r in self._s.scalars(query)]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        if ids:
+            self._s.execute(delete(TemplateRow).where(TemplateRow.id.in_(list(ids))))
