@@ -12,8 +12,6 @@ from frvs.cli import evaluation, faces, serve
 from frvs.cli.context import CliState
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
-from frvs.cli.enrol import enroll, identify, reindex
-from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
 
 app = typer.Typer(
     name="frvs",
@@ -48,13 +46,6 @@ app.command()(faces.detect)
 app.command()(faces.verify)
 app.command()(faces.models)
 app.command()(serve.serve)
-app.add_typer(gallery_app, name="gallery")
-app.add_typer(subject_app, name="subject")
-app.command()(enroll)
-app.command()(identify)
-app.command()(crossmatch)
-app.command()(purge)
-app.command()(reindex)
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(subject_app, name="subject")
 app.command()(enroll)
