@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.frvs-installed
-EXTRAS ?= dev,dlib,faiss,postgres
+EXTRAS ?= dev,dlib,faiss,milvus,postgres
 
 .PHONY: run test lint bench clean
 
