@@ -15,7 +15,7 @@ from frvs.evaluation.models import IdentificationResult, VerificationResult
 
 _SIZE = (6.0, 4.2)
 _DPI = 100
-_DET_TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
+_DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
 
 
 def _png(fig: Figure) -> bytes:
@@ -74,7 +74,9 @@ def histogram_png(result: VerificationResult) -> bytes:
     g = result.scores.genuine[np.isfinite(result.scores.genuine)]
     i = result.scores.impostor[np.isfinite(result.scores.impostor)]
     finite = np.concatenate([g, i])
-    bins = np.linspace(float(finite.min()), float(finite.max()), 40).tolist()
+    bins: int | list[float] = 10  # every comparison failed: nothing to spread out
+    if finite.size:
+        bins = np.linspace(float(finite.min()), float(finite.max()), 40).tolist()
     ax.hist(i, bins=bins, alpha=0.6, label=f"impostor ({i.size})", color="tab:red")
     ax.hist(g, bins=bins, alpha=0.6, label=f"genuine ({g.size})", color="tab:green")
     ax.axvline(result.threshold.value, color="black", linestyle="--",
