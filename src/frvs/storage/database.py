@@ -142,7 +142,8 @@ def _upgrade(connection: Any) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    # "heads": independent branches (video, oversight) off 0001 each reach their tip.
+    command.upgrade(config, "heads")
 
 
 def open_database(url: str) -> Database:

@@ -102,9 +102,11 @@ def build_index(
         index: VectorIndex = cls(dimension, **settings.options)
         return index
     cls = _implementation("milvus")
-    path = settings.path or str(data_dir / "index" / "milvus.db")
-    if "://" not in path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    options = {"collection": name, **settings.options}
-    milvus: VectorIndex = cls(dimension, path=path, **options)
-    return milvus
+    location = settings.path or str(data_dir / "index" / "milvus.db")
+    where = {"uri": location} if "://" in location else {"path": Path(location)}
+    milvus = cls(dimension, collection=name, **where, **settings.options)
+    # The store is the truth and every index is rebuilt from it: a collection left from
+    # an earlier run may hold templates deleted since, and the port cannot list them.
+    milvus._client.drop_collection(name)
+    fresh: VectorIndex = cls(dimension, collection=name, **where, **settings.options)
+    return fresh

@@ -1,0 +1,110 @@
+"""Helpers of the galleries tests (a module with a unique name, importable by tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from frvs.config.settings import QualitySettings
+from frvs.faces.models import EmbeddedFace
+from frvs.galleries.enrolment import EnrolContext
+from frvs.galleries.models import GallerySpec
+from frvs.galleries.ports import Clock, FaceAnalyser, PackCatalog
+from frvs.galleries.service import GalleryService
+from frvs.imaging.decode import BGRImage, ImageLimits
+from frvs.storage.index.catalog import IndexCatalog
+from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
+from frvs.storage.store import Store
+
+PG_ADMIN_URL = os.environ.get(
+    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+IDENTITIES_WANTED = {
+    "alex_lacamoire1.jpg": {"alex_lacamoire"},
+    "johnsnow_test1.jpg": {"kit_harington"},
+    "kit_with_rose.jpg": {"kit_harington", "rose_leslie"},
+    "obama1.jpg": {"obama"},
+    "obama_and_biden.jpg": {"obama", "biden"},
+}
+
+
+class CachingAnalyser:
+    """The real engine, but each distinct image is analysed once per pack per session."""
+
+    def __init__(self, engine: FaceAnalyser) -> None:
+        self._engine = engine
+        self._cache: dict[tuple[str, str | None], list[EmbeddedFace]] = {}
+        self.calls = 0
+
+    @property
+    def packs(self) -> PackCatalog:
+        return self._engine.packs
+
+    def analyse(self, image: BGRImage, pack: str | None = None) -> list[EmbeddedFace]:
+        key = (hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape), pack)
+        if key not in self._cache:
+            self.calls += 1
+            self._cache[key] = self._engine.analyse(image, pack)
+        return self._cache[key]
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand (retention without sleeping)."""
+
+    now: datetime = field(default_factory=lambda: datetime(2030, 1, 1, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, days: float) -> None:
+        self.now += timedelta(days=days)
+
+
+def make_service(
+    url: str,
+    data_dir: Path,
+    analyser: FaceAnalyser,
+    clock: Clock | None = None,
+    index: IndexSettings | None = None,
+) -> GalleryService:
+    """A gallery service over the store at ``url``, built like ``build_application`` does."""
+    store = Store(url, data_dir / "media").open()
+    catalog = IndexCatalog(store, index or ExactIndexSettings(), data_dir)
+    context = EnrolContext(analyser, QualitySettings().minimums(), ImageLimits(),
+                           clock or (lambda: datetime.now(UTC)))
+    return GalleryService(store, catalog, context)
+
+
+def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
+    name = f"frvs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    return url, drop
+
+
+def enrol_train(service: GalleryService, train: Path, name: str = "people") -> None:
+    service.create(GallerySpec(name))
+    report = service.enrol(name, service.plan_folder(train))
+    refused = [o for o in report.outcomes if o.reason]
+    assert not refused, refused
+    assert len(report.outcomes) == 9
+
+

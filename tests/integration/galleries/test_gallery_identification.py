@@ -1,0 +1,74 @@
+"""Acceptance: enrol identities/train from the folder tree, then every enrolled person in
+every identities/test photo is identified, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gallery_helpers import (
+    IDENTITIES_WANTED,
+    CachingAnalyser,
+    create_pg_database,
+    enrol_train,
+    make_service,
+)
+
+from frvs.galleries.models import GallerySpec
+from frvs.galleries.service import GalleryService
+
+
+def _check_identities(service: GalleryService, test_dir: Path) -> None:
+    for image, people in IDENTITIES_WANTED.items():
+        result = service.identify("people", test_dir / image, top=3)
+        matches = [f.match for f in result.faces if f.match is not None]
+        assert set(matches) == people, (image, [f.as_dict() for f in result.faces])
+        assert len(matches) == len(people), f"{image}: someone matched twice: {matches}"
+        for face in result.faces:
+            scores = [c.score for c in face.candidates]
+            assert scores == sorted(scores, reverse=True)
+            assert len({c.subject for c in face.candidates}) == len(face.candidates)
+
+
+def test_every_enrolled_person_is_identified_sqlite(people: GalleryService, data_dir: Path) -> None:
+    _check_identities(people, data_dir / "identities" / "test")
+
+
+@pytest.mark.postgres
+def test_every_enrolled_person_is_identified_postgres(
+    postgres_admin: str, tmp_path: Path, analyser: CachingAnalyser, data_dir: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    url, drop = create_pg_database(postgres_admin)
+    request.addfinalizer(drop)
+    service = make_service(url, tmp_path, analyser)
+    enrol_train(service, data_dir / "identities" / "train")
+    _check_identities(service, data_dir / "identities" / "test")
+    service._store.close()
+
+
+def test_obama_and_biden_has_both_and_an_unknown_face(people: GalleryService,
+                                                      data_dir: Path) -> None:
+    result = people.identify("people", data_dir / "identities/test/obama_and_biden.jpg", top=5)
+    assert len(result.faces) == 3
+    assert [f.match for f in result.faces].count(None) == 1
+    assert result.threshold == pytest.approx(0.363)
+    doc = result.as_dict()
+    face = doc["faces"][0]  # type: ignore[index]
+    assert set(face) >= {"box", "candidates", "match"}
+
+
+def test_top_k_is_per_subject_and_bounded(people: GalleryService, data_dir: Path) -> None:
+    result = people.identify("people", data_dir / "identities/test/obama1.jpg", top=10)
+    (face,) = result.faces
+    assert len(face.candidates) == 5  # five subjects, each once, though nine templates
+    assert face.candidates[0].subject == "obama"
+
+
+def test_an_empty_gallery_answers_no_match(tmp_path: Path, analyser: CachingAnalyser,
+                                           data_dir: Path) -> None:
+    service = make_service(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path, analyser)
+    service.create(GallerySpec("empty"))
+    result = service.identify("empty", data_dir / "identities/test/obama1.jpg")
+    assert [f.match for f in result.faces] == [None]
+    assert result.faces[0].candidates == ()
