@@ -138,3 +138,31 @@ def test_report_opens_in_chromium_with_plots(
     alts = {alt for alt, _ in images}
     assert {"ROC", "DET", "CMC", "Score histogram yunet_sface"} <= alts
     assert all(width and width > 0 for _, width in images), images
+
+
+def test_cli_calibrate_writes_the_threshold_evaluation_then_uses(
+    data_dir: Path, tmp_path: Path, data_path: Path
+) -> None:
+    pairs = tmp_path / "cal.csv"
+    root = data_dir / "pairs"
+    pairs.write_text("image_a,image_b,same\n" + "".join(
+        f"{root / a},{root / b},{s}\n" for a, b, s in [
+            ("images/img1.jpg", "images/img2.jpg", 1), ("images/img1.jpg", "images/img4.jpg", 1),
+            ("images/img1.jpg", "images/img5.jpg", 1), ("images/img1.jpg", "images/img18.jpg", 0),
+            ("images/img2.jpg", "images/img18.jpg", 0)]))
+    config = tmp_path / "frvs.yaml"
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["calibrate", str(pairs), "--target-fmr", "1e-3", "--json"])
+    assert refused.exit_code == 22 and "not reachable" in json.loads(refused.stdout)["message"]
+    done = runner.invoke(cli, ["calibrate", str(pairs), "--target-fmr", "0.5", "--write",
+                               str(config), "--as-default", "--json"])
+    assert done.exit_code == 0, done.output
+    calibration = json.loads(done.stdout)
+    assert calibration["fmr"] <= 0.5
+    evaluated = runner.invoke(cli, ["--config", str(config), "eval", "verification", str(pairs),
+                                    "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    doc = json.loads(evaluated.stdout)
+    assert doc["threshold"] == calibration["threshold"]
+    assert doc["threshold_source"].startswith("frvs calibrate at FMR 0.5 on")
+    assert doc["decisions"]["fmr"] == calibration["fmr"]

@@ -124,6 +124,48 @@ def identification(
         console.print(f"report: {path}")
 
 
+def calibrate(
+    ctx: typer.Context,
+    pairs: Annotated[Path, typer.Argument(help="Labelled pairs (CSV or LFW pairs.txt) of the "
+                                          "deployment's own population.")],
+    target_fmr: Annotated[float, typer.Option("--target-fmr", min=1e-9, max=0.5,
+                                              help="False match rate to calibrate for.")],
+    pack: Annotated[str | None, typer.Option("--pack", help="Model pack (default: config).")]
+    = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Image root.")] = None,
+    write: Annotated[Path | None, typer.Option(
+        "--write", help="YAML configuration to write the threshold into (created if "
+        "missing; other keys kept).")] = None,
+    as_default: Annotated[bool, typer.Option(
+        "--as-default", help="Also make it the pack's operating threshold.")] = False,
+    workers: WorkersOption = 1,
+    as_json: bool = JsonOption,
+) -> None:
+    """The threshold reaching a target FMR on labelled pairs; optionally written to config."""
+    from frvs.evaluation.calibration import calibrate as run_calibration
+    from frvs.evaluation.calibration import write_calibration
+    from frvs.evaluation.metrics import BootstrapOptions
+
+    with domain_errors(as_json):
+        data = load_pairs(pairs, images)
+        name = pack or state(ctx).app.packs.default_name
+        result = _service(ctx, workers).verification(data, name,
+                                                     bootstrap=BootstrapOptions(resamples=1))
+        calibration = run_calibration(result.scores, target_fmr, name, pairs)
+        if write is not None:
+            write_calibration(write, calibration, as_default)
+    if as_json:
+        emit_json(calibration.as_dict() | {"written_to": str(write) if write else None,
+                                           "as_default": as_default,
+                                           "failure_to_acquire": len(result.failures)})
+        return
+    console.print(f"{name}: threshold {calibration.threshold:.6f} for FMR {target_fmr:g} "
+                  f"(measured FMR {calibration.fmr:.4g}, FNMR {calibration.fnmr:.4g}, "
+                  f"{calibration.impostor} impostor pairs)")
+    if write is not None:
+        console.print(f"written to {write}{' as the default threshold' if as_default else ''}")
+
+
 def _write_report(directory: Path, verification_results: list[VerificationResult],
                   identification_results: list[IdentificationResult] | None = None) -> Path:
     from frvs.evaluation.report import write_report

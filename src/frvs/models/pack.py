@@ -82,6 +82,27 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class ThresholdOverride:
+    """Thresholds from the configuration (written by ``frvs calibrate``) that replace or
+    extend a pack's shipped ones."""
+
+    default: float | None = None
+    by_fmr: Mapping[float, float] = field(default_factory=dict)
+    source: str | None = None
+
+    def apply(self, shipped: Thresholds) -> Thresholds:
+        """``shipped`` with this override's values on top; the source says which won."""
+        if self.default is None and not self.by_fmr:
+            return shipped
+        source = self.source or f"{shipped.source} (overridden in the configuration)"
+        return Thresholds(
+            default=shipped.default if self.default is None else self.default,
+            source=source,
+            by_fmr={**shipped.by_fmr, **self.by_fmr},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PackInfo:
     """Everything a pack says about itself: identity, provenance, licence, thresholds."""
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from pydantic import Field
 
 from frvs.core.errors import ConfigurationError
 from frvs.models import dlib_pack, yunet_sface
-from frvs.models.pack import ModelPack, PackInfo
+from frvs.models.pack import ModelPack, PackInfo, ThresholdOverride
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,23 @@ def _build(config: PackConfig) -> ModelPack:
 class PackRegistry:
     """Owns the loaded packs of one application; builds each on first use."""
 
-    def __init__(self, configs: Sequence[PackConfig], default: str) -> None:
+    def __init__(
+        self,
+        configs: Sequence[PackConfig],
+        default: str,
+        thresholds: Mapping[str, ThresholdOverride] | None = None,
+    ) -> None:
         self._configs: dict[str, PackConfig] = {c.type: c for c in configs}
         if default not in self._configs:
             raise ConfigurationError(
                 f"default pack {default!r} is not configured; configured: {sorted(self._configs)}"
+            )
+        self._thresholds = dict(thresholds or {})
+        unknown = sorted(set(self._thresholds) - set(self._configs))
+        if unknown:
+            raise ConfigurationError(
+                f"thresholds given for unknown pack(s) {unknown}; configured: "
+                f"{sorted(self._configs)}"
             )
         self.default_name = default
         self._loaded: dict[str, ModelPack] = {}
@@ -56,7 +69,13 @@ class PackRegistry:
         return list(self._configs)
 
     def info(self, name: str) -> PackInfo:
-        return KNOWN_PACKS[self._resolve(name)]
+        """The pack's description, with thresholds from the configuration applied."""
+        key = self._resolve(name)
+        shipped = KNOWN_PACKS[key]
+        override = self._thresholds.get(key)
+        if override is None:
+            return shipped
+        return dataclasses.replace(shipped, thresholds=override.apply(shipped.thresholds))
 
     def get(self, name: str | None = None) -> ModelPack:
         """The pack called ``name`` (the default when None), loading it on first use."""
@@ -64,6 +83,8 @@ class PackRegistry:
         with self._lock:
             if key not in self._loaded:
                 pack = _build(self._configs[key])
+                if key in self._thresholds:
+                    pack = dataclasses.replace(pack, info=self.info(key))
                 logger.info("loaded model pack %s (runtime %s)", key, pack.runtime)
                 self._loaded[key] = pack
             return self._loaded[key]
