@@ -6,12 +6,15 @@ import logging
 from dataclasses import dataclass
 
 from frvs.config.settings import Settings
-from frvs.faces.service import EngineOptions, FaceEngine
+from frvs.faces.service import EngineOptions
 from frvs.galleries.enrolment import EnrolContext
 from frvs.galleries.ports import utc_now
-from frvs.galleries.service import GalleryService
 from frvs.imaging.decode import ImageLimits
 from frvs.models.registry import PackRegistry
+from frvs.oversight.audit import AuditTrail
+from frvs.oversight.audited import AuditedFaceEngine, AuditedGalleryService
+from frvs.oversight.keys import KeyService
+from frvs.oversight.service import Oversight, local_context
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 
@@ -24,10 +27,11 @@ class Application:
 
     settings: Settings
     packs: PackRegistry
-    engine: FaceEngine
+    engine: AuditedFaceEngine
     image_limits: ImageLimits
     store: Store
-    galleries: GalleryService
+    galleries: AuditedGalleryService
+    oversight: Oversight
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
@@ -44,11 +48,16 @@ class Application:
 def build_application(settings: Settings) -> Application:
     """Wire the services; model packs load lazily on first use."""
     packs = PackRegistry(settings.packs, settings.default_pack)
-    engine = FaceEngine(packs, EngineOptions(max_side=settings.detection.max_side))
     limits = settings.limits.image_limits()
     # Nothing below touches the disk or a model until used: 'frvs gallery list' stays fast.
     store = Store(settings.store_url(), settings.data_dir / "media")
+    # Biometric operations are audited in the façades, for the CLI's local user by
+    # default; the API rebinds them per request to the caller's key (acting_as).
+    trail = AuditTrail(store, utc_now, settings.audit.retention_days)
+    oversight = Oversight(trail, KeyService(store, trail, utc_now), local_context())
+    engine = AuditedFaceEngine(packs, EngineOptions(max_side=settings.detection.max_side),
+                               trail, oversight.local)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
     context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now)
-    galleries = GalleryService(store, catalog, context)
-    return Application(settings, packs, engine, limits, store, galleries)
+    galleries = AuditedGalleryService(store, catalog, context, trail, oversight.local)
+    return Application(settings, packs, engine, limits, store, galleries, oversight)

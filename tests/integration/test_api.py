@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -15,11 +16,21 @@ from fastapi.testclient import TestClient
 
 from frvs.api.app import create_api
 from frvs.app import Application
+from frvs.oversight.models import Role
 
 
 @pytest.fixture(scope="module")
-def client(session_app: Application) -> Iterator[TestClient]:
-    with TestClient(create_api(session_app)) as c:
+def operator_headers(session_app: Application) -> dict[str, str]:
+    """Every /v1 route needs a key (issue 5); an operator key may detect and verify."""
+    session_app.store.open()
+    issued = session_app.oversight.keys.create(session_app.oversight.local, Role.OPERATOR,
+                                               "test_api")
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+@pytest.fixture(scope="module")
+def client(session_app: Application, operator_headers: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_api(session_app), headers=operator_headers) as c:
         yield c
 
 
@@ -74,10 +85,11 @@ def test_no_face_is_422(client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 422 and r.json()["code"] == "no_face"
 
 
-def test_oversized_upload_is_413(session_app: Application, data_dir: Path) -> None:
+def test_oversized_upload_is_413(session_app: Application, data_dir: Path,
+                                 operator_headers: dict[str, str]) -> None:
     limits = session_app.image_limits
     big = b"\xff\xd8" + b"\0" * (limits.max_bytes + 10)
-    with TestClient(create_api(session_app)) as c:
+    with TestClient(create_api(session_app), headers=operator_headers) as c:
         r = c.post("/v1/detect", files=[("image", ("big.jpg", big, "image/jpeg"))])
     assert r.status_code == 413 and r.json()["code"] == "image_too_large"
 
@@ -98,6 +110,9 @@ def free_port() -> int:
 def test_frvs_serve_answers_healthz_and_docs(data_path: Path, data_dir: Path) -> None:
     port = free_port()
     frvs = Path(sys.executable).parent / "frvs"
+    init = subprocess.run([str(frvs), "init", "--json"], capture_output=True, text=True,
+                          check=True)
+    auth = {"Authorization": f"Bearer {json.loads(init.stdout)['admin_key']}"}
     proc = subprocess.Popen([str(frvs), "serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -114,7 +129,7 @@ def test_frvs_serve_answers_healthz_and_docs(data_path: Path, data_dir: Path) ->
         spec = httpx.get(f"{base}/openapi.json").json()
         assert {"/healthz", "/v1/detect", "/v1/verify"} <= set(spec["paths"])
         images = data_dir / "pairs/images"
-        r = httpx.post(f"{base}/v1/verify", timeout=60, files=[
+        r = httpx.post(f"{base}/v1/verify", timeout=60, headers=auth, files=[
             upload(images / "img1.jpg", "image_a"), upload(images / "img3.jpg", "image_b")])
         assert r.status_code == 200 and r.json()["same"] is False
     finally:

@@ -8,8 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from frvs.api.limits import HardeningMiddleware, SearchLimiter
 from frvs.api.problems import install_problem_handlers
-from frvs.api.routes import faces
+from frvs.api.routes import faces, galleries
 from frvs.api.schemas import Health
 from frvs.app import Application
 
@@ -40,6 +41,10 @@ def create_api(application: Application) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.frvs = application
+    limits = application.settings.api
+    api.state.search_limiter = SearchLimiter(limits.search_rate_per_minute, limits.search_burst)
+    api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
+                       timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)
 
     @api.get("/healthz", operation_id="health", response_model=Health, tags=["service"])
@@ -48,4 +53,5 @@ def create_api(application: Application) -> FastAPI:
         return {"status": "ok", "version": frvs_version()}
 
     api.include_router(faces.router)
+    api.include_router(galleries.router)
     return api

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,12 +11,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frvs.core import errors
+from frvs.storage.database import StoreError
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
 STATUS_FOR: list[tuple[type[errors.FrvsError], int]] = [
+    (errors.AuthenticationError, 401),
+    (errors.RateLimitedError, 429),
+    (StoreError, 503),
+    (errors.MultipleFacesError, 422),
     (errors.ImageTooLargeError, 413),
     (errors.ImageError, 415),
     (errors.NoFaceError, 422),
@@ -31,14 +37,25 @@ STATUS_FOR: list[tuple[type[errors.FrvsError], int]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
+def problem(status: int, title: str, detail: str, code: str,
+            headers: dict[str, str] | None = None) -> JSONResponse:
     """A problem+json response; ``code`` is FRVS's stable error code."""
     return JSONResponse(
         {"type": f"urn:frvs:error:{code}", "title": title, "status": status, "detail": detail,
          "code": code},
         status_code=status,
         media_type=PROBLEM_JSON,
+        headers=headers,
     )
+
+
+def _headers(exc: errors.FrvsError) -> dict[str, str] | None:
+    """401 names the scheme to use; 429 says when to come back (whole seconds, >= 1)."""
+    if isinstance(exc, errors.AuthenticationError):
+        return {"WWW-Authenticate": 'Bearer realm="frvs"'}
+    if isinstance(exc, errors.RateLimitedError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return None
 
 
 def install_problem_handlers(api: FastAPI) -> None:
@@ -49,7 +66,7 @@ def install_problem_handlers(api: FastAPI) -> None:
         status = next(s for cls, s in STATUS_FOR if isinstance(exc, cls))
         if status >= 500:
             logger.error("request failed: %s", exc.message)
-        return problem(status, type(exc).__name__, exc.message, exc.code)
+        return problem(status, type(exc).__name__, exc.message, exc.code, _headers(exc))
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,7 +77,8 @@ def install_problem_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "HTTP error", str(exc.detail), f"http_{exc.status_code}")
+        return problem(exc.status_code, "HTTP error", str(exc.detail), f"http_{exc.status_code}",
+                       dict(exc.headers) if exc.headers else None)
 
     @api.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

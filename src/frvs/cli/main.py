@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from frvs.cli import evaluation, faces, serve
+from frvs.cli import admin, evaluation, faces, serve
 from frvs.cli.context import CliState
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
@@ -46,6 +46,9 @@ app.command()(faces.detect)
 app.command()(faces.verify)
 app.command()(faces.models)
 app.command()(serve.serve)
+app.command()(admin.init)
+app.add_typer(admin.key_app, name="key")
+app.add_typer(admin.audit_app, name="audit")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(subject_app, name="subject")
 app.command()(enroll)

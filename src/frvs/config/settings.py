@@ -73,6 +73,29 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
 
 
+class AuditSettings(_Section):
+    retention_days: int = Field(
+        400, ge=183, title="Audit retention (days)",
+        description="Audit entries older than this are removed by 'frvs audit purge' "
+        "(the chain's base moves past them). At least six months (EU AI Act Art. 19); "
+        "longer keeps more evidence but more personal data.")
+
+
+class ApiSettings(_Section):
+    request_timeout_s: float = Field(
+        60.0, ge=1, le=3600, description="A request still running after this answers 503; "
+        "live event streams are exempt. Short protects the service, long allows big uploads.")
+    search_rate_per_minute: float = Field(
+        60.0, ge=1, description="Sustained searches (identify, cross-match, sighting search) "
+        "per key per minute; above it 429 with Retry-After. Higher serves batch clients, "
+        "lower limits mass searching with one key.")
+    search_burst: int = Field(20, ge=1, description="Searches a key may make at once "
+                              "before the sustained rate applies.")
+    max_request_bytes: int = Field(
+        100 * 1024 * 1024, ge=1024 * 1024, description="Largest request body (all files of "
+        "a multipart upload together); larger answers 413 before it is read.")
+
+
 class Settings(BaseSettings):
     """The whole FRVS configuration."""
 
@@ -87,6 +110,8 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     database_url: str | None = Field(
         None,
         title="Database URL",

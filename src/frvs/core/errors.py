@@ -115,3 +115,19 @@ class ConflictError(FrvsError):
 
 class PermissionDeniedError(FrvsError):
     code = "permission_denied"
+
+
+class AuthenticationError(FrvsError):
+    """No API key, an unknown one or a revoked one."""
+
+    code = "unauthenticated"
+
+
+class RateLimitedError(FrvsError):
+    """Too many requests of one kind from one key; ``retry_after`` seconds to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,4 +1,8 @@
-"""POST /v1/detect and /v1/verify."""
+"""POST /v1/detect and /v1/verify.
+
+Any person's key may call them (operator, investigator, reviewer, admin); auditor keys
+read only the trail and device keys only submit sightings, so both get 403. Verify is
+a biometric comparison and is audited (by the engine façade)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from frvs.api.auth import FaceUser
 from frvs.api.deps import AppDep, read_upload
 from frvs.api.schemas import DetectPublic, VerifyPublic
 
@@ -14,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["faces"])
 
 
 @router.post("/detect", operation_id="detect_faces", response_model=DetectPublic)
-async def detect(app: AppDep, image: Annotated[UploadFile, File()],
+async def detect(app: AppDep, _: FaceUser, image: Annotated[UploadFile, File()],
                  pack: Annotated[str | None, Form()] = None) -> dict[str, object]:
     """Find the faces in an uploaded image, with landmarks, score and quality."""
     pixels = await read_upload(image, app)
@@ -25,6 +30,7 @@ async def detect(app: AppDep, image: Annotated[UploadFile, File()],
 @router.post("/verify", operation_id="verify_faces", response_model=VerifyPublic)
 async def verify(
     app: AppDep,
+    who: FaceUser,
     image_a: Annotated[UploadFile, File()],
     image_b: Annotated[UploadFile, File()],
     pack: Annotated[str | None, Form()] = None,
@@ -33,5 +39,6 @@ async def verify(
     a = await read_upload(image_a, app)
     b = await read_upload(image_b, app)
     names = (image_a.filename or "image_a", image_b.filename or "image_b")
-    result = await run_in_threadpool(app.engine.verify, (a, b), names, pack)
+    result = await run_in_threadpool(app.engine.acting_as(who.context).verify, (a, b), names,
+                                     pack)
     return result.as_dict()

@@ -1,0 +1,156 @@
+"""Hardening that sits in front of every route: request body size, request timeout,
+security headers, and per-key token buckets for the search endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from frvs.api.auth import Principal, authenticate
+from frvs.core.errors import RateLimitedError
+
+logger = logging.getLogger(__name__)
+
+STREAM_PREFIXES = ("/v1/events",)
+"""Long-lived Server-Sent Event streams: exempt from the request timeout."""
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _problem_message(status: int, code: str, detail: str) -> tuple[Message, Message]:
+    body = json.dumps({"type": f"urn:frvs:error:{code}", "title": code.replace("_", " "),
+                       "status": status, "detail": detail, "code": code}).encode()
+    start: Message = {"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()), *_SECURITY_HEADERS]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+@dataclass
+class HardeningMiddleware:
+    """Pure ASGI (so streaming responses pass untouched): 413 for bodies over
+    ``max_body`` before or while they are read, 503 for requests running longer than
+    ``timeout_s`` (work already in a thread finishes there; the client is answered),
+    and headers that stop browsers sniffing or caching biometric responses."""
+
+    app: ASGIApp
+    max_body: int
+    timeout_s: float
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._reply(send, 413, "request_too_large",
+                              f"the request body is larger than {self.max_body} bytes")
+            return
+        started = False
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *_SECURITY_HEADERS,
+                                                  (b"cache-control", b"no-store")]}
+            await send(message)
+
+        streaming = str(scope.get("path", "")).startswith(STREAM_PREFIXES)
+        call = self.app(scope, counting_receive, guarded_send)
+        try:
+            if streaming:
+                await call
+            else:
+                await asyncio.wait_for(call, self.timeout_s)
+        except _BodyTooLargeError:
+            if not started:
+                await self._reply(send, 413, "request_too_large",
+                                  f"the request body is larger than {self.max_body} bytes")
+        except TimeoutError:
+            logger.warning("request %s %s timed out after %.0f s", scope.get("method"),
+                           scope.get("path"), self.timeout_s)
+            if not started:
+                await self._reply(send, 503, "request_timeout",
+                                  f"the request took longer than {self.timeout_s:.0f} s")
+
+    @staticmethod
+    async def _reply(send: Send, status: int, code: str, detail: str) -> None:
+        start, body = _problem_message(status, code, detail)
+        await send(start)
+        await send(body)
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; one token per request."""
+
+    rate: float
+    burst: float
+    tokens: float = field(init=False)
+    stamp: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self, now: float) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class SearchLimiter:
+    """One bucket per key, in this process (several processes each limit on their own:
+    the effective limit is per process; a shared limiter would need the database)."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def check(self, key_id: str) -> None:
+        bucket = self._buckets.setdefault(key_id, TokenBucket(self._rate, self._burst))
+        wait = bucket.take(time.monotonic())
+        if wait > 0:
+            raise RateLimitedError(f"search rate limit reached for key {key_id}; retry in "
+                                   f"{wait:.1f} s", retry_after=wait)
+
+
+async def search_rate(request: Request,
+                      principal: Annotated[Principal, Depends(authenticate)]) -> None:
+    """Dependency of the search routes: take a token from the caller's bucket or 429."""
+    limiter = request.app.state.search_limiter
+    assert isinstance(limiter, SearchLimiter)
+    limiter.check(principal.key.key_id)
+
+
+SearchRate = Depends(search_rate)

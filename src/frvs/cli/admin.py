@@ -1,0 +1,173 @@
+"""init, key create|list|revoke, audit verify|list|purge, stats: administering FRVS.
+
+Every key change is audited with the local OS user as the actor.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from frvs.app import Application
+from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
+from frvs.core.errors import InvalidInputError
+from frvs.oversight.audit import AuditQuery
+from frvs.oversight.models import Role
+
+console = Console()
+
+EXIT_AUDIT_BROKEN = 30
+"""``frvs audit verify`` found a changed, removed or reordered entry."""
+
+key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
+
+
+def _app(ctx: typer.Context) -> Application:
+    app = state(ctx).app
+    app.store.open()
+    return app
+
+
+def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Create the data directory, the store and the first admin key (shown once).
+
+    Run twice, it refuses (exit 17) rather than mint a second admin key: create further
+    keys with 'frvs key create' (audited), revoke a lost one with 'frvs key revoke'.
+    """
+    with domain_errors(as_json):
+        app = state(ctx).app
+        app.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app.store.open()
+        issued = app.oversight.keys.create_first_admin(app.oversight.local)
+    if as_json:
+        emit_json({"admin_key": issued.token, "key_id": issued.key.key_id,
+                   "data_dir": str(app.settings.data_dir.resolve())})
+        return
+    console.print(f"FRVS data directory ready: {app.settings.data_dir.resolve()}")
+    console.print(f"admin key [bold]{issued.key.key_id}[/]: {issued.token}", highlight=False)
+    err_console.print("This key is shown once and stored only as a hash: keep it now. "
+                      "Clients send it as 'Authorization: Bearer KEY'.")
+
+
+@key_app.command("create")
+def key_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
+    role: Annotated[Role, typer.Option(help="The key's one role.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API key with one role; its token is printed once."""
+    with domain_errors(as_json):
+        app = _app(ctx)
+        issued = app.oversight.keys.create(app.oversight.local, role, name)
+    if as_json:
+        emit_json(issued.key.as_dict() | {"token": issued.token})
+        return
+    console.print(f"{issued.key.role.value} key [bold]{issued.key.key_id}[/]: {issued.token}",
+                  highlight=False)
+    err_console.print("Shown once; FRVS keeps only its hash.")
+
+
+@key_app.command("list")
+def key_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Every key: id, name, role, creation, revocation (never the token)."""
+    with domain_errors(as_json):
+        keys = _app(ctx).oversight.keys.all()
+    if as_json:
+        emit_json({"keys": [k.as_dict() for k in keys]})
+        return
+    table = Table("key id", "name", "role", "created", "by", "revoked")
+    for k in keys:
+        table.add_row(k.key_id, k.name, k.role.value, k.created_at.isoformat(timespec="seconds"),
+                      k.created_by,
+                      k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-")
+    console.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key id (k_...), not the token.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke a key; it is refused from the next request on."""
+    with domain_errors(as_json):
+        app = _app(ctx)
+        key = app.oversight.keys.revoke(app.oversight.local, key_id)
+    if as_json:
+        emit_json({"revoked": key.as_dict()})
+    else:
+        console.print(f"revoked {key.role.value} key {key.key_id} ({key.name})")
+
+
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, sep, digest = value.partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64:
+        raise InvalidInputError("--anchor wants SEQ:HASH as printed by 'frvs audit verify'")
+    return int(seq), digest
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    anchor: Annotated[str | None, typer.Option(
+        help="SEQ:HASH of an earlier head kept outside the database: also check the trail "
+        "still contains it (detects a wholly rewritten chain).")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Walk the hash chain; exit 30 and list every changed, removed or reordered entry."""
+    with domain_errors(as_json):
+        report = _app(ctx).oversight.trail.verify(_anchor(anchor))
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        status = "[green]intact[/]" if report.ok else "[bold red]TAMPERED[/]"
+        console.print(f"audit trail {status}: {report.entries} entries, head {report.head_seq}"
+                      f":{report.head_hash}")
+        for p in report.problems:
+            console.print(f"  entry {p.seq}: {p.kind.value}: {p.detail}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_AUDIT_BROKEN)
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    action: Annotated[str | None, typer.Option(help="Only this action (identify, ...).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only entries naming GALLERY/SUBJECT.")
+                       ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """The newest entries first."""
+    with domain_errors(as_json):
+        entries = _app(ctx).oversight.trail.page(AuditQuery(limit=limit, action=action,
+                                                            subject=subject))
+    if as_json:
+        emit_json({"entries": [e.as_dict() for e in entries]})
+        return
+    table = Table("seq", "time", "actor", "action", "case", "purpose", "outcome", "subjects")
+    for e in entries:
+        table.add_row(str(e.seq), e.at.isoformat(timespec="seconds"), e.actor.label, e.action,
+                      e.case_reference or "-", e.purpose or "-", e.outcome,
+                      ", ".join(e.subjects[:3]) + (" ..." if len(e.subjects) > 3 else ""))
+    console.print(table)
+
+
+@audit_app.command("purge")
+def audit_purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Remove entries older than audit.retention_days (at least 183); the purge is audited."""
+    with domain_errors(as_json):
+        app = _app(ctx)
+        removed = app.oversight.trail.purge(app.oversight.local)
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        console.print(f"{removed} audit entries older than {app.settings.audit.retention_days} "
+                      "days removed")

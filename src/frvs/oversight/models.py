@@ -1,0 +1,189 @@
+"""Records of oversight: roles, API keys, actors, audit entries and their verification.
+
+Every record is frozen and validated where it is made; the audit trail's hash covers
+exactly ``AuditEntry.hashed_content()`` plus the previous entry's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from frvs.core.errors import InvalidInputError, InvalidRecordError
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of the first entry ever appended."""
+
+
+class Role(StrEnum):
+    """One role per API key (issue 5: access control)."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    INVESTIGATOR = "investigator"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored API key: never the token, only its SHA-256."""
+
+    key_id: str
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id, "name": self.name, "role": self.role.value,
+            "created_at": self.created_at.isoformat(), "created_by": self.created_by,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created, with its token: the only moment the token exists in clear."""
+
+    key: ApiKey
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an API key (id and role) or a person at the command line (OS user)."""
+
+    kind: str
+    name: str
+    key_id: str | None = None
+    role: Role | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("key", "cli", "system"):
+            raise InvalidRecordError(f"actor kind must be key, cli or system, got {self.kind!r}")
+        if (self.kind == "key") != (self.key_id is not None):
+            raise InvalidRecordError("a key actor needs a key id, and only a key actor has one")
+
+    @classmethod
+    def for_key(cls, key: ApiKey) -> Actor:
+        return cls("key", key.name, key.key_id, key.role)
+
+    @property
+    def label(self) -> str:
+        """``key:<id>`` or ``cli:<user>``: how lists show the actor."""
+        return f"key:{self.key_id}" if self.key_id else f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """The actor and, for searches, the case reference and purpose they declared."""
+
+    actor: Actor
+    case_reference: str | None = None
+    purpose: str | None = None
+
+    def require_case(self, action: str) -> None:
+        """Searches need both a case reference and a purpose (issue 5)."""
+        if not (self.case_reference or "").strip() or not (self.purpose or "").strip():
+            raise InvalidInputError(
+                f"{action} needs a case reference and a purpose; they are written to the "
+                "audit trail (API: case_reference and purpose fields or the X-Case-Reference "
+                "and X-Purpose headers; CLI: --case and --purpose)"
+            )
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8: the same bytes on every backend and Python."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit trail. ``inputs`` and ``result`` are summaries: hashes,
+    ids and counts, never images or templates."""
+
+    seq: int
+    at: datetime
+    actor: Actor
+    action: str
+    case_reference: str | None
+    purpose: str | None
+    subjects: tuple[str, ...]
+    inputs: Mapping[str, Any]
+    result: Mapping[str, Any]
+    outcome: str
+    prev_hash: str
+    hash: str = ""
+
+    def hashed_content(self) -> dict[str, Any]:
+        """What the hash covers. ``seq`` is left out on purpose: the order is protected
+        by the chain itself, so a swap shows as *reordered* rather than as two edits."""
+        return {
+            "at": self.at.isoformat(timespec="microseconds"),
+            "actor": {"kind": self.actor.kind, "name": self.actor.name,
+                      "key_id": self.actor.key_id,
+                      "role": self.actor.role.value if self.actor.role else None},
+            "action": self.action, "case_reference": self.case_reference,
+            "purpose": self.purpose, "subjects": list(self.subjects),
+            "inputs": dict(self.inputs), "result": dict(self.result), "outcome": self.outcome,
+        }
+
+    def compute_hash(self) -> str:
+        payload = canonical_json(self.hashed_content()) + self.prev_hash
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"seq": self.seq, **self.hashed_content(), "actor_label": self.actor.label,
+                "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+class ProblemKind(StrEnum):
+    CHANGED = "changed"
+    REMOVED = "removed"
+    REORDERED = "reordered"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    """One place where the stored trail disagrees with its own chain."""
+
+    kind: ProblemKind
+    seq: int
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind.value, "seq": self.seq, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """The outcome of walking the chain: entries checked, problems found, the head."""
+
+    entries: int
+    first_seq: int
+    head_seq: int
+    head_hash: str
+    problems: tuple[AuditProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "entries": self.entries, "first_seq": self.first_seq,
+                "head_seq": self.head_seq, "head_hash": self.head_hash,
+                "problems": [p.as_dict() for p in self.problems]}

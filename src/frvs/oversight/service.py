@@ -1,0 +1,35 @@
+"""The oversight services of one application, and who "the local user" is."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+
+from frvs.oversight.audit import AuditTrail
+from frvs.oversight.keys import KeyService
+from frvs.oversight.models import Actor, AuditContext
+
+
+def local_context() -> AuditContext:
+    """The person at the command line: their OS user, and the case reference and purpose
+    they declared in ``FRVS_CASE_REFERENCE`` / ``FRVS_PURPOSE`` (recorded when set)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        user = f"uid:{os.getuid()}"
+    return AuditContext(Actor("cli", user), os.environ.get("FRVS_CASE_REFERENCE") or None,
+                        os.environ.get("FRVS_PURPOSE") or None)
+
+
+SYSTEM = AuditContext(Actor("system", "frvs"))
+"""FRVS acting on its own (retention purges, camera pipelines)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Oversight:
+    """Audit trail and keys (later also export/erasure and statistics)."""
+
+    trail: AuditTrail
+    keys: KeyService
+    local: AuditContext
