@@ -11,9 +11,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from frvs.cli.context import EXIT_CODES, JsonOption, domain_errors, emit_json, err_console
+from frvs.cli.context import (
+    EXIT_CODES,
+    EXIT_FILE_NOT_FOUND,
+    JsonOption,
+    domain_errors,
+    emit_json,
+    err_console,
+)
 from frvs.cli.galleries import service
-from frvs.core.errors import InvalidInputError
+from frvs.core.errors import FrvsError, InvalidInputError
 from frvs.galleries.enrolment import EnrolItem, OutcomeCallback
 from frvs.galleries.models import EnrolOutcome, EnrolReport, OutcomeStatus
 
@@ -56,11 +63,25 @@ def _print_summary(report: EnrolReport) -> None:
             target.print(f"  refused ({outcome.error_code}): {outcome.reason}", highlight=False)
 
 
+def _error_class(code: str | None) -> type[FrvsError]:
+    """The error class whose ``code`` an outcome recorded (FrvsError when none)."""
+    pending: list[type[FrvsError]] = [FrvsError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return FrvsError
+
+
 def _refusal_exit_code(report: EnrolReport) -> int:
     refused = next((o for o in report.outcomes if o.status is OutcomeStatus.REFUSED), None)
     if refused is None:
         return 0
-    return next((code for cls, code in EXIT_CODES if cls.code == refused.error_code), 1)
+    if refused.error_code == "file_not_found":
+        return EXIT_FILE_NOT_FOUND
+    found = _error_class(refused.error_code)
+    return next(code for cls, code in EXIT_CODES if issubclass(found, cls))
 
 
 def enroll(

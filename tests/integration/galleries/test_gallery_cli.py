@@ -1,0 +1,70 @@
+"""The gallery commands as a user runs them (in-process, with --json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frvs.cli.main import app
+from frvs.models.registry import PackRegistry
+
+runner = CliRunner()
+
+
+def frvs(data: Path, *args: str) -> tuple[int, dict[str, object]]:
+    result = runner.invoke(app, ["--data-dir", str(data), *args])
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, (json.loads(lines[-1]) if lines else {})
+
+
+def test_gallery_commands_never_load_a_model(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a gallery command loaded a model pack")
+
+    monkeypatch.setattr(PackRegistry, "get", refuse)
+    code, created = frvs(tmp_path, "gallery", "create", "people", "--json")
+    assert code == 0
+    assert (created["kind"], created["retention_days"], created["keep_crops"]) == (
+        "general", None, False)
+    code, listed = frvs(tmp_path, "gallery", "list", "--json")
+    assert [g["name"] for g in listed["galleries"]] == ["people"]  # type: ignore[attr-defined]
+    code, shown = frvs(tmp_path, "gallery", "show", "people", "--json")
+    assert (code, shown["subjects"], shown["decision_threshold"]) == (0, 0, 0.363)
+    code, error = frvs(tmp_path, "gallery", "create", "people", "--json")
+    assert (code, error["error"]) == (17, "conflict")
+    code, error = frvs(tmp_path, "gallery", "create", "wl", "--kind", "watch_list", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
+    code, _ = frvs(tmp_path, "gallery", "delete", "people", "--json")
+    assert code == 0
+    code, error = frvs(tmp_path, "gallery", "show", "people", "--json")
+    assert (code, error["error"]) == (16, "not_found")
+    assert (tmp_path / "frvs.db").is_file()
+
+
+def test_enrol_identify_crossmatch_delete_and_purge(tmp_path: Path, data_dir: Path) -> None:
+    train = data_dir / "identities" / "train"
+    frvs(tmp_path, "gallery", "create", "g")
+    code, report = frvs(tmp_path, "enroll", "g", "--subject", "obama", "--meta", "badge=44",
+                        str(train / "obama/obama.jpg"), "--json")
+    assert (code, report["enrolled"]) == (0, 1)
+    code, report = frvs(tmp_path, "enroll", "g", "--subject", "x", "--meta", "religion=y",
+                        str(train / "biden/biden.jpg"), "--json")
+    assert (code, report["refused"]) == (22, 1)
+    code, report = frvs(tmp_path, "enroll", "g", "--subject", "couple",
+                        str(data_dir / "pairs/images/couple.jpg"), "--json")
+    assert code == 22 and "2 faces" in json.dumps(report)
+    code, found = frvs(tmp_path, "identify", "g", str(data_dir / "identities/test/obama1.jpg"),
+                       "--json")
+    (face,) = found["faces"]  # type: ignore[misc]
+    assert code == 0 and face["match"] == "obama" and len(face["box"]) == 4
+    assert face["candidates"][0]["subject"] == "obama"
+    code, pairs = frvs(tmp_path, "crossmatch", "g", "--json")
+    assert (code, pairs["pairs"]) == (0, [])
+    code, deleted = frvs(tmp_path, "subject", "delete", "g", "obama", "--json")
+    assert code == 0 and deleted["deleted"]["templates"] == 1  # type: ignore[index]
+    code, purged = frvs(tmp_path, "purge", "--json")
+    assert (code, purged) == (0, {"deleted": []})
