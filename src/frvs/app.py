@@ -13,8 +13,10 @@ from frvs.imaging.decode import ImageLimits
 from frvs.models.registry import PackRegistry
 from frvs.oversight.audit import AuditTrail
 from frvs.oversight.audited import AuditedFaceEngine, AuditedGalleryService
+from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
 from frvs.oversight.service import Oversight, local_context
+from frvs.oversight.stats import StatsService
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 
@@ -54,10 +56,12 @@ def build_application(settings: Settings) -> Application:
     # Biometric operations are audited in the façades, for the CLI's local user by
     # default; the API rebinds them per request to the caller's key (acting_as).
     trail = AuditTrail(store, utc_now, settings.audit.retention_days)
-    oversight = Oversight(trail, KeyService(store, trail, utc_now), local_context())
+    local = local_context()
     engine = AuditedFaceEngine(packs, EngineOptions(max_side=settings.detection.max_side),
-                               trail, oversight.local)
+                               trail, local)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
     context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now)
-    galleries = AuditedGalleryService(store, catalog, context, trail, oversight.local)
+    galleries = AuditedGalleryService(store, catalog, context, trail, local)
+    oversight = Oversight(trail, KeyService(store, trail, utc_now),
+                          SubjectRights(store, galleries, trail), StatsService(trail), local)
     return Application(settings, packs, engine, limits, store, galleries, oversight)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from frvs.api.limits import HardeningMiddleware, SearchLimiter
 from frvs.api.problems import install_problem_handlers
-from frvs.api.routes import faces, galleries
+from frvs.api.routes import audit, faces, galleries, keys, search, stats, subjects
 from frvs.api.schemas import Health
 from frvs.app import Application
 
@@ -53,5 +53,6 @@ def create_api(application: Application) -> FastAPI:
         return {"status": "ok", "version": frvs_version()}
 
     api.include_router(faces.router)
-    api.include_router(galleries.router)
+    for module in (galleries, subjects, search, keys, audit, stats):
+        api.include_router(module.router)
     return api

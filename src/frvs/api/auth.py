@@ -73,7 +73,7 @@ class Allow:
         if principal.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
             raise PermissionDeniedError(
-                f"a {principal.role.value} key may not do this (allowed: {allowed})")
+                f"keys of role {principal.role.value} may not do this (allowed: {allowed})")
         return principal
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, UploadFile
 
 from frvs.app import Application
-from frvs.core.errors import ImageTooLargeError
+from frvs.core.errors import EmptyImageError, ImageTooLargeError, NotAnImageError
 from frvs.imaging.decode import BGRImage, decode_image
 
 
@@ -22,8 +22,24 @@ AppDep = Annotated[Application, Depends(get_application)]
 _CHUNK = 1 << 16
 
 
-async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
-    """Read an uploaded image without ever holding more than the byte limit, then decode."""
+# Magic numbers of the formats FRVS decodes. An upload is judged by its content, never by
+# its declared type or name, and anything else is refused before a decoder sees it.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM",
+               b"II*\x00", b"MM\x00*")
+
+
+def sniff_image(data: bytes, name: str) -> None:
+    """Refuse bytes that are not JPEG, PNG, WebP, BMP, TIFF or GIF by their first bytes."""
+    if not data:
+        raise EmptyImageError(f"{name}: the file is empty")
+    webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    if not (webp or data.startswith(_SIGNATURES)):
+        raise NotAnImageError(f"{name}: not an image in a supported format (JPEG, PNG, WebP, "
+                              "BMP, TIFF, GIF)")
+
+
+async def read_upload_bytes(upload: UploadFile, application: Application) -> bytes:
+    """An upload's bytes, never holding more than the byte limit, sniffed by content."""
     limit = application.image_limits.max_bytes
     name = upload.filename or "upload"
     data = bytearray()
@@ -31,4 +47,12 @@ async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
         data += chunk
         if len(data) > limit:
             raise ImageTooLargeError(f"{name}: upload is larger than the limit of {limit} bytes")
-    return decode_image(bytes(data), application.image_limits, name=name)
+    sniff_image(bytes(data), name)
+    return bytes(data)
+
+
+async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
+    """Read an uploaded image (bounded, sniffed), then decode it."""
+    name = upload.filename or "upload"
+    data = await read_upload_bytes(upload, application)
+    return decode_image(data, application.image_limits, name=name)

@@ -101,7 +101,7 @@ class AuditContext:
             raise InvalidInputError(
                 f"{action} needs a case reference and a purpose; they are written to the "
                 "audit trail (API: case_reference and purpose fields or the X-Case-Reference "
-                "and X-Purpose headers; CLI: --case and --purpose)"
+                "and X-Purpose headers; CLI: the FRVS_CASE_REFERENCE and FRVS_PURPOSE variables)"
             )
 
 

@@ -7,8 +7,10 @@ import os
 from dataclasses import dataclass
 
 from frvs.oversight.audit import AuditTrail
+from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import Actor, AuditContext
+from frvs.oversight.stats import StatsService
 
 
 def local_context() -> AuditContext:
@@ -28,8 +30,10 @@ SYSTEM = AuditContext(Actor("system", "frvs"))
 
 @dataclass(frozen=True, slots=True)
 class Oversight:
-    """Audit trail and keys (later also export/erasure and statistics)."""
+    """Audit trail, keys, subject export/erasure and statistics."""
 
     trail: AuditTrail
     keys: KeyService
+    rights: SubjectRights
+    stats: StatsService
     local: AuditContext

@@ -1,0 +1,82 @@
+"""/v1/keys (admin): create, list, show and revoke API keys; /v1/me: who am I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from frvs.api.auth import Admin, AnyRole
+from frvs.api.deps import AppDep
+from frvs.api.pagination import CursorQuery, LimitQuery, Page, page_by_key
+from frvs.oversight.models import ApiKey, Role
+
+router = APIRouter(prefix="/v1", tags=["keys"])
+
+KeyId = Annotated[str, Path(description="The key id (k_...), never the token.",
+                            max_length=32, examples=["k_3f9a0c1d2e4b"])]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "front desk kiosk", "role": "operator"}]})
+
+    name: str = Field(min_length=1, max_length=200, description="Who or what uses the key.")
+    role: Role
+
+
+class KeyPublic(BaseModel):
+    key_id: str = Field(examples=["k_3f9a0c1d2e4b"])
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str = Field(examples=["key:k_1688e10d1728"])
+    revoked_at: datetime | None
+
+
+class KeyIssued(KeyPublic):
+    token: str = Field(description="The secret, shown this once; FRVS keeps only its hash.",
+                       examples=["frvs_4q3...redacted"])
+
+
+def _public(key: ApiKey) -> KeyPublic:
+    return KeyPublic.model_validate(key.as_dict())
+
+
+@router.get("/keys", operation_id="list_keys", response_model=Page[KeyPublic])
+async def list_keys(app: AppDep, _: Admin, cursor: CursorQuery = None,
+                    limit: LimitQuery = 100) -> Page[KeyPublic]:
+    """Every key, active and revoked (never the tokens)."""
+    keys = await run_in_threadpool(app.oversight.keys.all)
+    chunk, next_cursor = page_by_key(keys, lambda k: k.key_id, cursor, limit)
+    return Page[KeyPublic](items=[_public(k) for k in chunk], next_cursor=next_cursor)
+
+
+@router.post("/keys", operation_id="create_key", response_model=KeyIssued,
+             status_code=status.HTTP_201_CREATED)
+async def create_key(app: AppDep, who: Admin, body: KeyCreate) -> KeyIssued:
+    """Create a key with one role (audited); the token is in this response only."""
+    issued = await run_in_threadpool(app.oversight.keys.create, who.context, body.role,
+                                     body.name)
+    return KeyIssued.model_validate(issued.key.as_dict() | {"token": issued.token})
+
+
+@router.get("/keys/{key_id}", operation_id="get_key", response_model=KeyPublic)
+async def get_key(app: AppDep, _: Admin, key_id: KeyId) -> KeyPublic:
+    """One key."""
+    return _public(await run_in_threadpool(app.oversight.keys.get, key_id))
+
+
+@router.delete("/keys/{key_id}", operation_id="revoke_key", response_model=KeyPublic)
+async def revoke_key(app: AppDep, who: Admin, key_id: KeyId) -> KeyPublic:
+    """Revoke a key (audited); it answers 401 from the next request on."""
+    return _public(await run_in_threadpool(app.oversight.keys.revoke, who.context, key_id))
+
+
+@router.get("/me", operation_id="whoami", response_model=KeyPublic, tags=["service"])
+async def whoami(who: AnyRole) -> KeyPublic:
+    """The calling key: id, name and role (any valid key)."""
+    return _public(who.key)
