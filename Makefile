@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/frvs serve
+	$(BIN)/frvs serve --init
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

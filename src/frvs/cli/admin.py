@@ -5,6 +5,7 @@ Every key change is audited with the local OS user as the actor.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, 
 from frvs.core.errors import InvalidInputError
 from frvs.oversight.audit import AuditQuery
 from frvs.oversight.models import Role
+from frvs.oversight.stats import Period
 
 console = Console()
 
@@ -171,3 +173,39 @@ def audit_purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     else:
         console.print(f"{removed} audit entries older than {app.settings.audit.retention_days} "
                       "days removed")
+
+
+def stats(
+    ctx: typer.Context,
+    period: Annotated[Period, typer.Option(help="Bucket size.")] = Period.DAY,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="How far back.")] = 30,
+    as_json: bool = JsonOption,
+) -> None:
+    """Counts per period for oversight: searches by purpose, enrolments, deletions,
+    alerts raised/confirmed/dismissed and the share dismissed."""
+    with domain_errors(as_json):
+        until = datetime.now(UTC)
+        buckets = _app(ctx).oversight.stats.compute(until - timedelta(days=days), until, period)
+    if as_json:
+        emit_json({"period": period.value, "buckets": [b.as_dict() for b in buckets]})
+        return
+    table = Table("from", "searches", "by purpose", "verif.", "enrolled", "deleted", "alerts",
+                  "confirmed", "dismissed", "dismissed %")
+    for b in buckets:
+        share = b.dismissed_share
+        table.add_row(b.start.date().isoformat(), str(sum(b.searches.values())),
+                      ", ".join(f"{p}: {n}" for p, n in sorted(b.searches.items())) or "-",
+                      str(b.verifications), str(b.enrolments), str(b.deletions),
+                      str(b.alerts_raised), str(b.alerts_confirmed), str(b.alerts_dismissed),
+                      "-" if share is None else f"{100 * share:.1f}")
+    console.print(table)
+
+
+def ensure_admin_key(app: Application) -> str | None:
+    """On a first start (no active admin key), create one and return its token; else None.
+    Used by ``frvs serve --init`` so ``make run`` works on an empty data directory."""
+    app.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.store.open()
+    if app.oversight.keys.has_active_admin():
+        return None
+    return app.oversight.keys.create_first_admin(app.oversight.local).token

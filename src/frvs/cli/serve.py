@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from frvs.api.app import create_api
+from frvs.cli.admin import ensure_admin_key
 from frvs.cli.context import domain_errors, state
 
 logger = logging.getLogger(__name__)
@@ -28,10 +29,17 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    init: Annotated[bool, typer.Option(
+        "--init", help="On a first start (no admin key yet), create the data directory, "
+        "the store and the first admin key, and print the key once.")] = False,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) until interrupted."""
     with domain_errors(False):
         app = state(ctx).app
+        token = ensure_admin_key(app) if init else None
+    if token is not None:
+        typer.secho(f"first start: admin key (shown once, stored only as a hash): {token}",
+                    fg=typer.colors.GREEN, err=True)
     settings = app.settings.server
     bind_host = host or settings.host
     bind_port = port or settings.port
