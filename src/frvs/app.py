@@ -49,7 +49,8 @@ class Application:
 
 def build_application(settings: Settings) -> Application:
     """Wire the services; model packs load lazily on first use."""
-    packs = PackRegistry(settings.packs, settings.default_pack)
+    packs = PackRegistry(settings.packs, settings.default_pack,
+                         {name: t.override() for name, t in settings.thresholds.items()})
     limits = settings.limits.image_limits()
     # Nothing below touches the disk or a model until used: 'frvs gallery list' stays fast.
     store = Store(settings.store_url(), settings.data_dir / "media")

@@ -178,34 +178,50 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def _print_verification(results: list[VerificationResult]) -> None:
-    table = Table("pack", "pairs", "threshold", "accuracy", "FMR", "FNMR", "AUC", "EER",
-                  "FNMR@FMR=1e-2", "FNMR@FMR=1e-3", "FTA images")
-    for r in results:
-        at = {p.target_fmr: p for p in r.at_fmr}
-        table.add_row(
-            r.run.pack, str(r.pairs), f"{r.threshold.value:.4f}", _fmt(r.decisions.accuracy),
-            _fmt(r.decisions.fmr), _fmt(r.decisions.fnmr), _fmt(r.auc), _fmt(r.eer.rate),
-            _fmt(at[1e-2].fnmr) if at[1e-2].reachable else "not reachable",
-            _fmt(at[1e-3].fnmr) if at[1e-3].reachable else "not reachable",
-            str(len(r.failures)),
-        )
+    """Figures as rows and packs as columns, so side-by-side packs fit a terminal."""
+    table = Table("figure", *(r.run.pack for r in results))
+    rows: list[tuple[str, list[str]]] = [
+        ("pairs (genuine/impostor)", [f"{r.pairs} ({r.scores.genuine.size}/"
+                                      f"{r.scores.impostor.size})" for r in results]),
+        ("threshold", [f"{r.threshold.value:.4f}" for r in results]),
+        ("accuracy", [_fmt(r.decisions.accuracy) for r in results]),
+        ("FMR / FNMR at threshold", [f"{_fmt(r.decisions.fmr)} / {_fmt(r.decisions.fnmr)}"
+                                     for r in results]),
+        ("AUC", [_fmt(r.auc) for r in results]),
+        ("EER", [_fmt(r.eer.rate) for r in results]),
+    ]
+    for k, p in enumerate(results[0].at_fmr):
+        rows.append((f"FNMR @ FMR={p.target_fmr:g}", [
+            _fmt(r.at_fmr[k].fnmr) if r.at_fmr[k].reachable else "not reachable"
+            for r in results]))
+    rows.append(("failure to acquire (images)", [str(len(r.failures)) for r in results]))
+    for label, cells in rows:
+        table.add_row(label, *cells)
     console.print(table)
-    for r in results:
-        for p in r.at_fmr:
-            if not p.reachable:
-                console.print(f"{r.run.pack}: FMR {p.target_fmr:g}: {p.note}")
+    for p in results[0].at_fmr:
+        if not p.reachable:
+            console.print(f"FMR {p.target_fmr:g}: {p.note}")
+    console.print(f"threshold source ({results[0].run.pack}): {results[0].threshold.source}")
 
 
 def _print_identification(results: list[IdentificationResult]) -> None:
-    table = Table("pack", "enrolled", "mated", "non-mated", "rank-1", "rank-5", "rank-10",
-                  "FNIR@T", "FTE", "FTA", "excluded")
-    for r in results:
-        d = r.as_dict()
-        table.add_row(r.run.pack, str(len(r.enrolled)), str(d["mated_searches"]),
-                      str(d["non_mated_searches"]), _fmt(r.rank(1)), _fmt(r.rank(5)),
-                      _fmt(r.rank(10)), _fmt(r.open_set.fnir), str(len(r.failed_to_enrol)),
-                      str(len(r.failures)), str(len(r.excluded)))
+    table = Table("figure", *(r.run.pack for r in results))
+    docs = [r.as_dict() for r in results]
+    rows: list[tuple[str, list[str]]] = [
+        ("enrolled people", [str(len(r.enrolled)) for r in results]),
+        ("mated / non-mated searches", [f"{d['mated_searches']} / {d['non_mated_searches']}"
+                                        for d in docs]),
+        ("rank-1 / 5 / 10", [f"{_fmt(r.rank(1), 3)} / {_fmt(r.rank(5), 3)} / "
+                             f"{_fmt(r.rank(10), 3)}" for r in results]),
+        ("FNIR at threshold", [_fmt(r.open_set.fnir) for r in results]),
+        ("FPIR at threshold", [_fmt(r.open_set.fpir) for r in results]),
+        ("failure to enrol / acquire", [f"{len(r.failed_to_enrol)} / {len(r.failures)}"
+                                        for r in results]),
+    ]
+    for label, cells in rows:
+        table.add_row(label, *cells)
     console.print(table)
-    for r in results:
-        for e in r.excluded:
-            console.print(f"excluded {e.image}: {e.message}")
+    for e in results[0].excluded:
+        console.print(f"excluded {e.image}: {e.message}")
+    if results[0].open_set.fpir is None:
+        console.print(results[0].open_set.note)

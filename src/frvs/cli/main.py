@@ -58,6 +58,7 @@ app.command()(crossmatch)
 app.command()(purge)
 app.command()(reindex)
 app.add_typer(evaluation.eval_app, name="eval")
+app.command()(evaluation.calibrate)
 
 
 def main() -> None:

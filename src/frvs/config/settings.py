@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
 from frvs.imaging.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
+from frvs.models.pack import ThresholdOverride
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
@@ -96,6 +97,24 @@ class ApiSettings(_Section):
         "a multipart upload together); larger answers 413 before it is read.")
 
 
+class PackThresholdSettings(_Section):
+    """Thresholds of one pack calibrated on the deployer's data (``frvs calibrate --write``)."""
+
+    default: float | None = Field(
+        None, ge=-1, le=1, title="Operating threshold",
+        description="Replaces the pack's shipped default for decisions. Higher lowers false "
+        "matches but rejects more of the right people; calibrate it on your own data.")
+    by_fmr: dict[float, float] = Field(
+        default_factory=dict, description="Threshold per target false match rate, e.g. "
+        "{0.001: 0.52}, as measured by 'frvs calibrate'.")
+    source: str | None = Field(
+        None, description="Which calibration set and target produced these numbers; "
+        "evaluation reports quote it.")
+
+    def override(self) -> ThresholdOverride:
+        return ThresholdOverride(self.default, dict(self.by_fmr), self.source)
+
+
 class Settings(BaseSettings):
     """The whole FRVS configuration."""
 
@@ -106,6 +125,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where the store, media and keys live.")
     default_pack: str = Field("yunet_sface", description="Model pack used unless told otherwise.")
     packs: list[PackConfig] = Field(default_factory=default_pack_configs)
+    thresholds: dict[str, PackThresholdSettings] = Field(
+        default_factory=dict, title="Calibrated thresholds per pack",
+        description="By pack name; overrides the thresholds a pack ships with.")
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -26,13 +26,16 @@ def _png(fig: Figure) -> bytes:
 
 
 def roc_png(results: Sequence[VerificationResult]) -> bytes:
-    """TMR against FMR (log x axis), one line per pack, the operating point marked."""
+    """TMR against FMR (log x axis), one line per pack, the operating point marked.
+
+    An FMR of 0 is drawn at half an impostor count, where a log axis can show it."""
     fig = Figure(figsize=_SIZE)
     ax = fig.add_subplot()
     for r in results:
         floor = 0.5 / r.scores.impostor.size  # FMR 0 cannot sit on a log axis
-        ax.step(np.maximum(r.roc.fmr, floor), r.roc.tmr, where="post", label=r.run.pack)
-        ax.plot(max(r.decisions.fmr, floor), 1 - r.decisions.fnmr, "o")
+        (line,) = ax.step(np.maximum(r.roc.fmr, floor), r.roc.tmr, where="post",
+                          label=r.run.pack)
+        ax.plot(max(r.decisions.fmr, floor), 1 - r.decisions.fnmr, "o", color=line.get_color())
     ax.set_xscale("log")
     ax.set(xlabel="false match rate (FMR)", ylabel="true match rate (1 - FNMR)",
            title="ROC", ylim=(0, 1.02))
@@ -53,9 +56,9 @@ def det_png(results: Sequence[VerificationResult]) -> bytes:
     ax = fig.add_subplot()
     for r in results:
         n = min(r.scores.impostor.size, r.scores.genuine.size)
-        ax.plot(_probit(r.roc.fmr, n), _probit(r.roc.fnmr, n), label=r.run.pack)
+        (line,) = ax.plot(_probit(r.roc.fmr, n), _probit(r.roc.fnmr, n), label=r.run.pack)
         ax.plot(_probit(np.array([r.decisions.fmr]), n), _probit(np.array([r.decisions.fnmr]), n),
-                "o")
+                "o", color=line.get_color())
     inv = NormalDist().inv_cdf
     ticks = [inv(t) for t in _DET_TICKS]
     labels = [f"{t:.1%}" for t in _DET_TICKS]
