@@ -4,6 +4,7 @@ HTML report rendered by headless Chromium."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -123,7 +124,13 @@ def test_report_opens_in_chromium_with_plots(
         pytest.fail("Debian's chromium is not installed at /usr/bin/chromium")
     from playwright.sync_api import sync_playwright
 
-    path = write_report(tmp_path, [pairs_result], [identities_result])
+    # Side by side: the same data under a second pack name, in one report.
+    other = dataclasses.replace(pairs_result,
+                                run=dataclasses.replace(pairs_result.run, pack="second"))
+    path = write_report(tmp_path, [pairs_result, other], [identities_result])
+    text = path.read_text()
+    assert "never infers" in text and "not reachable with 140 impostor" in text
+    assert "second" in text
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -136,7 +143,7 @@ def test_report_opens_in_chromium_with_plots(
             browser.close()
     assert title == "FRVS evaluation report"
     alts = {alt for alt, _ in images}
-    assert {"ROC", "DET", "CMC", "Score histogram yunet_sface"} <= alts
+    assert {"ROC", "DET", "CMC", "Score histogram yunet_sface", "Score histogram second"} <= alts
     assert all(width and width > 0 for _, width in images), images
 
 

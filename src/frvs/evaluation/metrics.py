@@ -20,6 +20,8 @@ Conventions every function here shares:
 - EER: FMR falls and FNMR rises as the threshold rises. Between the two adjacent
   operating points where ``FMR - FNMR`` changes sign, both rates are interpolated
   linearly and the EER is where the lines cross (threshold interpolated the same way).
+  When the rates are equal over a range of thresholds (separable scores: both 0), the
+  highest threshold of the range is reported.
 """
 
 from __future__ import annotations
