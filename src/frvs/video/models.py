@@ -1,0 +1,221 @@
+"""Records of the video pipeline: Frame -> TrackedFace -> Shot -> Candidate ->
+TrackDecision / Sighting, and the camera's health (CameraStatus).
+
+Each record validates itself where it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from frvs.core.detections import FaceDetection
+from frvs.core.errors import InvalidRecordError
+from frvs.core.templates import Template
+from frvs.imaging.decode import BGRImage
+from frvs.models.quality import FaceQuality
+
+
+class CameraRole(StrEnum):
+    """What a camera's sightings mean for attendance."""
+
+    GENERAL = "general"
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One decoded picture of a camera.
+
+    ``timestamp`` is media time in seconds from the start of the source (monotonic per
+    source); ``captured_at`` is the wall-clock time the frame stands for (for files:
+    the source's start time plus ``timestamp``).
+    """
+
+    camera: str
+    index: int
+    timestamp: float
+    captured_at: datetime
+    image: BGRImage
+
+    def __post_init__(self) -> None:
+        shape: tuple[int, ...] = tuple(getattr(self.image, "shape", ()))
+        if len(shape) != 3 or shape[2] != 3:
+            raise InvalidRecordError(f"frame image must be (H, W, 3) BGR, got shape {shape}")
+        if self.captured_at.tzinfo is None:
+            raise InvalidRecordError("frame captured_at must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedFace:
+    """A face of one frame with the id of the track it belongs to."""
+
+    track_id: int
+    detection: FaceDetection
+    quality: FaceQuality
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Shot:
+    """One face of a track kept as a candidate best shot: the face with a margin around
+    it (``patch``, the evidence crop and what is embedded later), the detection in the
+    patch's coordinates, its quality and where it was seen. ``template`` is set once
+    the shot has been embedded."""
+
+    track_id: int
+    frame_index: int
+    timestamp: float
+    captured_at: datetime
+    detection: FaceDetection
+    quality: FaceQuality
+    patch: BGRImage
+    patch_detection: FaceDetection
+    weight: float
+    template: Template | None = None
+
+    def __post_init__(self) -> None:
+        if not self.weight > 0:
+            raise InvalidRecordError(f"shot weight must be > 0, got {self.weight}")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A gallery subject's score against one probe template."""
+
+    gallery: str
+    gallery_kind: str
+    subject: str
+    score: float
+    threshold: float
+
+    @property
+    def passes(self) -> bool:
+        return self.score >= self.threshold
+
+    def as_dict(self) -> dict[str, object]:
+        return {"gallery": self.gallery, "subject": self.subject,
+                "score": round(self.score, 4), "threshold": self.threshold}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackDecision:
+    """A track identified as ``subject`` of ``gallery``: the fused score over
+    ``attempts`` embedded shots passed the gallery's threshold without a tie."""
+
+    camera: str
+    track_id: int
+    gallery: str
+    gallery_kind: str
+    subject: str
+    score: float
+    threshold: float
+    attempts: int
+    timestamp: float
+    captured_at: datetime
+    best_shot: Shot
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "camera": self.camera, "track": self.track_id, "gallery": self.gallery,
+            "subject": self.subject, "score": round(self.score, 4),
+            "threshold": self.threshold, "attempts": self.attempts,
+            "frame_time": round(self.timestamp, 3), "at": self.captured_at.isoformat(),
+            "quality": round(self.best_shot.quality.overall, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A whole track: when it was seen, its best shot, and its best candidate (if any).
+
+    ``matched`` is the decision (a gallery subject) when the track was identified;
+    ``best`` is the highest fused candidate whether or not it passed.
+    """
+
+    camera: str
+    track_id: int
+    first_seen: datetime
+    last_seen: datetime
+    first_time: float
+    last_time: float
+    frames: int
+    best_shot: Shot
+    best: Candidate | None
+    matched: TrackDecision | None
+    attempts: int
+
+    def __post_init__(self) -> None:
+        if self.last_seen < self.first_seen:
+            raise InvalidRecordError("sighting last_seen is before first_seen")
+
+    @property
+    def template(self) -> Template | None:
+        return self.best_shot.template
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "camera": self.camera, "track": self.track_id,
+            "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
+            "frames": self.frames, "attempts": self.attempts,
+            "quality": round(self.best_shot.quality.overall, 4),
+            "subject": self.matched.subject if self.matched else None,
+            "gallery": self.matched.gallery if self.matched else None,
+            "score": round(self.matched.score, 4) if self.matched else None,
+            "best": self.best.as_dict() if self.best else None,
+        }
+
+
+class Health(StrEnum):
+    STARTING = "starting"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ENDED = "ended"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A span during which a camera delivered no frames (failure or stall)."""
+
+    start: datetime
+    end: datetime | None
+    reason: str
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.end is None else (self.end - self.start).total_seconds()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"start": self.start.isoformat(),
+                "end": self.end.isoformat() if self.end else None,
+                "seconds": None if self.seconds is None else round(self.seconds, 3),
+                "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """A camera's health at one moment, as ``frvs camera status`` shows it."""
+
+    camera: str
+    health: Health
+    input_fps: float
+    processed_fps: float
+    frames_read: int
+    frames_processed: int
+    dropped: int
+    lag_seconds: float
+    reconnects: int
+    last_error: str | None
+    gaps: tuple[Gap, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "camera": self.camera, "health": self.health.value,
+            "input_fps": round(self.input_fps, 2), "processed_fps": round(self.processed_fps, 2),
+            "frames_read": self.frames_read, "frames_processed": self.frames_processed,
+            "dropped": self.dropped, "lag_seconds": round(self.lag_seconds, 3),
+            "reconnects": self.reconnects, "last_error": self.last_error,
+            "gaps": [g.as_dict() for g in self.gaps],
+        }
