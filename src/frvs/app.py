@@ -17,6 +17,7 @@ from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
 from frvs.oversight.service import Oversight, local_context
 from frvs.oversight.stats import StatsService
+from frvs.pipeline.services import VideoServices, build_video
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 
@@ -34,15 +35,18 @@ class Application:
     store: Store
     galleries: AuditedGalleryService
     oversight: Oversight
+    video: VideoServices
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
         logger.info("FRVS starting with data dir %s", self.settings.data_dir)
         self.store.open()
         self.galleries.warm()
+        self.video.start()
 
     def stop(self) -> None:
         """Stop background work in reverse order, then close the store."""
+        self.video.stop()
         self.store.close()
         logger.info("FRVS stopped")
 
@@ -65,4 +69,5 @@ def build_application(settings: Settings) -> Application:
     galleries = AuditedGalleryService(store, catalog, context, trail, local)
     oversight = Oversight(trail, KeyService(store, trail, utc_now),
                           SubjectRights(store, galleries, trail), StatsService(trail), local)
-    return Application(settings, packs, engine, limits, store, galleries, oversight)
+    video = build_video(settings.video, store, catalog, engine, utc_now)
+    return Application(settings, packs, engine, limits, store, galleries, oversight, video)

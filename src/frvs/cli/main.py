@@ -12,6 +12,7 @@ from frvs.cli import admin, evaluation, faces, serve
 from frvs.cli.context import CliState
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
+from frvs.cli.video import alerts_app, attendance_app, camera_app, sightings, watch
 
 app = typer.Typer(
     name="frvs",
@@ -59,6 +60,11 @@ app.command()(purge)
 app.command()(reindex)
 app.add_typer(evaluation.eval_app, name="eval")
 app.command()(evaluation.calibrate)
+app.command()(watch)
+app.add_typer(camera_app, name="camera")
+app.command()(sightings)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(attendance_app, name="attendance")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from frvs.imaging.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimi
 from frvs.models.pack import ThresholdOverride
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
+from frvs.pipeline.config import VideoSettings
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 
 
@@ -134,6 +135,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
     database_url: str | None = Field(
         None,
         title="Database URL",

@@ -1,0 +1,196 @@
+"""Alert delivery: an in-process pub/sub (the service's live events) and webhooks.
+
+Neither may slow down a camera: publishing puts into bounded queues and never blocks;
+a slow subscriber loses its oldest notices (counted), a webhook sender works from its
+own bounded queue on its own thread, retrying with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+
+from frvs.alerts.models import Alert
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotice:
+    """Something happened to an alert: ``raised`` or ``reviewed``."""
+
+    kind: str
+    alert: Alert
+
+    def document(self) -> dict[str, object]:
+        return {"event": f"alert.{self.kind}", "alert": self.alert.as_dict()}
+
+
+class Subscription:
+    """One subscriber's bounded inbox."""
+
+    def __init__(self, bus: AlertBus, capacity: int) -> None:
+        self._bus = bus
+        self._items: deque[AlertNotice] = deque(maxlen=capacity)
+        self._cond = threading.Condition()
+        self.lost = 0
+
+    def offer(self, notice: AlertNotice) -> None:
+        with self._cond:
+            if len(self._items) == self._items.maxlen:
+                self.lost += 1
+            self._items.append(notice)
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> AlertNotice | None:
+        """The next notice, or None after ``timeout`` seconds."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class AlertBus:
+    """In-process publish/subscribe of alert notices."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, capacity: int = 256) -> Subscription:
+        sub = Subscription(self, capacity)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def publish(self, notice: AlertNotice) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.offer(notice)
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over ``timestamp.body``; receivers recompute it and compare, and
+    refuse old timestamps (replay)."""
+    mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """Where alerts are POSTed as JSON, signed with ``secret``.
+
+    Headers: ``X-FRVS-Timestamp`` (Unix seconds) and ``X-FRVS-Signature``
+    (``sha256=<hex HMAC of "timestamp.body">``).
+    """
+
+    url: str
+    secret: str
+    attempts: int = 4
+    backoff: float = 0.5
+    timeout: float = 5.0
+
+
+@dataclass
+class WebhookStats:
+    delivered: int = 0
+    failed: int = 0
+    retries: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+_STOP = object()
+
+
+class WebhookNotifier:
+    """Delivers notices to one webhook target from its own thread."""
+
+    def __init__(self, target: WebhookTarget, capacity: int = 1000) -> None:
+        self.target = target
+        self.stats = WebhookStats()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
+        self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
+        self._thread.start()
+
+    def __call__(self, notice: AlertNotice) -> None:
+        try:
+            self._queue.put_nowait(notice)
+        except queue.Full:
+            with self.stats.lock:
+                self.stats.dropped += 1
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued notice was delivered or given up; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._queue.unfinished_tasks
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                if isinstance(item, AlertNotice):
+                    self._deliver(item)
+            except Exception:  # a loop boundary: one bad notice must not stop delivery
+                logger.exception("webhook delivery failed")
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, notice: AlertNotice) -> None:
+        t = self.target
+        body = json.dumps(notice.document(), ensure_ascii=False).encode()
+        for attempt in range(1, t.attempts + 1):
+            stamp = str(int(time.time()))
+            request = urllib.request.Request(t.url, data=body, method="POST", headers={
+                "Content-Type": "application/json",
+                "X-FRVS-Timestamp": stamp,
+                "X-FRVS-Signature": sign(t.secret.encode(), stamp, body),
+                "X-FRVS-Attempt": str(attempt),
+            })
+            try:
+                with urllib.request.urlopen(request, timeout=t.timeout) as response:
+                    if 200 <= response.status < 300:
+                        with self.stats.lock:
+                            self.stats.delivered += 1
+                        return
+                    error = f"HTTP {response.status}"
+            except (urllib.error.URLError, OSError) as exc:
+                error = str(exc)
+            with self.stats.lock:
+                self.stats.last_error = error
+                if attempt < t.attempts:
+                    self.stats.retries += 1
+            if attempt < t.attempts:
+                time.sleep(t.backoff * 2 ** (attempt - 1))
+        with self.stats.lock:
+            self.stats.failed += 1
+        logger.warning("webhook %s: giving up on alert %d: %s", t.url, notice.alert.id,
+                       self.stats.last_error)

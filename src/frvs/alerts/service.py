@@ -1,0 +1,176 @@
+"""The alert use cases: raise (one per track, with a repeat window), review with the
+two-person rule, list, and per-gallery rules.
+
+An alert is a candidate for a person to review, never an action (PRODUCT.md): it is
+``new`` until reviewed; one dismissal dismisses it; a confirmation confirms it unless
+the gallery's rule asks for two, in which case two different reviewers must confirm
+(EU AI Act Art. 14(5)). Reviewers review an alert at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from frvs.alerts.models import Alert, AlertRule, AlertStatus, Review, Verdict
+from frvs.alerts.notify import AlertNotice
+from frvs.alerts.tables import AlertReviewRow, AlertRow, AlertRuleRow
+from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.storage.store import Store
+from frvs.video.models import TrackDecision
+
+logger = logging.getLogger(__name__)
+
+WATCH_LIST = "watch_list"
+
+Notifier = Callable[[AlertNotice], None]
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDefaults:
+    """Rules for galleries without their own: two-person review on, and no second
+    alert for the same subject on the same camera within ``suppress_seconds``."""
+
+    two_person: bool = True
+    suppress_seconds: int = 300
+
+
+def _alert(row: AlertRow, reviews: Sequence[AlertReviewRow] = ()) -> Alert:
+    return Alert(
+        id=row.id, camera=row.camera, track_id=row.track_id, gallery=row.gallery,
+        subject=row.subject, score=row.score, threshold=row.threshold, attempts=row.attempts,
+        at=row.at, frame_time=row.frame_time, quality=row.quality, crop_path=row.crop_path,
+        status=AlertStatus(row.status), two_person=row.two_person,
+        reviews=tuple(Review(r.reviewer, Verdict(r.verdict), r.note, r.at) for r in reviews),
+    )
+
+
+class AlertService:
+    """Alerts in the store, delivered to ``notifiers`` when raised or reviewed."""
+
+    def __init__(self, store: Store, clock: Clock, defaults: AlertDefaults | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self.defaults = defaults or AlertDefaults()
+        self._notifiers: list[Notifier] = []
+        self.suppressed = 0
+
+    def add_notifier(self, notifier: Notifier) -> None:
+        self._notifiers.append(notifier)
+
+    def rule(self, gallery: str) -> AlertRule:
+        with self._store.unit() as uow:
+            row = uow.session.get(AlertRuleRow, gallery)
+        if row is None:
+            return AlertRule(gallery, self.defaults.two_person, self.defaults.suppress_seconds)
+        return AlertRule(row.gallery, row.two_person, row.suppress_seconds)
+
+    def set_rule(self, rule: AlertRule) -> AlertRule:
+        if rule.suppress_seconds < 0:
+            raise InvalidInputError("the repeat window must be >= 0 seconds")
+        with self._store.unit(write=True) as uow:
+            uow.session.merge(AlertRuleRow(gallery=rule.gallery, two_person=rule.two_person,
+                                           suppress_seconds=rule.suppress_seconds))
+        return rule
+
+    def raise_for(self, decision: TrackDecision, crop_path: str | None = None) -> Alert | None:
+        """One alert for a track decided in a watch list; None for other galleries or
+        when the same subject alerted on the same camera within the repeat window."""
+        if decision.gallery_kind != WATCH_LIST:
+            return None
+        rule = self.rule(decision.gallery)
+        since = decision.captured_at - timedelta(seconds=rule.suppress_seconds)
+        with self._store.unit(write=True) as uow:
+            recent = uow.session.scalar(select(AlertRow.id).where(
+                AlertRow.gallery == decision.gallery, AlertRow.subject == decision.subject,
+                AlertRow.camera == decision.camera, AlertRow.at >= since,
+                AlertRow.at <= decision.captured_at).limit(1))
+            if recent is not None and rule.suppress_seconds > 0:
+                self.suppressed += 1
+                logger.info("alert for %s on %s suppressed (repeat within %d s)",
+                            decision.subject, decision.camera, rule.suppress_seconds)
+                return None
+            row = AlertRow(
+                camera=decision.camera, track_id=decision.track_id, gallery=decision.gallery,
+                subject=decision.subject, score=decision.score, threshold=decision.threshold,
+                attempts=decision.attempts, at=decision.captured_at,
+                frame_time=decision.timestamp, quality=decision.best_shot.quality.overall,
+                crop_path=crop_path, status=AlertStatus.NEW.value,
+                two_person=rule.two_person, created_at=self._clock(), decided_at=None)
+            uow.session.add(row)
+            uow.session.flush()
+            alert = _alert(row)
+        self._notify(AlertNotice("raised", alert))
+        return alert
+
+    def review(self, alert_id: int, reviewer: str, verdict: Verdict,
+               note: str | None = None) -> Alert:
+        """Record one person's review and move the alert on when the rule is met."""
+        review = Review(reviewer.strip(), verdict, note, self._clock())
+        with self._store.unit(write=True) as uow:
+            row = uow.session.get(AlertRow, alert_id)
+            if row is None:
+                raise NotFoundError(f"alert {alert_id} not found")
+            if row.status != AlertStatus.NEW.value:
+                raise ConflictError(f"alert {alert_id} is already {row.status}")
+            reviews = self._reviews(uow.session, alert_id)
+            if any(r.reviewer == review.reviewer for r in reviews):
+                raise ConflictError(f"{review.reviewer} has already reviewed alert {alert_id}; "
+                                    "the two-person rule needs a different reviewer")
+            added = AlertReviewRow(alert_id=alert_id, reviewer=review.reviewer,
+                                   verdict=verdict.value, note=note, at=review.at)
+            uow.session.add(added)
+            reviews.append(added)
+            row.status = self._status(row, reviews).value
+            if row.status != AlertStatus.NEW.value:
+                row.decided_at = review.at
+            alert = _alert(row, reviews)
+        self._notify(AlertNotice("reviewed", alert))
+        return alert
+
+    @staticmethod
+    def _status(row: AlertRow, reviews: Sequence[AlertReviewRow]) -> AlertStatus:
+        if any(r.verdict == Verdict.DISMISS.value for r in reviews):
+            return AlertStatus.DISMISSED
+        confirmers = {r.reviewer for r in reviews if r.verdict == Verdict.CONFIRM.value}
+        if len(confirmers) >= (2 if row.two_person else 1):
+            return AlertStatus.CONFIRMED
+        return AlertStatus.NEW
+
+    @staticmethod
+    def _reviews(session: Session, alert_id: int) -> list[AlertReviewRow]:
+        return list(session.scalars(select(AlertReviewRow).where(
+            AlertReviewRow.alert_id == alert_id).order_by(AlertReviewRow.id)))
+
+    def get(self, alert_id: int) -> Alert:
+        with self._store.unit() as uow:
+            row = uow.session.get(AlertRow, alert_id)
+            if row is None:
+                raise NotFoundError(f"alert {alert_id} not found")
+            return _alert(row, self._reviews(uow.session, alert_id))
+
+    def list(self, status: AlertStatus | None = None, camera: str | None = None,
+             since: datetime | None = None, limit: int = 100) -> list[Alert]:
+        stmt = select(AlertRow).order_by(AlertRow.at.desc(), AlertRow.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(AlertRow.status == status.value)
+        if camera is not None:
+            stmt = stmt.where(AlertRow.camera == camera)
+        if since is not None:
+            stmt = stmt.where(AlertRow.at >= since)
+        with self._store.unit() as uow:
+            return [_alert(r, self._reviews(uow.session, r.id))
+                    for r in uow.session.scalars(stmt)]
+
+    def _notify(self, notice: AlertNotice) -> None:
+        for notifier in self._notifiers:
+            try:
+                notifier(notice)
+            except Exception:  # one broken notifier must not block the others
+                logger.exception("alert notifier failed")

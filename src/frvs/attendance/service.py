@@ -1,0 +1,122 @@
+"""Attendance events and the daily report.
+
+Time present pairs each entry with the next exit; an entry with no exit after it adds
+nothing (the person may still be in), so a forgotten exit never inflates presence.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from sqlalchemy import select
+
+from frvs.attendance.tables import AttendanceEventRow
+from frvs.storage.store import Store
+from frvs.video.models import CameraRole, TrackDecision
+
+ATTENDANCE = "attendance"
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceEvent:
+    gallery: str
+    subject: str
+    camera: str
+    direction: CameraRole
+    at: datetime
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"gallery": self.gallery, "subject": self.subject, "camera": self.camera,
+                "direction": self.direction.value, "at": self.at.isoformat(),
+                "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceLine:
+    """One subject's day."""
+
+    subject: str
+    first_in: datetime | None
+    last_out: datetime | None
+    present_seconds: float
+    entries: int
+    exits: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"subject": self.subject,
+                "first_in": self.first_in.isoformat() if self.first_in else None,
+                "last_out": self.last_out.isoformat() if self.last_out else None,
+                "present_seconds": round(self.present_seconds, 1),
+                "entries": self.entries, "exits": self.exits}
+
+
+def presence(subject: str, events: Sequence[AttendanceEvent]) -> PresenceLine:
+    """Fold one subject's events (any order) into first in, last out and time present."""
+    ordered = sorted(events, key=lambda e: e.at)
+    entries = [e.at for e in ordered if e.direction is CameraRole.ENTRY]
+    exits = [e.at for e in ordered if e.direction is CameraRole.EXIT]
+    present = 0.0
+    inside_since: datetime | None = None
+    for event in ordered:
+        if event.direction is CameraRole.ENTRY and inside_since is None:
+            inside_since = event.at
+        elif event.direction is CameraRole.EXIT and inside_since is not None:
+            present += (event.at - inside_since).total_seconds()
+            inside_since = None
+    return PresenceLine(subject, entries[0] if entries else None,
+                        exits[-1] if exits else None, present, len(entries), len(exits))
+
+
+class AttendanceService:
+    """Records attendance events and reports them per day."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def record(self, decision: TrackDecision, role: CameraRole) -> AttendanceEvent | None:
+        """An event for a track identified in an attendance gallery by an entry or exit
+        camera; None otherwise."""
+        if decision.gallery_kind != ATTENDANCE or role is CameraRole.GENERAL:
+            return None
+        event = AttendanceEvent(decision.gallery, decision.subject, decision.camera, role,
+                                decision.best_shot.captured_at, decision.score)
+        with self._store.unit(write=True) as uow:
+            uow.session.add(AttendanceEventRow(
+                gallery=event.gallery, subject=event.subject, camera=event.camera,
+                direction=event.direction.value, at=event.at, score=event.score))
+        return event
+
+    def events(self, day: date, gallery: str | None = None,
+               zone: tzinfo = UTC) -> list[AttendanceEvent]:
+        start = datetime.combine(day, time(0), zone)
+        stmt = select(AttendanceEventRow).where(
+            AttendanceEventRow.at >= start, AttendanceEventRow.at < start + timedelta(days=1)
+        ).order_by(AttendanceEventRow.at)
+        if gallery is not None:
+            stmt = stmt.where(AttendanceEventRow.gallery == gallery)
+        with self._store.unit() as uow:
+            return [AttendanceEvent(r.gallery, r.subject, r.camera, CameraRole(r.direction),
+                                    r.at, r.score) for r in uow.session.scalars(stmt)]
+
+    def report(self, day: date, gallery: str | None = None,
+               zone: tzinfo = UTC) -> list[PresenceLine]:
+        by_subject: dict[str, list[AttendanceEvent]] = {}
+        for event in self.events(day, gallery, zone):
+            by_subject.setdefault(event.subject, []).append(event)
+        return [presence(s, ev) for s, ev in sorted(by_subject.items())]
+
+
+def report_csv(lines: Sequence[PresenceLine]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["subject", "first_in", "last_out", "present_seconds", "entries", "exits"])
+    for line in lines:
+        d = line.as_dict()
+        writer.writerow([d["subject"], d["first_in"] or "", d["last_out"] or "",
+                         d["present_seconds"], d["entries"], d["exits"]])
+    return out.getvalue()

@@ -1,0 +1,277 @@
+"""watch, camera, sightings, alerts and attendance: the video services from the shell."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from frvs.alerts.models import AlertStatus, Verdict
+from frvs.attendance.service import report_csv
+from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.core.errors import InvalidInputError
+from frvs.pipeline.events import VideoEvent
+from frvs.video.models import CameraRole
+from frvs.video.service import CameraSpec
+from frvs.video.sources import SourceError, SourceOptions, open_source
+
+console = Console()
+camera_app = typer.Typer(help="Cameras: add, list, remove, status.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Watch-list alerts: list and review.", no_args_is_help=True)
+attendance_app = typer.Typer(help="Attendance from entry/exit cameras.", no_args_is_help=True)
+
+GalleryOpt = Annotated[list[str] | None, typer.Option("--gallery", "-g",
+                       help="Gallery to match against (repeat for several).")]
+RoleOpt = Annotated[CameraRole, typer.Option(help="general, entry or exit (attendance).")]
+FpsOpt = Annotated[float | None, typer.Option("--fps", help="Frames analysed per second "
+                   "(default 5); 0 analyses every frame.")]
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"--since {value!r} is not an ISO 8601 time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _print_event(event: VideoEvent, as_json: bool) -> None:
+    if as_json:
+        emit_json(event.document())
+        return
+    d = event.detail
+    if event.event == "alert":
+        console.print(f"[bold red]ALERT[/] {event.subject} on {event.camera} "
+                      f"score {d['score']} (gallery {d['gallery']}, alert {d['id']})")
+    elif event.event == "attendance":
+        console.print(f"[cyan]{d['direction']}[/] {event.subject} at {d['at']}")
+    else:
+        who = event.subject or "unknown"
+        console.print(f"sighting {who} on {event.camera}: {d['first_seen']} - "
+                      f"{d['last_seen']} ({d['frames']} frames)")
+
+
+def watch(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Video file, rtsp:// or http(s):// URL, "
+                                               "/dev/videoN or a folder of images.")],
+    camera: Annotated[str | None, typer.Option(help="Camera name (a registered camera "
+                                               "lends its galleries, role and rate).")] = None,
+    gallery: GalleryOpt = None,
+    role: Annotated[CameraRole | None, typer.Option(help="general, entry or exit.")] = None,
+    fps: FpsOpt = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Watch one source until it ends (or Ctrl-C): one line per alert, sighting and
+    attendance event, then a summary."""
+    app = state(ctx).app
+    with domain_errors(as_json):
+        app.store.open()
+        video = app.video
+        known = video.cameras.find(camera) if camera else None
+        galleries = tuple(gallery or (known.galleries if known else ()))
+        if not galleries:
+            raise InvalidInputError("give --gallery (or a registered --camera with galleries)")
+        rate = fps if fps is not None else (known.sample_fps if known else 5.0)
+        spec = CameraSpec(
+            name=camera or "watch", source_url=source, galleries=galleries,
+            role=role or (known.role if known else CameraRole.GENERAL),
+            sample_fps=rate or None, roi=known.roi if known else None,
+            retention_days=known.retention_days if known else 7,
+            keep_crops=known.keep_crops if known else False)
+        video.router.listen(lambda e: _print_event(e, as_json))
+        started = time.monotonic()
+        video.supervisor.start_camera(spec, video.runtime())
+        try:
+            while not video.supervisor.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            video.supervisor.stop()
+        status = video.supervisor.camera(spec.name).status()
+        elapsed = time.monotonic() - started
+        counts = video.router.counts
+        summary = {"event": "summary", "camera": spec.name, "seconds": round(elapsed, 2),
+                   "frames_read": status.frames_read, "frames_processed": status.frames_processed,
+                   "processed_fps": round(status.frames_processed / max(elapsed, 1e-6), 2),
+                   "dropped": status.dropped, "alerts": counts.alerts,
+                   "sightings": counts.sightings, "attendance": counts.attendance,
+                   "suppressed_alerts": video.alerts.suppressed,
+                   "health": status.health.value, "last_error": status.last_error}
+    if as_json:
+        emit_json(summary)
+    else:
+        console.print(summary)
+
+
+@camera_app.command("add")
+def camera_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Camera name.")],
+    source: Annotated[str, typer.Argument(help="Source URL, device, folder or file.")],
+    gallery: GalleryOpt = None,
+    role: RoleOpt = CameraRole.GENERAL,
+    location: Annotated[str | None, typer.Option(help="Where the camera is.")] = None,
+    fps: FpsOpt = None,
+    roi: Annotated[str | None, typer.Option(help="Region of interest 'x,y,w,h' in px.")] = None,
+    retention_days: Annotated[int, typer.Option(help="How long sightings are kept.")] = 7,
+    keep_crops: Annotated[bool, typer.Option(help="Store each sighting's face crop.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a camera; 'frvs serve' runs it in the background."""
+    with domain_errors(as_json):
+        box = None
+        if roi:
+            parts = [float(v) for v in roi.split(",")]
+            if len(parts) != 4:
+                raise InvalidInputError("--roi is x,y,w,h")
+            box = (parts[0], parts[1], parts[2], parts[3])
+        spec = CameraSpec(name, source, tuple(gallery or ()), role, location,
+                          5.0 if fps is None else (fps or None), box, retention_days,
+                          keep_crops)
+        app = state(ctx).app
+        if spec.galleries:
+            app.video.matcher.pack_for(spec.galleries)
+        app.video.cameras.add(spec)
+    if as_json:
+        emit_json(spec.as_dict())
+    else:
+        console.print(f"camera {name} added")
+
+
+@camera_app.command("list")
+def camera_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """The registered cameras."""
+    with domain_errors(as_json):
+        cameras = [c.as_dict() for c in state(ctx).app.video.cameras.all()]
+    if as_json:
+        emit_json({"cameras": cameras})
+        return
+    table = Table("name", "role", "source", "galleries", "fps", "retention")
+    for c in cameras:
+        table.add_row(str(c["name"]), str(c["role"]), str(c["source"]), str(c["galleries"]),
+                      str(c["sample_fps"]), f"{c['retention_days']} d")
+    console.print(table)
+
+
+@camera_app.command("remove")
+def camera_remove(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+    """Unregister a camera (its sightings stay until they expire)."""
+    with domain_errors(as_json):
+        spec = state(ctx).app.video.cameras.remove(name)
+    if as_json:
+        emit_json({"removed": spec.name})
+    else:
+        console.print(f"camera {name} removed")
+
+
+@camera_app.command("status")
+def camera_status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Probe each registered camera: can its source be opened and read now?"""
+    rows = []
+    with domain_errors(as_json):
+        for spec in state(ctx).app.video.cameras.all():
+            started = time.monotonic()
+            try:
+                src = open_source(spec.source_url, spec.name, SourceOptions(read_timeout=5.0))
+                try:
+                    frame = src.read()
+                    size = None if frame is None else list(frame.image.shape[1::-1])
+                    fps = src.nominal_fps
+                finally:
+                    src.close()
+                rows.append({"camera": spec.name, "health": "online", "input_fps": fps,
+                             "size": size, "probe_seconds": round(time.monotonic() - started, 2)})
+            except SourceError as exc:
+                rows.append({"camera": spec.name, "health": "offline", "last_error": exc.message})
+    if as_json:
+        emit_json({"cameras": rows})
+        return
+    for row in rows:
+        console.print(row)
+
+
+def sightings(
+    ctx: typer.Context,
+    camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time; sightings seen since.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    as_json: bool = JsonOption,
+) -> None:
+    """Past sightings (one per track), oldest first."""
+    with domain_errors(as_json):
+        found = state(ctx).app.video.sightings.list(camera, _since(since), limit)
+    if as_json:
+        emit_json({"sightings": [s.as_dict() for s in found]})
+        return
+    for s in found:
+        console.print(s.as_dict())
+
+
+@alerts_app.command("list")
+def alerts_list(
+    ctx: typer.Context,
+    status: Annotated[AlertStatus | None, typer.Option(help="new, confirmed, dismissed.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Alerts, newest first."""
+    with domain_errors(as_json):
+        found = state(ctx).app.video.alerts.list(status, camera, _since(since))
+    if as_json:
+        emit_json({"alerts": [a.as_dict() for a in found]})
+        return
+    for a in found:
+        console.print(f"#{a.id} [{a.status.value}] {a.subject} on {a.camera} at "
+                      f"{a.at.isoformat()} score {a.score:.3f} ({len(a.reviews)} review(s))")
+
+
+@alerts_app.command("review")
+def alerts_review(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+    verdict: Annotated[Verdict, typer.Argument(help="confirm or dismiss.")],
+    reviewer: Annotated[str, typer.Option(help="Who reviews (two confirmations by "
+                                          "different people confirm a watch-list alert).")],
+    note: Annotated[str | None, typer.Option(help="Why.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Confirm or dismiss an alert."""
+    with domain_errors(as_json):
+        alert = state(ctx).app.video.alerts.review(alert_id, reviewer, verdict, note)
+    if as_json:
+        emit_json(alert.as_dict())
+    else:
+        console.print(f"alert {alert.id} is {alert.status.value}")
+
+
+@attendance_app.command("report")
+def attendance_report(
+    ctx: typer.Context,
+    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (UTC).")],
+    gallery: Annotated[str | None, typer.Option(help="Only this gallery.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Per subject: first in, last out and time present on a day."""
+    with domain_errors(as_json):
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError as exc:
+            raise InvalidInputError(f"--date {day!r} is not YYYY-MM-DD") from exc
+        lines = state(ctx).app.video.attendance.report(parsed, gallery)
+    if as_csv:
+        typer.echo(report_csv(lines), nl=False)
+    elif as_json:
+        emit_json({"date": day, "subjects": [line.as_dict() for line in lines]})
+    else:
+        for line in lines:
+            console.print(line.as_dict())

@@ -1,0 +1,129 @@
+"""One camera: a capture thread filling a latest-frame buffer and an analysis thread
+that owns the camera's processor (no locks around its state).
+
+Started and stopped in one place, capture first and analysis last on the way up,
+the reverse on the way down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from frvs.core.geometry import Box
+from frvs.models.pack import ModelPack
+from frvs.pipeline.events import EventRouter
+from frvs.video.capture import Backoff, CameraMonitor, CaptureWorker, LatestFrameBuffer
+from frvs.video.models import CameraStatus, Health
+from frvs.video.ports import Matcher
+from frvs.video.processor import EmbedFn, ProcessorOptions, TrackProcessor
+from frvs.video.sampling import FrameSampler
+from frvs.video.service import CameraSpec
+from frvs.video.sources import FrameSource, SourceOptions, open_source
+from frvs.video.tracking import TrackerOptions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRuntime:
+    """How a camera runs, beyond its stored spec."""
+
+    buffer_capacity: int = 2
+    pace: float = 0.0
+    source: SourceOptions = field(default_factory=SourceOptions)
+    backoff: Backoff = field(default_factory=Backoff)
+    processor: ProcessorOptions | None = None
+
+
+def processor_options(spec: CameraSpec, base: ProcessorOptions | None,
+                      source_fps: float | None) -> ProcessorOptions:
+    """The camera's galleries, ROI and rate folded into the processor options."""
+    fps = spec.sample_fps or source_fps or 25.0
+    base = base or ProcessorOptions(galleries=spec.galleries)
+    tracker = base.tracker
+    tracker = TrackerOptions(fps=fps, lost_seconds=tracker.lost_seconds,
+                             activation=tracker.activation, match_iou=tracker.match_iou,
+                             confirm_frames=tracker.confirm_frames)
+    roi = Box(*spec.roi) if spec.roi else None
+    return ProcessorOptions(
+        galleries=spec.galleries, detection=base.detection, tracker=tracker, shots=base.shots,
+        identity=base.identity, roi=roi, top=base.top, min_track_frames=base.min_track_frames,
+        patch_margin=base.patch_margin, scene_change=base.scene_change)
+
+
+class CameraPipeline:
+    """Capture + analysis of one camera, feeding ``router``."""
+
+    def __init__(self, spec: CameraSpec, pack: ModelPack, matcher: Matcher,
+                 router: EventRouter, runtime: CameraRuntime | None = None,
+                 *, embed: EmbedFn | None = None) -> None:
+        self.spec = spec
+        self._runtime = runtime or CameraRuntime()
+        self._pack = pack
+        self._matcher = matcher
+        self._router = router
+        self._embed = embed
+        self.monitor = CameraMonitor(spec.name)
+        self._buffer = LatestFrameBuffer(self._runtime.buffer_capacity)
+        self._capture = CaptureWorker(self._open, self._buffer, self.monitor,
+                                      self._runtime.backoff, self._runtime.pace)
+        self._thread = threading.Thread(target=self._analyse, name=f"analyse-{spec.name}",
+                                        daemon=True)
+        self._stop = threading.Event()
+        self._source_fps: float | None = None
+        self.embeddings = 0
+
+    def _open(self) -> FrameSource:
+        source = open_source(self.spec.source_url, self.spec.name, self._runtime.source)
+        self._source_fps = source.nominal_fps
+        return source
+
+    def start(self) -> None:
+        self._capture.start()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._capture.stop(timeout)
+        self._thread.join(timeout)
+        if self.monitor.snapshot().health is not Health.ENDED:
+            self.monitor.finished(Health.STOPPED)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a finite source to be fully analysed; True when done."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def status(self) -> CameraStatus:
+        return self.monitor.snapshot()
+
+    def _analyse(self) -> None:
+        processor: TrackProcessor | None = None
+        sampler = FrameSampler(self.spec.sample_fps)
+        try:
+            while not (self._stop.is_set() and len(self._buffer) == 0):
+                item = self._buffer.get(timeout=0.5)
+                if item is None:
+                    if self._buffer.closed:
+                        break
+                    continue
+                if not sampler.keep(item.frame.timestamp):
+                    continue
+                if processor is None:
+                    options = processor_options(self.spec, self._runtime.processor,
+                                                self._source_fps)
+                    processor = TrackProcessor(self.spec.name, self._pack, self._matcher,
+                                               options, self._embed)
+                self._router.handle(self.spec, processor.process(item.frame))
+                self.monitor.frame_processed(item)
+            if processor is not None:
+                self._router.handle(self.spec, processor.finish())
+        except Exception:  # a loop boundary: report the camera as failed, keep others up
+            logger.exception("analysis of camera %s failed", self.spec.name)
+            self.monitor.offline("internal error in analysis", reconnecting=False)
+            self._capture.stop()
+        finally:
+            if processor is not None:
+                self.embeddings = processor.embeddings

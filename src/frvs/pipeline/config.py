@@ -1,0 +1,63 @@
+"""The ``video`` section of the configuration: how cameras are analysed, alert rules
+for galleries without their own, and webhooks."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from frvs.alerts.notify import WebhookTarget
+from frvs.alerts.service import AlertDefaults
+from frvs.video.bestshot import ShotPolicy
+from frvs.video.identity import IdentityPolicy
+from frvs.video.processor import DetectionScale, ProcessorOptions
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebhookSettings(_Section):
+    url: str = Field(description="Where alert notices are POSTed as JSON.")
+    secret: str = Field(min_length=16, description="HMAC-SHA256 key signing each body "
+                        "(header X-FRVS-Signature over 'timestamp.body').")
+    attempts: int = Field(4, ge=1, le=20, description="Deliveries tried before giving up; "
+                          "retries back off exponentially.")
+
+
+class VideoSettings(_Section):
+    detect_min_short_side: int = Field(
+        720, ge=120, le=2160, title="Detection scale for small frames",
+        description="Frames whose shorter side is below this are enlarged before detection, "
+        "so distant (small) faces are found; costs detection time with the pixel count. "
+        "Set to the stream's height to detect at native size.")
+    detect_max_long_side: int = Field(1280, ge=320, le=4096, description="Larger frames "
+                                      "are shrunk before detection.")
+    min_inter_eye_px: float = Field(
+        9.0, ge=4, le=100, description="Faces with eyes closer than this are never embedded "
+        "for identity: lower reaches smaller faces, but their scores are mostly noise.")
+    max_attempts: int = Field(10, ge=1, le=100, description="Identity attempts per track.")
+    min_attempts: int = Field(2, ge=1, le=100, description="Attempts before any decision.")
+    min_attempts_small: int = Field(4, ge=1, le=100, description="Attempts before deciding "
+                                    "a track whose faces all have eyes under 16 px apart.")
+    two_person_review: bool = Field(True, description="Alerts of galleries without their "
+                                    "own rule need two different reviewers to confirm.")
+    suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
+                                  "subject on the same camera within this window.")
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+
+    def processor(self, galleries: tuple[str, ...] = ()) -> ProcessorOptions:
+        return ProcessorOptions(
+            galleries=galleries,
+            detection=DetectionScale(self.detect_min_short_side, self.detect_max_long_side),
+            shots=ShotPolicy(min_inter_eye_px=self.min_inter_eye_px),
+            identity=IdentityPolicy(max_attempts=self.max_attempts,
+                                    min_attempts=self.min_attempts,
+                                    min_attempts_small=max(self.min_attempts,
+                                                           self.min_attempts_small)),
+        )
+
+    def alert_defaults(self) -> AlertDefaults:
+        return AlertDefaults(self.two_person_review, self.suppress_seconds)
+
+    def webhook_targets(self) -> list[WebhookTarget]:
+        return [WebhookTarget(w.url, w.secret, w.attempts) for w in self.webhooks]

@@ -1,0 +1,97 @@
+"""Routing what a camera's analysis produced: decisions become alerts (watch lists) and
+attendance events (entry/exit cameras), ended tracks become stored sightings; each
+outcome is also handed to listeners as a ``VideoEvent`` (the CLI prints them)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from frvs.alerts.service import AlertService
+from frvs.attendance.service import AttendanceService
+from frvs.storage.store import Store
+from frvs.video.models import TrackDecision
+from frvs.video.processor import StepResult
+from frvs.video.service import CameraSpec, SightingService, jpeg
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoEvent:
+    """One outcome for listeners: ``alert``, ``sighting`` or ``attendance``."""
+
+    event: str
+    camera: str
+    subject: str | None
+    detail: dict[str, object]
+
+    def document(self) -> dict[str, object]:
+        return {"event": self.event, "camera": self.camera, "subject": self.subject,
+                **self.detail}
+
+
+Listener = Callable[[VideoEvent], None]
+
+
+@dataclass
+class RouterCounts:
+    alerts: int = 0
+    sightings: int = 0
+    attendance: int = 0
+    decisions: int = 0
+
+
+class EventRouter:
+    """Shared by every camera of a process; the store serialises its writes."""
+
+    def __init__(self, store: Store, alerts: AlertService, attendance: AttendanceService,
+                 sightings: SightingService) -> None:
+        self._store = store
+        self._alerts = alerts
+        self._attendance = attendance
+        self._sightings = sightings
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self.counts = RouterCounts()
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def handle(self, camera: CameraSpec, result: StepResult) -> None:
+        for decision in result.decisions:
+            self._decision(camera, decision)
+        for sighting in result.sightings:
+            stored = self._sightings.record(sighting, camera.retention_days, camera.keep_crops)
+            self._emit(VideoEvent("sighting", camera.name, stored.subject, stored.as_dict()),
+                       "sightings")
+
+    def _decision(self, camera: CameraSpec, decision: TrackDecision) -> None:
+        with self._lock:
+            self.counts.decisions += 1
+        crop = None
+        if decision.gallery_kind == "watch_list":
+            # The best shot is the alert's evidence for its reviewers.
+            crop = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
+                    f"{decision.track_id}.jpg")
+            self._store.media.write(crop, jpeg(decision.best_shot.patch))
+        alert = self._alerts.raise_for(decision, crop)
+        if alert is not None:
+            self._emit(VideoEvent("alert", camera.name, alert.subject, alert.as_dict()), "alerts")
+        elif crop is not None:
+            self._store.media.remove([crop])
+        event = self._attendance.record(decision, camera.role)
+        if event is not None:
+            self._emit(VideoEvent("attendance", camera.name, event.subject, event.as_dict()),
+                       "attendance")
+
+    def _emit(self, event: VideoEvent, counter: str) -> None:
+        with self._lock:
+            setattr(self.counts, counter, getattr(self.counts, counter) + 1)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a failing listener must not stop a camera
+                logger.exception("video event listener failed")

@@ -1,0 +1,73 @@
+"""The supervisor: runs several cameras in one process, starts and stops them in one
+place, and answers for their health."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from frvs.core.errors import ConflictError, NotFoundError
+from frvs.galleries.ports import PackCatalog
+from frvs.pipeline.camera import CameraPipeline, CameraRuntime
+from frvs.pipeline.events import EventRouter
+from frvs.video.models import CameraStatus
+from frvs.video.ports import Matcher
+from frvs.video.service import CameraSpec
+
+logger = logging.getLogger(__name__)
+
+
+class Supervisor:
+    """Owns the running camera pipelines of a process."""
+
+    def __init__(self, packs: PackCatalog, matcher: Matcher, router: EventRouter) -> None:
+        self._packs = packs
+        self._matcher = matcher
+        self.router = router
+        self._cameras: dict[str, CameraPipeline] = {}
+        self._lock = threading.Lock()
+
+    def start_camera(self, spec: CameraSpec, runtime: CameraRuntime | None = None) -> None:
+        """Start one camera; its pack is its galleries' pack (checked here, not later)."""
+        pack = self._packs.get(self._matcher.pack_for(spec.galleries))
+        with self._lock:
+            if spec.name in self._cameras:
+                raise ConflictError(f"camera {spec.name!r} is already running")
+            pipeline = CameraPipeline(spec, pack, self._matcher, self.router, runtime)
+            self._cameras[spec.name] = pipeline
+        pipeline.start()
+        logger.info("camera %s started", spec.name)
+
+    def start(self, specs: list[CameraSpec], runtime: CameraRuntime | None = None) -> None:
+        """Start every enabled camera; one that cannot start is logged, not fatal."""
+        for spec in specs:
+            if not spec.enabled:
+                continue
+            try:
+                self.start_camera(spec, runtime)
+            except Exception:  # one bad camera must not keep the others down
+                logger.exception("camera %s could not start", spec.name)
+
+    def stop(self) -> None:
+        """Stop every camera, in reverse order of starting."""
+        with self._lock:
+            cameras = list(self._cameras.values())[::-1]
+        for pipeline in cameras:
+            pipeline.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for every (finite) camera to finish; True when all did."""
+        with self._lock:
+            cameras = list(self._cameras.values())
+        return all(p.wait(timeout) for p in cameras)
+
+    def camera(self, name: str) -> CameraPipeline:
+        with self._lock:
+            if name not in self._cameras:
+                raise NotFoundError(f"camera {name!r} is not running")
+            return self._cameras[name]
+
+    def status(self) -> list[CameraStatus]:
+        with self._lock:
+            cameras = list(self._cameras.values())
+        return [p.status() for p in cameras]

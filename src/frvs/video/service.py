@@ -1,0 +1,214 @@
+"""Cameras and sightings in the store.
+
+Sightings of unknown people expire with their camera's retention and are purged; they
+never become subjects. A crop is stored only when the camera's policy keeps crops.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import cv2
+import numpy as np
+from sqlalchemy import delete, select
+
+from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.storage.store import Store
+from frvs.video.models import CameraRole, Sighting
+from frvs.video.sources import describe
+from frvs.video.tables import CameraRow, SightingRow
+
+Clock = Callable[[], datetime]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSpec:
+    """A camera: where it is, what it means, where its frames come from, how often they
+    are analysed, which galleries it is matched against and how long its sightings live.
+    """
+
+    name: str
+    source_url: str
+    galleries: tuple[str, ...] = ()
+    role: CameraRole = CameraRole.GENERAL
+    location: str | None = None
+    sample_fps: float | None = 5.0
+    roi: tuple[float, float, float, float] | None = None
+    retention_days: int = 7
+    keep_crops: bool = False
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidInputError(f"camera name {self.name!r} must be 1-100 letters, digits, "
+                                    "'.', '_' or '-'")
+        if self.sample_fps is not None and not 0 < self.sample_fps <= 120:
+            raise InvalidInputError(f"sampling rate must be in (0, 120], got {self.sample_fps}")
+        if self.retention_days < 1:
+            raise InvalidInputError("sighting retention must be >= 1 day")
+        if self.roi is not None and (len(self.roi) != 4 or min(self.roi[2:]) <= 0):
+            raise InvalidInputError("region of interest is x, y, width, height in pixels")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "source": describe(self.source_url),
+                "galleries": list(self.galleries), "role": self.role.value,
+                "location": self.location, "sample_fps": self.sample_fps,
+                "roi": list(self.roi) if self.roi else None,
+                "retention_days": self.retention_days, "keep_crops": self.keep_crops,
+                "enabled": self.enabled}
+
+
+def _spec(row: CameraRow) -> CameraSpec:
+    roi = row.roi
+    return CameraSpec(row.name, row.source_url, tuple(row.galleries), CameraRole(row.role),
+                      row.location, row.sample_fps,
+                      (roi[0], roi[1], roi[2], roi[3]) if roi else None,
+                      row.retention_days, row.keep_crops, row.enabled)
+
+
+class CameraService:
+    """Add, list and remove cameras."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def add(self, spec: CameraSpec) -> CameraSpec:
+        with self._store.unit(write=True) as uow:
+            if uow.session.scalar(select(CameraRow.id).where(CameraRow.name == spec.name)):
+                raise ConflictError(f"camera {spec.name!r} already exists")
+            uow.session.add(CameraRow(
+                name=spec.name, location=spec.location, role=spec.role.value,
+                source_url=spec.source_url, sample_fps=spec.sample_fps,
+                roi=list(spec.roi) if spec.roi else None, galleries=list(spec.galleries),
+                retention_days=spec.retention_days, keep_crops=spec.keep_crops,
+                enabled=spec.enabled, created_at=self._clock()))
+        return spec
+
+    def get(self, name: str) -> CameraSpec:
+        with self._store.unit() as uow:
+            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
+            if row is None:
+                raise NotFoundError(f"camera {name!r} not found")
+            return _spec(row)
+
+    def find(self, name: str) -> CameraSpec | None:
+        try:
+            return self.get(name)
+        except NotFoundError:
+            return None
+
+    def all(self) -> list[CameraSpec]:
+        with self._store.unit() as uow:
+            return [_spec(r) for r in uow.session.scalars(select(CameraRow).order_by(
+                CameraRow.name))]
+
+    def remove(self, name: str) -> CameraSpec:
+        with self._store.unit(write=True) as uow:
+            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
+            if row is None:
+                raise NotFoundError(f"camera {name!r} not found")
+            spec = _spec(row)
+            uow.session.delete(row)
+        return spec
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSighting:
+    id: int
+    camera: str
+    track_id: int
+    first_seen: datetime
+    last_seen: datetime
+    frames: int
+    quality: float
+    gallery: str | None
+    subject: str | None
+    score: float | None
+    best_subject: str | None
+    best_score: float | None
+    crop_path: str | None
+    expires_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "camera": self.camera, "track": self.track_id,
+                "first_seen": self.first_seen.isoformat(),
+                "last_seen": self.last_seen.isoformat(), "frames": self.frames,
+                "quality": round(self.quality, 4), "gallery": self.gallery,
+                "subject": self.subject,
+                "score": None if self.score is None else round(self.score, 4),
+                "best_subject": self.best_subject,
+                "best_score": None if self.best_score is None else round(self.best_score, 4),
+                "crop": self.crop_path, "expires_at": self.expires_at.isoformat()}
+
+
+def _stored(r: SightingRow) -> StoredSighting:
+    return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
+                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
+                          r.best_score, r.crop_path, r.expires_at)
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise InvalidInputError("cannot encode the crop as JPEG")
+    return bytes(data.tobytes())
+
+
+class SightingService:
+    """Records, lists and purges sightings."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def record(self, sighting: Sighting, retention_days: int, keep_crop: bool) -> StoredSighting:
+        template = sighting.template
+        crop_path = None
+        if keep_crop:
+            crop_path = (f"sightings/{sighting.camera}/"
+                         f"{sighting.first_seen:%Y%m%dT%H%M%S}-{sighting.track_id}.jpg")
+            self._store.media.write(crop_path, jpeg(sighting.best_shot.patch))
+        matched = sighting.matched
+        row = SightingRow(
+            camera=sighting.camera, track_id=sighting.track_id,
+            first_seen=sighting.first_seen, last_seen=sighting.last_seen,
+            frames=sighting.frames, attempts=sighting.attempts,
+            quality=sighting.best_shot.quality.overall,
+            space_key=template.space.key if template else None,
+            vector=template.vector.tobytes() if template else None,
+            gallery=matched.gallery if matched else None,
+            subject=matched.subject if matched else None,
+            score=matched.score if matched else None,
+            best_subject=sighting.best.subject if sighting.best else None,
+            best_score=sighting.best.score if sighting.best else None,
+            crop_path=crop_path,
+            expires_at=sighting.last_seen + timedelta(days=retention_days))
+        with self._store.unit(write=True) as uow:
+            uow.session.add(row)
+            uow.session.flush()
+            return _stored(row)
+
+    def list(self, camera: str | None = None, since: datetime | None = None,
+             limit: int = 1000) -> list[StoredSighting]:
+        stmt = select(SightingRow).order_by(SightingRow.first_seen, SightingRow.id).limit(limit)
+        if camera is not None:
+            stmt = stmt.where(SightingRow.camera == camera)
+        if since is not None:
+            stmt = stmt.where(SightingRow.last_seen >= since)
+        with self._store.unit() as uow:
+            return [_stored(r) for r in uow.session.scalars(stmt)]
+
+    def purge(self) -> int:
+        """Delete expired sightings and their crops; returns how many."""
+        now = self._clock()
+        with self._store.unit(write=True) as uow:
+            crops = list(uow.session.scalars(select(SightingRow.crop_path).where(
+                SightingRow.expires_at <= now)))
+            uow.session.execute(delete(SightingRow).where(SightingRow.expires_at <= now))
+        self._store.media.remove(list(crops))
+        return len(crops)
