@@ -1,5 +1,6 @@
 """The optional dlib pack on real photographs: detection, landmark order, templates,
-the derived threshold, accuracy on the test pairs and the CLI."""
+the derived thresholds, accuracy on the test pairs and the CLI. The default 5-point
+landmark model is tested throughout; the 68-point option in one small test."""
 
 from __future__ import annotations
 
@@ -50,20 +51,62 @@ def test_five_landmarks_from_68_points() -> None:
     points[30] = [20, 30]
     points[48] = [12, 40]
     points[54] = [28, 40]
-    lm = dlib_pack.five_landmarks(points)
+    lm = dlib_pack.landmarks_from_68(points)
     assert lm.points.tolist() == [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]]
 
 
-def test_threshold_is_dlib_distance_converted_to_cosine() -> None:
+def test_five_landmarks_from_5_points_estimate_the_mouth() -> None:
+    # dlib's order: image-right eye's corners, image-left eye's corners, nose base.
+    points = np.array([[140, 100], [120, 100], [60, 100], [80, 100], [100, 140]], np.float32)
+    lm = dlib_pack.landmarks_from_5(points)
+    e = 60.0  # between the eye centres (70, 100) and (130, 100)
+    drop, half = dlib_pack.MOUTH_DROP * e, dlib_pack.MOUTH_HALF_WIDTH * e
+    expected = np.array(
+        [
+            [70, 100],
+            [130, 100],
+            [100, 140 - dlib_pack.NOSE_RAISE * e],
+            [100 - half, 100 + drop],
+            [100 + half, 100 + drop],
+        ],
+        dtype=np.float64,
+    )
+    np.testing.assert_allclose(lm.points.astype(np.float64), expected, atol=1e-3)
+    # The estimate turns with the eye line (a face rolled by 90 degrees, chin to the left).
+    rolled = dlib_pack.landmarks_from_5(points[:, ::-1] * [-1, 1])
+    np.testing.assert_allclose(
+        rolled.points.astype(np.float64), expected[:, ::-1] * [-1, 1], atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("landmarks", ["5", "68"])
+def test_threshold_is_dlib_distance_converted_to_cosine(landmarks: str) -> None:
     # Two descriptors of norm n at Euclidean distance 0.6 have exactly this cosine.
-    n = dlib_pack.CALIBRATION_MEDIAN_NORM
+    n = dlib_pack.CALIBRATION_MEDIAN_NORMS[landmarks]  # type: ignore[index]
     a = np.zeros(128)
     a[0] = n
     angle = 2 * np.arcsin(0.6 / (2 * n))
     b = np.zeros(128)
     b[0], b[1] = n * np.cos(angle), n * np.sin(angle)
     assert np.linalg.norm(a - b) == pytest.approx(0.6)
-    assert dlib_pack.THRESHOLDS.default == pytest.approx(float(np.cos(angle)), abs=5e-4)
+    thresholds = dlib_pack.THRESHOLDS_BY_LANDMARKS[landmarks]  # type: ignore[index]
+    assert thresholds.default == pytest.approx(float(np.cos(angle)), abs=5e-4)
+
+
+def test_default_is_the_public_domain_5_point_model() -> None:
+    assert dlib_pack.DlibConfig().landmarks == "5"
+    assert dlib_pack.INFO.space == dlib_pack.SPACE == dlib_pack.SPACES["5"]
+    assert dlib_pack.INFO.thresholds is dlib_pack.THRESHOLDS
+    assert dlib_pack.SPACES["5"] != dlib_pack.SPACES["68"]  # templates differ: no comparing
+    default_files = {f.filename for f in dlib_pack.INFO.files}
+    assert "shape_predictor_5_face_landmarks.dat" in default_files
+    assert not any("68" in name for name in default_files)
+    assert "only those public-domain model files" in dlib_pack.INFO.licence
+    assert "estimated" in dlib_pack.INFO.description.lower()
+    assert "excludes commercial use" in dlib_pack.INFO_68.licence
+    assert "shape_predictor_68_face_landmarks.dat" in {f.filename for f in dlib_pack.INFO_68.files}
+    with pytest.raises(ValueError, match="landmarks"):
+        dlib_pack.DlibConfig.model_validate({"landmarks": "194"})
 
 
 def test_pack_is_known_and_configured_without_importing_dlib() -> None:
@@ -71,7 +114,7 @@ def test_pack_is_known_and_configured_without_importing_dlib() -> None:
         "import sys\n"
         "from frvs.models.registry import KNOWN_PACKS, default_pack_configs\n"
         "assert 'dlib' in KNOWN_PACKS and any(c.type == 'dlib' for c in default_pack_configs())\n"
-        "assert KNOWN_PACKS['dlib'].as_dict()['space'] == 'dlib@resnet_v1-sp68/128/cosine'\n"
+        "assert KNOWN_PACKS['dlib'].as_dict()['space'] == 'dlib@resnet_v1-sp5/128/cosine'\n"
         "assert 'dlib' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -152,6 +195,29 @@ class TestDlibPack:
         with pytest.raises(ModelSpaceMismatchError):
             ours.similarity(theirs)
 
+    def test_estimated_landmarks_match_yunet_proportions_on_calibration_photos(
+        self, app: Application, data_dir: Path
+    ) -> None:
+        # Re-measures MOUTH_DROP, MOUTH_HALF_WIDTH and NOSE_RAISE: YuNet's mouth and nose
+        # in the frame of dlib's eye centres, averaged over the non-test photos, must land
+        # where the 5-point estimate puts them.
+        dlib, yunet = app.packs.get("dlib"), app.packs.get("yunet_sface")
+        residuals = []
+        for path in calibration_photos(data_dir):
+            image = read_image(path)
+            ours = max(detect_at_working_size(dlib, image, 640), key=lambda f: f.box.area)
+            theirs = max(detect_at_working_size(yunet, image, 640), key=lambda f: f.box.area)
+            p, y = ours.landmarks.points.astype(np.float64), theirs.landmarks.points
+            across = p[1] - p[0]
+            down = np.array([-across[1], across[0]])
+            e2 = float(across @ across)
+            residuals.append(
+                [(y[i] - p[i]) @ axis / e2 for i in (2, 3, 4) for axis in (across, down)]
+            )
+        mean = np.mean(residuals, axis=0)
+        # Mean offsets (nose x, nose y, mouth-right x, y, mouth-left x, y) in eye distances.
+        assert np.abs(mean).max() < 0.03, mean.round(3)
+
     def test_threshold_derivation_holds_on_calibration_photos(
         self, app: Application, data_dir: Path
     ) -> None:
@@ -164,7 +230,7 @@ class TestDlibPack:
             (raw,) = pack.embedder.raw_descriptors(image, [largest])  # type: ignore[attr-defined]
             norms.append(float(np.linalg.norm(raw)))
         median = float(np.median(norms))
-        assert median == pytest.approx(dlib_pack.CALIBRATION_MEDIAN_NORM, abs=0.01)
+        assert median == pytest.approx(dlib_pack.CALIBRATION_MEDIAN_NORMS["5"], abs=0.01)
         derived = dlib_pack.cosine_for_euclidean(dlib_pack.DLIB_EUCLIDEAN_THRESHOLD, median)
         assert derived == pytest.approx(dlib_pack.THRESHOLDS.default, abs=0.002)
 
@@ -218,3 +284,22 @@ class TestDlibPack:
         assert doc["threshold"] == dlib_pack.THRESHOLDS.default < doc["score"]
         assert len(doc["faces"]) == 2
         assert len(doc["faces"][0]["landmarks"]) == 5
+
+
+@pytest.mark.dlib
+@pytest.mark.skipif(not HAVE_DLIB, reason=NO_DLIB)
+def test_68_point_option_is_its_own_space(session_app: Application, data_dir: Path) -> None:
+    """The non-commercial 68-point model still works, in a space of its own."""
+    pack = dlib_pack.build(dlib_pack.DlibConfig(landmarks="68"))
+    assert pack.info is not dlib_pack.INFO and pack.info.space == dlib_pack.SPACES["68"]
+    assert pack.info.thresholds.default == dlib_pack.INFO_68.thresholds.default
+    image = read_image(data_dir / "identities/train/obama/obama.jpg")
+    face = max(detect_at_working_size(pack, image, 640), key=lambda f: f.box.area)
+    yunet = session_app.engine.detect(image, "yunet_sface")[0].detection.landmarks
+    off = np.linalg.norm(face.landmarks.points - yunet.points, axis=1) / yunet.inter_eye_distance
+    assert off.max() < 0.3, f"landmark offsets / inter-eye distance: {off.round(2)}"
+    (sp68,) = pack.embedder.embed(image, [face])
+    sp5 = session_app.engine.probe(image, "obama", "dlib").face.template
+    assert sp68.space == dlib_pack.SPACES["68"] and sp5.space == dlib_pack.SPACES["5"]
+    with pytest.raises(ModelSpaceMismatchError):
+        sp68.similarity(sp5)

