@@ -1,0 +1,346 @@
+"""1:N search benchmark: exact vs FAISS HNSW (and Milvus Lite at 100k) on synthetic galleries.
+
+Random unit vectors are the wrong test for face search: nothing is near anything. So the
+synthetic data is shaped by scores the default pack really produces on
+``../shared/data/pairs``:
+
+* gallery templates are ``s*m + sqrt(1-s^2)*r``: a direction ``m`` shared by all faces
+  with a per-template weight ``s``, fitted so that two unrelated templates score like
+  real impostor pairs (mean and spread), plus a random unit residual ``r`` orthogonal to m;
+* a mated probe keeps its mate's ``s`` and gets a residual at the angle that makes its
+  cosine to the mate equal a genuine score drawn from the measured genuine pairs;
+* a mate-less probe is a fresh template from the same model.
+
+Prints one JSON document: the measured and synthetic score distributions, then for each
+gallery size and index: build time, memory, single-query p50/p99, batch queries per
+second, rank-1 mate-found rates, how often a mate-less probe passes the default
+threshold, and recall@1/@10 against exact search. ``--ten-million`` adds a 10M gallery
+(FAISS only; its ground truth is brute force over regenerated chunks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frvs.storage.index.base import Matrix, VectorIndex
+from frvs.storage.index.exact import ExactIndex
+
+DIMENSION = 128  # the default pack's (SFace)
+THRESHOLD = 0.363  # the default pack's default operating point
+CHUNK = 100_000
+PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pairs"
+
+
+def measure_pairs(pairs: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine and impostor scores of the default pack on the labelled pairs."""
+    from frvs.app import build_application  # the engine is only needed for this step
+    from frvs.config.settings import load_settings
+    from frvs.imaging.decode import read_image
+
+    app = build_application(load_settings(data_dir=Path(tempfile.mkdtemp())))
+    cache: dict[str, np.ndarray] = {}
+
+    def template(name: str) -> np.ndarray:
+        if name not in cache:
+            probe = app.engine.probe(read_image(pairs / name), name)
+            cache[name] = probe.face.template.vector
+        return cache[name]
+
+    genuine, impostor = [], []
+    with (pairs / "pairs.csv").open() as f:
+        for row in csv.DictReader(f):
+            score = float(template(row["image_a"]) @ template(row["image_b"]))
+            (genuine if row["same"] == "1" else impostor).append(score)
+    return np.asarray(genuine), np.asarray(impostor)
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryModel:
+    """Synthetic templates whose impostor scores follow a measured mean and spread."""
+
+    dimension: int
+    shared_mean: float  # mean of s, the weight of the shared direction
+    shared_std: float
+    seed: int = 7
+
+    def direction(self) -> Matrix:
+        m = np.zeros(self.dimension, dtype=np.float32)
+        m[0] = 1.0  # any fixed unit vector; the indexes are rotation-invariant
+        return m
+
+    def templates(self, rng: np.random.Generator, n: int) -> Matrix:
+        s = np.clip(rng.normal(self.shared_mean, self.shared_std, n), 0.0, 0.95).astype(np.float32)
+        return self._compose(s, _unit_residuals(rng, n, self.dimension))
+
+    def chunk(self, index: int, size: int) -> Matrix:
+        """Chunk ``index`` of the gallery; the same every time, so it can be regenerated."""
+        return self.templates(np.random.default_rng((self.seed, index)), size)
+
+    def mated_probes(self, rng: np.random.Generator, mates: Matrix, scores: np.ndarray) -> Matrix:
+        """Probes whose cosine to their mate is exactly ``scores``."""
+        s = mates[:, 0].copy()
+        residual = mates.copy()
+        residual[:, 0] = 0.0
+        residual /= np.linalg.norm(residual, axis=1, keepdims=True)
+        noise = _unit_residuals(rng, len(mates), self.dimension)
+        noise -= np.sum(noise * residual, axis=1, keepdims=True) * residual
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        # cos(probe, mate) = s^2 + (1 - s^2) * t, solved for the residual angle t.
+        t = np.clip((scores - s**2) / (1.0 - s**2), -1.0, 1.0)[:, None]
+        return self._compose(s, t * residual + np.sqrt(1.0 - t**2) * noise)
+
+    def _compose(self, s: np.ndarray, residual: Matrix) -> Matrix:
+        shared = np.outer(s, self.direction())
+        out = shared + np.sqrt(1.0 - s**2)[:, None] * residual
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _unit_residuals(rng: np.random.Generator, n: int, dimension: int) -> Matrix:
+    """Random unit vectors orthogonal to the shared direction (axis 0)."""
+    r = rng.standard_normal((n, dimension), dtype=np.float32)
+    r[:, 0] = 0.0
+    return r / np.linalg.norm(r, axis=1, keepdims=True)
+
+
+def fit_model(impostor: np.ndarray, dimension: int) -> GalleryModel:
+    """Choose the shared weight's mean and spread to match the impostor mean and variance."""
+    mu = float(np.sqrt(max(impostor.mean(), 0.0)))
+    target = float(impostor.var())
+
+    def predicted_var(sigma: float) -> float:
+        second = mu**2 + sigma**2
+        return (second**2 - mu**4) + (1.0 - second) ** 2 / (dimension - 1)
+
+    lo, hi = 0.0, 0.5
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if predicted_var(mid) < target else (lo, mid)
+    return GalleryModel(dimension, mu, lo)
+
+
+def describe(scores: np.ndarray) -> dict[str, float]:
+    """Mean, spread, tail percentiles and the share at or above the threshold."""
+    p = np.percentile(scores, [1, 50, 99, 99.9])
+    return {
+        "n": len(scores),
+        "mean": round(float(scores.mean()), 4),
+        "std": round(float(scores.std()), 4),
+        "p1": round(float(p[0]), 4),
+        "p50": round(float(p[1]), 4),
+        "p99": round(float(p[2]), 4),
+        "p99.9": round(float(p[3]), 4),
+        "share_at_or_above_threshold": round(float(np.mean(scores >= THRESHOLD)), 5),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """Mated probes first (with their mates' ids), then mate-less probes."""
+
+    vectors: Matrix
+    mates: np.ndarray
+
+    @property
+    def mated(self) -> int:
+        return len(self.mates)
+
+
+def gallery_chunks(model: GalleryModel, size: int) -> Iterator[tuple[int, Matrix]]:
+    for index, start in enumerate(range(0, size, CHUNK)):
+        yield start, model.chunk(index, min(CHUNK, size - start))
+
+
+def make_probes(model: GalleryModel, size: int, genuine: np.ndarray, count: int) -> Probes:
+    rng = np.random.default_rng(11)
+    mates = np.sort(rng.choice(size, count, replace=False))
+    found = []
+    for start, chunk in gallery_chunks(model, size):
+        inside = mates[(mates >= start) & (mates < start + len(chunk))]
+        found.append(chunk[inside - start])
+    scores = rng.choice(genuine, count)  # bootstrap from the measured genuine pairs
+    mated = model.mated_probes(rng, np.concatenate(found), scores)
+    unmated = model.templates(np.random.default_rng(13), count)
+    return Probes(np.concatenate([mated, unmated]), mates.astype(np.int64))
+
+
+def ground_truth(model: GalleryModel, size: int, probes: Matrix, k: int) -> np.ndarray:
+    """Exact top-k ids by brute force over regenerated chunks (no index needed)."""
+    best_s = np.full((len(probes), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(probes), k), -1, dtype=np.int64)
+    block = 20_000  # keeps the (probes x block) score matrix small
+    for start, chunk in gallery_chunks(model, size):
+        for offset in range(0, len(chunk), block):
+            sims = probes @ chunk[offset : offset + block].T
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            s = np.concatenate([best_s, np.take_along_axis(sims, top, axis=1)], axis=1)
+            i = np.concatenate([best_i, top + start + offset], axis=1)
+            keep = np.argsort(-s, axis=1)[:, :k]
+            best_s, best_i = (
+                np.take_along_axis(s, keep, axis=1),
+                np.take_along_axis(i, keep, axis=1),
+            )
+    return best_i
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def build(index: VectorIndex, model: GalleryModel, size: int) -> dict[str, Any]:
+    gc.collect()
+    before, seconds = rss_bytes(), 0.0
+    for start, chunk in gallery_chunks(model, size):
+        t0 = time.perf_counter()
+        index.add(np.arange(start, start + len(chunk), dtype=np.int64), chunk)
+        seconds += time.perf_counter() - t0
+        print(f"  built {start + len(chunk):,} in {seconds:.0f}s", file=sys.stderr, flush=True)
+    gc.collect()
+    out: dict[str, Any] = {
+        "build_s": round(seconds, 2),
+        "rss_delta_mib": (rss_bytes() - before) >> 20,
+    }
+    memory = getattr(index, "memory_bytes", None)
+    if memory is not None:
+        out["index_mib"] = memory() >> 20
+    return out
+
+
+def measure(index: VectorIndex, probes: Probes, truth: np.ndarray, singles: int) -> dict[str, Any]:
+    """Latency, throughput, mate-found rates and recall of one built index."""
+    q = probes.vectors
+    order = np.random.default_rng(5).permutation(len(q))[:singles]
+    lat = []
+    for i in order:
+        t0 = time.perf_counter()
+        index.search(q[i : i + 1], 10)
+        lat.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    result = index.search(q, 10)
+    qps = len(q) / (time.perf_counter() - t0)
+    ids, scores, m = result.ids, result.scores, probes.mated
+    hit = ids[:m, 0] == probes.mates
+    return {
+        "p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 3),
+        "p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 3),
+        "batch_qps": round(qps, 1),
+        "mate_rank1": round(float(hit.mean()), 4),
+        "mate_rank1_at_threshold": round(float((hit & (scores[:m, 0] >= THRESHOLD)).mean()), 4),
+        "mateless_pass_threshold": round(float((scores[m:, 0] >= THRESHOLD).mean()), 4),
+        "recall_at_1": round(float(np.mean(ids[:, 0] == truth[:, 0])), 4),
+        "recall_at_10": round(
+            float(
+                np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(ids, truth, strict=True)])
+            ),
+            4,
+        ),
+    }
+
+
+def bench_size(
+    size: int, args: argparse.Namespace, model: GalleryModel, genuine: np.ndarray
+) -> dict[str, Any]:
+    """Every index on one gallery size."""
+    probes = make_probes(model, size, genuine, args.probes)
+    t0 = time.perf_counter()
+    truth = ground_truth(model, size, probes.vectors, 10)
+    out: dict[str, Any] = {"gallery": size, "ground_truth_s": round(time.perf_counter() - t0, 1)}
+    indexes: dict[str, Any] = {}
+    if size <= 1_000_000:
+        indexes["exact"] = lambda: ExactIndex(DIMENSION, capacity=size)
+    indexes["faiss_hnsw"] = lambda: _faiss(args)
+    if size <= 100_000 and not args.no_milvus:
+        indexes["milvus_lite_flat"] = _milvus
+    exact_rate = float(np.mean(truth[: probes.mated, 0] == probes.mates))
+    out["exact_mate_rank1"] = round(exact_rate, 4)
+    for name, factory in indexes.items():
+        print(f"{size:,} {name}", file=sys.stderr, flush=True)
+        index = factory()
+        row = build(index, model, size)
+        singles = args.singles if not name.startswith("milvus") else min(args.singles, 20)
+        row |= measure(index, probes, truth, singles)
+        row["mate_found_vs_exact"] = (
+            round(row["mate_rank1"] / exact_rate, 4) if exact_rate else None
+        )
+        out[name] = row
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()
+        del index
+        gc.collect()
+    return out
+
+
+def _faiss(args: argparse.Namespace) -> VectorIndex:
+    from frvs.storage.index.faiss_index import FaissIndex
+
+    return FaissIndex(
+        DIMENSION, m=args.m, ef_construction=args.ef_construction, ef_search=args.ef_search
+    )
+
+
+def _milvus() -> VectorIndex:
+    from frvs.storage.index.milvus_index import MilvusIndex
+
+    return MilvusIndex(DIMENSION, path=Path(tempfile.mkdtemp()) / "bench.db")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated gallery sizes")
+    parser.add_argument("--ten-million", action="store_true", help="add a 10M gallery (FAISS)")
+    parser.add_argument(
+        "--probes", type=int, default=1000, help="mated probes (and as many mate-less)"
+    )
+    parser.add_argument("--singles", type=int, default=200, help="single queries timed per index")
+    parser.add_argument("--m", type=int, default=32, help="HNSW M")
+    parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--ef-search", type=int, default=128)
+    parser.add_argument("--no-milvus", action="store_true")
+    parser.add_argument("--pairs", type=Path, default=PAIRS)
+    args = parser.parse_args()
+    genuine, impostor = measure_pairs(args.pairs)
+    model = fit_model(impostor, DIMENSION)
+    rng = np.random.default_rng(3)
+    a, b = model.templates(rng, 20_000), model.templates(rng, 20_000)
+    pure = _unit_residuals(rng, 40_000, DIMENSION)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "note": "2 shared cores; timings are noisy"},
+        "threshold": THRESHOLD,
+        "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
+        "scores": {
+            "genuine_measured": describe(genuine),
+            "impostor_measured": describe(impostor),
+            "impostor_synthetic": describe(np.sum(a * b, axis=1)),
+            "impostor_random_unit_vectors": describe(np.sum(pure[:20_000] * pure[20_000:], axis=1)),
+            "model": {
+                "shared_mean": round(model.shared_mean, 4),
+                "shared_std": round(model.shared_std, 4),
+            },
+        },
+        "galleries": [],
+    }
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    if args.ten_million:
+        sizes.append(10_000_000)
+    for size in sizes:
+        report["galleries"].append(bench_size(size, args, model, genuine))
+        print(json.dumps(report, indent=2), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
