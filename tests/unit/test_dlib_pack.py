@@ -20,7 +20,7 @@ from frvs.core.templates import Template
 from frvs.faces.service import detect_at_working_size
 from frvs.imaging.decode import read_image
 from frvs.models import dlib_pack
-from frvs.models.registry import KNOWN_PACKS, default_pack_configs
+from frvs.models.registry import PackRegistry, default_pack_configs
 
 HAVE_DLIB = importlib.util.find_spec("dlib") is not None
 NO_DLIB = "dlib is not installed (pip install 'frvs[dlib]')"
@@ -112,14 +112,15 @@ def test_default_is_the_public_domain_5_point_model() -> None:
 def test_pack_is_known_and_configured_without_importing_dlib() -> None:
     code = (
         "import sys\n"
-        "from frvs.models.registry import KNOWN_PACKS, default_pack_configs\n"
-        "assert 'dlib' in KNOWN_PACKS and any(c.type == 'dlib' for c in default_pack_configs())\n"
-        "assert KNOWN_PACKS['dlib'].as_dict()['space'] == 'dlib@resnet_v1-sp5/128/cosine'\n"
+        "from frvs.models.registry import PackRegistry, default_pack_configs\n"
+        "packs = PackRegistry(default_pack_configs(), 'yunet_sface')\n"
+        "assert packs.info('dlib').as_dict()['space'] == 'dlib@resnet_v1-sp5/128/cosine'\n"
         "assert 'dlib' not in sys.modules and 'face_recognition_models' not in sys.modules\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    assert KNOWN_PACKS["dlib"] is dlib_pack.INFO
+    sp68 = PackRegistry([dlib_pack.DlibConfig(landmarks="68")], "dlib")
+    assert sp68.info("dlib") == dlib_pack.INFO_68
     assert [c.type for c in default_pack_configs()] == ["yunet_sface", "dlib"]
 
 

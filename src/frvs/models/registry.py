@@ -20,10 +20,13 @@ PackConfig = Annotated[
     yunet_sface.YuNetSFaceConfig | dlib_pack.DlibConfig, Field(discriminator="type")
 ]
 
-KNOWN_PACKS: dict[str, PackInfo] = {
-    yunet_sface.PACK_NAME: yunet_sface.INFO,
-    dlib_pack.PACK_NAME: dlib_pack.INFO,
-}
+
+
+def shipped_info(config: PackConfig) -> PackInfo:
+    """What a configured pack says about itself, without loading it (or importing dlib)."""
+    if isinstance(config, dlib_pack.DlibConfig):
+        return dlib_pack.pack_info(config.landmarks)
+    return yunet_sface.INFO
 
 
 def default_pack_configs() -> list[PackConfig]:
@@ -71,7 +74,7 @@ class PackRegistry:
     def info(self, name: str) -> PackInfo:
         """The pack's description, with thresholds from the configuration applied."""
         key = self._resolve(name)
-        shipped = KNOWN_PACKS[key]
+        shipped = shipped_info(self._configs[key])
         override = self._thresholds.get(key)
         if override is None:
             return shipped
