@@ -1,0 +1,59 @@
+"""Fixtures of the video tests: an application on a fresh SQLite store with galleries
+enrolled from the real photographs, and a real RTSP server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rtsp_helper import SYSTEM_PYTHON, RtspServer
+
+from frvs.app import Application, build_application
+from frvs.config.settings import load_settings
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GalleryKind, GallerySpec
+
+
+def make_app(data: Path, **video: object) -> Application:
+    settings = load_settings(data_dir=data, video=video or None)
+    app = build_application(settings)
+    app.store.open()
+    return app
+
+
+@pytest.fixture
+def watch_app(tmp_path: Path, data_dir: Path) -> Iterator[Application]:
+    """The acceptance setup: both reference photos enrolled in a watch list."""
+    app = make_app(tmp_path / "data")
+    app.galleries.create(GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="test",
+                                     legal_basis="test"))
+    v = data_dir / "video"
+    app.galleries.enrol("hamilton", [EnrolItem("lin-manuel-miranda", v / "lin-manuel-miranda.png"),
+                                     EnrolItem("alex-lacamoire", v / "alex-lacamoire.png")])
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def clip_ts(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The clip as H.264 in MPEG-TS with a short GOP, made by Debian's ffmpeg."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None or not SYSTEM_PYTHON.exists():
+        pytest.fail("RTSP tests need Debian's ffmpeg and python3-gi with gst-rtsp-server")
+    out = tmp_path_factory.mktemp("rtsp") / "clip.ts"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i",
+                    str(data_dir / "video" / "short_hamilton_clip.mp4"), "-an", "-c:v", "libx264",
+                    "-preset", "veryfast", "-g", "15", "-bf", "0", "-f", "mpegts", str(out)],
+                   check=True)
+    return out
+
+
+@pytest.fixture
+def rtsp(clip_ts: Path) -> Iterator[RtspServer]:
+    server = RtspServer(clip_ts)
+    server.start()
+    yield server
+    server.stop()
