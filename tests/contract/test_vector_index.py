@@ -268,3 +268,22 @@ def test_top1_matches_exact_search_on_clustered_vectors(make_index: MakeIndex) -
     found = index.search(probes, 10).ids
     assert not np.isin(found, removed).any()
     assert np.mean(found[:, 0] == truth) >= 0.99
+
+
+def test_milvus_reset_empties_a_reopened_collection(tmp_path: Path) -> None:
+    _needs("pymilvus", "milvus")
+    _needs("milvus_lite", "milvus")
+    from frvs.storage.index.milvus_index import MilvusIndex
+
+    path = tmp_path / "reopen.db"
+    first = MilvusIndex(4, path=path, collection="g1")
+    _fill(first)
+    first.close()
+    again = MilvusIndex(4, path=path, collection="g1")
+    assert again.count() == 4  # durable across reopening
+    again.reset()
+    assert again.count() == 0
+    assert again.search(_matrix([VECTORS[1]]), 1).ids.tolist() == [[-1]]
+    with pytest.raises(InvalidRecordError, match="holds 4-d vectors"):
+        MilvusIndex(8, path=path, collection="g1")
+    again.close()

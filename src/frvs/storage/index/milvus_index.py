@@ -170,6 +170,12 @@ class MilvusIndex:
         )
         return int(result[0]["count(*)"])
 
+    def reset(self) -> None:
+        """Drop every vector (the collection is recreated): for rebuilding from the store."""
+        with self._write_lock:
+            self._client.drop_collection(self.options.collection)
+            self._open_collection(import_pymilvus())
+
     def close(self) -> None:
         """Release the connection (and, for Milvus Lite, the file)."""
         self._client.close()
