@@ -1,0 +1,140 @@
+"""Alerts (two-person rule, repeat window, signed webhooks against a real local HTTP
+server) and attendance from two image-folder cameras, on a fresh SQLite store."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import threading
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from conftest import make_app
+
+from frvs.alerts.models import AlertStatus, Verdict
+from frvs.alerts.notify import AlertNotice, WebhookNotifier, WebhookTarget
+from frvs.app import Application
+from frvs.core.detections import FaceDetection
+from frvs.core.errors import ConflictError
+from frvs.core.geometry import Box, Landmarks
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GalleryKind, GallerySpec
+from frvs.models.quality import FaceQuality, PoseEstimate
+from frvs.video.models import CameraRole, Shot, TrackDecision
+from frvs.video.service import CameraSpec
+
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+
+
+def _decision(subject: str, at: datetime, camera: str = "door",
+              kind: str = "watch_list") -> TrackDecision:
+    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
+    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
+    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
+    return TrackDecision(camera, 1, "wl", kind, subject, 0.6, 0.363, 3, 0.0, at, shot)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Application:
+    return make_app(tmp_path / "data")
+
+
+def test_two_person_rule_dismissal_and_repeat_window(app: Application) -> None:
+    alerts = app.video.alerts
+    first = alerts.raise_for(_decision("x", T0))
+    assert first is not None and first.status is AlertStatus.NEW
+    assert alerts.raise_for(_decision("x", T0 + timedelta(seconds=60))) is None  # repeat
+    assert alerts.raise_for(_decision("x", T0, camera="hall")) is not None  # other camera
+    assert alerts.raise_for(_decision("x", T0 + timedelta(seconds=301))) is not None
+    assert alerts.raise_for(_decision("y", T0, kind="general")) is None  # not a watch list
+    once = alerts.review(first.id, "ann", Verdict.CONFIRM)
+    assert once.status is AlertStatus.NEW
+    with pytest.raises(ConflictError):
+        alerts.review(first.id, "ann", Verdict.CONFIRM)
+    assert alerts.review(first.id, "bob", Verdict.CONFIRM).status is AlertStatus.CONFIRMED
+    with pytest.raises(ConflictError):
+        alerts.review(first.id, "cid", Verdict.DISMISS)
+    other = alerts.list(camera="hall")[0]
+    assert alerts.review(other.id, "ann", Verdict.DISMISS).status is AlertStatus.DISMISSED
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    fail_first = True
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Hook.fail_first:
+            _Hook.fail_first = False
+            self.send_response(503)
+        else:
+            _Hook.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_webhook_is_retried_and_signed(app: Application) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = "s3cret-s3cret-s3cret"
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    notifier = WebhookNotifier(WebhookTarget(url, secret, attempts=3, backoff=0.05))
+    app.video.alerts.add_notifier(notifier)
+    sub = app.video.bus.subscribe()
+    alert = app.video.alerts.raise_for(_decision("x", T0))
+    assert alert is not None
+    assert notifier.flush(10)
+    server.shutdown()
+    notice = sub.get(1.0)
+    assert isinstance(notice, AlertNotice) and notice.alert.id == alert.id
+    assert notifier.stats.delivered == 1 and notifier.stats.retries == 1
+    headers, body = _Hook.received[0]
+    expected = hmac.new(secret.encode(), headers["x-frvs-timestamp"].encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+    assert headers["x-frvs-signature"] == f"sha256={expected}"
+    assert json.loads(body)["alert"]["subject"] == "x"
+
+
+def _folder(root: Path, name: str, shots: list[tuple[Path, datetime]]) -> Path:
+    folder = root / name
+    folder.mkdir()
+    for image, at in shots:
+        # Each passage is two frames a second apart: a track needs two identity attempts.
+        for k in range(2):
+            stamp = (at + timedelta(seconds=k)).strftime("%Y-%m-%dT%H-%M-%S")
+            shutil.copy(image, folder / f"{stamp}{image.suffix}")
+    return folder
+
+
+def test_attendance_from_entry_and_exit_folders(tmp_path: Path, data_dir: Path) -> None:
+    app = make_app(tmp_path / "data")
+    ids = data_dir / "identities"
+    app.galleries.create(GallerySpec("staff", GalleryKind.ATTENDANCE))
+    app.galleries.enrol("staff", [EnrolItem("obama", ids / "train/obama/obama.jpg"),
+                                  EnrolItem("alex", ids / "train/alex_lacamoire/img1.jpg")])
+    obama, alex = ids / "test/obama1.jpg", ids / "test/alex_lacamoire1.jpg"
+    entry = _folder(tmp_path, "entry", [(obama, T0), (alex, T0 + timedelta(hours=1)),
+                                        (obama, T0 + timedelta(hours=5))])
+    exit_ = _folder(tmp_path, "exit", [(obama, T0 + timedelta(hours=4)),
+                                       (alex, T0 + timedelta(hours=9))])
+    for name, folder, role in (("in", entry, CameraRole.ENTRY), ("out", exit_, CameraRole.EXIT)):
+        spec = CameraSpec(name, str(folder), ("staff",), role, sample_fps=None)
+        app.video.supervisor.start_camera(spec, app.video.runtime())
+    assert app.video.supervisor.wait(120)
+    report = {line.subject: line for line in app.video.attendance.report(date(2025, 1, 6))}
+    assert set(report) == {"obama", "alex"}
+    assert report["obama"].first_in == T0
+    assert report["obama"].last_out == T0 + timedelta(hours=4)
+    assert report["obama"].present_seconds == 4 * 3600  # the 13:00 entry has no exit yet
+    assert report["alex"].first_in == T0 + timedelta(hours=1)
+    assert report["alex"].last_out == T0 + timedelta(hours=9)
+    app.stop()
