@@ -1,0 +1,177 @@
+"""Every endpoint x every role (and no key, and a revoked key) gets exactly the intended
+status. The endpoint list comes from the app's routes: an endpoint without a row here
+fails ``test_every_route_has_a_matrix_row``.
+
+Each row names the roles allowed (admin is always allowed), the request, and the status
+an allowed caller gets; everyone else gets 403, no key and a revoked key 401.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from frvs.api.app import create_api
+from frvs.app import Application, build_application
+from frvs.config.settings import load_settings
+from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.oversight.models import Role
+
+A, O, I, R, U, D = (Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.REVIEWER,  # noqa: E741
+                    Role.AUDITOR, Role.DEVICE)
+PEOPLE = frozenset({O, I, R})
+EVERYONE = frozenset(Role)
+OPEN = "open"
+CASE = {"X-Case-Reference": "CASE-1", "X-Purpose": "authorisation matrix test"}
+
+_counter = itertools.count()
+
+
+@dataclass
+class World:
+    """The application under test and what the rows need from it."""
+
+    app: Application
+    face: bytes
+    other_face: bytes
+
+    def fresh_gallery(self) -> str:
+        name = f"g{next(_counter)}"
+        self.app.galleries.create(GallerySpec(name))
+        return name
+
+    def fresh_subject(self) -> str:
+        sid = f"s{next(_counter)}"
+        self.app.galleries.enrol_images("staff", SubjectSpec(sid), [("face.jpg", self.face)])
+        return sid
+
+    def fresh_key(self) -> str:
+        return self.app.oversight.keys.create(self.app.oversight.local, O, "victim").key.key_id
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    allowed: frozenset[Role] | str
+    ok: int = 200
+    params: Callable[[World], dict[str, str]] = field(default=lambda _w: {})
+    request: Callable[[World], dict[str, Any]] = field(default=lambda _w: {})
+
+
+def _face(w: World, field_name: str = "image") -> dict[str, Any]:
+    return {"files": [(field_name, ("face.jpg", w.face, "image/jpeg"))]}
+
+
+MATRIX: dict[str, Row] = {
+    "health": Row("GET", "/healthz", OPEN),
+    "whoami": Row("GET", "/v1/me", EVERYONE),
+    "detect_faces": Row("POST", "/v1/detect", PEOPLE, request=_face),
+    "verify_faces": Row("POST", "/v1/verify", PEOPLE, request=lambda w: {"files": [
+        ("image_a", ("a.jpg", w.face, "image/jpeg")),
+        ("image_b", ("b.jpg", w.other_face, "image/jpeg"))]}),
+    "list_galleries": Row("GET", "/v1/galleries", PEOPLE),
+    "create_gallery": Row("POST", "/v1/galleries", frozenset({O}), 201,
+                          request=lambda _w: {"json": {"name": f"new{next(_counter)}"}}),
+    "get_gallery": Row("GET", "/v1/galleries/staff", PEOPLE),
+    "delete_gallery": Row("DELETE", "/v1/galleries/{g}", frozenset({O}),
+                          params=lambda w: {"g": w.fresh_gallery()}),
+    "list_subjects": Row("GET", "/v1/galleries/staff/subjects", PEOPLE),
+    "get_subject": Row("GET", "/v1/galleries/staff/subjects/anchor", PEOPLE),
+    "delete_subject": Row("DELETE", "/v1/galleries/staff/subjects/{s}", frozenset({O}),
+                          params=lambda w: {"s": w.fresh_subject()}),
+    "enrol_subject": Row("POST", "/v1/galleries/staff/subjects/{s}/templates",
+                         frozenset({O}), params=lambda _w: {"s": f"n{next(_counter)}"},
+                         request=lambda w: _face(w, "images")),
+    "export_subject": Row("GET", "/v1/galleries/staff/subjects/anchor/export", frozenset()),
+    "erase_subject": Row("POST", "/v1/galleries/staff/subjects/{s}/erase", frozenset({O}),
+                         params=lambda w: {"s": w.fresh_subject()}),
+    "identify": Row("POST", "/v1/galleries/staff/identify", frozenset({I}),
+                    request=lambda w: _face(w) | {"headers": CASE}),
+    "crossmatch": Row("POST", "/v1/crossmatch", frozenset({I}), request=lambda _w: {
+        "json": {"gallery_a": "staff", "case_reference": "CASE-1", "purpose": "matrix"}}),
+    "list_keys": Row("GET", "/v1/keys", frozenset()),
+    "create_key": Row("POST", "/v1/keys", frozenset(), 201,
+                      request=lambda _w: {"json": {"name": "new", "role": "reviewer"}}),
+    "get_key": Row("GET", "/v1/keys/{k}", frozenset(), params=lambda w: {"k": w.fresh_key()}),
+    "revoke_key": Row("DELETE", "/v1/keys/{k}", frozenset(),
+                      params=lambda w: {"k": w.fresh_key()}),
+    "list_audit_entries": Row("GET", "/v1/audit", frozenset({U})),
+    "verify_audit_trail": Row("GET", "/v1/audit/verify", frozenset({U})),
+    "get_stats": Row("GET", "/v1/stats", frozenset({U})),
+}
+
+CALLERS = [*(r.value for r in Role), "no key", "revoked key"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
+        tuple[World, TestClient, dict[str, str]]]:
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("matrix"),
+                             api={"search_rate_per_minute": 100_000, "search_burst": 10_000})
+    app = build_application(settings)
+    app.store.open()
+    local = app.oversight.local
+    tokens = {r.value: app.oversight.keys.create(local, r, r.value).token for r in Role}
+    revoked = app.oversight.keys.create(local, Role.ADMIN, "revoked")
+    app.oversight.keys.revoke(local, revoked.key.key_id)
+    tokens["revoked key"] = revoked.token
+    images = data_dir / "identities" / "train"
+    w = World(app, (images / "obama" / "obama.jpg").read_bytes(),
+              (images / "biden" / "biden.jpg").read_bytes())
+    app.galleries.create(GallerySpec("staff"))
+    app.galleries.enrol_images("staff", SubjectSpec("anchor"), [("a.jpg", w.face)])
+    with TestClient(create_api(app)) as client:
+        yield w, client, tokens
+
+
+def test_every_route_has_a_matrix_row(world: tuple[World, TestClient, dict[str, str]]) -> None:
+    """Derived from the served OpenAPI document, which lists every route of the app."""
+    _, client, _ = world
+    spec = client.get("/openapi.json").json()
+    operations = [(path, method, op.get("operationId")) for path, item in spec["paths"].items()
+                  for method, op in item.items()]
+    unnamed = [(path, method) for path, method, op_id in operations if not op_id]
+    assert not unnamed, f"routes without a stable operation_id: {unnamed}"
+    ids = {op_id for _, _, op_id in operations}
+    assert ids - set(MATRIX) == set(), "endpoints without an authorisation-matrix row"
+    assert set(MATRIX) - ids == set(), "matrix rows for endpoints that do not exist"
+    for op_id, row in MATRIX.items():
+        path = next(p for p, _, o in operations if o == op_id)
+        assert row.method.lower() == next(m for _, m, o in operations if o == op_id), op_id
+        assert re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", path), row.path), (op_id, path)
+
+
+def expected(row: Row, caller: str) -> int:
+    if row.allowed == OPEN:
+        return row.ok
+    if caller in ("no key", "revoked key"):
+        return 401
+    assert isinstance(row.allowed, frozenset)
+    return row.ok if Role(caller) in row.allowed | {Role.ADMIN} else 403
+
+
+@pytest.mark.parametrize("operation", sorted(MATRIX))
+def test_authorisation(world: tuple[World, TestClient, dict[str, str]], operation: str) -> None:
+    w, client, tokens = world
+    row = MATRIX[operation]
+    got: dict[str, int] = {}
+    for caller in CALLERS:
+        request = row.request(w)
+        headers = dict(request.pop("headers", {}))
+        if caller != "no key":
+            headers["Authorization"] = f"Bearer {tokens[caller]}"
+        path = row.path.format(**row.params(w))
+        response = client.request(row.method, path, headers=headers, **request)
+        got[caller] = response.status_code
+        if response.status_code in (401, 403):
+            assert response.headers["content-type"].startswith("application/problem+json")
+    want = {caller: expected(row, caller) for caller in CALLERS}
+    assert got == want
