@@ -40,8 +40,9 @@ def _overview_row(table: Table, o: GalleryOverview) -> None:
 def create(
     ctx: typer.Context,
     name: GalleryArg,
-    kind: Annotated[GalleryKind, typer.Option(help="What the gallery is for.")] = (
-        GalleryKind.GENERAL),
+    kind: Annotated[GalleryKind, typer.Option(
+        help="What the gallery is for: watch_list (or watchlist), attendance, verification, "
+        "general.", parser=GalleryKind, metavar="KIND")] = GalleryKind.GENERAL,
     purpose: Annotated[str | None, typer.Option(
         help="Why it exists (watch list: required).")] = None,
     legal_basis: Annotated[str | None, typer.Option(

@@ -26,6 +26,16 @@ class GalleryKind(StrEnum):
     VERIFICATION = "verification"
     GENERAL = "general"
 
+    @classmethod
+    def _missing_(cls, value: object) -> GalleryKind | None:
+        """Accept the spellings people type: 'watchlist', 'Watch-List', 'watch list'."""
+        if isinstance(value, str):
+            folded = value.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+            for kind in cls:
+                if kind.value.replace("_", "") == folded:
+                    return kind
+        return None
+
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EXTERNAL_ID = re.compile(r"^[^\x00-\x1f/\\]{1,200}$")
