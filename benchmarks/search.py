@@ -269,13 +269,15 @@ def bench_size(
     for name, factory in indexes.items():
         print(f"{size:,} {name}", file=sys.stderr, flush=True)
         index = factory()
-        row = build(index, model, size)
-        singles = args.singles if not name.startswith("milvus") else min(args.singles, 20)
-        row |= measure(index, probes, truth, singles)
-        row["mate_found_vs_exact"] = (
-            round(row["mate_rank1"] / exact_rate, 4) if exact_rate else None
-        )
-        out[name] = row
+        built = build(index, model, size)
+        singles = args.singles if not name.startswith("milvus") else 5
+        # efSearch is a query-time knob: one graph, measured at each beam width.
+        for ef in _ef_values(args) if name == "faiss_hnsw" else [None]:
+            if ef is not None:
+                index.ef_search = ef  # type: ignore[attr-defined]
+            row = built | measure(index, probes, truth, singles)
+            row["mate_found_vs_exact"] = round(row["mate_rank1"] / exact_rate, 4)
+            out[name if ef is None else f"{name}_ef{ef}"] = row
         close = getattr(index, "close", None)
         if close is not None:
             close()
@@ -284,12 +286,14 @@ def bench_size(
     return out
 
 
+def _ef_values(args: argparse.Namespace) -> list[int]:
+    return [int(x) for x in args.ef_search.split(",")]
+
+
 def _faiss(args: argparse.Namespace) -> VectorIndex:
     from frvs.storage.index.faiss_index import FaissIndex
 
-    return FaissIndex(
-        DIMENSION, m=args.m, ef_construction=args.ef_construction, ef_search=args.ef_search
-    )
+    return FaissIndex(DIMENSION, m=args.m, ef_construction=args.ef_construction)
 
 
 def _milvus() -> VectorIndex:
@@ -308,7 +312,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=200, help="single queries timed per index")
     parser.add_argument("--m", type=int, default=32, help="HNSW M")
     parser.add_argument("--ef-construction", type=int, default=80)
-    parser.add_argument("--ef-search", type=int, default=128)
+    parser.add_argument("--ef-search", default="64,128,256,512", help="comma-separated")
     parser.add_argument("--no-milvus", action="store_true")
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     args = parser.parse_args()

@@ -107,10 +107,22 @@ class FaissIndex:
         self._live = 0
         self._max_id = np.iinfo(np.int64).min
         self._selector: tuple[Any, Any] | None = None  # (bitmap, IDSelector) kept alive together
+        self._ef_search = self.options.ef_search
 
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def ef_search(self) -> int:
+        """The query beam width; a query-time knob, so changing it needs no rebuild."""
+        return self._ef_search
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        if value < 1:
+            raise InvalidRecordError(f"ef_search must be positive, got {value}")
+        self._ef_search = value
 
     def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
         vecs = check_vectors(vectors, self._dimension)
@@ -153,7 +165,7 @@ class FaissIndex:
                 return SearchResult(scores, ids)
             take = min(k, self._live)
             params = self._faiss.SearchParametersHNSW()
-            params.efSearch = max(self.options.ef_search, take)
+            params.efSearch = max(self._ef_search, take)
             selector = self._current_selector()
             if selector is not None:
                 params.sel = selector
