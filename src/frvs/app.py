@@ -16,6 +16,7 @@ from frvs.oversight.audited import AuditedFaceEngine, AuditedGalleryService
 from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
 from frvs.oversight.service import Oversight, local_context
+from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
 from frvs.pipeline.services import VideoServices, build_video
 from frvs.storage.index.catalog import IndexCatalog
@@ -43,9 +44,11 @@ class Application:
         self.store.open()
         self.galleries.warm()
         self.video.start()
+        self.oversight.camera_runs(self.video, started=True)
 
     def stop(self) -> None:
         """Stop background work in reverse order, then close the store."""
+        self.oversight.camera_runs(self.video, started=False)
         self.video.stop()
         self.store.close()
         logger.info("FRVS stopped")
@@ -68,6 +71,8 @@ def build_application(settings: Settings) -> Application:
     context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now)
     galleries = AuditedGalleryService(store, catalog, context, trail, local)
     oversight = Oversight(trail, KeyService(store, trail, utc_now),
-                          SubjectRights(store, galleries, trail), StatsService(trail), local)
+                          SubjectRights(store, galleries, trail), StatsService(trail),
+                          SightingSearch(store, trail, engine), local)
     video = build_video(settings.video, store, catalog, engine, utc_now)
+    oversight.attach_video(video, store)
     return Application(settings, packs, engine, limits, store, galleries, oversight, video)

@@ -10,9 +10,21 @@ from fastapi import FastAPI
 
 from frvs.api.limits import HardeningMiddleware, SearchLimiter
 from frvs.api.problems import install_problem_handlers
-from frvs.api.routes import audit, faces, galleries, keys, search, stats, subjects
+from frvs.api.routes import (
+    audit,
+    cameras,
+    events,
+    faces,
+    galleries,
+    keys,
+    search,
+    stats,
+    subjects,
+    video,
+)
 from frvs.api.schemas import Health
 from frvs.app import Application
+from frvs.web import mount_console
 
 
 def frvs_version() -> str:
@@ -53,6 +65,8 @@ def create_api(application: Application) -> FastAPI:
         return {"status": "ok", "version": frvs_version()}
 
     api.include_router(faces.router)
-    for module in (galleries, subjects, search, keys, audit, stats):
+    for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
+    # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
+    mount_console(api)
     return api

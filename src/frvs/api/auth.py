@@ -11,15 +11,29 @@ audited services require and record.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.deps import AppDep
 from frvs.core.errors import AuthenticationError, PermissionDeniedError
 from frvs.oversight.models import Actor, ApiKey, AuditContext, Role
+
+
+class CookieSessions(Protocol):
+    """The web console's sessions (``frvs.web.sessions``), put on ``app.state`` when the
+    console is mounted, so the API accepts its cookie without importing the console."""
+
+    def token_for(self, connection: Request) -> str | None: ...
+
+
+def _console_token(request: Request) -> str | None:
+    """The key behind a console session cookie; None without the console or a session."""
+    sessions: CookieSessions | None = getattr(request.app.state, "console_sessions", None)
+    return None if sessions is None else sessions.token_for(request)
+
 
 _bearer = HTTPBearer(auto_error=False, description="An FRVS API key: 'frvs init' makes the "
                      "first (admin), 'frvs key create' or POST /v1/keys the others.")
@@ -46,6 +60,7 @@ class Principal:
 
 async def authenticate(
     app: AppDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_case_reference: Annotated[str | None, Header(
         description="Case reference of a search (recorded in the audit trail).",
@@ -54,10 +69,12 @@ async def authenticate(
         description="Purpose of a search (recorded in the audit trail).", max_length=500)
     ] = None,
 ) -> Principal:
-    """The caller's key; 401 without a valid, unrevoked one."""
-    if credentials is None:
+    """The caller's key; 401 without a valid, unrevoked one. The web console's session
+    cookie stands for the key it was opened with (bearer first when both are sent)."""
+    token = credentials.credentials if credentials is not None else _console_token(request)
+    if token is None:
         raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
-    key = await run_in_threadpool(app.oversight.keys.authenticate, credentials.credentials)
+    key = await run_in_threadpool(app.oversight.keys.authenticate, token)
     return Principal(key, AuditContext(Actor.for_key(key), x_case_reference or None,
                                        x_purpose or None))
 
@@ -90,3 +107,4 @@ Reviewer = Annotated[Principal, Depends(Allow(Role.REVIEWER))]
 Auditor = Annotated[Principal, Depends(Allow(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(Allow())]
 Device = Annotated[Principal, Depends(Allow(Role.DEVICE))]
+Watcher = Annotated[Principal, Depends(Allow(Role.OPERATOR, Role.REVIEWER))]

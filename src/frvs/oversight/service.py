@@ -10,7 +10,10 @@ from frvs.oversight.audit import AuditTrail
 from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import Actor, AuditContext
+from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
+from frvs.pipeline.services import VideoServices
+from frvs.storage.store import Store
 
 
 def local_context() -> AuditContext:
@@ -36,4 +39,23 @@ class Oversight:
     keys: KeyService
     rights: SubjectRights
     stats: StatsService
+    sightings: SightingSearch
     local: AuditContext
+
+    def attach_video(self, video: VideoServices, store: Store) -> None:
+        """Audit alerts raised and reviewed, and export/erase video records of subjects."""
+        from frvs.oversight.records import AlertRecords, AttendanceRecords, SightingRecords
+        from frvs.oversight.video_audit import AlertAuditor
+
+        video.alerts.add_notifier(AlertAuditor(self.trail, self.local))
+        for source in (SightingRecords(store), AlertRecords(store), AttendanceRecords(store)):
+            self.rights.add_source(source)
+
+    def camera_runs(self, video: VideoServices, started: bool) -> None:
+        """One audit entry per camera running in this process, at start or stop."""
+        from frvs.oversight.video_audit import camera_run
+
+        running = {s.camera for s in video.supervisor.status()}
+        for spec in video.cameras.all():
+            if spec.name in running:
+                camera_run(self.trail, spec.name, list(spec.galleries), started)

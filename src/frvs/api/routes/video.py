@@ -1,0 +1,218 @@
+"""Sightings (investigator search), alerts (reviewer: list, show, review with a note),
+attendance reports (operator) and webhooks (admin)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from frvs.alerts.models import AlertStatus, Verdict
+from frvs.api.auth import Admin, Investigator, Operator, Reviewer
+from frvs.api.deps import AppDep, read_upload_bytes
+from frvs.api.limits import SearchRate
+from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
+from frvs.core.errors import InvalidInputError
+from frvs.imaging.decode import decode_image
+from frvs.oversight.sightings import SightingQuery
+from frvs.oversight.video_audit import acting
+from frvs.video.sources import describe
+
+router = APIRouter(prefix="/v1", tags=["video"])
+
+
+class SightingPublic(BaseModel):
+    id: int
+    camera: str
+    track: int
+    first_seen: datetime
+    last_seen: datetime
+    frames: int
+    quality: float
+    gallery: str | None
+    subject: str | None
+    score: float | None
+    best_subject: str | None
+    best_score: float | None
+    crop: str | None
+    expires_at: datetime
+
+
+class SightingHitPublic(BaseModel):
+    sighting: SightingPublic
+    score: float
+
+
+class ReviewPublic(BaseModel):
+    reviewer: str
+    verdict: Verdict
+    note: str | None
+    at: datetime
+
+
+class AlertPublic(BaseModel):
+    id: int
+    camera: str
+    track: int
+    gallery: str
+    subject: str
+    score: float
+    threshold: float
+    attempts: int
+    at: datetime
+    frame_time: float
+    quality: float
+    crop: str | None
+    status: AlertStatus
+    two_person: bool
+    reviews: list[ReviewPublic]
+
+
+class AlertReview(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"verdict": "confirm", "note": "same person, clear frontal shot"}]})
+
+    verdict: Verdict
+    note: str | None = Field(None, max_length=2000)
+
+
+class PresencePublic(BaseModel):
+    subject: str
+    first_in: datetime | None
+    last_out: datetime | None
+    present_seconds: float
+    entries: int
+    exits: int
+
+
+class AttendancePublic(BaseModel):
+    day: date
+    gallery: str | None
+    lines: list[PresencePublic]
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    attempts: int
+    delivered: int
+    failed: int
+    retries: int
+    dropped: int
+    last_error: str | None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInputError("times need a time zone (UTC: a trailing Z)")
+    return value
+
+
+def _int_cursor(cursor: str | None) -> int | None:
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, int):
+        raise InvalidInputError("invalid cursor; pass next_cursor from a previous page")
+    return after
+
+
+@router.get("/sightings", operation_id="list_sightings", response_model=Page[SightingPublic],
+            dependencies=[SearchRate])
+async def list_sightings(
+    *, app: AppDep, who: Investigator, cursor: CursorQuery = None, limit: LimitQuery = 100,
+    camera: Annotated[str | None, Query(max_length=100)] = None,
+    gallery: Annotated[str | None, Query(max_length=100)] = None,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> Page[SightingPublic]:
+    """Sightings newest first by camera, time and matched subject (a sighting search:
+    X-Case-Reference and X-Purpose required, audited)."""
+    query = SightingQuery(camera, _aware(since), _aware(until), gallery, subject,
+                          _int_cursor(cursor), limit)
+    hits = await run_in_threadpool(app.oversight.sightings.search, who.context, query)
+    next_cursor = encode_cursor(hits[-1].id) if len(hits) == limit else None
+    return Page[SightingPublic](items=[SightingPublic.model_validate(h.as_dict()) for h in hits],
+                                next_cursor=next_cursor)
+
+
+@router.post("/sightings/search", operation_id="search_sightings_by_photo",
+             response_model=list[SightingHitPublic], dependencies=[SearchRate])
+async def search_sightings(
+    *, app: AppDep, who: Investigator,
+    image: Annotated[UploadFile, File(description="Probe photo; its largest face is used.")],
+    camera: Annotated[str | None, Form(max_length=100)] = None,
+    threshold: Annotated[float | None, Form(ge=-1, le=1)] = None,
+    limit: Annotated[int, Form(ge=1, le=500)] = 50,
+    case_reference: Annotated[str | None, Form(max_length=200)] = None,
+    purpose: Annotated[str | None, Form(max_length=500)] = None,
+) -> list[SightingHitPublic]:
+    """Sightings whose best shot resembles the probe (audited with case and purpose)."""
+    who = who.with_case(case_reference, purpose)
+    who.context.require_case("sighting search")
+    data = await read_upload_bytes(image, app)
+    pixels = decode_image(data, app.image_limits, image.filename or "probe")
+    hits = await run_in_threadpool(
+        app.oversight.sightings.by_probe, who.context, pixels, hashlib.sha256(data).hexdigest(),
+        SightingQuery(camera=camera, limit=limit), threshold)
+    return [SightingHitPublic(sighting=SightingPublic.model_validate(h.sighting.as_dict()),
+                              score=round(h.score, 6)) for h in hits]
+
+
+@router.get("/alerts", operation_id="list_alerts", response_model=Page[AlertPublic])
+async def list_alerts(
+    *, app: AppDep, _: Reviewer, limit: LimitQuery = 100,
+    status: AlertStatus | None = None,
+    camera: Annotated[str | None, Query(max_length=100)] = None,
+    since: datetime | None = None,
+) -> Page[AlertPublic]:
+    """Alerts newest first (narrow with since/status; the newest page only)."""
+    alerts = await run_in_threadpool(app.video.alerts.list, status, camera, _aware(since), limit)
+    return Page[AlertPublic](items=[AlertPublic.model_validate(a.as_dict()) for a in alerts],
+                             next_cursor=None)
+
+
+@router.get("/alerts/{alert_id}", operation_id="get_alert", response_model=AlertPublic)
+async def get_alert(app: AppDep, _: Reviewer,
+                    alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> AlertPublic:
+    return AlertPublic.model_validate((await run_in_threadpool(app.video.alerts.get,
+                                                               alert_id)).as_dict())
+
+
+@router.post("/alerts/{alert_id}/review", operation_id="review_alert",
+             response_model=AlertPublic)
+async def review_alert(app: AppDep, who: Reviewer, body: AlertReview,
+                       alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> AlertPublic:
+    """Confirm or dismiss an alert with a note; a two-person alert needs two different
+    reviewers to confirm (audited: who verified it)."""
+    reviewer = f"{who.context.actor.label} ({who.key.name})"
+
+    def review() -> AlertPublic:
+        with acting(who.context):
+            alert = app.video.alerts.review(alert_id, reviewer, body.verdict, body.note)
+        return AlertPublic.model_validate(alert.as_dict())
+
+    return await run_in_threadpool(review)
+
+
+@router.get("/attendance", operation_id="attendance_report", response_model=AttendancePublic)
+async def attendance(
+    app: AppDep, _: Operator, day: date | None = None,
+    gallery: Annotated[str | None, Query(max_length=100)] = None,
+) -> AttendancePublic:
+    """First in, last out and time present per subject for one day (UTC)."""
+    when = day or datetime.now(UTC).date()
+    lines = await run_in_threadpool(app.video.attendance.report, when, gallery)
+    return AttendancePublic(day=when, gallery=gallery,
+                            lines=[PresencePublic.model_validate(x.as_dict()) for x in lines])
+
+
+@router.get("/webhooks", operation_id="list_webhooks", response_model=list[WebhookPublic])
+async def list_webhooks(app: AppDep, _: Admin) -> list[WebhookPublic]:
+    """Configured webhook targets (video.webhooks) and their delivery counts; secrets
+    are never shown."""
+    return [WebhookPublic(url=describe(n.target.url), attempts=n.target.attempts,
+                          delivered=n.stats.delivered, failed=n.stats.failed,
+                          retries=n.stats.retries, dropped=n.stats.dropped,
+                          last_error=n.stats.last_error) for n in app.video.webhooks]

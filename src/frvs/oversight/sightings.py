@@ -1,0 +1,126 @@
+"""Sighting search for investigators: by time, camera and subject, or by a probe photo
+compared with the sightings' best-shot templates. Every search is audited with its case
+reference and purpose (required through the API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select
+
+from frvs.galleries.ports import FaceAnalyser
+from frvs.imaging.decode import BGRImage
+from frvs.oversight.audit import AuditTrail, subject_ref
+from frvs.oversight.models import AuditContext
+from frvs.storage.store import Store
+from frvs.video.service import StoredSighting
+from frvs.video.tables import SightingRow
+
+
+@dataclass(frozen=True, slots=True)
+class SightingQuery:
+    camera: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    gallery: str | None = None
+    subject: str | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+    def summary(self) -> dict[str, object]:
+        return {"camera": self.camera, "gallery": self.gallery, "subject": self.subject,
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeHit:
+    sighting: StoredSighting
+    score: float
+
+
+def _stored(r: SightingRow) -> StoredSighting:
+    return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
+                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
+                          r.best_score, r.crop_path, r.expires_at)
+
+
+def _named(hits: list[StoredSighting]) -> list[str]:
+    return [subject_ref(s.gallery, s.subject) for s in hits if s.gallery and s.subject]
+
+
+class SightingSearch:
+    """Audited queries over stored sightings."""
+
+    def __init__(self, store: Store, trail: AuditTrail, analyser: FaceAnalyser) -> None:
+        self._store = store
+        self._trail = trail
+        self._analyser = analyser
+
+    def _where(self, query: SightingQuery) -> list[object]:
+        clauses: list[object] = []
+        if query.camera:
+            clauses.append(SightingRow.camera == query.camera)
+        if query.since:
+            clauses.append(SightingRow.last_seen >= query.since)
+        if query.until:
+            clauses.append(SightingRow.first_seen < query.until)
+        if query.gallery:
+            clauses.append(SightingRow.gallery == query.gallery)
+        if query.subject:
+            clauses.append(SightingRow.subject == query.subject)
+        return clauses
+
+    def search(self, context: AuditContext, query: SightingQuery) -> list[StoredSighting]:
+        """Sightings newest first, by time, camera and matched subject."""
+        if context.actor.kind == "key":
+            context.require_case("sighting search")
+        with self._trail.operation(context, "sightings.search", query.summary()) as rec:
+            stmt = select(SightingRow).where(*self._where(query))  # type: ignore[arg-type]
+            if query.before_id is not None:
+                stmt = stmt.where(SightingRow.id < query.before_id)
+            stmt = stmt.order_by(SightingRow.id.desc()).limit(query.limit)
+            with self._store.unit() as uow:
+                hits = [_stored(r) for r in uow.session.scalars(stmt)]
+            rec.result = {"sightings": len(hits)}
+            rec.subjects = _named(hits)
+        return hits
+
+    def by_probe(self, context: AuditContext, image: BGRImage, probe_sha256: str,
+                 query: SightingQuery, threshold: float | None = None) -> list[ProbeHit]:
+        """Sightings whose best shot resembles the probe's largest face, best first."""
+        if context.actor.kind == "key":
+            context.require_case("sighting search")
+        inputs = query.summary() | {"probe_sha256": probe_sha256, "threshold": threshold}
+        with self._trail.operation(context, "sightings.search", inputs) as rec:
+            packs = self._analyser.packs
+            info = packs.info(packs.default_name)
+            cut = info.thresholds.default if threshold is None else threshold
+            faces = self._analyser.analyse(image, info.name)
+            hits: list[ProbeHit] = []
+            if faces:
+                probe = faces[0].template.vector.astype(np.float32)
+                hits = self._compare(probe, info.space.key, query, cut)
+            rec.result = {"faces": len(faces), "sightings": len(hits), "threshold": cut}
+            rec.subjects = _named([h.sighting for h in hits])
+        return hits
+
+    def _compare(self, probe: np.ndarray, space_key: str, query: SightingQuery,
+                 cut: float) -> list[ProbeHit]:
+        stmt = select(SightingRow).where(SightingRow.space_key == space_key,
+                                         *self._where(query))  # type: ignore[arg-type]
+        hits = []
+        with self._store.unit() as uow:
+            for row in uow.session.scalars(stmt.execution_options(yield_per=1000)):
+                if row.vector is None:
+                    continue
+                vector = np.frombuffer(row.vector, dtype=np.float32)
+                if vector.shape != probe.shape:
+                    continue
+                score = float(vector @ probe)
+                if score >= cut:
+                    hits.append(ProbeHit(_stored(row), score))
+        hits.sort(key=lambda h: -h.score)
+        return hits[: query.limit]
