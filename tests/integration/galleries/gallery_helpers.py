@@ -20,6 +20,7 @@ from frvs.galleries.models import GallerySpec
 from frvs.galleries.ports import Clock, FaceAnalyser, PackCatalog
 from frvs.galleries.service import GalleryService
 from frvs.imaging.decode import BGRImage, ImageLimits
+from frvs.models.registry import PackRegistry, default_pack_configs
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 from frvs.storage.store import Store
@@ -50,11 +51,39 @@ class CachingAnalyser:
         return self._engine.packs
 
     def analyse(self, image: BGRImage, pack: str | None = None) -> list[EmbeddedFace]:
-        key = (hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape), pack)
+        key = (image_key(image), pack)
         if key not in self._cache:
             self.calls += 1
             self._cache[key] = self._engine.analyse(image, pack)
         return self._cache[key]
+
+    def precomputed(self) -> PrecomputedAnalyser:
+        return PrecomputedAnalyser(dict(self._cache))
+
+
+class PrecomputedAnalyser:
+    """Answers from a ``CachingAnalyser``'s cache and never runs a model: handed to
+    spawned worker processes (pickled), so they exercise the store, not the CPU."""
+
+    def __init__(self, cache: dict[tuple[str, str | None], list[EmbeddedFace]]) -> None:
+        self._cache = cache
+        self._packs: PackRegistry | None = None  # built in the worker: it holds a lock
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"_cache": self._cache, "_packs": None}
+
+    @property
+    def packs(self) -> PackCatalog:
+        if self._packs is None:
+            self._packs = PackRegistry(default_pack_configs(), "yunet_sface")
+        return self._packs
+
+    def analyse(self, image: BGRImage, pack: str | None = None) -> list[EmbeddedFace]:
+        return self._cache[(image_key(image), pack)]
+
+
+def image_key(image: BGRImage) -> str:
+    return hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape)
 
 
 @dataclass
