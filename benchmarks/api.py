@@ -1,0 +1,181 @@
+"""API speed under concurrent load on loopback: verify and identify, p50/p95 latency
+and throughput, against one real ``frvs serve`` process (SQLite, exact index).
+
+Galleries: ``g1k`` and ``g100k`` hold 1,000 and 100,000 subjects (one synthetic
+template each, L2-normalised random vectors in the default pack's model space,
+inserted directly into the store before the service starts) plus one real enrolled
+subject, so each identify both detects/embeds a real probe and searches the whole
+gallery. Every request carries a real photo and is authenticated and audited, as in
+production.
+
+    python benchmarks/api.py [--requests N] [--concurrency C] [--big 100000]
+
+Prints one JSON document on stdout (progress on stderr). Timings are as noisy as the
+machine: the load average is recorded at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import insert
+
+from frvs.app import build_application
+from frvs.config.settings import load_settings
+from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.storage.schema import SubjectRow, TemplateRow
+
+SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DATA = SHARED / "data"
+FRVS = str(Path(sys.executable).parent / "frvs")
+CASE = {"X-Case-Reference": "BENCH", "X-Purpose": "benchmark"}
+_BATCH = 5000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def seed(data_dir: Path, sizes: dict[str, int], real: Path) -> str:
+    """Galleries of synthetic subjects, one real subject each, and the admin key."""
+    app = build_application(load_settings(data_dir=data_dir))
+    app.store.open()
+    token = app.oversight.keys.create_first_admin(app.oversight.local).token
+    space = app.packs.info(app.packs.default_name).space
+    rng = np.random.default_rng(7)
+    now = datetime.now(UTC)
+    for name, size in sizes.items():
+        gallery = app.galleries.create(GallerySpec(name))
+        app.galleries.enrol_images(name, SubjectSpec("real-person"),
+                                   [(real.name, real.read_bytes())])
+        for start in range(0, size, _BATCH):
+            count = min(_BATCH, size - start)
+            vectors = rng.standard_normal((count, space.dimension)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            with app.store.unit(write=True) as uow:
+                ids = uow.session.scalars(insert(SubjectRow).returning(SubjectRow.id), [
+                    {"gallery_id": gallery.id, "external_id": f"synthetic-{start + i:07d}",
+                     "display_name": None, "attributes": {}, "created_at": now,
+                     "expires_at": None} for i in range(count)]).all()
+                uow.session.execute(insert(TemplateRow), [
+                    {"subject_id": sid, "gallery_id": gallery.id, "space_key": space.key,
+                     "pack": space.pack, "pack_version": space.version,
+                     "dimension": space.dimension, "metric": space.metric.value,
+                     "vector": vec.astype("<f4").tobytes(), "quality": 1.0,
+                     "image_sha256": f"{sid:064x}", "source": None, "box": [0, 0, 1, 1],
+                     "crop_path": None, "created_at": now} for sid, vec in zip(ids, vectors,
+                                                                             strict=True)])
+                uow.galleries.bump_revision(gallery.id)
+        log(f"seeded {name}: {size} synthetic subjects + 1 real")
+    app.store.close()
+    return token
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FRVS_DATA_DIR": str(data_dir),
+           "FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000", "FRVS_API__SEARCH_BURST": "100000"}
+    proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("frvs serve did not start")
+
+
+def load(base: str, token: str, request: dict[str, Any], total: int,
+         concurrency: int) -> dict[str, Any]:
+    """``total`` POSTs of ``request`` from ``concurrency`` threads; latency and rate."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    def one(_: int) -> None:
+        with httpx.Client(base_url=base, timeout=300,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            began = time.perf_counter()
+            r = client.post(request["path"], files=request["files"],
+                            headers=request.get("headers"))
+            latencies.append(time.perf_counter() - began)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    one(0)  # warm-up (model load, index build), not counted
+    latencies.clear()
+    statuses.clear()
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(total)))
+    elapsed = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {"requests": total, "concurrency": concurrency, "statuses": statuses,
+            "p50_ms": round(1000 * statistics.median(ordered), 1),
+            "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+            "throughput_rps": round(total / elapsed, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=80)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--port", type=int, default=18790)
+    args = parser.parse_args()
+    photos = DATA / "pairs" / "images"
+    real = DATA / "identities" / "train" / "obama" / "obama.jpg"
+    probe = DATA / "identities" / "test" / "obama1.jpg"
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        began = time.perf_counter()
+        token = seed(data_dir, {"g1k": 1000, "g100k": args.big}, real)
+        seed_s = time.perf_counter() - began
+        began = time.perf_counter()
+        proc = start(data_dir, args.port)
+        start_s = time.perf_counter() - began
+        base = f"http://127.0.0.1:{args.port}"
+        pair = [("image_a", ("a.jpg", (photos / "img1.jpg").read_bytes(), "image/jpeg")),
+                ("image_b", ("b.jpg", (photos / "img2.jpg").read_bytes(), "image/jpeg"))]
+        identify = [("image", (probe.name, probe.read_bytes(), "image/jpeg"))]
+        try:
+            results = {}
+            for label, request in [
+                ("verify", {"path": "/v1/verify", "files": pair}),
+                ("identify_1k", {"path": "/v1/galleries/g1k/identify", "files": identify,
+                                 "headers": CASE}),
+                (f"identify_{args.big // 1000}k", {"path": "/v1/galleries/g100k/identify",
+                                                   "files": identify, "headers": CASE}),
+            ]:
+                log(f"loading {label} ...")
+                results[label] = load(base, token, request, args.requests, args.concurrency)
+                log(f"  {results[label]}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    print(json.dumps({
+        "benchmark": "api", "store": "sqlite", "index": "exact",
+        "seed_seconds": round(seed_s, 1), "startup_seconds": round(start_s, 1),
+        "results": results, "cpu_count": os.cpu_count(),
+        "load_average": {"start": load_start, "end": os.getloadavg()},
+        "note": "loopback, one service process, client threads on the same machine; "
+                "shared cores make these figures noisy",
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
