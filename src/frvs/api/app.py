@@ -14,6 +14,7 @@ from frvs.api.routes import (
     audit,
     cameras,
     events,
+    evidence,
     faces,
     galleries,
     keys,
@@ -67,6 +68,7 @@ def create_api(application: Application) -> FastAPI:
     api.include_router(faces.router)
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
+    api.include_router(evidence.router)  # pictures and camera start, added for the console
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)
     return api

@@ -15,7 +15,7 @@ from frvs.core.geometry import Box
 from frvs.models.pack import ModelPack
 from frvs.pipeline.events import EventRouter
 from frvs.video.capture import Backoff, CameraMonitor, CaptureWorker, LatestFrameBuffer
-from frvs.video.models import CameraStatus, Health
+from frvs.video.models import CameraStatus, Frame, Health
 from frvs.video.ports import Matcher
 from frvs.video.processor import EmbedFn, ProcessorOptions, TrackProcessor
 from frvs.video.sampling import FrameSampler
@@ -74,6 +74,8 @@ class CameraPipeline:
         self._stop = threading.Event()
         self._source_fps: float | None = None
         self.embeddings = 0
+        # The last analysed frame, for thumbnails (one reference, replaced per frame).
+        self.latest: Frame | None = None
 
     def _open(self) -> FrameSource:
         source = open_source(self.spec.source_url, self.spec.name, self._runtime.source)
@@ -117,6 +119,7 @@ class CameraPipeline:
                     processor = TrackProcessor(self.spec.name, self._pack, self._matcher,
                                                options, self._embed)
                 self._router.handle(self.spec, processor.process(item.frame))
+                self.latest = item.frame
                 self.monitor.frame_processed(item)
             if processor is not None:
                 self._router.handle(self.spec, processor.finish())

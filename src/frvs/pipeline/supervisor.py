@@ -31,7 +31,9 @@ class Supervisor:
         """Start one camera; its pack is its galleries' pack (checked here, not later)."""
         pack = self._packs.get(self._matcher.pack_for(spec.galleries))
         with self._lock:
-            if spec.name in self._cameras:
+            previous = self._cameras.get(spec.name)
+            # A finished run (a file that ended, a stopped camera) may run again.
+            if previous is not None and not previous.wait(0):
                 raise ConflictError(f"camera {spec.name!r} is already running")
             pipeline = CameraPipeline(spec, pack, self._matcher, self.router, runtime)
             self._cameras[spec.name] = pipeline

@@ -1,0 +1,110 @@
+"""Pictures a reviewer or operator must see, and running a registered camera now.
+
+Added for the web console (issue 7), which uses only the public API and needed:
+the best shot an alert was raised on and the enrolled photo it matched (the evidence
+a reviewer compares side by side), a camera's latest analysed frame (its thumbnail),
+and starting a registered camera without restarting the service (audited with the
+operator's key; the source is the one registered through ``POST /v1/cameras``).
+
+Pictures are served only to the roles that already see the records they belong to,
+as ``image/jpeg`` with the service's no-store and no-sniff headers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import cv2
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from frvs.api.auth import GalleryReader, Operator, Reviewer, Watcher
+from frvs.api.deps import AppDep
+from frvs.api.routes.cameras import CameraName, CameraStatusPublic
+from frvs.api.routes.galleries import GalleryName
+from frvs.api.routes.subjects import SubjectId
+from frvs.app import Application
+from frvs.core.errors import NotFoundError
+from frvs.oversight.audit import AuditDraft
+from frvs.video.service import jpeg
+
+router = APIRouter(prefix="/v1", tags=["evidence"])
+
+JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "A JPEG picture."}}
+THUMBNAIL_WIDTH = 480
+
+
+def _picture(app: Application, relative: str | None, what: str) -> bytes:
+    if not relative or not app.store.media.exists(relative):
+        raise NotFoundError(f"no picture is kept for {what}")
+    return (app.store.media.root / relative).read_bytes()
+
+
+@router.get("/alerts/{alert_id}/crop", operation_id="get_alert_crop",
+            response_class=Response, responses=JPEG)
+async def alert_crop(app: AppDep, _: Reviewer,
+                     alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+    """The best shot of the track the alert was raised on (the reviewer's evidence)."""
+    alert = await run_in_threadpool(app.video.alerts.get, alert_id)
+    data = await run_in_threadpool(_picture, app, alert.crop_path, f"alert {alert_id}")
+    return Response(data, media_type="image/jpeg")
+
+
+def _enrolled(app: Application, gallery: str, subject: str) -> bytes:
+    with app.store.unit() as uow:
+        found = uow.subjects.find(uow.galleries.get(gallery).id, subject)
+        if found is None:
+            raise NotFoundError(f"no subject {subject!r} in gallery {gallery!r}")
+        crops = [t.crop_path for t in uow.templates.of_subject(found.id) if t.crop_path]
+    for crop in crops:
+        if app.store.media.exists(crop):
+            return (app.store.media.root / crop).read_bytes()
+    raise NotFoundError(f"gallery {gallery!r} keeps no enrolment crops for {subject!r} "
+                        "(create it with keep_crops to show enrolled photos)")
+
+
+@router.get("/galleries/{name}/subjects/{subject}/photo", operation_id="get_subject_photo",
+            response_class=Response, responses=JPEG)
+async def subject_photo(app: AppDep, _: GalleryReader, name: GalleryName,
+                        subject: SubjectId) -> Response:
+    """The aligned face crop of the subject's first kept enrolment photo."""
+    return Response(await run_in_threadpool(_enrolled, app, name, subject),
+                    media_type="image/jpeg")
+
+
+def _thumbnail(app: Application, camera: str) -> bytes:
+    frame = app.video.supervisor.camera(camera).latest
+    if frame is None:
+        raise NotFoundError(f"camera {camera!r} has not analysed a frame yet")
+    height, width = frame.image.shape[:2]
+    if width <= THUMBNAIL_WIDTH:
+        return jpeg(frame.image)
+    size = (THUMBNAIL_WIDTH, max(1, round(height * THUMBNAIL_WIDTH / width)))
+    return jpeg(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
+
+
+@router.get("/cameras/{name}/frame", operation_id="get_camera_frame",
+            response_class=Response, responses=JPEG)
+async def camera_frame(app: AppDep, _: Watcher, name: CameraName) -> Response:
+    """The camera's latest analysed frame, at most 480 pixels wide."""
+    return Response(await run_in_threadpool(_thumbnail, app, name), media_type="image/jpeg")
+
+
+@router.post("/cameras/{name}/start", operation_id="start_camera",
+             response_model=CameraStatusPublic)
+async def start_camera(app: AppDep, who: Operator, name: CameraName) -> CameraStatusPublic:
+    """Start a registered camera in this process now (again, once a finite source has
+    ended); 409 while it runs. Audited as camera.run_requested with the operator's key
+(the run itself is recorded as camera.start when it begins)."""
+
+    def start() -> CameraStatusPublic:
+        spec = app.video.cameras.get(name)
+        app.video.supervisor.start_camera(spec, app.video.runtime())
+        app.oversight.trail.append(who.context, AuditDraft(
+            "camera.run_requested", {"camera": spec.name, "galleries": list(spec.galleries)}, {}))
+        status = app.video.supervisor.camera(name).status()
+        return CameraStatusPublic.model_validate(status.as_dict())
+
+    return await run_in_threadpool(start)
