@@ -134,6 +134,11 @@ MATRIX: dict[str, Row] = {
                           request=lambda _w: {"headers": CASE}),
     "search_sightings_by_photo": Row("POST", "/v1/sightings/search", frozenset({I}),
                                      request=lambda w: _face(w) | {"headers": CASE}),
+    "submit_sighting": Row("POST", "/v1/sightings", frozenset({D}), 201,
+                           request=lambda w: _face(w) | {"data": {
+                               "camera": "edge", "track_id": "7",
+                               "first_seen": "2025-01-01T10:00:00Z",
+                               "last_seen": "2025-01-01T10:00:04Z"}}),
     "list_alerts": Row("GET", "/v1/alerts", frozenset({R})),
     "get_alert": Row("GET", "/v1/alerts/{a}", frozenset({R}),
                      params=lambda w: {"a": w.fresh_alert()}),
@@ -177,6 +182,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
               (images / "biden" / "biden.jpg").read_bytes())
     app.galleries.create(GallerySpec("staff"))
     app.galleries.enrol_images("staff", SubjectSpec("anchor"), [("a.jpg", w.face)])
+    app.video.cameras.add(CameraSpec("edge", "edge-node://gate", ("staff",)))
     with TestClient(create_api(app)) as client:
         yield w, client, tokens
 

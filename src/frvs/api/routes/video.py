@@ -12,12 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.alerts.models import AlertStatus, Verdict
-from frvs.api.auth import Admin, Investigator, Operator, Reviewer
+from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer
 from frvs.api.deps import AppDep, read_upload_bytes
 from frvs.api.limits import SearchRate
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.core.errors import InvalidInputError
 from frvs.imaging.decode import decode_image
+from frvs.oversight.edge import EdgeIntake, EdgeSighting
 from frvs.oversight.sightings import SightingQuery
 from frvs.oversight.video_audit import acting
 from frvs.video.sources import describe
@@ -216,3 +217,33 @@ async def list_webhooks(app: AppDep, _: Admin) -> list[WebhookPublic]:
                           delivered=n.stats.delivered, failed=n.stats.failed,
                           retries=n.stats.retries, dropped=n.stats.dropped,
                           last_error=n.stats.last_error) for n in app.video.webhooks]
+
+
+class SubmittedSightingPublic(BaseModel):
+    camera: str
+    track: int
+    subject: str | None = Field(description="The matched subject, when the best shot "
+                                "passed a gallery's threshold (then an alert or attendance "
+                                "event may follow).")
+    gallery: str | None
+    score: float | None
+
+
+@router.post("/sightings", operation_id="submit_sighting",
+             response_model=SubmittedSightingPublic, status_code=201, tags=["devices"])
+async def submit_sighting(
+    *, app: AppDep, who: Device,
+    camera: Annotated[str, Form(max_length=100, description="A registered camera.")],
+    track_id: Annotated[int, Form(ge=0, le=2**31)],
+    first_seen: Annotated[datetime, Form()],
+    last_seen: Annotated[datetime, Form()],
+    frames: Annotated[int, Form(ge=1, le=10**7)] = 1,
+    image: Annotated[UploadFile, File(description="The track's best-shot crop.")],
+) -> SubmittedSightingPublic:
+    """An edge node reports an ended track with its best shot (device keys; audited)."""
+    report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
+    data = await read_upload_bytes(image, app)
+    pixels = decode_image(data, app.image_limits, image.filename or "best-shot")
+    intake = EdgeIntake(app.video, app.oversight.trail, app.engine)
+    result = await run_in_threadpool(intake.submit, who.context, report, pixels, data)
+    return SubmittedSightingPublic.model_validate(result.as_dict())
