@@ -36,7 +36,7 @@ def test_no_server_errors_under_fuzzing(tmp_path: Path, data_dir: Path) -> None:
              "--generation-database", "none", "--workers", "2", "--request-timeout", "60",
              "--seed", "5"],
             capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"},
-            check=False)
+            cwd=tmp_path, check=False)  # its crash cache goes to tmp, not the checkout
     log = (tmp_path / "serve.log").read_text()
     assert run.returncode == 0, run.stdout[-6000:]
     assert "Traceback" not in log, log[-4000:]
