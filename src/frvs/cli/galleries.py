@@ -176,7 +176,7 @@ def crossmatch(
     if as_json:
         emit_json(result.as_dict())
     elif csv_out:
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["a", "b", "score"])
         for p in result.pairs:
             writer.writerow([p.subject_a, p.subject_b, f"{p.score:.6f}"])

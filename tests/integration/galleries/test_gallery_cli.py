@@ -64,6 +64,11 @@ def test_enrol_identify_crossmatch_delete_and_purge(tmp_path: Path, data_dir: Pa
     assert face["candidates"][0]["subject"] == "obama"
     code, pairs = frvs(tmp_path, "crossmatch", "g", "--json")
     assert (code, pairs["pairs"]) == (0, [])
+    frvs(tmp_path, "gallery", "create", "h")
+    frvs(tmp_path, "enroll", "h", "--subject", "b44", str(train / "obama/obama2.jpg"))
+    out = runner.invoke(app, ["--data-dir", str(tmp_path), "crossmatch", "g", "h", "--csv"])
+    assert out.stdout.splitlines()[0:1] == ["a,b,score"]
+    assert out.stdout.splitlines()[1].startswith("obama,b44,0.")
     code, deleted = frvs(tmp_path, "subject", "delete", "g", "obama", "--json")
     assert code == 0 and deleted["deleted"]["templates"] == 1  # type: ignore[index]
     code, purged = frvs(tmp_path, "purge", "--json")
