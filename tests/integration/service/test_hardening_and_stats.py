@@ -1,0 +1,146 @@
+"""Hardening (rate limits with Retry-After, body size, content sniffing, timeouts, no
+stack traces) and the oversight statistics, through the real API in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from frvs.alerts.tables import AlertRow
+from frvs.api.app import create_api
+from frvs.app import Application, build_application
+from frvs.config.settings import load_settings
+from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.oversight.models import Role
+
+
+def _app(tmp_path: Path, **api: Any) -> tuple[Application, dict[str, str]]:
+    app = build_application(load_settings(data_dir=tmp_path / "data", api=api))
+    app.store.open()
+    local = app.oversight.local
+    tokens = {r.value: app.oversight.keys.create(local, r, r.value).token for r in Role}
+    return app, tokens
+
+
+def _h(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+@pytest.fixture
+def face(data_dir: Path) -> bytes:
+    return (data_dir / "identities" / "train" / "obama" / "obama.jpg").read_bytes()
+
+
+def test_search_rate_limit_answers_429_with_retry_after(tmp_path: Path, face: bytes) -> None:
+    app, tokens = _app(tmp_path, search_rate_per_minute=1, search_burst=2)
+    app.galleries.create(GallerySpec("staff"))
+    case = {"X-Case-Reference": "C-1", "X-Purpose": "rate test"}
+    with TestClient(create_api(app)) as client:
+        codes = [client.post("/v1/galleries/staff/identify", headers=_h(tokens["investigator"],
+                                                                         **case),
+                             files=[("image", ("p.jpg", face, "image/jpeg"))])
+                 for _ in range(3)]
+        assert [r.status_code for r in codes] == [200, 200, 429]
+        limited = codes[-1]
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert limited.json()["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        # The bucket is per key: another investigator is not limited by the first.
+        other = app.oversight.keys.create(app.oversight.local, Role.INVESTIGATOR, "other").token
+        r = client.post("/v1/galleries/staff/identify", headers=_h(other, **case),
+                        files=[("image", ("p.jpg", face, "image/jpeg"))])
+        assert r.status_code == 200
+
+
+def test_body_size_sniffing_and_no_tracebacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    app, tokens = _app(tmp_path, max_request_bytes=1024 * 1024)
+    op = _h(tokens["operator"])
+    with TestClient(create_api(app), raise_server_exceptions=False) as client:
+        big = b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024)
+        r = client.post("/v1/detect", headers=op, files=[("image", ("big.jpg", big, "image/jpeg"))])
+        assert r.status_code == 413 and r.json()["code"] == "request_too_large"
+        # Judged by content, not by the name or the declared type.
+        r = client.post("/v1/detect", headers=op,
+                        files=[("image", ("photo.jpg", b"<svg onload=alert(1)>", "image/jpeg"))])
+        assert r.status_code == 415 and r.json()["code"] == "not_an_image"
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+        def explode() -> None:
+            raise RuntimeError("secret internal detail /etc/frvs")
+
+        monkeypatch.setattr(app.galleries, "all", explode)
+        r = client.get("/v1/galleries", headers=op)
+        assert r.status_code == 500 and r.json()["code"] == "internal_error"
+        assert "secret" not in r.text and "Traceback" not in r.text
+
+
+def test_slow_request_times_out_with_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    app, tokens = _app(tmp_path, request_timeout_s=1)
+    original = app.galleries.all
+
+    def slow() -> Any:
+        time.sleep(2.5)
+        return original()
+
+    monkeypatch.setattr(app.galleries, "all", slow)
+    with TestClient(create_api(app)) as client:
+        r = client.get("/v1/galleries", headers=_h(tokens["operator"]))
+    assert r.status_code == 503 and r.json()["code"] == "request_timeout"
+
+
+def _alert(app: Application) -> int:
+    now = datetime.now(UTC)
+    row = AlertRow(camera="gate", track_id=1, gallery="watch", subject="anchor", score=0.8,
+                   threshold=0.4, attempts=1, at=now, frame_time=0.0, quality=0.9,
+                   crop_path=None, status="new", two_person=False, created_at=now,
+                   decided_at=None)
+    with app.store.unit(write=True) as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        return row.id
+
+
+@pytest.fixture
+def stats_world(tmp_path: Path, face: bytes) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    app, tokens = _app(tmp_path)
+    app.galleries.create(GallerySpec("staff"))
+    app.galleries.enrol_images("staff", SubjectSpec("a"), [("a.jpg", face)])
+    app.galleries.enrol_images("staff", SubjectSpec("b"), [("b.jpg", face)])
+    app.galleries.delete_subject("staff", "b")
+    alerts = [_alert(app) for _ in range(4)]
+    with TestClient(create_api(app)) as client:
+        for purpose in ("missing person", "missing person", "fraud"):
+            client.post("/v1/galleries/staff/identify",
+                        headers=_h(tokens["investigator"], **{"X-Case-Reference": "C",
+                                                              "X-Purpose": purpose}),
+                        files=[("image", ("p.jpg", face, "image/jpeg"))])
+        for alert_id, verdict in zip(alerts, ["dismiss", "dismiss", "dismiss", "confirm"],
+                                     strict=True):
+            r = client.post(f"/v1/alerts/{alert_id}/review", headers=_h(tokens["reviewer"]),
+                            json={"verdict": verdict, "note": "checked"})
+            assert r.status_code == 200, r.text
+        yield client, tokens
+
+
+def test_statistics_count_searches_by_purpose_and_the_dismissed_share(
+    stats_world: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, tokens = stats_world
+    r = client.get("/v1/stats", params={"period": "month"}, headers=_h(tokens["auditor"]))
+    assert r.status_code == 200, r.text
+    bucket = r.json()["buckets"][-1]
+    assert bucket["searches_by_purpose"] == {"fraud": 1, "missing person": 2}
+    assert bucket["enrolments"] == 2 and bucket["deletions"] == 1
+    assert (bucket["alerts_confirmed"], bucket["alerts_dismissed"]) == (1, 3)
+    assert bucket["dismissed_share"] == 0.75
+    reviews = client.get("/v1/audit", params={"action": "alert.review"},
+                         headers=_h(tokens["auditor"])).json()["items"]
+    assert len(reviews) == 4 and all(e["actor"]["role"] == "reviewer" for e in reviews)
