@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,7 +161,18 @@ class GalleryService:
             deleted.append(self._after_delete(gallery, subject, ids, crops))
         if deleted:
             logger.info("purge deleted %d subject(s) past retention", len(deleted))
+        self.sweep_orphan_crops()
         return deleted
+
+    def sweep_orphan_crops(self, grace_seconds: float = 600.0) -> int:
+        """Remove crop files no template refers to (a crash mid-deletion leaves them)."""
+        with self._store.unit() as uow:
+            referenced = uow.templates.crop_paths()
+        cutoff = time.time() - grace_seconds
+        removed = self._store.media.sweep(referenced, cutoff)
+        if removed:
+            logger.warning("removed %d orphan face crop(s)", removed)
+        return removed
 
     @staticmethod
     def _delete_subject(uow: UnitOfWork, gallery: Gallery,

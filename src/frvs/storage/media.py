@@ -48,5 +48,19 @@ class MediaStore:
     def remove_gallery(self, gallery_id: int) -> None:
         shutil.rmtree(self.root / str(gallery_id), ignore_errors=True)
 
+    def sweep(self, referenced: set[str], older_than: float) -> int:
+        """Delete crops no template refers to, if last written before ``older_than``
+        (epoch seconds): left by a crash between a deletion's commit and its file
+        removal. Younger files may belong to an enrolment about to commit."""
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for path in self.root.rglob("*.jpg"):
+            relative = path.relative_to(self.root).as_posix()
+            if relative not in referenced and path.stat().st_mtime < older_than:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def exists(self, relative: str) -> bool:
         return (self.root / relative).is_file()

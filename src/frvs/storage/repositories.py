@@ -280,6 +280,12 @@ class TemplateRepository:
             TemplateRow.gallery_id == gallery_id, TemplateRow.space_key != keep.key)
         return [_stored(r) for r in self._s.scalars(query)]
 
+    def crop_paths(self) -> set[str]:
+        """Every crop path the store refers to."""
+        rows = self._s.scalars(select(TemplateRow.crop_path).where(
+            TemplateRow.crop_path.is_not(None)))
+        return {str(r) for r in rows}
+
     def delete(self, ids: Sequence[int]) -> None:
         if ids:
             self._s.execute(delete(TemplateRow).where(TemplateRow.id.in_(list(ids))))

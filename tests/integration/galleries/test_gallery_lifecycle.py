@@ -3,6 +3,7 @@ refusals, idempotence, deletion, retention purge, cross-match and cross-process 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -234,3 +235,18 @@ def test_reindex_with_dlib_switches_the_space(
     assert result.pack == "dlib" and result.faces[0].match == "obama"
     with pytest.raises(ModelSpaceMismatchError):
         service.crossmatch("g", "other")
+
+
+def test_purge_sweeps_crops_orphaned_by_a_crash(tmp_path: Path, analyser: CachingAnalyser,
+                                                data_dir: Path) -> None:
+    service = make_service(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path, analyser)
+    service.create(GallerySpec("g", keep_crops=True))
+    service.enrol("g", _items(data_dir, "obama", "obama.jpg"))
+    orphan = tmp_path / "media" / "1" / "orphan.jpg"
+    orphan.write_bytes(b"face")
+    fresh = tmp_path / "media" / "1" / "in-flight.jpg"
+    fresh.write_bytes(b"face")
+    os.utime(orphan, (0, 0))  # written long ago: no enrolment is about to commit it
+    service.purge()
+    assert not orphan.exists() and fresh.exists()
+    assert len(list((tmp_path / "media").rglob("*.jpg"))) == 2  # obama's crop stays
