@@ -1,0 +1,52 @@
+"""Audit retention: a purge removes only entries older than the retention period (a
+prefix of the chain), moves the chain's base past them, is itself audited, and the
+rest still verifies. Retention below six months is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from frvs.core.errors import InvalidRecordError
+from frvs.oversight.audit import AuditDraft, AuditQuery, AuditTrail
+from frvs.oversight.models import Actor, AuditContext
+from frvs.storage.store import Store
+
+WHO = AuditContext(Actor("cli", "tester"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_purge_removes_old_prefix_and_keeps_the_chain_verifiable(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path / "media")
+    clock = Clock()
+    trail = AuditTrail(store, clock, retention_days=200)
+    for day in range(10):  # entries 1..10, one per 30 days
+        clock.now = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=30 * day)
+        trail.append(WHO, AuditDraft("identify", {"n": day}, {}, [f"g/s{day}"]))
+    clock.now = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=300)
+    removed = trail.purge(WHO)
+    # Older than 200 days at day 300: entries at days 0..90 (seq 1..4).
+    assert removed == 4
+    report = trail.verify()
+    assert report.ok, report.problems
+    assert (report.first_seq, report.head_seq, report.entries) == (5, 11, 7)
+    newest = trail.page(AuditQuery(limit=1))[0]
+    assert newest.action == "audit.purge" and newest.result == {"removed": 4}
+    assert trail.page(AuditQuery(subject="g/s0")) == []
+    assert len(trail.page(AuditQuery(subject="g/s9"))) == 1
+    store.close()
+
+
+def test_retention_under_six_months_is_refused(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path / "media")
+    with pytest.raises(InvalidRecordError):
+        AuditTrail(store, Clock(), retention_days=90)
