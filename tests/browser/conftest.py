@@ -77,4 +77,8 @@ def person(browser: Any, console: Console, shots: Path) -> Iterator[PersonFactor
 
     yield open_person
     for who in opened:
+        # The last state of every page, to read a failure from the CI log's folder.
+        who.shot(f"last-{who.name}")
+        if who.errors:
+            print(f"console errors of {who.name}: {who.errors}")  # the CI log shows them
         who.context.close()

@@ -68,7 +68,10 @@ const FRVS = (() => {
     return node;
   }
 
-  function clear(node, ...children) { node.replaceChildren(...children); return node; }
+  function clear(node, ...children) {
+    node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+    return node;
+  }
 
   let toastTimer = null;
   function toast(message, bad = false) {
