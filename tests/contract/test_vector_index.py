@@ -287,3 +287,30 @@ def test_milvus_reset_empties_a_reopened_collection(tmp_path: Path) -> None:
     with pytest.raises(InvalidRecordError, match="holds 4-d vectors"):
         MilvusIndex(8, path=path, collection="g1")
     again.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"m": 2}, "greater than or equal"), ({"ef_searh": 64}, "Extra inputs")],
+)
+def test_faiss_refuses_bad_options(options: dict[str, int], error: str) -> None:
+    _needs("faiss", "faiss")
+    from pydantic import ValidationError
+
+    from frvs.storage.index.faiss_index import FaissIndex
+
+    with pytest.raises(ValidationError, match=error):
+        FaissIndex(4, **options)
+
+
+def test_faiss_ef_search_changes_at_query_time() -> None:
+    _needs("faiss", "faiss")
+    from frvs.storage.index.faiss_index import FaissIndex
+
+    index = FaissIndex(4, ef_search=8)
+    _fill(index)
+    index.ef_search = 200
+    assert index.ef_search == 200
+    assert index.search(_matrix([VECTORS[2]]), 1).ids.tolist() == [[2]]
+    with pytest.raises(InvalidRecordError, match="positive"):
+        index.ef_search = 0
