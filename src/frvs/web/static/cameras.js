@@ -19,7 +19,10 @@
   }
 
   function cameraCard(camera) {
-    const img = el("img", { class: "frame", alt: `Latest frame of ${camera.name}` });
+    // The picture stays hidden (no broken-image icon) until a frame has loaded.
+    const placeholder = el("div", { class: "frame placeholder", text: "No frame analysed yet" });
+    const img = el("img", { class: "frame", alt: `Latest frame of ${camera.name}`, hidden: true,
+      onload: () => { img.hidden = false; placeholder.remove(); } });
     const s = statuses.get(camera.name);
     if (s && s.frames_processed > 0) {
       imageUrl(`/v1/cameras/${encodeURIComponent(camera.name)}/frame`).then((url) => {
@@ -35,7 +38,7 @@
     const running = s && (s.health === "online" || s.health === "starting" || s.health === "offline");
     return el("article", { class: "card camera", "aria-labelledby": `cam-${camera.name}`, dataset: { camera: camera.name } },
       el("h2", { id: `cam-${camera.name}`, text: camera.name }),
-      img,
+      placeholder, img,
       el("p", { class: "status" }, statusLine(camera.name)),
       el("dl", { class: "facts" },
         el("dt", { text: "Source" }), el("dd", { text: camera.source }),
