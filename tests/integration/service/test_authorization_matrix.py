@@ -149,13 +149,14 @@ MATRIX: dict[str, Row] = {
     "list_webhooks": Row("GET", "/v1/webhooks", frozenset()),
     "stream_events": Row("GET", "/v1/events?max_seconds=1", frozenset({O, R})),
     # Pictures and camera start (routes/evidence.py, for the console). No picture is kept
-    # for these records and the camera is not running: allowed callers get 404.
+    # for these records, the camera is not running and has no gallery to match against
+    # (so it cannot start, and no camera thread outlives the row): allowed callers get 404.
     "get_alert_crop": Row("GET", "/v1/alerts/{a}/crop", frozenset({R}), 404,
                           params=lambda w: {"a": w.fresh_alert()}),
     "get_subject_photo": Row("GET", "/v1/galleries/staff/subjects/anchor/photo", PEOPLE, 404),
     "get_camera_frame": Row("GET", "/v1/cameras/{c}/frame", frozenset({O, R}), 404,
                             params=lambda w: {"c": w.fresh_camera()}),
-    "start_camera": Row("POST", "/v1/cameras/{c}/start", frozenset({O}),
+    "start_camera": Row("POST", "/v1/cameras/{c}/start", frozenset({O}), 404,
                         params=lambda w: {"c": w.fresh_camera()}),
     "list_audit_entries": Row("GET", "/v1/audit", frozenset({U})),
     "verify_audit_trail": Row("GET", "/v1/audit/verify", frozenset({U})),
