@@ -18,6 +18,7 @@ from frvs.oversight.keys import KeyService
 from frvs.oversight.service import Oversight, local_context
 from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
+from frvs.pipeline.audit import CameraRunAuditor
 from frvs.pipeline.services import VideoServices, build_video
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
@@ -43,12 +44,10 @@ class Application:
         logger.info("FRVS starting with data dir %s", self.settings.data_dir)
         self.store.open()
         self.galleries.warm()
-        self.video.start()
-        self.oversight.camera_runs(self.video, started=True)
+        self.video.start()  # each camera run is audited by the supervisor's run listener
 
     def stop(self) -> None:
         """Stop background work in reverse order, then close the store."""
-        self.oversight.camera_runs(self.video, started=False)
         self.video.stop()
         self.store.close()
         logger.info("FRVS stopped")
@@ -75,4 +74,6 @@ def build_application(settings: Settings) -> Application:
                           SightingSearch(store, trail, engine), local)
     video = build_video(settings.video, store, catalog, engine, utc_now)
     oversight.attach_video(video, store)
+    # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
+    video.supervisor.add_run_listener(CameraRunAuditor(trail, local))
     return Application(settings, packs, engine, limits, store, galleries, oversight, video)

@@ -101,7 +101,8 @@ def watch(
         summary = {"event": "summary", "camera": spec.name, "seconds": round(elapsed, 2),
                    "frames_read": status.frames_read, "frames_processed": status.frames_processed,
                    "processed_fps": round(status.frames_processed / max(elapsed, 1e-6), 2),
-                   "dropped": status.dropped, "alerts": counts.alerts,
+                   "skipped": status.skipped, "dropped": status.dropped,
+                   "alerts": counts.alerts,
                    "sightings": counts.sightings, "attendance": counts.attendance,
                    "suppressed_alerts": video.alerts.suppressed,
                    "health": status.health.value, "last_error": status.last_error}

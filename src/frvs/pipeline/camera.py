@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from frvs.core.geometry import Box
 from frvs.models.pack import ModelPack
@@ -20,7 +22,7 @@ from frvs.video.ports import Matcher
 from frvs.video.processor import EmbedFn, ProcessorOptions, TrackProcessor
 from frvs.video.sampling import FrameSampler
 from frvs.video.service import CameraSpec
-from frvs.video.sources import FrameSource, SourceOptions, open_source
+from frvs.video.sources import FrameSource, SourceOptions, describe, open_source
 from frvs.video.tracking import TrackerOptions
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,26 @@ class CameraRuntime:
     source: SourceOptions = field(default_factory=SourceOptions)
     backoff: Backoff = field(default_factory=Backoff)
     processor: ProcessorOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRun:
+    """The start (``status`` None) or end of one camera run, for run listeners (the
+    audit trail): which camera, the galleries searched, the source (credentials
+    masked), when, and at the end why it ended and what it processed."""
+
+    camera: str
+    galleries: tuple[str, ...]
+    source: str
+    sample_fps: float | None
+    at: datetime
+    status: CameraStatus | None = None
+    reason: str | None = None
+    embeddings: int = 0
+
+    @property
+    def started(self) -> bool:
+        return self.status is None
 
 
 def processor_options(spec: CameraSpec, base: ProcessorOptions | None,
@@ -58,8 +80,10 @@ class CameraPipeline:
 
     def __init__(self, spec: CameraSpec, pack: ModelPack, matcher: Matcher,
                  router: EventRouter, runtime: CameraRuntime | None = None,
-                 *, embed: EmbedFn | None = None) -> None:
+                 *, embed: EmbedFn | None = None,
+                 on_run: Callable[[CameraRun], None] | None = None) -> None:
         self.spec = spec
+        self._on_run = on_run
         self._runtime = runtime or CameraRuntime()
         self._pack = pack
         self._matcher = matcher
@@ -67,8 +91,11 @@ class CameraPipeline:
         self._embed = embed
         self.monitor = CameraMonitor(spec.name)
         self._buffer = LatestFrameBuffer(self._runtime.buffer_capacity)
+        # Sampling happens on the capture thread, before the buffer (see CaptureWorker).
+        self._sampler = FrameSampler(spec.sample_fps)
         self._capture = CaptureWorker(self._open, self._buffer, self.monitor,
-                                      self._runtime.backoff, self._runtime.pace)
+                                      self._runtime.backoff, self._runtime.pace,
+                                      keep=self._sampler.keep)
         self._thread = threading.Thread(target=self._analyse, name=f"analyse-{spec.name}",
                                         daemon=True)
         self._stop = threading.Event()
@@ -85,6 +112,13 @@ class CameraPipeline:
     def start(self) -> None:
         self._capture.start()
         self._thread.start()
+        self._announce()
+
+    def _announce(self, status: CameraStatus | None = None, reason: str | None = None) -> None:
+        if self._on_run is not None:
+            self._on_run(CameraRun(self.spec.name, self.spec.galleries,
+                                   describe(self.spec.source_url), self.spec.sample_fps,
+                                   datetime.now(UTC), status, reason, self.embeddings))
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -103,15 +137,13 @@ class CameraPipeline:
 
     def _analyse(self) -> None:
         processor: TrackProcessor | None = None
-        sampler = FrameSampler(self.spec.sample_fps)
+        reason = "failed"
         try:
             while not (self._stop.is_set() and len(self._buffer) == 0):
                 item = self._buffer.get(timeout=0.5)
                 if item is None:
                     if self._buffer.closed:
                         break
-                    continue
-                if not sampler.keep(item.frame.timestamp):
                     continue
                 if processor is None:
                     options = processor_options(self.spec, self._runtime.processor,
@@ -123,6 +155,7 @@ class CameraPipeline:
                 self.monitor.frame_processed(item)
             if processor is not None:
                 self._router.handle(self.spec, processor.finish())
+            reason = "stopped" if self._stop.is_set() else "ended"
         except Exception:  # a loop boundary: report the camera as failed, keep others up
             logger.exception("analysis of camera %s failed", self.spec.name)
             self.monitor.offline("internal error in analysis", reconnecting=False)
@@ -130,3 +163,4 @@ class CameraPipeline:
         finally:
             if processor is not None:
                 self.embeddings = processor.embeddings
+            self._announce(self.monitor.snapshot(), reason)

@@ -1,20 +1,29 @@
 """The supervisor: runs several cameras in one process, starts and stops them in one
-place, and answers for their health."""
+place, and answers for their health.
+
+Cameras of the same model pack share one embedder (``EmbedBatcher``), so faces due at
+the same time on several cameras are embedded in one batch. Run listeners hear when
+each camera run starts and ends (the audit trail records both, EU AI Act Art. 12(3)).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from frvs.core.errors import ConflictError, NotFoundError
 from frvs.galleries.ports import PackCatalog
-from frvs.pipeline.camera import CameraPipeline, CameraRuntime
+from frvs.pipeline.batching import EmbedBatcher
+from frvs.pipeline.camera import CameraPipeline, CameraRun, CameraRuntime
 from frvs.pipeline.events import EventRouter
 from frvs.video.models import CameraStatus
 from frvs.video.ports import Matcher
 from frvs.video.service import CameraSpec
 
 logger = logging.getLogger(__name__)
+
+RunListener = Callable[[CameraRun], None]
 
 
 class Supervisor:
@@ -25,17 +34,40 @@ class Supervisor:
         self._matcher = matcher
         self.router = router
         self._cameras: dict[str, CameraPipeline] = {}
+        self._batchers: dict[str, EmbedBatcher] = {}
+        self._listeners: list[RunListener] = []
         self._lock = threading.Lock()
+
+    def add_run_listener(self, listener: RunListener) -> None:
+        """Call ``listener`` when a camera run starts and when it ends (from the
+        camera's own thread; a failing listener is logged, never stops the camera)."""
+        self._listeners.append(listener)
+
+    def _announce(self, run: CameraRun) -> None:
+        for listener in self._listeners:
+            try:
+                listener(run)
+            except Exception:  # a notification boundary: the camera keeps running
+                logger.exception("run listener failed for camera %s", run.camera)
+
+    def _batcher(self, pack_name: str) -> EmbedBatcher:
+        batcher = self._batchers.get(pack_name)
+        if batcher is None:
+            batcher = self._batchers[pack_name] = EmbedBatcher(self._packs.get(pack_name))
+            batcher.start()
+        return batcher
 
     def start_camera(self, spec: CameraSpec, runtime: CameraRuntime | None = None) -> None:
         """Start one camera; its pack is its galleries' pack (checked here, not later)."""
-        pack = self._packs.get(self._matcher.pack_for(spec.galleries))
+        pack_name = self._matcher.pack_for(spec.galleries)
+        pack = self._packs.get(pack_name)
         with self._lock:
             previous = self._cameras.get(spec.name)
             # A finished run (a file that ended, a stopped camera) may run again.
             if previous is not None and not previous.wait(0):
                 raise ConflictError(f"camera {spec.name!r} is already running")
-            pipeline = CameraPipeline(spec, pack, self._matcher, self.router, runtime)
+            pipeline = CameraPipeline(spec, pack, self._matcher, self.router, runtime,
+                                      embed=self._batcher(pack_name), on_run=self._announce)
             self._cameras[spec.name] = pipeline
         pipeline.start()
         logger.info("camera %s started", spec.name)
@@ -51,11 +83,15 @@ class Supervisor:
                 logger.exception("camera %s could not start", spec.name)
 
     def stop(self) -> None:
-        """Stop every camera, in reverse order of starting."""
+        """Stop every camera, in reverse order of starting, then the shared embedders."""
         with self._lock:
             cameras = list(self._cameras.values())[::-1]
+            batchers = list(self._batchers.values())
+            self._batchers.clear()
         for pipeline in cameras:
             pipeline.stop()
+        for batcher in batchers:
+            batcher.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for every (finite) camera to finish; True when all did."""

@@ -79,8 +79,9 @@ class BestShots:
         return shot
 
     @property
-    def has_pending(self) -> bool:
-        return self._pending is not None
+    def pending(self) -> Shot | None:
+        """The shot the next attempt would embed, left in place."""
+        return self._pending
 
     def replace(self, shot: Shot) -> None:
         """Swap in the embedded version of a kept shot (same frame and track)."""

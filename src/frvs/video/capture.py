@@ -125,7 +125,7 @@ class CameraMonitor:
         self.camera = camera
         self._lock = threading.Lock()
         self._health = Health.STARTING
-        self._read = self._processed = self._dropped = self._reconnects = 0
+        self._read = self._processed = self._dropped = self._reconnects = self._skipped = 0
         self._in_rate, self._out_rate = _Rate(), _Rate()
         self._lag = 0.0
         self._last_error: str | None = None
@@ -136,6 +136,14 @@ class CameraMonitor:
         with self._lock:
             self._read += 1
             self._dropped += dropped
+            self._in_rate.tick(now)
+
+    def frame_skipped(self) -> None:
+        """A frame read but not sampled for analysis (not a drop: it was never due)."""
+        now = time.monotonic()
+        with self._lock:
+            self._read += 1
+            self._skipped += 1
             self._in_rate.tick(now)
 
     def frame_processed(self, item: Captured) -> None:
@@ -173,7 +181,7 @@ class CameraMonitor:
                 input_fps=self._in_rate.value(now), processed_fps=self._out_rate.value(now),
                 frames_read=self._read, frames_processed=self._processed,
                 dropped=self._dropped, lag_seconds=self._lag, reconnects=self._reconnects,
-                last_error=self._last_error, gaps=tuple(self._gaps),
+                last_error=self._last_error, gaps=tuple(self._gaps), skipped=self._skipped,
             )
 
 
@@ -195,17 +203,21 @@ class CaptureWorker:
     """Reads one camera's source on its own thread into ``buffer``.
 
     ``pace`` > 0 delivers a finite source at ``pace`` x its media rate, like a live
-    camera (for soak tests and benchmarks); live sources are never paced.
+    camera (for soak tests and benchmarks); live sources are never paced. ``keep``
+    (the camera's sampler, by media time) decides which frames enter the buffer at all:
+    frames that are not due are skipped here, so they never push a due frame out of the
+    buffer, and ``dropped`` counts only due frames analysis could not take.
     """
 
     def __init__(self, factory: SourceFactory, buffer: LatestFrameBuffer,
                  monitor: CameraMonitor, backoff: Backoff | None = None,
-                 pace: float = 0.0) -> None:
+                 pace: float = 0.0, *, keep: Callable[[float], bool] | None = None) -> None:
         self._factory = factory
         self._buffer = buffer
         self._monitor = monitor
         self._backoff = backoff or Backoff()
         self._pace = pace
+        self._keep = keep
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{monitor.camera}",
                                         daemon=True)
@@ -262,7 +274,7 @@ class CaptureWorker:
         started = time.monotonic()
         first: float | None = None
         while not self._stop.is_set():
-            frame = source.read()
+            frame = source.read(self._due if self._keep is not None else None)
             if frame is None:
                 return True, failures
             failures = 0
@@ -275,6 +287,12 @@ class CaptureWorker:
                                        block=not source.live and self._pace <= 0)
             self._monitor.frame_read(dropped)
         return False, failures
+
+    def _due(self, timestamp: float) -> bool:
+        if self._keep is None or self._keep(timestamp):
+            return True
+        self._monitor.frame_skipped()
+        return False
 
     def _retry(self, exc: FrvsError, failures: int, live: bool) -> bool:
         """Record the failure; wait the backoff delay. False when giving up."""

@@ -30,6 +30,18 @@ class IdentityPolicy:
     the runner-up in the same gallery below which no one is decided.
     ``min_top_share``: the share of attempts in which the decided subject must rank
     first in its gallery.
+
+    ``attempt_interval``: seconds of media time between two attempts of one track,
+    whatever the sampling rate; shorter decides sooner, longer spends the budget over
+    more of the track. ``give_up_margin``: after ``min_attempts`` attempts, a track whose
+    best fused score in every gallery is further than this below the gallery's
+    threshold is not embedded again (a stranger: most tracks of a crowd) unless a face
+    ``retry_growth`` times larger (eye distance) than any tried so far turns up, as when
+    someone walks towards the camera. A larger margin keeps trying longer on doubtful
+    tracks (more embeddings per stranger); a smaller one risks giving up on a known
+    face seen badly at first. The margin is in score units: 0.15 of cosine is far for
+    SFace (threshold 0.363, strangers of the test clip fuse below 0.2) and never
+    triggers for packs whose impostor scores sit near the threshold.
     """
 
     max_attempts: int = 10
@@ -39,6 +51,8 @@ class IdentityPolicy:
     tie_margin: float = 0.03
     min_top_share: float = 0.6
     attempt_interval: float = 0.1
+    give_up_margin: float = 0.15
+    retry_growth: float = 1.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_attempts <= self.max_attempts:
@@ -47,6 +61,10 @@ class IdentityPolicy:
             raise InvalidRecordError("need min_attempts <= min_attempts_small <= max_attempts")
         if not 0 < self.min_top_share <= 1:
             raise InvalidRecordError("min_top_share must be in (0, 1]")
+        if self.attempt_interval < 0 or self.give_up_margin < 0 or self.retry_growth < 1:
+            raise InvalidRecordError("need attempt_interval >= 0, give_up_margin >= 0 and "
+                                     f"retry_growth >= 1, got {self.attempt_interval}, "
+                                     f"{self.give_up_margin}, {self.retry_growth}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,27 @@ class TrackIdentity:
     @property
     def budget_left(self) -> bool:
         return len(self._attempts) < self._policy.max_attempts
+
+    def wants(self, eye_px: float) -> bool:
+        """Whether a face with eyes ``eye_px`` apart is worth an attempt: budget left,
+        and the track not given up on (or this face much larger than any tried)."""
+        if not self.budget_left:
+            return False
+        if not self._attempts or not self.hopeless():
+            return True
+        tried = max(a.eye_px for a in self._attempts)
+        return eye_px >= self._policy.retry_growth * tried
+
+    def hopeless(self) -> bool:
+        """After ``min_attempts``: no gallery has an undecided subject within
+        ``give_up_margin`` of its threshold."""
+        p = self._policy
+        if len(self._attempts) < p.min_attempts:
+            return False
+        return not any(
+            ranked[0].score >= ranked[0].threshold - p.give_up_margin
+            for gallery, ranked in self.fused().items()
+            if ranked and gallery not in self._decided)
 
     @property
     def decided(self) -> dict[str, Fused]:

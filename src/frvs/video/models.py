@@ -209,13 +209,17 @@ class CameraStatus:
     reconnects: int
     last_error: str | None
     gaps: tuple[Gap, ...] = field(default_factory=tuple)
+    skipped: int = 0
+    """Frames read but not due under the camera's sampling rate (never analysed, by
+    design; not drops)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
             "camera": self.camera, "health": self.health.value,
             "input_fps": round(self.input_fps, 2), "processed_fps": round(self.processed_fps, 2),
             "frames_read": self.frames_read, "frames_processed": self.frames_processed,
-            "dropped": self.dropped, "lag_seconds": round(self.lag_seconds, 3),
+            "skipped": self.skipped, "dropped": self.dropped,
+            "lag_seconds": round(self.lag_seconds, 3),
             "reconnects": self.reconnects, "last_error": self.last_error,
             "gaps": [g.as_dict() for g in self.gaps],
         }

@@ -161,14 +161,12 @@ class TrackProcessor:
         for track_id, face in step.faces:
             self._observe(frame, track_id, face)
         decisions = self._attempt(frame, [t for t, _ in step.faces])
-        sightings = [s for t in step.ended if (s := self._close(t)) is not None]
+        sightings = self._close_all(step.ended)
         return StepResult(tuple(decisions), tuple(closed + sightings))
 
     def finish(self) -> StepResult:
         """The source ended: close every live track."""
-        ended = self._tracker.finish()
-        sightings = [s for t in ended if (s := self._close(t)) is not None]
-        return StepResult((), tuple(sightings))
+        return StepResult((), tuple(self._close_all(self._tracker.finish())))
 
     @property
     def live_tracks(self) -> int:
@@ -188,9 +186,10 @@ class TrackProcessor:
         track.shots.offer(shot, self._o.shots.eligible(quality))
 
     def _due(self, track: _Track, now: float) -> bool:
-        if not (track.shots.has_pending and track.identity.budget_left):
+        pending = track.shots.pending
+        if pending is None or len(track.decisions) == len(self._o.galleries):
             return False
-        if len(track.decisions) == len(self._o.galleries):
+        if not track.identity.wants(pending.quality.inter_eye_px):
             return False
         interval = self._o.identity.attempt_interval
         return track.last_attempt is None or now - track.last_attempt >= interval - 1e-6
@@ -230,17 +229,27 @@ class TrackProcessor:
             timestamp=frame.timestamp, captured_at=frame.captured_at, best_shot=best,
         )
 
-    def _close(self, track_id: int) -> Sighting | None:
-        track = self._tracks.pop(track_id, None)
-        if track is None:
-            return None
-        best_shot = track.shots.best
-        if best_shot is None or (track.frames < self._o.min_track_frames and not track.decisions):
-            return None
-        if best_shot.template is None:
-            (template,) = self._embed([best_shot])
-            self.embeddings += 1
-            best_shot = replace(best_shot, template=template)
+    def _close_all(self, track_ids: Sequence[int]) -> list[Sighting]:
+        """Sightings of ended tracks; best shots never embedded go in one batch."""
+        closing = [(t, track) for t in track_ids
+                   if (track := self._tracks.pop(t, None)) is not None
+                   and track.shots.best is not None
+                   and (track.frames >= self._o.min_track_frames or track.decisions)]
+        bare = [track.shots.best for _, track in closing
+                if track.shots.best is not None and track.shots.best.template is None]
+        templates = dict(zip((id(s) for s in bare), self._embed(bare) if bare else [],
+                             strict=True))
+        self.embeddings += len(templates)
+        sightings = []
+        for track_id, track in closing:
+            best_shot = track.shots.best
+            assert best_shot is not None  # filtered above
+            if best_shot.template is None:
+                best_shot = replace(best_shot, template=templates[id(best_shot)])
+            sightings.append(self._sighting(track_id, track, best_shot))
+        return sightings
+
+    def _sighting(self, track_id: int, track: _Track, best_shot: Shot) -> Sighting:
         fused = track.identity.best()
         matched = max(track.decisions.values(), key=lambda d: d.score, default=None)
         return Sighting(

@@ -25,6 +25,9 @@ class FrameSampler:
         """Whether the frame at media time ``timestamp`` (seconds) is analysed."""
         if self._period == 0.0:
             return True
+        if self._next is not None and timestamp + _EPSILON < self._next - self._period:
+            # Time went back (a reconnected stream restarts its clock): a new grid.
+            self._next = None
         if self._next is None or timestamp + _EPSILON >= self._next:
             if self._next is None or timestamp - self._next > self._period:
                 # First frame, or a gap in the stream: restart the grid here.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +61,10 @@ class SourceOptions:
     rtsp_transport: str = "tcp"
 
 
+Due = Callable[[float], bool]
+"""Whether the frame at this media time (seconds) is wanted (the camera's sampler)."""
+
+
 class FrameSource(Protocol):
     """A camera's frames, one at a time, on the capture thread."""
 
@@ -72,8 +76,10 @@ class FrameSource(Protocol):
     @property
     def nominal_fps(self) -> float | None: ...
 
-    def read(self) -> Frame | None:
-        """The next frame; None at the end of a finite source; ``SourceError`` on failure."""
+    def read(self, due: Due | None = None) -> Frame | None:
+        """The next frame (the next ``due`` one: frames not due are passed over without
+        being converted to BGR, the costly part after decoding); None at the end of a
+        finite source; ``SourceError`` on failure."""
         ...
 
     def close(self) -> None: ...
@@ -155,27 +161,34 @@ class AvSource:
         self._container = container
         self._frames = container.decode(stream)
 
-    def read(self) -> Frame | None:
-        if self._frames is None:
-            raise SourceError(f"{describe(self._url)} is closed")
-        try:
-            decoded = next(self._frames, None)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{describe(self._url)}: {exc}") from exc
-        if decoded is None:
-            if self._live:
-                raise SourceError(f"{describe(self._url)}: the stream ended")
-            if not self._options.loop:
-                return None
-            self._restart()
-            return self.read()
-        return self._frame(decoded)
+    def read(self, due: Due | None = None) -> Frame | None:
+        while True:
+            if self._frames is None:
+                raise SourceError(f"{describe(self._url)} is closed")
+            try:
+                decoded = next(self._frames, None)
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceError(f"{describe(self._url)}: {exc}") from exc
+            if decoded is None:
+                if self._live:
+                    raise SourceError(f"{describe(self._url)}: the stream ended")
+                if not self._options.loop:
+                    return None
+                self._restart()
+                continue
+            timestamp = self._timestamp(decoded)
+            if due is None or due(timestamp):
+                return self._frame(decoded, timestamp)
+            self._index += 1
 
-    def _frame(self, decoded: av.VideoFrame) -> Frame:
+    def _timestamp(self, decoded: av.VideoFrame) -> float:
         step = 1.0 / self._fps if self._fps else 0.04
         media = decoded.time if decoded.time is not None else self._last_time + step
         timestamp = max(self._offset + media, self._last_time + 1e-6 if self._index else 0.0)
         self._last_time = timestamp
+        return timestamp
+
+    def _frame(self, decoded: av.VideoFrame, timestamp: float) -> Frame:
         image = np.ascontiguousarray(decoded.to_ndarray(format="bgr24"), dtype=np.uint8)
         captured = datetime.now(UTC) if self._live else self._start + timedelta(seconds=timestamp)
         frame = Frame(self._camera, self._index, timestamp, captured, image)
@@ -216,15 +229,17 @@ class WebcamSource:
         fps = float(self._cap.get(cv2.CAP_PROP_FPS))
         return fps if fps > 0 else None
 
-    def read(self) -> Frame | None:
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"/dev/video{self._device} delivered no frame")
-        now = datetime.now(UTC)
-        frame = Frame(self._camera, self._index, (now - self._t0).total_seconds(), now,
-                      np.ascontiguousarray(image, dtype=np.uint8))
-        self._index += 1
-        return frame
+    def read(self, due: Due | None = None) -> Frame | None:
+        while True:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                raise SourceError(f"/dev/video{self._device} delivered no frame")
+            now = datetime.now(UTC)
+            timestamp = (now - self._t0).total_seconds()
+            self._index += 1
+            if due is None or due(timestamp):
+                return Frame(self._camera, self._index - 1, timestamp, now,
+                             np.ascontiguousarray(image, dtype=np.uint8))
 
     def close(self) -> None:
         self._cap.release()
@@ -274,16 +289,11 @@ class ImageFolderSource:
     def nominal_fps(self) -> float | None:
         return self._options.fps
 
-    def read(self) -> Frame | None:
+    def read(self, due: Due | None = None) -> Frame | None:
         while self._index < len(self._files):
             path = self._files[self._index]
             i = self._index
             self._index += 1
-            try:
-                image = read_image(path, self._limits)
-            except ImageError as exc:
-                logger.warning("skipping %s: %s", path, exc.message)
-                continue
             stamp = time_from_name(path.name)
             if stamp is not None and self._first_stamp is not None:
                 timestamp = (stamp - self._first_stamp).total_seconds()
@@ -291,6 +301,13 @@ class ImageFolderSource:
             else:
                 timestamp = i / self._options.fps
                 captured = self._start + timedelta(seconds=timestamp)
+            if due is not None and not due(timestamp):
+                continue  # not decoded at all
+            try:
+                image = read_image(path, self._limits)
+            except ImageError as exc:
+                logger.warning("skipping %s: %s", path, exc.message)
+                continue
             return Frame(self._camera, i, timestamp, captured, image)
         return None
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from rtsp_helper import RtspServer
 
+from frvs.alerts.models import Verdict
 from frvs.app import Application
+from frvs.oversight.audit import AuditQuery
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.events import VideoEvent
 from frvs.video.capture import Backoff
@@ -48,6 +50,29 @@ def test_clip_file_alerts_each_enrolled_person_once_and_nobody_else(
     stored = watch_app.video.alerts.list()
     assert {a.subject for a in stored} == set(alerts)
     assert all(a.status.value == "new" and a.two_person for a in stored)
+    _assert_audited(watch_app, stored[0].id)
+
+
+def _assert_audited(app: Application, alert_id: int) -> None:
+    """The run's start and end, each alert raised and each review are in the trail
+    (EU AI Act Art. 12(3)), and the chain verifies."""
+    app.video.alerts.review(alert_id, "alice", Verdict.CONFIRM, "it is him")
+    app.video.alerts.review(alert_id, "bob", Verdict.CONFIRM)
+    entries = app.oversight.trail.page(AuditQuery(limit=1000))[::-1]  # oldest first
+    video = [e for e in entries if e.action.split(".")[0] in {"camera", "alert"}]
+    actions = [e.action for e in video]
+    assert actions[0] == "camera.start" and actions[-2:] == ["alert.review", "alert.review"]
+    assert actions.count("camera.start") == actions.count("camera.stop") == 1
+    start, stop = (next(e for e in video if e.action == a) for a in ("camera.start",
+                                                                       "camera.stop"))
+    assert start.inputs["galleries"] == ["hamilton"] and start.inputs["camera"] == "stage"
+    assert stop.result["reason"] == "ended" and stop.result["frames_processed"] > 40
+    raised = [e for e in video if e.action == "alert.raise"]
+    assert len(raised) == len(app.video.alerts.list())
+    assert all(e.result["score"] >= e.result["threshold"] for e in raised)
+    assert [e.result["reviewer"] for e in video if e.action == "alert.review"] == ["alice", "bob"]
+    assert video[-1].result["decision"] == "confirmed"
+    assert app.oversight.trail.verify().ok
 
 
 def _runtime(app: Application) -> CameraRuntime:
