@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from frvs.app import Application
 from frvs.core.errors import EmptyImageError, ImageTooLargeError, NotAnImageError
@@ -55,4 +56,5 @@ async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
     """Read an uploaded image (bounded, sniffed), then decode it."""
     name = upload.filename or "upload"
     data = await read_upload_bytes(upload, application)
-    return decode_image(data, application.image_limits, name=name)
+    # Decoding is CPU work: off the event loop, so one big upload does not stall the rest.
+    return await run_in_threadpool(decode_image, data, application.image_limits, name)

@@ -88,7 +88,8 @@ async def identify(*,
     who = who.with_case(case_reference, purpose)
     who.context.require_case("identify")
     data = await read_upload_bytes(image, app)
-    pixels = decode_image(data, app.image_limits, image.filename or "probe")
+    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+                                     image.filename or "probe")
     result = await run_in_threadpool(app.galleries.acting_as(who.context).identify_image,
                                      name, pixels, hashlib.sha256(data).hexdigest(), top)
     return IdentificationPublic.model_validate(result.as_dict())

@@ -153,7 +153,8 @@ async def search_sightings(
     who = who.with_case(case_reference, purpose)
     who.context.require_case("sighting search")
     data = await read_upload_bytes(image, app)
-    pixels = decode_image(data, app.image_limits, image.filename or "probe")
+    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+                                     image.filename or "probe")
     hits = await run_in_threadpool(
         app.oversight.sightings.by_probe, who.context, pixels, hashlib.sha256(data).hexdigest(),
         SightingQuery(camera=camera, limit=limit), threshold)
@@ -243,7 +244,8 @@ async def submit_sighting(
     """An edge node reports an ended track with its best shot (device keys; audited)."""
     report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
     data = await read_upload_bytes(image, app)
-    pixels = decode_image(data, app.image_limits, image.filename or "best-shot")
+    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+                                     image.filename or "best-shot")
     intake = EdgeIntake(app.video, app.oversight.trail, app.engine)
     result = await run_in_threadpool(intake.submit, who.context, report, pixels, data)
     return SubmittedSightingPublic.model_validate(result.as_dict())
