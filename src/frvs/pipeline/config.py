@@ -39,6 +39,15 @@ class VideoSettings(_Section):
     min_attempts: int = Field(2, ge=1, le=100, description="Attempts before any decision.")
     min_attempts_small: int = Field(4, ge=1, le=100, description="Attempts before deciding "
                                     "a track whose faces all have eyes under 16 px apart.")
+    attempt_interval: float = Field(
+        0.1, ge=0, le=10, description="Seconds of media time between two identity "
+        "attempts of one track, whatever the sampling rate: shorter decides sooner, "
+        "longer spreads the attempt budget over more of the track.")
+    give_up_margin: float = Field(
+        0.15, ge=0, le=2, description="After min_attempts, a track whose best fused score "
+        "is further than this below every gallery's threshold is not embedded again unless "
+        "its face grows 1.5x (a stranger): larger keeps trying on doubtful tracks at more "
+        "embeddings per stranger, smaller risks giving up on a known face seen badly.")
     two_person_review: bool = Field(True, description="Alerts of galleries without their "
                                     "own rule need two different reviewers to confirm.")
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
@@ -53,7 +62,9 @@ class VideoSettings(_Section):
             identity=IdentityPolicy(max_attempts=self.max_attempts,
                                     min_attempts=self.min_attempts,
                                     min_attempts_small=max(self.min_attempts,
-                                                           self.min_attempts_small)),
+                                                           self.min_attempts_small),
+                                    attempt_interval=self.attempt_interval,
+                                    give_up_margin=self.give_up_margin),
         )
 
     def alert_defaults(self) -> AlertDefaults:
