@@ -50,12 +50,3 @@ class Oversight:
         video.alerts.add_notifier(AlertAuditor(self.trail, self.local))
         for source in (SightingRecords(store), AlertRecords(store), AttendanceRecords(store)):
             self.rights.add_source(source)
-
-    def camera_runs(self, video: VideoServices, started: bool) -> None:
-        """One audit entry per camera running in this process, at start or stop."""
-        from frvs.oversight.video_audit import camera_run
-
-        running = {s.camera for s in video.supervisor.status()}
-        for spec in video.cameras.all():
-            if spec.name in running:
-                camera_run(self.trail, spec.name, list(spec.galleries), started)

@@ -1,6 +1,6 @@
 """The video side of the audit trail: alerts raised (with the input that led to the
-match) and reviewed (with who verified it), and camera runs started and stopped
-(EU AI Act Art. 12(3): start and end of each use).
+match) and reviewed (with who verified it). Camera runs (EU AI Act Art. 12(3): start
+and end of each use) are audited by ``frvs.pipeline.audit.CameraRunAuditor``.
 
 Alerts are audited by a notifier on ``AlertService``, so every path that raises or
 reviews one is covered. Whoever reviews through the API is bound in ``acting``: the
@@ -61,9 +61,3 @@ class AlertAuditor:
                   "reviews": len(alert.reviews)}
         context = _acting.get() or self._local
         self._trail.append(context, AuditDraft("alert.review", inputs, result, [ref]))
-
-
-def camera_run(trail: AuditTrail, camera: str, galleries: list[str], started: bool) -> None:
-    """One entry when a camera pipeline starts or stops in this process."""
-    action = "camera.start" if started else "camera.stop"
-    trail.append(SYSTEM, AuditDraft(action, {"camera": camera, "galleries": galleries}, {}))
