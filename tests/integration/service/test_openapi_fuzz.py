@@ -14,7 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from service_helpers import served
+
+from frvs.api.app import create_api
+from frvs.app import build_application
+from frvs.config.settings import load_settings
 
 ST = str(Path(sys.executable).parent / "st")
 
@@ -44,9 +49,12 @@ def test_no_server_errors_under_fuzzing(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_events_stream(tmp_path: Path) -> None:
-    """The SSE endpoint answers text/event-stream, sends camera status, then ends."""
-    env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
-    with served(env, tmp_path / "serve.log") as service, service.client() as client:
+    """The SSE endpoint answers text/event-stream, sends camera status, then ends
+    (in-process: a served process costs ~20 s to start on a busy machine)."""
+    app = build_application(load_settings(data_dir=tmp_path / "data"))
+    app.store.open()
+    token = app.oversight.keys.create_first_admin(app.oversight.local).token
+    with TestClient(create_api(app), headers={"Authorization": f"Bearer {token}"}) as client:
         with client.stream("GET", "/v1/events", params={"max_seconds": 2}) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
