@@ -159,9 +159,10 @@ class AuditedGalleryService(GalleryService):
 
     def identify(self, gallery_name: str, image: Path, top: int = 5) -> Identification:
         self._searching("identify")
-        data = image.read_bytes() if image.is_file() else b""
-        inputs = {"gallery": gallery_name, "probe_sha256": hashlib.sha256(data).hexdigest(),
-                  "top": top}
+        # Hash only what the search itself will accept to read (it enforces the limit).
+        readable = image.is_file() and image.stat().st_size <= self._ctx.limits.max_bytes
+        digest = hashlib.sha256(image.read_bytes()).hexdigest() if readable else None
+        inputs = {"gallery": gallery_name, "probe_sha256": digest, "top": top}
         with self._op("identify", inputs) as rec:
             result = super().identify(gallery_name, image, top)
             rec.result = _identification_summary(result)

@@ -100,6 +100,12 @@ def test_untampered_trail_verifies(tmp_path: Path, pristine: Path) -> None:
     code, report = _verify(data)
     assert code == 0 and report["ok"] is True and report["entries"] == 8
     assert report["head_seq"] == 8 and report["problems"] == []
+    # Made at the command line, so each entry names the OS user as the actor.
+    entries = json.loads(run(data, "audit", "list", "--json")[1])["entries"]
+    assert [e["action"] for e in entries][::-1] == [
+        "key.create", "key.create", "key.create", "key.create", "key.create",
+        "gallery.create", "key.revoke", "gallery.delete"]
+    assert all(e["actor_label"].startswith("cli:") for e in entries)
 
 
 @pytest.mark.parametrize(("case", "tamper", "found"), CASES, ids=[c[0] for c in CASES])
