@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from frvs.alerts.models import Alert, AlertRule, AlertStatus, Review, Verdict
@@ -156,8 +156,13 @@ class AlertService:
             return _alert(row, self._reviews(uow.session, alert_id))
 
     def list(self, status: AlertStatus | None = None, camera: str | None = None,
-             since: datetime | None = None, limit: int = 100) -> list[Alert]:
+             since: datetime | None = None, limit: int = 100,
+             before: tuple[datetime, int] | None = None) -> list[Alert]:
+        """Newest first; ``before`` (time, id) of the last alert of a previous page."""
         stmt = select(AlertRow).order_by(AlertRow.at.desc(), AlertRow.id.desc()).limit(limit)
+        if before is not None:
+            stmt = stmt.where(or_(AlertRow.at < before[0],
+                                  and_(AlertRow.at == before[0], AlertRow.id < before[1])))
         if status is not None:
             stmt = stmt.where(AlertRow.status == status.value)
         if camera is not None:

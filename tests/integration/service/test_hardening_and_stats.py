@@ -144,3 +144,17 @@ def test_statistics_count_searches_by_purpose_and_the_dismissed_share(
     reviews = client.get("/v1/audit", params={"action": "alert.review"},
                          headers=_h(tokens["auditor"])).json()["items"]
     assert len(reviews) == 4 and all(e["actor"]["role"] == "reviewer" for e in reviews)
+
+
+def test_alert_pages_follow_the_cursor(stats_world: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = stats_world
+    first = client.get("/v1/alerts", params={"limit": 3}, headers=_h(tokens["reviewer"])).json()
+    assert len(first["items"]) == 3 and first["next_cursor"]
+    second = client.get("/v1/alerts", params={"limit": 3, "cursor": first["next_cursor"]},
+                        headers=_h(tokens["reviewer"])).json()
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
+    ids = [a["id"] for a in first["items"] + second["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
+    bad = client.get("/v1/alerts", params={"cursor": "not-a-cursor"},
+                     headers=_h(tokens["reviewer"]))
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"

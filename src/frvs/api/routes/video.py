@@ -164,15 +164,28 @@ async def search_sightings(
 
 @router.get("/alerts", operation_id="list_alerts", response_model=Page[AlertPublic])
 async def list_alerts(
-    *, app: AppDep, _: Reviewer, limit: LimitQuery = 100,
+    *, app: AppDep, _: Reviewer, cursor: CursorQuery = None, limit: LimitQuery = 100,
     status: AlertStatus | None = None,
     camera: Annotated[str | None, Query(max_length=100)] = None,
     since: datetime | None = None,
 ) -> Page[AlertPublic]:
-    """Alerts newest first (narrow with since/status; the newest page only)."""
-    alerts = await run_in_threadpool(app.video.alerts.list, status, camera, _aware(since), limit)
+    """Alerts newest first, by status, camera and time."""
+    after = decode_cursor(cursor)
+    before = None
+    if after is not None:
+        stamp, _sep, alert_id = str(after).rpartition("|")
+        try:
+            before = (datetime.fromisoformat(stamp), int(alert_id))
+        except ValueError as exc:
+            raise InvalidInputError("invalid cursor; pass next_cursor from a previous page"
+                                    ) from exc
+        _aware(before[0])
+    alerts = await run_in_threadpool(app.video.alerts.list, status, camera, _aware(since),
+                                     limit, before)
+    next_cursor = (encode_cursor(f"{alerts[-1].at.isoformat()}|{alerts[-1].id}")
+                   if len(alerts) == limit else None)
     return Page[AlertPublic](items=[AlertPublic.model_validate(a.as_dict()) for a in alerts],
-                             next_cursor=None)
+                             next_cursor=next_cursor)
 
 
 @router.get("/alerts/{alert_id}", operation_id="get_alert", response_model=AlertPublic)
