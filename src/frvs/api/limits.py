@@ -41,6 +41,15 @@ def _problem_message(status: int, code: str, detail: str) -> tuple[Message, Mess
     return start, {"type": "http.response.body", "body": body}
 
 
+def _secured(start: Message) -> Message:
+    """The response start with the security headers, and no-store unless the route
+    chose its own caching (an event stream says no-cache)."""
+    headers = list(start.get("headers", []))
+    if not any(name.lower() == b"cache-control" for name, _ in headers):
+        headers.append((b"cache-control", b"no-store"))
+    return {**start, "headers": [*headers, *_SECURITY_HEADERS]}
+
+
 @dataclass
 class HardeningMiddleware:
     """Pure ASGI (so streaming responses pass untouched): 413 for bodies over
@@ -76,9 +85,7 @@ class HardeningMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  *_SECURITY_HEADERS,
-                                                  (b"cache-control", b"no-store")]}
+                message = _secured(message)
             await send(message)
 
         streaming = str(scope.get("path", "")).startswith(STREAM_PREFIXES)
