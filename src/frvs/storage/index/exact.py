@@ -13,7 +13,8 @@ import numpy as np
 
 from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
 
-_SCORE_BUDGET = 8 * 1024 * 1024  # float32 scores per query block (32 MB)
+_QUERY_BLOCK = 256
+_ROW_BLOCK = 32_768
 
 
 class ExactIndex:
@@ -70,33 +71,40 @@ class ExactIndex:
             if size == 0 or k <= 0:
                 return SearchResult(scores, ids)
             take = min(k, size)
-            # Queries go in blocks so the (block x size) score matrix stays near 32 MB:
-            # 2,000 queries over 1M templates at once would need 8 GB, plus 16 GB of
-            # partition indices.
-            block = max(1, _SCORE_BUDGET // size)
-            for start in range(0, n, block):
-                rows = slice(start, start + block)
+            for start in range(0, n, _QUERY_BLOCK):
+                rows = slice(start, start + _QUERY_BLOCK)
                 best, scores[rows, :take] = self._top(q[rows], take)
                 # Rows move on removal, so ids are read under the lock.
                 ids[rows, :take] = self._ids[best]
         return SearchResult(scores, ids)
 
     def _top(self, q: Matrix, take: int) -> tuple[IdArray, Matrix]:
-        """Rows and scores of the ``take`` best templates for each query, best first."""
+        """Rows and scores of the ``take`` best templates for each query, best first.
+
+        The gallery is scored in blocks of rows, keeping the best ``take`` of each: the
+        score matrix stays small (256 queries x 32k rows = 32 MB) however large the
+        gallery, and each block is read once for all the queries of a batch. One query
+        over 1M x 128 still reads 512 MB: memory bandwidth, not arithmetic, bounds it.
+        """
         size = self._size
-        gallery = self._vectors[:size]
-        # One query is a matrix-vector product streaming the rows in memory order; at
-        # 1M x 128 it reads 512 MB, so memory bandwidth, not arithmetic, bounds it.
-        sims = (gallery @ q[0])[None, :] if len(q) == 1 else q @ gallery.T
-        if take < size:
-            # The best ``take`` land at the end: no negated copy of ``sims``.
-            part = np.argpartition(sims, size - take, axis=1)[:, size - take :]
-        else:
-            part = np.broadcast_to(np.arange(size), (len(q), size))
-        part_scores = np.take_along_axis(sims, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        best = np.take_along_axis(part, order, axis=1)
-        return best, np.take_along_axis(part_scores, order, axis=1)
+        best_rows = np.empty((len(q), 0), dtype=np.int64)
+        best_scores = np.empty((len(q), 0), dtype=np.float32)
+        for start in range(0, size, _ROW_BLOCK):
+            block = self._vectors[start : min(size, start + _ROW_BLOCK)]
+            sims = (block @ q[0])[None, :] if len(q) == 1 else q @ block.T
+            if take < sims.shape[1]:
+                # The best ``take`` land at the end: no negated copy of ``sims``.
+                cut = sims.shape[1] - take
+                part = np.argpartition(sims, cut, axis=1)[:, cut:]
+                sims = np.take_along_axis(sims, part, axis=1)
+            else:
+                part = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+            best_rows = np.concatenate([best_rows, part + start], axis=1)
+            best_scores = np.concatenate([best_scores, sims], axis=1)
+        order = np.argsort(-best_scores, axis=1, kind="stable")[:, :take]
+        return np.take_along_axis(best_rows, order, axis=1), np.take_along_axis(
+            best_scores, order, axis=1
+        )
 
     def count(self) -> int:
         with self._lock:
