@@ -158,3 +158,26 @@ def test_alert_pages_follow_the_cursor(stats_world: tuple[TestClient, dict[str, 
     bad = client.get("/v1/alerts", params={"cursor": "not-a-cursor"},
                      headers=_h(tokens["reviewer"]))
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_input"
+
+
+def test_searches_need_a_case_and_a_purpose_which_are_audited(
+    stats_world: tuple[TestClient, dict[str, str]], face: bytes
+) -> None:
+    client, tokens = stats_world
+    inv = _h(tokens["investigator"])
+    probe = [("image", ("p.jpg", face, "image/jpeg"))]
+    r = client.post("/v1/galleries/staff/identify", headers=inv, files=probe)
+    assert r.status_code == 400 and "case reference" in r.json()["detail"]
+    r = client.post("/v1/crossmatch", headers=inv, json={"gallery_a": "staff"})
+    assert r.status_code == 400
+    r = client.get("/v1/sightings", headers=inv)
+    assert r.status_code == 400
+    # Given as form fields instead of headers, they land in the entry with the key's role.
+    r = client.post("/v1/galleries/staff/identify", headers=inv, files=probe,
+                    data={"case_reference": "CASE-9", "purpose": "lost child"})
+    assert r.status_code == 200
+    entry = client.get("/v1/audit", params={"action": "identify", "limit": 1},
+                       headers=_h(tokens["auditor"])).json()["items"][0]
+    assert (entry["case_reference"], entry["purpose"]) == ("CASE-9", "lost child")
+    assert entry["actor"]["role"] == "investigator" and entry["inputs"]["probe_sha256"]
+    assert entry["subjects"] == ["staff/a"] and entry["result"]["matches"] == ["a"]
