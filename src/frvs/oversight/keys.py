@@ -107,6 +107,20 @@ class KeyService:
                 raise NotFoundError(f"no API key {key_id!r}")
             return _key(row)
 
+    def rename(self, context: AuditContext, key_id: str, name: str) -> ApiKey:
+        """Change who or what a key is said to belong to (audited; role and token stay)."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+        inputs = {"key_id": key_id, "name": name}
+        with (self._trail.operation(context, "key.update", inputs),
+              self._session(write=True) as session):
+            row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+            if row is None:
+                raise NotFoundError(f"no API key {key_id!r}")
+            row.name = name
+            return _key(row)
+
     def revoke(self, context: AuditContext, key_id: str) -> ApiKey:
         """Revoke a key at once; it answers 401 from the next request on."""
         with self._trail.operation(context, "key.revoke", {"key_id": key_id}) as rec:

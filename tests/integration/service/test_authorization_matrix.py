@@ -120,6 +120,8 @@ MATRIX: dict[str, Row] = {
     "create_key": Row("POST", "/v1/keys", frozenset(), 201,
                       request=lambda _w: {"json": {"name": "new", "role": "reviewer"}}),
     "get_key": Row("GET", "/v1/keys/{k}", frozenset(), params=lambda w: {"k": w.fresh_key()}),
+    "update_key": Row("PATCH", "/v1/keys/{k}", frozenset(), params=lambda w: {"k": w.fresh_key()},
+                      request=lambda _w: {"json": {"name": "renamed"}}),
     "revoke_key": Row("DELETE", "/v1/keys/{k}", frozenset(),
                       params=lambda w: {"k": w.fresh_key()}),
     "list_cameras": Row("GET", "/v1/cameras", frozenset({O})),

@@ -28,6 +28,15 @@ class KeyCreate(BaseModel):
     role: Role
 
 
+class KeyUpdate(BaseModel):
+    """What may change on a key: its name. Role and token never change (make a new key)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "front desk kiosk (hall B)"}]})
+
+    name: str = Field(min_length=1, max_length=200)
+
+
 class KeyPublic(BaseModel):
     key_id: str = Field(examples=["k_3f9a0c1d2e4b"])
     name: str
@@ -68,6 +77,13 @@ async def create_key(app: AppDep, who: Admin, body: KeyCreate) -> KeyIssued:
 async def get_key(app: AppDep, _: Admin, key_id: KeyId) -> KeyPublic:
     """One key."""
     return _public(await run_in_threadpool(app.oversight.keys.get, key_id))
+
+
+@router.patch("/keys/{key_id}", operation_id="update_key", response_model=KeyPublic)
+async def update_key(app: AppDep, who: Admin, key_id: KeyId, body: KeyUpdate) -> KeyPublic:
+    """Rename a key (audited)."""
+    return _public(await run_in_threadpool(app.oversight.keys.rename, who.context, key_id,
+                                           body.name))
 
 
 @router.delete("/keys/{key_id}", operation_id="revoke_key", response_model=KeyPublic)
