@@ -82,15 +82,17 @@ class ExactIndex:
         """Rows and scores of the ``take`` best templates for each query, best first.
 
         The gallery is scored in blocks of rows, keeping the best ``take`` of each: the
-        score matrix stays small (256 queries x 32k rows = 32 MB) however large the
+        score matrix stays small (at most 8M scores, 32 MB) however large the
         gallery, and each block is read once for all the queries of a batch. One query
         over 1M x 128 still reads 512 MB: memory bandwidth, not arithmetic, bounds it.
         """
         size = self._size
         best_rows = np.empty((len(q), 0), dtype=np.int64)
         best_scores = np.empty((len(q), 0), dtype=np.float32)
-        for start in range(0, size, _ROW_BLOCK):
-            block = self._vectors[start : min(size, start + _ROW_BLOCK)]
+        # Fewer queries, longer blocks: one query scores the whole gallery in one call.
+        rows = _ROW_BLOCK * _QUERY_BLOCK // len(q)
+        for start in range(0, size, rows):
+            block = self._vectors[start : min(size, start + rows)]
             sims = (block @ q[0])[None, :] if len(q) == 1 else q @ block.T
             if take < sims.shape[1]:
                 # The best ``take`` land at the end: no negated copy of ``sims``.
