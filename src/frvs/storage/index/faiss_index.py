@@ -71,14 +71,16 @@ class FaissOptions(BaseModel):
         "linearly.",
     )
     ef_search: int = Field(
-        128,
+        512,
         ge=1,
         le=4096,
         title="Query beam width (efSearch)",
         description="Candidates kept while searching (at least k). The main recall knob: "
         "doubling it roughly doubles query time and closes much of the remaining gap "
-        "to exact search. 128 finds the mate of SFace-like probes at 99% of exact search's "
-        "rate on 50k-1M galleries (benchmarks/search.py); 10M needs more.",
+        "to exact search. SFace-like galleries are hard for graphs (impostor scores spread "
+        "as in ~120 dimensions): on 100k, efSearch 64/128/256/512 found the mate 86/94/98/"
+        "99.7% as often as exact search (benchmarks/search.py, M=32); larger galleries "
+        "need more. Settable per index at query time (FaissIndex.ef_search).",
     )
     rebuild_ratio: float = Field(
         0.25,
