@@ -5,14 +5,13 @@ screenshot folder whose path is printed in the test report."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from console_helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Console, Person, served
+from console_helpers import DESKTOP, REPO, Console, Person, PersonFactory, served
 
-REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "artifacts" / "screenshots" / time.strftime("console-%Y%m%d-%H%M%S")
 
 
@@ -35,23 +34,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield served_console
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        # launch() gives each run a fresh, temporary user-data-dir of its own.
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-PersonFactory = Callable[..., Person]
 
 
 @pytest.fixture

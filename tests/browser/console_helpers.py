@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,3 +113,8 @@ class Person:
 
     def assert_no_errors(self) -> None:
         assert not self.errors, f"console errors on {self.name}'s pages: {self.errors}"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+PersonFactory = Callable[..., Person]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PersonFactory
-from console_helpers import TABLET, Console
+from console_helpers import TABLET, Console, PersonFactory
 
 pytestmark = pytest.mark.browser
 

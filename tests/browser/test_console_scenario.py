@@ -11,8 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, PersonFactory
-from console_helpers import Console, Person
+from console_helpers import REPO, Console, Person, PersonFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,10 +19,6 @@ from frvs.evaluation.datasets import load_identities, load_pairs
 from frvs.evaluation.models import IdentificationResult, VerificationResult
 from frvs.evaluation.report import write_report
 from frvs.evaluation.runner.service import EvaluationService
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +115,9 @@ def test_cli_missing_image_fails_before_work(tmp_path: Path, data_path: Path) ->
 
 @pytest.mark.browser
 def test_report_opens_in_chromium_with_plots(
-    pairs_result: VerificationResult, identities_result: IdentificationResult, tmp_path: Path
+    pairs_result: VerificationResult, identities_result: IdentificationResult, tmp_path: Path,
+    browser: Any,
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
     # Side by side: the same data under a second pack name, in one report.
     other = dataclasses.replace(pairs_result,
                                 run=dataclasses.replace(pairs_result.run, pack="second"))
@@ -131,16 +125,14 @@ def test_report_opens_in_chromium_with_plots(
     text = path.read_text()
     assert "never infers" in text and "not reachable with 140 impostor" in text
     assert "second" in text
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(path.as_uri())
-            images = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.alt, e.complete && e.naturalWidth])")
-            title = page.title()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.goto(path.as_uri())
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.complete && e.naturalWidth])")
+        title = page.title()
+    finally:
+        page.close()
     assert title == "FRVS evaluation report"
     alts = {alt for alt, _ in images}
     assert {"ROC", "DET", "CMC", "Score histogram yunet_sface", "Score histogram second"} <= alts

@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 from rtsp_helper import SYSTEM_PYTHON, RtspServer
+from video_app import make_app
 
-from frvs.app import Application, build_application
-from frvs.config.settings import load_settings
+from frvs.app import Application
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
-
-
-def make_app(data: Path, **video: object) -> Application:
-    settings = load_settings(data_dir=data, video=video or None)
-    app = build_application(settings)
-    app.store.open()
-    return app
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import make_app
+from video_app import make_app
 
 from frvs.alerts.models import AlertStatus, Verdict
 from frvs.alerts.notify import AlertNotice, WebhookNotifier, WebhookTarget
