@@ -7,6 +7,7 @@ Plugin config and implementation live together here; ``registry`` builds the uni
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -140,12 +141,8 @@ class OpenCVYuNetDetector:
         return detections_from_yunet(rows)
 
 
-class OpenCVSFaceEmbedder:
-    """SFace through OpenCV's DNN module, one face per pass."""
-
-    def __init__(self, model: Path) -> None:
-        self._net = cv2.dnn.readNetFromONNX(str(model))
-        self._lock = threading.Lock()
+class SFaceEmbedderBase(ABC):
+    """What every SFace runtime shares: its space, five-point alignment, crops -> templates."""
 
     @property
     def space(self) -> ModelSpace:
@@ -157,8 +154,19 @@ class OpenCVSFaceEmbedder:
     def embed(self, image: BGRImage, faces: Sequence[FaceDetection]) -> list[Template]:
         if not faces:
             return []
-        crops = [self.align(image, f) for f in faces]
-        return self.embed_aligned(crops)
+        return self.embed_aligned([self.align(image, f) for f in faces])
+
+    @abstractmethod
+    def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
+        """Templates for crops that are already aligned 112x112 BGR faces."""
+
+
+class OpenCVSFaceEmbedder(SFaceEmbedderBase):
+    """SFace through OpenCV's DNN module, one face per pass."""
+
+    def __init__(self, model: Path) -> None:
+        self._net = cv2.dnn.readNetFromONNX(str(model))
+        self._lock = threading.Lock()
 
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
         """Templates for crops that are already aligned 112x112 BGR faces."""

@@ -24,11 +24,16 @@ import onnx
 import onnxruntime as ort
 
 from frvs.core.detections import FaceDetection
-from frvs.core.templates import ModelSpace, Template
+from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models import onnx_repair
-from frvs.models.alignment import ALIGNED_SIZE, align_face
-from frvs.models.yunet_sface import SPACE, YuNetSFaceConfig, detections_from_yunet
+from frvs.models.alignment import ALIGNED_SIZE
+from frvs.models.yunet_sface import (
+    SPACE,
+    SFaceEmbedderBase,
+    YuNetSFaceConfig,
+    detections_from_yunet,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +200,7 @@ class OrtYuNetDetector:
         return rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
 
 
-class OrtSFaceEmbedder:
+class OrtSFaceEmbedder(SFaceEmbedderBase):
     """SFace through ONNX Runtime, batched; same input as ``OpenCVSFaceEmbedder``."""
 
     def __init__(self, model_path: Path) -> None:
@@ -206,18 +211,6 @@ class OrtSFaceEmbedder:
     @property
     def providers(self) -> list[str]:
         return list(self._session.get_providers())
-
-    @property
-    def space(self) -> ModelSpace:
-        return SPACE
-
-    def align(self, image: BGRImage, face: FaceDetection) -> BGRImage:
-        return align_face(image, face.landmarks, ALIGNED_SIZE)
-
-    def embed(self, image: BGRImage, faces: Sequence[FaceDetection]) -> list[Template]:
-        if not faces:
-            return []
-        return self.embed_aligned([self.align(image, f) for f in faces])
 
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
         """Templates for crops that are already aligned 112x112 BGR faces."""
