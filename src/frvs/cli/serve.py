@@ -7,9 +7,7 @@ import logging
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from frvs.api.app import create_api
 from frvs.cli.admin import ensure_admin_key
 from frvs.cli.context import domain_errors, state
 
@@ -51,4 +49,9 @@ def serve(
             err=True,
         )
     logging.getLogger("frvs").setLevel(logging.INFO)
+    # Imported here so that other commands do not pay for the web stack at start-up.
+    import uvicorn
+
+    from frvs.api.app import create_api
+
     uvicorn.run(create_api(app), host=bind_host, port=bind_port, log_level="info")

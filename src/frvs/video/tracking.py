@@ -13,14 +13,17 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import InvalidRecordError
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,10 @@ class TrackStep:
 
 def to_detections(faces: Sequence[FaceDetection]) -> sv.Detections:
     """Faces as ``sv.Detections`` (xyxy, confidence), each row carrying its index."""
+    # Imported here: supervision (with scipy) costs over a second, and every CLI command
+    # imports this module through the configuration, while only video work needs it.
+    import supervision as sv
+
     if not faces:
         return sv.Detections.empty()
     xyxy = np.array([[f.box.x, f.box.y, f.box.x + f.box.w, f.box.y + f.box.h] for f in faces],
@@ -78,6 +85,8 @@ class FaceTracker:
     """ByteTrack over face detections, owned by one camera's analysis thread."""
 
     def __init__(self, options: TrackerOptions | None = None) -> None:
+        import supervision as sv
+
         self.options = options or TrackerOptions()
         o = self.options
         with warnings.catch_warnings():
