@@ -1,4 +1,5 @@
-"""One contract for every ``VectorIndex``: exact, faiss (HNSW) and milvus (Milvus Lite).
+"""One contract for every ``VectorIndex``: exact, faiss_pq (fast-scan codes, exact re-rank,
+run both before and after it has codes), faiss (HNSW) and milvus (Milvus Lite).
 
 Small literal vectors make each expectation readable; the recall check at the end uses a
 few thousand clustered vectors, where an approximate index can actually go wrong.
@@ -44,7 +45,7 @@ def _needs(module: str, extra: str) -> None:
         pytest.skip(f"{module} not installed: pip install 'frvs[{extra}]'")
 
 
-@pytest.fixture(params=["exact", "faiss", "milvus"])
+@pytest.fixture(params=["exact", "faiss_pq_exact", "faiss_pq_codes", "faiss", "milvus"])
 def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeIndex]:
     """A factory of fresh, empty indexes of one implementation."""
     made: list[VectorIndex] = []
@@ -53,6 +54,19 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeI
         index: VectorIndex
         if request.param == "exact":
             index = ExactIndex(dimension)
+        elif request.param.startswith("faiss_pq"):
+            _needs("faiss", "faiss")
+            from frvs.storage.index.faiss_pq import FaissPQIndex
+
+            if request.param.endswith("exact"):
+                index = FaissPQIndex(dimension)  # these galleries stay below train_size
+            else:
+                # Codes trained on 300 vectors then tombstoned (never compacted away), so
+                # every search of the contract goes through scan, tombstones and re-rank.
+                index = FaissPQIndex(dimension, train_size=256, rebuild_ratio=1.0)
+                primer = _unit_rows(np.random.default_rng(0), 300, dimension)
+                index.add(np.arange(-300, 0), primer)
+                index.remove(np.arange(-300, 0))
         elif request.param == "faiss":
             _needs("faiss", "faiss")
             from frvs.storage.index.faiss_index import FaissIndex

@@ -146,8 +146,9 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(
         default_factory=ExactIndexSettings,
         title="Vector index",
-        description="type: exact (default; exact, in memory, up to ~1M templates), faiss "
-        "(HNSW, approximate, ms at 10M) or milvus (Milvus Lite file or a Milvus cluster).",
+        description="type: exact (default; exact, in memory, 9 ms a query at 1M), faiss_pq "
+        "(compressed scan + exact re-rank, 3.5 ms at 10M), faiss (HNSW, approximate, "
+        "weak on face galleries) or milvus (Milvus Lite file or a Milvus cluster).",
     )
 
     def store_url(self) -> str:

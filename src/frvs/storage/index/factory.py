@@ -1,8 +1,9 @@
 """Choosing the vector index from the configuration.
 
 The ``index`` settings section is a union discriminated by ``type``: ``exact`` (NumPy,
-in memory, the default), ``faiss`` (HNSW, the ``faiss`` extra) or ``milvus`` (pymilvus;
-Milvus Lite in a file, or a Milvus server). Implementations are imported by module
+in memory, the default), ``faiss_pq`` (a FAISS fast-scan of compressed codes with exact
+re-ranking: the one for millions of templates), ``faiss`` (HNSW) or ``milvus``
+(pymilvus; Milvus Lite in a file, or a Milvus server). Implementations are imported by module
 path only when chosen, so a missing optional backend fails here, with the fix in the
 message, and never at import time.
 """
@@ -28,15 +29,37 @@ class _IndexSection(BaseModel):
 class ExactIndexSettings(_IndexSection):
     """Brute force over every template: exact, no build time, O(n) a query.
 
-    Right up to about a million templates (tens of ms a query on two cores); beyond
-    that choose ``faiss`` or ``milvus``.
+    Right up to a few million templates (9 ms a query at 1M on two cores); beyond that
+    choose ``faiss_pq``.
     """
 
     type: Literal["exact"] = "exact"
 
 
+class FaissPQIndexSettings(_IndexSection):
+    """FAISS fast-scan over compressed codes, best candidates re-scored exactly.
+
+    3.5 ms a query at 10M templates on two cores, finding the mate as often as exact
+    search (benchmarks/search.py); 530 bytes a 128-d template.
+    """
+
+    type: Literal["faiss_pq"] = "faiss_pq"
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        title="Scan options",
+        description="Passed to FaissPQIndex (candidates, shards, train_size, "
+        "subquantizer_dims, rebuild_ratio); see "
+        "frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
+    )
+
+
 class FaissIndexSettings(_IndexSection):
-    """FAISS HNSW in this process: milliseconds at 10M templates, approximate."""
+    """FAISS HNSW in this process: approximate, and weak on face galleries.
+
+    Face templates of different people spread like random directions, which graphs
+    handle poorly: at 1M it found the mate 88% as often as exact search at efSearch
+    1024. Kept for galleries with real neighbourhood structure; prefer ``faiss_pq``.
+    """
 
     type: Literal["faiss"] = "faiss"
     options: dict[str, Any] = Field(
@@ -61,12 +84,14 @@ class MilvusIndexSettings(_IndexSection):
                                     description="Passed to MilvusIndex as keyword options.")
 
 
-IndexSettings = Annotated[
-    ExactIndexSettings | FaissIndexSettings | MilvusIndexSettings, Field(discriminator="type")
-]
+AnyIndexSettings = (
+    ExactIndexSettings | FaissPQIndexSettings | FaissIndexSettings | MilvusIndexSettings
+)
+IndexSettings = Annotated[AnyIndexSettings, Field(discriminator="type")]
 
 _IMPLEMENTATIONS = {
     "faiss": ("frvs.storage.index.faiss_index", "FaissIndex", "faiss"),
+    "faiss_pq": ("frvs.storage.index.faiss_pq", "FaissPQIndex", "faiss"),
     "milvus": ("frvs.storage.index.milvus_index", "MilvusIndex", "milvus"),
 }
 
@@ -89,7 +114,7 @@ def index_name(gallery_id: int, space_key: str) -> str:
 
 
 def build_index(
-    settings: ExactIndexSettings | FaissIndexSettings | MilvusIndexSettings,
+    settings: AnyIndexSettings,
     dimension: int,
     data_dir: Path,
     name: str,
@@ -97,8 +122,8 @@ def build_index(
     """A new, empty index of ``dimension`` for the (gallery, space) called ``name``."""
     if isinstance(settings, ExactIndexSettings):
         return ExactIndex(dimension)
-    if isinstance(settings, FaissIndexSettings):
-        cls = _implementation("faiss")
+    if isinstance(settings, FaissIndexSettings | FaissPQIndexSettings):
+        cls = _implementation(settings.type)
         index: VectorIndex = cls(dimension, **settings.options)
         return index
     cls = _implementation("milvus")

@@ -11,11 +11,7 @@ the graph, the live vectors are re-inserted into a fresh graph: tombstones cost 
 and make every walk longer, a rebuild costs a full build (minutes at 10M), so the ratio
 trades the one against the other. Re-adding an id tombstones its old label.
 
-Ids are kept in a NumPy array indexed by label rather than a dict: a dict costs about
-100 bytes an entry (1 GB at 10M), the array 8. Finding the label of an id is then a
-vectorised scan (milliseconds at 10M), needed only by ``remove`` and by re-adding an id
-not above every id seen so far; the store hands out increasing ids, so a fresh
-enrolment never scans.
+Label bookkeeping is ``LabelTable``'s, shared with the fast-scan index.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.core.errors import ConfigurationError, InvalidRecordError
 from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
+from frvs.storage.index.labels import LabelTable, last_of_each_id
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +101,7 @@ class FaissIndex:
         self.options = FaissOptions(**options)
         self._lock = threading.RLock()
         self._index: Any = self._new_graph()
-        self._id_of_label = np.zeros(1024, dtype=np.int64)
-        self._alive = np.zeros(1024, dtype=bool)
-        self._live = 0
-        self._max_id = np.iinfo(np.int64).min
+        self._labels = LabelTable()
         self._selector: tuple[Any, Any] | None = None  # (bitmap, IDSelector) kept alive together
         self._ef_search = self.options.ef_search
 
@@ -127,26 +121,13 @@ class FaissIndex:
         self._ef_search = value
 
     def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
-        vecs = check_vectors(vectors, self._dimension)
-        id_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if len(id_arr) != len(vecs):
-            raise InvalidRecordError(f"{len(id_arr)} ids for {len(vecs)} vectors")
+        id_arr, vecs = last_of_each_id(ids, check_vectors(vectors, self._dimension))
         if len(id_arr) == 0:
             return
-        # Within one batch the last vector of a repeated id wins, as if added one by one.
-        _, last_first = np.unique(id_arr[::-1], return_index=True)
-        keep = np.sort(len(id_arr) - 1 - last_first)
-        id_arr, vecs = id_arr[keep], vecs[keep]
         with self._lock:
-            if int(id_arr.min()) <= self._max_id:
-                self._tombstone(self._labels_of(id_arr))
-            start = int(self._index.ntotal)
-            self._reserve(start + len(id_arr))
+            self._labels.append(id_arr)
+            self._selector = None
             self._index.add(vecs)
-            self._id_of_label[start : start + len(id_arr)] = id_arr
-            self._alive[start : start + len(id_arr)] = True
-            self._live += len(id_arr)
-            self._max_id = max(self._max_id, int(id_arr.max()))
             self._maybe_rebuild()
 
     def remove(self, ids: Sequence[int] | IdArray) -> None:
@@ -154,7 +135,8 @@ class FaissIndex:
         if len(id_arr) == 0:
             return
         with self._lock:
-            self._tombstone(self._labels_of(id_arr))
+            self._labels.kill(self._labels.labels_of(id_arr))
+            self._selector = None
             self._maybe_rebuild()
 
     def search(self, queries: Matrix, k: int) -> SearchResult:
@@ -163,9 +145,9 @@ class FaissIndex:
         scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
         ids = np.full((n, max(k, 0)), -1, dtype=np.int64)
         with self._lock:
-            if self._live == 0 or k <= 0 or n == 0:
+            if self._labels.live == 0 or k <= 0 or n == 0:
                 return SearchResult(scores, ids)
-            take = min(k, self._live)
+            take = min(k, self._labels.live)
             params = self._faiss.SearchParametersHNSW()
             params.efSearch = max(self._ef_search, take)
             selector = self._current_selector()
@@ -173,29 +155,25 @@ class FaissIndex:
                 params.sel = selector
             found_scores, labels = self._index.search(q, take, params=params)
             found = labels >= 0
-            ids[:, :take] = np.where(found, self._id_of_label[np.maximum(labels, 0)], -1)
+            ids[:, :take] = np.where(found, self._labels.ids_of(np.maximum(labels, 0)), -1)
         scores[:, :take] = np.where(found, found_scores, -np.inf)
         return SearchResult(scores, ids)
 
     def count(self) -> int:
         with self._lock:
-            return self._live
+            return self._labels.live
 
     def rebuild(self) -> None:
         """Re-insert the live vectors into a fresh graph, dropping every tombstone."""
         with self._lock:
-            total = int(self._index.ntotal)
-            live_labels = np.flatnonzero(self._alive[:total])
+            total = self._labels.total
+            live_labels = self._labels.compact()
             graph = self._new_graph()
             for start in range(0, len(live_labels), _REBUILD_CHUNK):
                 chunk = live_labels[start : start + _REBUILD_CHUNK]
                 graph.add(self._index.reconstruct_batch(chunk))
-            id_of_label = np.zeros(max(1024, len(live_labels)), dtype=np.int64)
-            id_of_label[: len(live_labels)] = self._id_of_label[live_labels]
-            alive = np.zeros(len(id_of_label), dtype=bool)
-            alive[: len(live_labels)] = True
             logger.info("rebuilt HNSW graph: %d live of %d", len(live_labels), total)
-            self._index, self._id_of_label, self._alive = graph, id_of_label, alive
+            self._index = graph
             self._selector = None
 
     def memory_bytes(self) -> int:
@@ -204,7 +182,7 @@ class FaissIndex:
             total = int(self._index.ntotal)
             # int32 neighbour slots of every level; sizes only, nothing copied.
             links = int(self._index.hnsw.neighbors.size()) * 4
-        return total * self._dimension * 4 + links + self._id_of_label.nbytes + self._alive.nbytes
+        return total * self._dimension * 4 + links + self._labels.nbytes()
 
     def _new_graph(self) -> Any:
         graph = self._faiss.IndexHNSWFlat(
@@ -214,43 +192,17 @@ class FaissIndex:
         graph.hnsw.efSearch = self.options.ef_search
         return graph
 
-    def _labels_of(self, id_arr: IdArray) -> IdArray:
-        """Live labels holding any of ``id_arr`` (a vectorised scan, see the module notes)."""
-        total = int(self._index.ntotal)
-        hits = np.isin(self._id_of_label[:total], id_arr) & self._alive[:total]
-        return np.flatnonzero(hits).astype(np.int64)
-
-    def _tombstone(self, labels: IdArray) -> None:
-        if len(labels) == 0:
-            return
-        self._alive[labels] = False
-        self._live -= len(labels)
-        self._selector = None
-
     def _current_selector(self) -> Any:
         """None while nothing is dead; else a bitmap selector of live labels, cached."""
-        total = int(self._index.ntotal)
-        if self._live == total:
+        total = self._labels.total
+        if self._labels.live == total:
             return None
         if self._selector is None:
-            bitmap = np.packbits(self._alive[:total], bitorder="little")
+            bitmap = np.packbits(self._labels.alive, bitorder="little")
             selector = self._faiss.IDSelectorBitmap(total, self._faiss.swig_ptr(bitmap))
             self._selector = (bitmap, selector)
         return self._selector[1]
 
     def _maybe_rebuild(self) -> None:
-        dead = int(self._index.ntotal) - self._live
-        if dead > self.options.rebuild_ratio * int(self._index.ntotal):
+        if self._labels.dead_share() > self.options.rebuild_ratio:
             self.rebuild()
-
-    def _reserve(self, needed: int) -> None:
-        capacity = len(self._id_of_label)
-        if needed <= capacity:
-            return
-        while capacity < needed:
-            capacity *= 2
-        id_of_label = np.zeros(capacity, dtype=np.int64)
-        id_of_label[: len(self._id_of_label)] = self._id_of_label
-        alive = np.zeros(capacity, dtype=bool)
-        alive[: len(self._alive)] = self._alive
-        self._id_of_label, self._alive = id_of_label, alive
