@@ -14,6 +14,7 @@ from gallery_helpers import (
     make_service,
 )
 
+from frvs.config.settings import Settings
 from frvs.galleries.models import GallerySpec
 from frvs.galleries.service import GalleryService
 
@@ -42,6 +43,18 @@ def test_every_enrolled_person_is_identified_postgres(
     url, drop = create_pg_database(postgres_admin)
     request.addfinalizer(drop)
     service = make_service(url, tmp_path, analyser)
+    enrol_train(service, data_dir / "identities" / "train")
+    _check_identities(service, data_dir / "identities" / "test")
+    service._store.close()
+
+
+@pytest.mark.parametrize("kind", ["faiss_pq", "faiss"])
+def test_every_enrolled_person_is_identified_with_a_faiss_index(
+    kind: str, tmp_path: Path, analyser: CachingAnalyser, data_dir: Path
+) -> None:
+    pytest.importorskip("faiss", reason="faiss not installed: pip install 'frvs[faiss]'")
+    index = Settings(index={"type": kind}).index
+    service = make_service(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path, analyser, index=index)
     enrol_train(service, data_dir / "identities" / "train")
     _check_identities(service, data_dir / "identities" / "test")
     service._store.close()

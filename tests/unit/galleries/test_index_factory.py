@@ -21,6 +21,8 @@ def test_exact_is_the_default() -> None:
 
 def test_the_index_type_is_a_discriminated_union() -> None:
     assert Settings(index={"type": "faiss", "options": {"m": 16}}).index.type == "faiss"
+    pq = Settings(index={"type": "faiss_pq", "options": {"candidates": 500}}).index
+    assert pq.type == "faiss_pq"
     with pytest.raises(ValueError, match="type"):
         Settings(index={"type": "annoy"})
 
@@ -43,7 +45,7 @@ def test_a_missing_backend_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
         build_index(Settings(index={"type": "faiss"}).index, 4, Path("."), "x")
 
 
-@pytest.mark.parametrize("kind", ["faiss", "milvus"])
+@pytest.mark.parametrize("kind", ["faiss", "faiss_pq", "milvus"])
 def test_optional_backends_build_empty_indexes(kind: str, tmp_path: Path) -> None:
     settings = Settings(index={"type": kind}).index
     try:

@@ -20,7 +20,7 @@ the scan ranked it among the candidates.
 Below ``train_size`` vectors there are no codes at all: the codebook needs that many
 samples, and exact search over so few is quicker than any sketch. Removal is a tombstone
 (FAISS cannot delete from fast-scan codes); when dead vectors exceed ``rebuild_ratio``
-the vectors are compacted and the codes re-encoded (about 20 s at 10M).
+the vectors are compacted and the codes re-encoded (about 15 s at 10M).
 """
 
 from __future__ import annotations
