@@ -9,31 +9,15 @@ import pytest
 pytest.importorskip("faiss", reason="faiss not installed: pip install 'frvs[faiss]'")
 
 from pydantic import ValidationError
+from synthetic_faces import face_like, mated
 
 from frvs.core.errors import InvalidRecordError
 from frvs.storage.index.exact import ExactIndex
 from frvs.storage.index.faiss_pq import FaissPQIndex
 
 
-def _face_like(rng: np.random.Generator, n: int, dim: int = 128) -> np.ndarray:
-    """Impostor cosines near 0.13 +- 0.1, like the default pack's (a shared direction
-    weighted about 0.36, the rest random), the shape on which graphs and lists fail."""
-    s = np.clip(rng.normal(0.355, 0.07, n), 0.0, 0.95).astype(np.float32)
-    r = rng.standard_normal((n, dim)).astype(np.float32)
-    r[:, 0] = 0.0
-    r /= np.linalg.norm(r, axis=1, keepdims=True)
-    r *= np.sqrt(1.0 - s**2)[:, None]
-    r[:, 0] = s
-    return r
-
-
-def _mated(rng: np.random.Generator, mates: np.ndarray, noise: float) -> np.ndarray:
-    probes = mates + rng.standard_normal(mates.shape).astype(np.float32) * noise
-    return probes / np.linalg.norm(probes, axis=1, keepdims=True)
-
-
 def _pair(n: int, **options: int) -> tuple[FaissPQIndex, ExactIndex, np.ndarray]:
-    gallery = _face_like(np.random.default_rng(1), n)
+    gallery = face_like(np.random.default_rng(1), n)
     ids = np.arange(10, 10 + n, dtype=np.int64)
     scan, exact = FaissPQIndex(128, **options), ExactIndex(128)
     for start in range(0, n, 7_000):  # several adds: codes built part-way, then extended
@@ -47,7 +31,7 @@ def test_finds_the_mate_as_exact_search_does_with_exact_scores() -> None:
     assert scan.encoded
     rng = np.random.default_rng(2)
     # Noise 0.12 a dimension puts probe and mate near cosine 0.6, a weak genuine pair.
-    probes = _mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.12)
+    probes = mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.12)
     got, want = scan.search(probes, 5), exact.search(probes, 5)
     assert np.mean(got.ids[:, 0] == want.ids[:, 0]) >= 0.99
     same = got.ids[:, 0] == want.ids[:, 0]
@@ -60,7 +44,7 @@ def test_fewer_candidates_miss_more() -> None:
     scan, exact, gallery = _pair(30_000, train_size=10_000)
     rng = np.random.default_rng(3)
     # Noise 0.15 a dimension: cosine about 0.51 to the mate, the weakest genuine pairs.
-    probes = _mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.15)
+    probes = mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.15)
     truth = exact.search(probes, 1).ids[:, 0]
     scan.candidates = 1
     coarse = np.mean(scan.search(probes, 1).ids[:, 0] == truth)
@@ -80,7 +64,7 @@ def test_rebuild_compacts_and_keeps_answers() -> None:
     assert scan.memory_bytes() < before
     assert scan.encoded  # 18,000 live still above train_size: re-encoded
     rng = np.random.default_rng(4)
-    probes = _mated(rng, gallery[12_000 + rng.choice(18_000, 200, replace=False)], 0.05)
+    probes = mated(rng, gallery[12_000 + rng.choice(18_000, 200, replace=False)], 0.05)
     got = scan.search(probes, 3).ids
     assert not np.isin(got, removed).any()
     assert np.mean(got[:, 0] == exact.search(probes, 3).ids[:, 0]) >= 0.99
@@ -99,9 +83,9 @@ def test_shrinking_below_train_size_returns_to_exact_search() -> None:
 def test_nominees_all_dead_falls_back_to_exact() -> None:
     """The scan's favourites for this query are all removed: still the best live answer."""
     rng = np.random.default_rng(5)
-    query = _face_like(rng, 1)
-    near = _mated(rng, np.repeat(query, 900, axis=0), 0.04)  # 900 close to the query
-    far = _face_like(rng, 1_000)
+    query = face_like(rng, 1)
+    near = mated(rng, np.repeat(query, 900, axis=0), 0.04)  # 900 close to the query
+    far = face_like(rng, 1_000)
     index = FaissPQIndex(128, train_size=256, rebuild_ratio=1.0, candidates=1, shards=1)
     index.add(np.arange(1_900), np.concatenate([near, far]))
     index.remove(np.arange(900))

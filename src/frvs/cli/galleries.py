@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.galleries.service import GalleryOverview, GalleryService
 
@@ -186,3 +187,44 @@ def crossmatch(
             table.add_row(p.subject_a, p.subject_b, f"{p.score:.3f}")
         console.print(table)
         console.print(f"{len(result.pairs)} pair(s) at or above {result.threshold:.3f}")
+
+
+@gallery_app.command("calibrate")
+def calibrate(
+    ctx: typer.Context,
+    name: GalleryArg,
+    fpir: Annotated[float, typer.Option(
+        "--fpir", help="Target false positive identification rate: the share of searches "
+        "for someone not enrolled that may return a match.")] = 0.01,
+    apply: Annotated[bool, typer.Option(
+        "--apply", help="Make the measured threshold the gallery's (audited).")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Measure the gallery's 1:N threshold on its own subjects: each template is searched
+    against the rest, as a search for someone not enrolled. Prints the threshold for
+    --fpir, the FNIR it costs (subjects with several templates), and FPIR at the current
+    threshold. Re-run after the gallery grows: FPIR rises with its size."""
+    with domain_errors(as_json), Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task(f"searching {name} against itself", total=None)
+        result = service(ctx).calibrate(
+            name, fpir, apply, lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    fnir = "-" if result.fnir is None else f"{result.fnir:.4f}"
+    current_fnir = "-" if result.current_fnir is None else f"{result.current_fnir:.4f}"
+    table = Table("", "threshold", "FPIR", f"FNIR ({result.mated_probes} mated searches)")
+    table.add_row("for the target", f"{result.threshold:.4f}", f"≤ {fpir:g}", fnir)
+    table.add_row("current", f"{result.current_threshold:.4f}", f"{result.current_fpir:.4f}",
+                  current_fnir)
+    console.print(table)
+    points = ", ".join(f"FPIR {f:g}: {'-' if t is None else f'{t:.4f}'}"
+                       for f, t in result.curve)
+    console.print(f"{result.probes} searches of {result.subjects} subjects. {points}")
+    console.print("Assumes every subject is a different person (check with 'frvs crossmatch "
+                  f"{name}') and enrolment photos stand in for live probes.")
+    console.print(f"applied: threshold of {name} is now {result.threshold:.4f}" if result.applied
+                  else "not applied (use --apply)")

@@ -15,6 +15,7 @@ import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError
 from frvs.core.templates import ModelSpace
+from frvs.galleries.calibration import OpenSetScores, ProgressCallback, open_set_scores
 from frvs.galleries.models import (
     Candidate,
     CrossMatch,
@@ -123,6 +124,25 @@ class Searcher:
         ordered = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
         return CrossMatch(a.name, b.name, cut,
                           tuple(CrossMatchPair(x, y, s) for (x, y), s in ordered))
+
+    def open_set(self, gallery: Gallery,
+                 on_progress: ProgressCallback | None = None) -> OpenSetScores:
+        """Every template of ``gallery`` searched against the rest of it (see
+        ``frvs.galleries.calibration``)."""
+        space = self._analyser.packs.info(gallery.pack).space
+        index = self._catalog.fresh(gallery.id, space)
+        batches = self._batches(gallery, space)
+        total = sum(len(owners) for owners, _ in batches)
+        owners_all: list[str] = []
+        best_all: list[dict[str, float]] = []
+        for owners, vectors in batches:
+            best_all.extend(self.rank(index, vectors, 2))  # its own subject and the best other
+            owners_all.extend(owners)
+            if on_progress is not None:
+                on_progress(len(owners_all), total)
+        vectors_all = (np.concatenate([v for _, v in batches]) if batches
+                       else np.empty((0, space.dimension), dtype=np.float32))
+        return open_set_scores(owners_all, vectors_all, best_all)
 
     def _batches(self, gallery: Gallery, space: ModelSpace) -> list[tuple[Sequence[str], Matrix]]:
         with self._store.unit() as uow:

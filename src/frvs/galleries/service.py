@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from frvs.core.errors import ConflictError, FrvsError, NotFoundError
+from frvs.galleries.calibration import Calibration, ProgressCallback, calibrate
 from frvs.galleries.enrolment import (
     EnrolContext,
     EnrolItem,
@@ -137,6 +138,22 @@ class GalleryService:
         a = self.get(name_a)
         b = a if name_b is None or name_b == name_a else self.get(name_b)
         return self._searcher.crossmatch(a, b, threshold, top)
+
+    def calibrate(self, name: str, fpir: float, apply: bool = False,
+                  on_progress: ProgressCallback | None = None) -> Calibration:
+        """The 1:N threshold for a target FPIR, measured on the gallery's own subjects
+        (``frvs.galleries.calibration``); with ``apply``, it becomes the gallery's."""
+        gallery = self.get(name)
+        current = decision_threshold(gallery, self._ctx.analyser.packs.info(gallery.pack))
+        result = calibrate(gallery.name, self._searcher.open_set(gallery, on_progress), fpir,
+                           current)
+        if apply:
+            with self._store.unit(write=True) as uow:
+                uow.galleries.set_threshold(gallery.id, result.threshold)
+            result = replace(result, applied=True)
+            logger.info("gallery %s: threshold %.4f for FPIR %g (was %.4f)", gallery.name,
+                        result.threshold, fpir, current)
+        return result
 
     # -- deletion and retention ---------------------------------------------------
 

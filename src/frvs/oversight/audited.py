@@ -19,6 +19,7 @@ import numpy as np
 from frvs.core.errors import FrvsError
 from frvs.faces.models import Verification
 from frvs.faces.service import EngineOptions, FaceEngine
+from frvs.galleries.calibration import Calibration, ProgressCallback
 from frvs.galleries.enrolment import EnrolContext, EnrolItem, OutcomeCallback
 from frvs.galleries.models import (
     CrossMatch,
@@ -192,6 +193,16 @@ class AuditedGalleryService(GalleryService):
             rec.subjects = [ref for p in result.pairs[: _MAX_NAMED // 2] for ref in
                             (subject_ref(result.gallery_a, p.subject_a),
                              subject_ref(result.gallery_b, p.subject_b))]
+        return result
+
+    def calibrate(self, name: str, fpir: float, apply: bool = False,
+                  on_progress: ProgressCallback | None = None) -> Calibration:
+        with self._op("gallery.calibrate", {"gallery": name, "fpir": fpir,
+                                            "apply": apply}) as rec:
+            result = super().calibrate(name, fpir, apply, on_progress)
+            rec.result = {"threshold": result.threshold, "probes": result.probes,
+                          "previous_threshold": result.current_threshold,
+                          "applied": result.applied}
         return result
 
     # -- deletion and retention ---------------------------------------------------

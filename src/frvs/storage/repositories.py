@@ -134,6 +134,10 @@ class GalleryRepository:
     def set_pack(self, gallery_id: int, pack: str) -> None:
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(pack=pack))
 
+    def set_threshold(self, gallery_id: int, threshold: float) -> None:
+        self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id)
+                        .values(threshold=threshold))
+
 
 class SubjectRepository:
     def __init__(self, session: Session) -> None:

@@ -73,3 +73,38 @@ def test_enrol_identify_crossmatch_delete_and_purge(tmp_path: Path, data_dir: Pa
     assert code == 0 and deleted["deleted"]["templates"] == 1  # type: ignore[index]
     code, purged = frvs(tmp_path, "purge", "--json")
     assert (code, purged) == (0, {"deleted": []})
+
+
+def test_calibrate_measures_then_applies_an_open_set_threshold(tmp_path: Path,
+                                                                data_dir: Path) -> None:
+    frvs(tmp_path, "gallery", "create", "people")
+    code, _ = frvs(tmp_path, "enroll", "people", "--from-folder",
+                   str(data_dir / "identities" / "train"), "--json")
+    assert code == 0
+    code, measured = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0.2", "--json")
+    assert code == 0
+    # 9 photographs of 5 different people; 4 of them have two photographs.
+    assert (measured["subjects"], measured["probes"], measured["applied"]) == (5, 9, False)
+    assert measured["mated_probes"] == 8
+    # Five different people: nobody passes the pack's 1:1 threshold, every mate is found.
+    assert (measured["current_fpir"], measured["current_fnir"]) == (0.0, 0.0)
+    threshold = measured["threshold"]
+    assert isinstance(threshold, float) and threshold < 0.363
+    by_fpir = {p["fpir"]: p["threshold"] for p in measured["thresholds_by_fpir"]}  # type: ignore[attr-defined]
+    assert set(by_fpir.values()) == {None}  # 9 searches cannot show 10% or less
+    code, error = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0.01", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
+    assert "needs at least 100" in str(error["message"])
+
+    code, applied = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0.2",
+                         "--apply", "--json")
+    assert (code, applied["applied"], applied["threshold"]) == (0, True, threshold)
+    code, shown = frvs(tmp_path, "gallery", "show", "people", "--json")
+    assert shown["decision_threshold"] == pytest.approx(threshold)
+    code, found = frvs(tmp_path, "identify", "people",
+                       str(data_dir / "identities/test/obama1.jpg"), "--json")
+    assert found["threshold"] == pytest.approx(threshold)
+    assert [f["match"] for f in found["faces"]] == ["obama"]  # type: ignore[attr-defined]
+    _, trail = frvs(tmp_path, "audit", "list", "--json")
+    actions = [e["action"] for e in trail["entries"]]  # type: ignore[attr-defined]
+    assert actions.count("gallery.calibrate") == 3

@@ -50,6 +50,12 @@ class World:
         self.app.galleries.create(GallerySpec(name))
         return name
 
+    def two_person_gallery(self) -> str:
+        name = self.fresh_gallery()
+        for sid, face in (("a", self.face), ("b", self.other_face)):
+            self.app.galleries.enrol_images(name, SubjectSpec(sid), [("f.jpg", face)])
+        return name
+
     def fresh_subject(self) -> str:
         sid = f"s{next(_counter)}"
         self.app.galleries.enrol_images("staff", SubjectSpec(sid), [("face.jpg", self.face)])
@@ -102,6 +108,9 @@ MATRIX: dict[str, Row] = {
     "get_gallery": Row("GET", "/v1/galleries/staff", PEOPLE),
     "delete_gallery": Row("DELETE", "/v1/galleries/{g}", frozenset({O}),
                           params=lambda w: {"g": w.fresh_gallery()}),
+    "calibrate_gallery": Row("POST", "/v1/galleries/{g}/calibrate", frozenset({O}),
+                             params=lambda w: {"g": w.two_person_gallery()},
+                             request=lambda _w: {"json": {"fpir": 0.5, "apply": True}}),
     "list_subjects": Row("GET", "/v1/galleries/staff/subjects", PEOPLE),
     "get_subject": Row("GET", "/v1/galleries/staff/subjects/anchor", PEOPLE),
     "delete_subject": Row("DELETE", "/v1/galleries/staff/subjects/{s}", frozenset({O}),

@@ -96,3 +96,49 @@ async def delete_gallery(app: AppDep, who: Operator, name: GalleryName) -> Galle
     """Delete a gallery with its subjects, templates, crops and index (audited)."""
     overview = await run_in_threadpool(app.galleries.acting_as(who.context).delete, name)
     return public(overview)
+
+
+class CalibrationRequest(BaseModel):
+    """Measure the gallery's 1:N threshold for a target FPIR on its own subjects."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"fpir": 0.01, "apply": True}]})
+
+    fpir: float = Field(gt=0, lt=1, description="Target false positive identification rate: "
+                        "the share of searches for someone not enrolled that may return a "
+                        "match.")
+    apply: bool = Field(False, description="Make the measured threshold the gallery's.")
+
+
+class FpirThreshold(BaseModel):
+    fpir: float
+    threshold: float | None = Field(description="null when the gallery has too few templates "
+                                    "to show this rate")
+
+
+class CalibrationPublic(BaseModel):
+    gallery: str
+    subjects: int
+    probes: int = Field(description="Templates searched against the rest of the gallery.")
+    mated_probes: int = Field(description="Templates whose subject has other templates.")
+    target_fpir: float
+    threshold: float
+    fnir_at_threshold: float | None = Field(description="Share of mated searches not "
+                                            "returning their subject first at the threshold.")
+    current_threshold: float
+    current_fpir: float
+    current_fnir: float | None
+    thresholds_by_fpir: list[FpirThreshold]
+    applied: bool
+    assumes: str
+
+
+@router.post("/{name}/calibrate", operation_id="calibrate_gallery",
+             response_model=CalibrationPublic)
+async def calibrate_gallery(app: AppDep, who: Operator, name: GalleryName,
+                            body: CalibrationRequest) -> CalibrationPublic:
+    """Each template searched against the rest of the gallery: the threshold that keeps
+    searches for people not enrolled under the target FPIR, and its FNIR (audited)."""
+    service = app.galleries.acting_as(who.context)
+    result = await run_in_threadpool(service.calibrate, name, body.fpir, body.apply)
+    return CalibrationPublic.model_validate(result.as_dict())
