@@ -14,7 +14,9 @@ synthetic data is shaped by scores the default pack really produces on
 Prints one JSON document: the measured and synthetic score distributions, then for each
 gallery size and index: build time, memory, single-query p50/p99, batch queries per
 second, rank-1 mate-found rates, how often a mate-less probe passes the default
-threshold, and recall@1/@10 against exact search. ``--ten-million`` adds a 10M gallery
+threshold, and recall@1/@10 against exact search; then, as ``frvs gallery calibrate``
+does, the threshold for FPIR 1% from gallery templates searched against the rest, and
+what it does to the mate-less and mated probes. ``--ten-million`` adds a 10M gallery
 (fast-scan only, unless ``--indexes`` names others: an HNSW build over 10M takes about an
 hour; the ground truth is brute force over regenerated chunks). Query-time knobs (HNSW's
 efSearch, fast-scan's candidates) are measured on one built index.
@@ -252,6 +254,31 @@ def measure(index: VectorIndex, probes: Probes, truth: np.ndarray, singles: int)
     }
 
 
+def open_set(index: VectorIndex, model: GalleryModel, size: int, probes: Probes, *,
+             searches: int = 2_000, fpir: float = 0.01) -> dict[str, Any]:
+    """What ``frvs gallery calibrate`` would set: the threshold for ``fpir`` from gallery
+    templates searched against the rest, checked on the mate-less and mated probes."""
+    from frvs.galleries.calibration import threshold_for_fpir
+
+    picked = np.sort(np.random.default_rng(17).choice(size, searches, replace=False))
+    own = np.concatenate([chunk[picked[(picked >= start) & (picked < start + len(chunk))] - start]
+                          for start, chunk in gallery_chunks(model, size)])
+    top = index.search(own, 2)
+    nonmated = np.where(top.ids[:, 0] == picked, top.scores[:, 1], top.scores[:, 0])
+    threshold = threshold_for_fpir(nonmated.astype(np.float32), fpir)
+    assert threshold is not None
+    found = index.search(probes.vectors, 1)
+    m = probes.mated
+    return {
+        "target_fpir": fpir,
+        "leave_one_out_searches": searches,
+        "threshold": round(threshold, 4),
+        "mateless_pass": round(float(np.mean(found.scores[m:, 0] >= threshold)), 4),
+        "mate_found_at_threshold": round(float(np.mean(
+            (found.ids[:m, 0] == probes.mates) & (found.scores[:m, 0] >= threshold))), 4),
+    }
+
+
 def bench_size(
     size: int, args: argparse.Namespace, model: GalleryModel, genuine: np.ndarray
 ) -> dict[str, Any]:
@@ -286,6 +313,8 @@ def bench_size(
             row["mate_found_vs_exact"] = round(row["mate_rank1"] / exact_rate, 4)
             label = {"ef_search": "ef", "candidates": "c"}.get(knob, "")
             out[f"{name}_{label}{value}" if knob else name] = row
+        if "open_set" not in out:
+            out["open_set"] = open_set(index, model, size, probes) | {"index": name}
         close = getattr(index, "close", None)
         if close is not None:
             close()
