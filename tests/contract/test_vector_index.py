@@ -168,6 +168,18 @@ def test_removed_id_is_unfindable(make_index: MakeIndex) -> None:
     assert result.ids[0, 3] == -1
 
 
+def test_ids_lists_exactly_what_is_held(make_index: MakeIndex) -> None:
+    index = make_index(4)
+    assert index.ids().tolist() == []
+    _fill(index)
+    index.remove([2, 99])
+    index.add([3], _matrix([VECTORS[1]]))  # replaced, listed once
+    index.add([7], _matrix([VECTORS[2]]))
+    held = index.ids()
+    assert held.dtype == np.int64
+    assert sorted(held.tolist()) == [1, 3, 4, 7]
+
+
 def test_removing_an_unknown_id_changes_nothing(make_index: MakeIndex) -> None:
     index = _fill(make_index(4))
     before = index.search(_matrix([VECTORS[2]]), 4)

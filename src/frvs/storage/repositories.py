@@ -6,9 +6,10 @@ enrolment's subject, template and gallery revision commit together or not at all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -30,6 +31,8 @@ from frvs.storage.index.base import IdArray, Matrix
 from frvs.storage.schema import GalleryRow, SubjectRow, TemplateRow
 
 _VECTOR_DTYPE = np.dtype("<f4")
+_PAGE = 65_536
+_ID_CHUNK = 10_000
 
 
 def _gallery(row: GalleryRow) -> Gallery:
@@ -47,6 +50,20 @@ def _subject(row: SubjectRow, template_count: int = 0) -> Subject:
         display_name=row.display_name, metadata=dict(row.attributes or {}),
         created_at=row.created_at, expires_at=row.expires_at, template_count=template_count,
     )
+
+
+def _decoded(rows: Sequence[Any], space: ModelSpace) -> VectorBatch:
+    """(id, blob, dimension) rows as one batch; the blobs are joined and read at once."""
+    width = space.dimension * _VECTOR_DTYPE.itemsize
+    for tid, blob, dimension in rows:
+        if dimension != space.dimension:
+            raise InvalidRecordError(f"template {tid} has dimension {dimension} in "
+                                     f"space {space.key}")
+        if len(blob) != width:
+            decode_vector(blob, dimension, tid)  # raises with the details
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=_VECTOR_DTYPE)
+    return VectorBatch(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                       matrix.reshape(len(rows), space.dimension).astype(np.float32))
 
 
 def decode_vector(blob: bytes, dimension: int, template_id: int) -> Matrix:
@@ -236,21 +253,51 @@ class TemplateRepository:
             return None
         return row.id
 
+    def vector_pages(self, gallery_id: int, space: ModelSpace, after_id: int = 0,
+                     page: int = _PAGE) -> Iterator[VectorBatch]:
+        """The gallery's vectors in ``space`` with ids above ``after_id``, in id order and
+        pages of ``page`` rows, so that loading 10M templates never holds them all as
+        Python objects (a row costs about ten times its 512 bytes of vector that way)."""
+        last = after_id
+        while True:
+            rows = self._s.execute(
+                select(TemplateRow.id, TemplateRow.vector, TemplateRow.dimension).where(
+                    TemplateRow.gallery_id == gallery_id, TemplateRow.space_key == space.key,
+                    TemplateRow.id > last,
+                ).order_by(TemplateRow.id).limit(page)
+            ).all()
+            if not rows:
+                return
+            yield _decoded(rows, space)
+            last = rows[-1][0]
+
+    def vectors_of(self, ids: IdArray, space: ModelSpace) -> Iterator[VectorBatch]:
+        """The vectors of ``ids`` in ``space`` (those still stored), in pages."""
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = [int(i) for i in ids[start : start + _ID_CHUNK]]
+            rows = self._s.execute(
+                select(TemplateRow.id, TemplateRow.vector, TemplateRow.dimension).where(
+                    TemplateRow.id.in_(chunk), TemplateRow.space_key == space.key,
+                ).order_by(TemplateRow.id)
+            ).all()
+            if rows:
+                yield _decoded(rows, space)
+
     def vectors(self, gallery_id: int, space: ModelSpace, after_id: int = 0) -> VectorBatch:
         """Every vector of the gallery in ``space`` with an id above ``after_id``."""
-        rows = self._s.execute(
-            select(TemplateRow.id, TemplateRow.vector, TemplateRow.dimension).where(
-                TemplateRow.gallery_id == gallery_id, TemplateRow.space_key == space.key,
-                TemplateRow.id > after_id,
-            ).order_by(TemplateRow.id)
-        ).all()
-        matrix = np.zeros((len(rows), space.dimension), dtype=np.float32)
-        for i, (tid, blob, dimension) in enumerate(rows):
-            if dimension != space.dimension:
-                raise InvalidRecordError(f"template {tid} has dimension {dimension} in "
-                                         f"space {space.key}")
-            matrix[i] = decode_vector(blob, dimension, tid)
-        return VectorBatch(np.asarray([r[0] for r in rows], dtype=np.int64), matrix)
+        pages = list(self.vector_pages(gallery_id, space, after_id))
+        if not pages:
+            return VectorBatch(np.empty(0, dtype=np.int64),
+                               np.empty((0, space.dimension), dtype=np.float32))
+        return VectorBatch(np.concatenate([p.ids for p in pages]),
+                           np.concatenate([p.vectors for p in pages]))
+
+    def ids(self, gallery_id: int, space: ModelSpace) -> IdArray:
+        """The ids of the gallery's templates in ``space``, ascending."""
+        found = self._s.scalars(select(TemplateRow.id).where(
+            TemplateRow.gallery_id == gallery_id, TemplateRow.space_key == space.key,
+        ).order_by(TemplateRow.id)).all()
+        return np.fromiter(found, dtype=np.int64, count=len(found))
 
     def count(self, gallery_id: int, space: ModelSpace) -> int:
         value = self._s.scalar(select(func.count()).select_from(TemplateRow).where(

@@ -49,6 +49,11 @@ class VectorIndex(Protocol):
         """How many vectors the index holds."""
         ...
 
+    def ids(self) -> IdArray:
+        """Every id the index holds, in no particular order (for catching up with the
+        store by difference instead of rebuilding)."""
+        ...
+
 
 def check_vectors(vectors: Matrix, dimension: int, what: str = "vectors") -> Matrix:
     """Validate an (n, dimension) float32 matrix; raise with expected-versus-actual."""

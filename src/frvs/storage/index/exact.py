@@ -112,6 +112,10 @@ class ExactIndex:
         with self._lock:
             return self._size
 
+    def ids(self) -> IdArray:
+        with self._lock:
+            return self._ids[: self._size].copy()
+
     def _reserve(self, needed: int) -> None:
         capacity = self._vectors.shape[0]
         if needed <= capacity:

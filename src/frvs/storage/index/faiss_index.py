@@ -163,6 +163,10 @@ class FaissIndex:
         with self._lock:
             return self._labels.live
 
+    def ids(self) -> IdArray:
+        with self._lock:
+            return self._labels.live_ids()
+
     def rebuild(self) -> None:
         """Re-insert the live vectors into a fresh graph, dropping every tombstone."""
         with self._lock:

@@ -279,6 +279,10 @@ class FaissPQIndex:
         with self._lock:
             return self._labels.live
 
+    def ids(self) -> IdArray:
+        with self._lock:
+            return self._labels.live_ids()
+
     def rebuild(self) -> None:
         """Drop tombstones: compact the vectors, then retrain and re-encode the codes."""
         with self._lock:

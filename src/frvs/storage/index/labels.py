@@ -65,6 +65,10 @@ class LabelTable:
             self._max_id = max(self._max_id, int(ids.max()))
         return start
 
+    def live_ids(self) -> IdArray:
+        """The ids of every live label."""
+        return self._id_of_label[np.flatnonzero(self.alive)]
+
     def labels_of(self, ids: IdArray) -> IdArray:
         """Live labels holding any of ``ids`` (a vectorised scan, see the module notes)."""
         hits = np.isin(self._id_of_label[: self.total], ids) & self.alive

@@ -170,6 +170,19 @@ class MilvusIndex:
         )
         return int(result[0]["count(*)"])
 
+    def ids(self) -> IdArray:
+        pages = self._client.query_iterator(
+            self.options.collection, batch_size=_MAX_LIMIT, filter="", output_fields=["id"],
+            consistency_level=_STRONG,
+        )
+        found: list[IdArray] = []
+        try:
+            while rows := pages.next():
+                found.append(np.fromiter((row["id"] for row in rows), dtype=np.int64))
+        finally:
+            pages.close()
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
     def reset(self) -> None:
         """Drop every vector (the collection is recreated): for rebuilding from the store."""
         with self._write_lock:
