@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
+from frvs.core.errors import InvalidInputError
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.galleries.service import GalleryOverview, GalleryService
 
@@ -107,6 +108,48 @@ def show(ctx: typer.Context, name: GalleryArg, as_json: bool = JsonOption) -> No
                       s.created_at.isoformat(timespec="seconds"),
                       s.expires_at.isoformat(timespec="seconds") if s.expires_at else "-")
     console.print(table)
+
+
+@gallery_app.command("update")
+def update(
+    ctx: typer.Context,
+    name: GalleryArg,
+    purpose: Annotated[str | None, typer.Option(help="New purpose.")] = None,
+    legal_basis: Annotated[str | None, typer.Option(
+        "--legal-basis", help="New legal basis.")] = None,
+    retention_days: Annotated[int | None, typer.Option(
+        "--retention-days", help="New retention; every subject's expiry is re-dated from "
+        "its enrolment.")] = None,
+    no_retention: Annotated[bool, typer.Option(
+        "--no-retention", help="Keep subjects until deleted.")] = False,
+    threshold: Annotated[float | None, typer.Option(help="New decision threshold.")] = None,
+    clear_threshold: Annotated[bool, typer.Option(
+        "--clear-threshold", help="Decide at the pack's threshold (for --fmr) again.")] = False,
+    fmr: Annotated[float | None, typer.Option("--fmr", help="New target FMR.")] = None,
+    keep_crops: Annotated[bool | None, typer.Option(
+        "--keep-crops/--no-keep-crops", help="Store aligned face crops from now on, or not.",
+        show_default=False)] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a gallery's settings; what is not given stays (audited, with the old values)."""
+    changes: dict[str, object] = {k: v for k, v in {
+        "purpose": purpose, "legal_basis": legal_basis, "retention_days": retention_days,
+        "threshold": threshold, "fmr_target": fmr, "keep_crops": keep_crops}.items()
+        if v is not None}
+    if no_retention:
+        changes["retention_days"] = None
+    if clear_threshold:
+        changes["threshold"] = None
+    with domain_errors(as_json):
+        if not changes:
+            raise InvalidInputError("nothing to change: give at least one option "
+                                    "(see frvs gallery update --help)")
+        overview = service(ctx).update(name, changes)
+    if as_json:
+        emit_json(overview.as_dict())
+    else:
+        console.print(f"updated {name}: " + ", ".join(f"{k}={v}" for k, v in changes.items())
+                      + f"; decision threshold {overview.threshold:.4f}")
 
 
 @gallery_app.command("delete")

@@ -112,6 +112,16 @@ def watch(
         console.print(summary)
 
 
+def _roi(text: str) -> tuple[float, float, float, float]:
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4:
+        raise InvalidInputError(f"--roi is x,y,w,h in pixels, got {text!r}")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
 @camera_app.command("add")
 def camera_add(
     ctx: typer.Context,
@@ -128,12 +138,7 @@ def camera_add(
 ) -> None:
     """Register a camera; 'frvs serve' runs it in the background."""
     with domain_errors(as_json):
-        box = None
-        if roi:
-            parts = [float(v) for v in roi.split(",")]
-            if len(parts) != 4:
-                raise InvalidInputError("--roi is x,y,w,h")
-            box = (parts[0], parts[1], parts[2], parts[3])
+        box = _roi(roi) if roi else None
         spec = CameraSpec(name, source, tuple(gallery or ()), role, location,
                           5.0 if fps is None else (fps or None), box, retention_days,
                           keep_crops)
@@ -145,6 +150,56 @@ def camera_add(
         emit_json(spec.as_dict())
     else:
         console.print(f"camera {name} added")
+
+
+@camera_app.command("update")
+def camera_update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Camera name.")],
+    source: Annotated[str | None, typer.Option("--source", help="New source URL.")] = None,
+    gallery: GalleryOpt = None,
+    no_galleries: Annotated[bool, typer.Option(
+        "--no-galleries", help="Match against no gallery (sightings only).")] = False,
+    role: Annotated[CameraRole | None, typer.Option(
+        help="general, entry or exit (attendance).")] = None,
+    location: Annotated[str | None, typer.Option(help="Where the camera is.")] = None,
+    fps: FpsOpt = None,
+    roi: Annotated[str | None, typer.Option(help="Region of interest 'x,y,w,h' in px.")] = None,
+    no_roi: Annotated[bool, typer.Option("--no-roi", help="Analyse the whole frame.")] = False,
+    retention_days: Annotated[int | None, typer.Option(
+        help="How long sightings are kept.")] = None,
+    keep_crops: Annotated[bool | None, typer.Option(
+        "--keep-crops/--no-keep-crops", help="Store each sighting's face crop, or not.",
+        show_default=False)] = None,
+    enabled: Annotated[bool | None, typer.Option(
+        "--enable/--disable", help="Run it with 'frvs serve', or not.", show_default=False)
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a registered camera; what is not given stays. A running camera picks the
+    change up at its next start."""
+    with domain_errors(as_json):
+        changes: dict[str, object] = {k: v for k, v in {
+            "source_url": source, "role": role, "location": location,
+            "retention_days": retention_days, "keep_crops": keep_crops,
+            "enabled": enabled}.items() if v is not None}
+        if gallery or no_galleries:
+            changes["galleries"] = tuple(gallery or ())
+        if fps is not None:
+            changes["sample_fps"] = fps or None
+        if roi or no_roi:
+            changes["roi"] = _roi(roi) if roi else None
+        if not changes:
+            raise InvalidInputError("nothing to change: give at least one option "
+                                    "(see frvs camera update --help)")
+        app = state(ctx).app
+        if changes.get("galleries"):
+            app.video.matcher.pack_for(tuple(gallery or ()))
+        spec = app.video.cameras.update(name, changes)
+    if as_json:
+        emit_json(spec.as_dict())
+    else:
+        console.print(f"camera {name} updated: " + ", ".join(changes))
 
 
 @camera_app.command("list")

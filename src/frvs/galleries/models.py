@@ -120,6 +120,10 @@ class GallerySpec:
             raise InvalidInputError(f"FMR target must be in (0, 1), got {self.fmr_target}")
 
 
+GALLERY_UPDATABLE = frozenset({"purpose", "legal_basis", "retention_days", "threshold",
+                               "fmr_target", "keep_crops"})
+
+
 @dataclass(frozen=True, slots=True)
 class Gallery:
     """A stored gallery. ``pack`` names the model pack its templates are made with."""
@@ -136,6 +140,12 @@ class Gallery:
     pack: str
     created_at: datetime
     revision: int = 0
+
+    def spec(self) -> GallerySpec:
+        """The settings this gallery was made with, as changed since."""
+        return GallerySpec(self.name, self.kind, self.purpose, self.legal_basis,
+                           self.retention_days, self.threshold, self.fmr_target,
+                           self.keep_crops, self.pack)
 
     def expiry_for(self, created_at: datetime) -> datetime | None:
         """When a subject enrolled at ``created_at`` falls out of retention."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from frvs.core.errors import ConflictError, FrvsError, NotFoundError
+from frvs.core.errors import ConflictError, FrvsError, InvalidInputError, NotFoundError
 from frvs.galleries.calibration import Calibration, ProgressCallback, calibrate
 from frvs.galleries.enrolment import (
     EnrolContext,
@@ -22,6 +22,7 @@ from frvs.galleries.enrolment import (
     read_bytes,
 )
 from frvs.galleries.models import (
+    GALLERY_UPDATABLE,
     CrossMatch,
     DeletedSubject,
     EnrolOutcome,
@@ -84,6 +85,25 @@ class GalleryService:
         self._ctx.analyser.packs.info(pack)  # unknown pack -> ConfigurationError now
         with self._store.unit(write=True) as uow:
             return uow.galleries.add(spec, pack, self._ctx.clock())
+
+    def update(self, name: str, changes: Mapping[str, object]) -> GalleryOverview:
+        """Change a gallery's purpose, legal basis, retention, threshold, FMR target or crop
+        policy; the result is validated as a new gallery would be (a watch list keeps its
+        purpose and legal basis). A new retention re-dates every subject's expiry."""
+        unknown = sorted(set(changes) - GALLERY_UPDATABLE)
+        if unknown:
+            raise InvalidInputError(f"cannot change {', '.join(unknown)} of a gallery; "
+                                    f"changeable: {', '.join(sorted(GALLERY_UPDATABLE))}")
+        with self._store.unit(write=True) as uow:
+            gallery = uow.galleries.get(name)
+            spec = replace(gallery.spec(), **changes)  # type: ignore[arg-type]
+            uow.galleries.update(gallery.id, spec)
+            updated = uow.galleries.get(name)
+            if updated.retention_days != gallery.retention_days:
+                redated = uow.subjects.reset_expiry(updated)
+                logger.info("gallery %s: retention %s -> %s days, %d subjects re-dated", name,
+                            gallery.retention_days, updated.retention_days, redated)
+            return self.overview(updated, uow)
 
     def get(self, name: str) -> Gallery:
         with self._store.unit() as uow:

@@ -97,6 +97,13 @@ class AuditedGalleryService(GalleryService):
             rec.result = {"gallery_id": gallery.id, "pack": gallery.pack}
         return gallery
 
+    def update(self, name: str, changes: Mapping[str, object]) -> GalleryOverview:
+        with self._op("gallery.update", {"gallery": name, "changes": dict(changes)}) as rec:
+            before = self.get(name).as_dict()
+            overview = super().update(name, changes)
+            rec.result = {"before": {k: before[k] for k in changes if k in before}}
+        return overview
+
     def delete(self, name: str) -> GalleryOverview:
         with self._op("gallery.delete", {"gallery": name}) as rec:
             overview = super().delete(name)

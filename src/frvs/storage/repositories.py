@@ -151,6 +151,13 @@ class GalleryRepository:
     def set_pack(self, gallery_id: int, pack: str) -> None:
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(pack=pack))
 
+    def update(self, gallery_id: int, spec: GallerySpec) -> None:
+        """Store the settings a gallery may change after creation (see ``GALLERY_UPDATABLE``)."""
+        self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(
+            purpose=spec.purpose, legal_basis=spec.legal_basis,
+            retention_days=spec.retention_days, threshold=spec.threshold,
+            fmr_target=spec.fmr_target, keep_crops=spec.keep_crops))
+
     def set_threshold(self, gallery_id: int, threshold: float) -> None:
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id)
                         .values(threshold=threshold))
@@ -206,6 +213,16 @@ class SubjectRepository:
             .order_by(SubjectRow.expires_at)
         ).all()
         return [(_gallery(g), _subject(s)) for s, g in rows]
+
+    def reset_expiry(self, gallery: Gallery) -> int:
+        """Recompute every subject's expiry from the gallery's retention; returns how many."""
+        rows = self._s.execute(select(SubjectRow.id, SubjectRow.created_at)
+                               .where(SubjectRow.gallery_id == gallery.id)).all()
+        for start in range(0, len(rows), 10_000):
+            self._s.execute(update(SubjectRow), [
+                {"id": sid, "expires_at": gallery.expiry_for(created)}
+                for sid, created in rows[start : start + 10_000]])
+        return len(rows)
 
     def delete(self, subject_id: int) -> None:
         self._s.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))

@@ -7,8 +7,8 @@ never become subjects. A crop is stored only when the camera's policy keeps crop
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import cv2
@@ -70,6 +70,10 @@ def _spec(row: CameraRow) -> CameraSpec:
                       row.retention_days, row.keep_crops, row.enabled)
 
 
+CAMERA_UPDATABLE = frozenset({"source_url", "galleries", "role", "location", "sample_fps",
+                              "roi", "retention_days", "keep_crops", "enabled"})
+
+
 class CameraService:
     """Add, list and remove cameras."""
 
@@ -106,6 +110,26 @@ class CameraService:
         with self._store.unit() as uow:
             return [_spec(r) for r in uow.session.scalars(select(CameraRow).order_by(
                 CameraRow.name))]
+
+    def update(self, name: str, changes: Mapping[str, object]) -> CameraSpec:
+        """Change a camera's settings (all but its name), validated as a new camera would
+        be; a running camera picks them up at its next start."""
+        unknown = sorted(set(changes) - CAMERA_UPDATABLE)
+        if unknown:
+            raise InvalidInputError(f"cannot change {', '.join(unknown)} of a camera; "
+                                    f"changeable: {', '.join(sorted(CAMERA_UPDATABLE))}")
+        with self._store.unit(write=True) as uow:
+            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
+            if row is None:
+                raise NotFoundError(f"camera {name!r} not found")
+            spec = replace(_spec(row), **changes)  # type: ignore[arg-type]
+            row.source_url, row.galleries, row.role = (spec.source_url, list(spec.galleries),
+                                                       spec.role.value)
+            row.location, row.sample_fps = spec.location, spec.sample_fps
+            row.roi = list(spec.roi) if spec.roi else None
+            row.retention_days, row.keep_crops, row.enabled = (spec.retention_days,
+                                                               spec.keep_crops, spec.enabled)
+        return spec
 
     def remove(self, name: str) -> CameraSpec:
         with self._store.unit(write=True) as uow:

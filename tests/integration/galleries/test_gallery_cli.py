@@ -108,3 +108,45 @@ def test_calibrate_measures_then_applies_an_open_set_threshold(tmp_path: Path,
     _, trail = frvs(tmp_path, "audit", "list", "--json")
     actions = [e["action"] for e in trail["entries"]]  # type: ignore[attr-defined]
     assert actions.count("gallery.calibrate") == 3
+
+
+def test_update_changes_settings_redates_expiry_and_is_audited(tmp_path: Path,
+                                                               data_dir: Path) -> None:
+    frvs(tmp_path, "gallery", "create", "wl", "--kind", "watch_list", "--purpose", "p",
+         "--legal-basis", "court order 1", "--retention-days", "30")
+    code, _ = frvs(tmp_path, "enroll", "wl", "--subject", "obama",
+                   str(data_dir / "identities/train/obama/obama.jpg"), "--json")
+    assert code == 0
+    _, before = frvs(tmp_path, "gallery", "show", "wl", "--json")
+    expires_30 = before["subject_list"][0]["expires_at"]  # type: ignore[index]
+
+    code, updated = frvs(tmp_path, "gallery", "update", "wl", "--retention-days", "1",
+                         "--threshold", "0.5", "--legal-basis", "court order 2", "--json")
+    assert code == 0
+    assert (updated["retention_days"], updated["decision_threshold"],
+            updated["legal_basis"]) == (1, 0.5, "court order 2")
+    _, after = frvs(tmp_path, "gallery", "show", "wl", "--json")
+    expires_1 = after["subject_list"][0]["expires_at"]  # type: ignore[index]
+    assert expires_1 < expires_30  # re-dated from enrolment: 29 days earlier
+
+    code, cleared = frvs(tmp_path, "gallery", "update", "wl", "--clear-threshold",
+                         "--no-retention", "--json")
+    assert (code, cleared["decision_threshold"], cleared["retention_days"]) == (0, 0.363, None)
+    _, kept = frvs(tmp_path, "gallery", "show", "wl", "--json")
+    assert kept["subject_list"][0]["expires_at"] is None  # type: ignore[index]
+
+    code, error = frvs(tmp_path, "gallery", "update", "wl", "--purpose", " ", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")  # a watch list keeps its purpose
+    code, error = frvs(tmp_path, "gallery", "update", "wl", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
+    code, error = frvs(tmp_path, "gallery", "update", "nope", "--threshold", "0.4", "--json")
+    assert (code, error["error"]) == (16, "not_found")
+
+    _, trail = frvs(tmp_path, "audit", "list", "--json")
+    entries = trail["entries"]
+    assert isinstance(entries, list)
+    updates = [e for e in entries if e["action"] == "gallery.update"]
+    assert sorted(e["outcome"] for e in updates).count("ok") == 2
+    first = next(e for e in updates if "legal_basis" in e["inputs"]["changes"])
+    assert first["result"]["before"] == {"retention_days": 30, "threshold": None,
+                                         "legal_basis": "court order 1"}

@@ -112,6 +112,37 @@ async def get_camera(app: AppDep, _: Operator, name: CameraName) -> CameraPublic
     return _public(await run_in_threadpool(app.video.cameras.get, name))
 
 
+class CameraUpdate(BaseModel):
+    """The settings to change; a field left out keeps its value, ``null`` clears it. A
+    running camera picks changes up at its next start."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"galleries": ["staff", "visitors"], "sample_fps": 2}]})
+
+    source_url: str = Field("", min_length=1, max_length=2000)
+    galleries: list[str] = Field(default_factory=list, max_length=20)
+    role: CameraRole = CameraRole.GENERAL
+    location: str | None = Field(None, max_length=500)
+    sample_fps: float | None = Field(None, gt=0, le=120)
+    roi: tuple[float, float, float, float] | None = None
+    retention_days: int = Field(7, ge=1, le=3650)
+    keep_crops: bool = False
+    enabled: bool = True
+
+
+@router.patch("/{name}", operation_id="update_camera", response_model=CameraPublic)
+async def update_camera(app: AppDep, _: Operator, name: CameraName,
+                        body: CameraUpdate) -> CameraPublic:
+    """Change a camera's source, galleries (which must share one model pack), role,
+    location, sampling, region of interest, retention, crop policy or enabled flag."""
+    changes = body.model_dump(exclude_unset=True)
+    if "galleries" in changes:
+        changes["galleries"] = tuple(changes["galleries"])
+        if changes["galleries"]:
+            await run_in_threadpool(app.video.matcher.pack_for, changes["galleries"])
+    return _public(await run_in_threadpool(app.video.cameras.update, name, changes))
+
+
 @router.delete("/{name}", operation_id="delete_camera", response_model=CameraPublic)
 async def delete_camera(app: AppDep, _: Operator, name: CameraName) -> CameraPublic:
     """Remove a camera's registration (its stored sightings keep their own retention)."""

@@ -91,6 +91,31 @@ async def get_gallery(app: AppDep, _: GalleryReader, name: GalleryName) -> Galle
     return public(overview)
 
 
+class GalleryUpdate(BaseModel):
+    """The settings to change; a field left out keeps its value, ``null`` clears it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"retention_days": 14, "threshold": 0.55}]})
+
+    purpose: str | None = Field(None, max_length=2000)
+    legal_basis: str | None = Field(None, max_length=2000)
+    retention_days: int | None = Field(None, ge=1, le=36500)
+    threshold: float | None = Field(None, ge=-1, le=1)
+    fmr_target: float | None = Field(None, gt=0, lt=1)
+    keep_crops: bool = False
+
+
+@router.patch("/{name}", operation_id="update_gallery", response_model=GalleryPublic)
+async def update_gallery(app: AppDep, who: Operator, name: GalleryName,
+                         body: GalleryUpdate) -> GalleryPublic:
+    """Change purpose, legal basis, retention (subjects' expiry is re-dated), threshold,
+    FMR target or crop policy (audited, with the previous values)."""
+    changes = body.model_dump(exclude_unset=True)
+    overview = await run_in_threadpool(app.galleries.acting_as(who.context).update, name,
+                                       changes)
+    return public(overview)
+
+
 @router.delete("/{name}", operation_id="delete_gallery", response_model=GalleryPublic)
 async def delete_gallery(app: AppDep, who: Operator, name: GalleryName) -> GalleryPublic:
     """Delete a gallery with its subjects, templates, crops and index (audited)."""
