@@ -92,6 +92,12 @@ def test_reachability_rule(impostors: int, target: float, ok: bool) -> None:
     assert m.reachable(target, impostors) is ok
 
 
+@pytest.mark.parametrize(("target", "needed"),
+                         [(0.01, 100), (1e-3, 1000), (0.3, 4), (5e-324, 10**18)])
+def test_comparisons_needed_never_overflows(target: float, needed: int) -> None:
+    assert m.comparisons_needed(target) == needed
+
+
 def test_unreachable_target_has_no_number() -> None:
     rng = np.random.default_rng(1)
     s = m.ScoreSets.of(rng.uniform(0.5, 1, 140), rng.uniform(0, 0.6, 140))

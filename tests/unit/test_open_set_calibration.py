@@ -48,6 +48,10 @@ def test_a_rate_the_searches_cannot_show_has_no_threshold() -> None:
     with pytest.raises(InvalidInputError, match="needs at least 1000"):
         calibrate("g", OpenSetScores(99, _scores([0.1] * 99), _scores([]), _scores([])),
                   0.001, 0.363)
+    # The smallest double: a clear refusal, not an overflow (found by schemathesis).
+    with pytest.raises(InvalidInputError, match="needs at least 1000000000000000000"):
+        calibrate("g", OpenSetScores(99, _scores([0.1] * 99), _scores([]), _scores([])),
+                  5e-324, 0.363)
 
 
 def test_fnir_counts_misses_below_threshold_and_at_rank_two() -> None:

@@ -171,12 +171,18 @@ def reachable(target: float, impostors: int) -> bool:
     return impostors * target >= 1.0
 
 
+def comparisons_needed(target: float) -> int:
+    """The fewest comparisons that can show a rate of ``target`` (capped at 1e18, so a
+    target like 5e-324 gets an answer rather than an overflow)."""
+    return 10**18 if target <= 1e-18 else int(np.ceil(1.0 / target))
+
+
 def fnmr_at_fmr(curve: Roc, target: float, impostors: int) -> OperatingPoint:
     """FNMR at the lowest threshold whose FMR is at or below ``target``."""
     if not 0.0 < target < 1.0:
         raise InvalidInputError(f"target FMR must be in (0, 1), got {target}")
     if not reachable(target, impostors):
-        needed = int(np.ceil(1.0 / target))
+        needed = comparisons_needed(target)
         return OperatingPoint(
             target, False, None, None, None,
             f"not reachable with {impostors} impostor comparisons: FMR {target:g} needs at "

@@ -13,7 +13,9 @@ searches whose best other subject scores at or above a threshold estimates FPIR 
 threshold for a gallery of this size, and the threshold for a target FPIR is read off the
 same scores. Subjects with two or more templates give mated searches too (each template
 against its subject's other templates, competing with every other subject), which
-estimate the false negative identification rate (FNIR) the chosen threshold costs.
+estimate the false negative identification rate (FNIR) the chosen threshold costs. These
+are the FPIR and FNIR of ``frvs eval identification`` (``evaluation.metrics.open_set``),
+measured without a labelled probe set.
 
 Two assumptions, stated in the report: every subject is a different person (a person
 enrolled twice makes a high non-mate score; ``frvs crossmatch`` finds them), and enrolment
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frvs.core.errors import InvalidInputError
+from frvs.evaluation.metrics import comparisons_needed, reachable
 
 Scores = npt.NDArray[np.float32]
 ProgressCallback = Callable[[int, int], None]  # (probes searched, total)
@@ -99,7 +102,7 @@ def threshold_for_fpir(nonmated: Scores, fpir: float) -> float | None:
     (decisions are ``score >= threshold``), or None when there are too few searches to
     show that rate (fewer than 1/fpir)."""
     n = len(nonmated)
-    if n == 0 or n * fpir < 1:
+    if n == 0 or not reachable(fpir, n):  # the rule ``frvs eval`` applies to FMR targets
         return None
     allowed = math.floor(fpir * n + 1e-9)  # searches that may still match
     ranked = np.sort(nonmated)[::-1]
@@ -131,7 +134,7 @@ def calibrate(gallery: str, scores: OpenSetScores, target_fpir: float,
     if threshold is None:
         raise InvalidInputError(
             f"gallery {gallery!r} has {len(scores.nonmated)} templates to search with; an FPIR "
-            f"of {target_fpir:g} needs at least {math.ceil(1 / target_fpir)}: enrol more "
+            f"of {target_fpir:g} needs at least {comparisons_needed(target_fpir)}: enrol more "
             "subjects or choose a larger FPIR")
     return Calibration(
         gallery=gallery,

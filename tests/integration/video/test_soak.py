@@ -47,6 +47,7 @@ def test_two_fast_cameras_drop_frames_and_hold_memory(
     for status in statuses.values():
         assert status.frames_read > 2 * status.frames_processed > 0
         assert status.dropped > 0
-        # Every frame read was analysed, dropped, or is one of the <= 2 buffered ones.
-        assert status.frames_read - status.dropped - status.frames_processed <= 3
+        # Every frame read was analysed, dropped, buffered, or in analysis.
+        in_flight = runtime.buffer_capacity + 1
+        assert status.frames_read - status.dropped - status.frames_processed <= in_flight
     assert peak - baseline < 80, f"RSS grew from {baseline:.0f} MB to {peak:.0f} MB"

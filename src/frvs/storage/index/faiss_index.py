@@ -17,8 +17,6 @@ Label bookkeeping is ``LabelTable``'s, shared with the fast-scan index.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -26,8 +24,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.core.errors import ConfigurationError, InvalidRecordError
-from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
-from frvs.storage.index.labels import LabelTable, last_of_each_id
+from frvs.storage.index.base import Matrix, SearchResult, check_vectors
+from frvs.storage.index.labels import TombstoneIndex
 
 logger = logging.getLogger(__name__)
 
@@ -90,24 +88,16 @@ class FaissOptions(BaseModel):
     )
 
 
-class FaissIndex:
+class FaissIndex(TombstoneIndex):
     """HNSW inner-product search over normalised vectors; approximate, thread-safe."""
 
     def __init__(self, dimension: int, **options: Any) -> None:
         self._faiss = import_faiss()
-        if dimension < 1:
-            raise InvalidRecordError(f"dimension must be positive, got {dimension}")
-        self._dimension = dimension
         self.options = FaissOptions(**options)
-        self._lock = threading.RLock()
+        super().__init__(dimension, self.options.rebuild_ratio)
         self._index: Any = self._new_graph()
-        self._labels = LabelTable()
         self._selector: tuple[Any, Any] | None = None  # (bitmap, IDSelector) kept alive together
         self._ef_search = self.options.ef_search
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     @property
     def ef_search(self) -> int:
@@ -120,24 +110,13 @@ class FaissIndex:
             raise InvalidRecordError(f"ef_search must be positive, got {value}")
         self._ef_search = value
 
-    def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
-        id_arr, vecs = last_of_each_id(ids, check_vectors(vectors, self._dimension))
-        if len(id_arr) == 0:
-            return
-        with self._lock:
-            self._labels.append(id_arr)
-            self._selector = None
-            self._index.add(vecs)
-            self._maybe_rebuild()
+    def _append(self, first_label: int, vectors: Matrix) -> None:
+        # FAISS numbers vectors in add order, which is what makes them our labels.
+        assert first_label == self._index.ntotal, (first_label, self._index.ntotal)
+        self._index.add(vectors)
 
-    def remove(self, ids: Sequence[int] | IdArray) -> None:
-        id_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if len(id_arr) == 0:
-            return
-        with self._lock:
-            self._labels.kill(self._labels.labels_of(id_arr))
-            self._selector = None
-            self._maybe_rebuild()
+    def _labels_changed(self) -> None:
+        self._selector = None
 
     def search(self, queries: Matrix, k: int) -> SearchResult:
         q = check_vectors(queries, self._dimension, "queries")
@@ -158,14 +137,6 @@ class FaissIndex:
             ids[:, :take] = np.where(found, self._labels.ids_of(np.maximum(labels, 0)), -1)
         scores[:, :take] = np.where(found, found_scores, -np.inf)
         return SearchResult(scores, ids)
-
-    def count(self) -> int:
-        with self._lock:
-            return self._labels.live
-
-    def ids(self) -> IdArray:
-        with self._lock:
-            return self._labels.live_ids()
 
     def rebuild(self) -> None:
         """Re-insert the live vectors into a fresh graph, dropping every tombstone."""
@@ -206,7 +177,3 @@ class FaissIndex:
             selector = self._faiss.IDSelectorBitmap(total, self._faiss.swig_ptr(bitmap))
             self._selector = (bitmap, selector)
         return self._selector[1]
-
-    def _maybe_rebuild(self) -> None:
-        if self._labels.dead_share() > self.options.rebuild_ratio:
-            self.rebuild()

@@ -28,8 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from frvs.core.errors import InvalidRecordError
 from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
 from frvs.storage.index.faiss_index import import_faiss
-from frvs.storage.index.labels import LabelTable, last_of_each_id
+from frvs.storage.index.labels import TombstoneIndex
 
 logger = logging.getLogger(__name__)
 
@@ -204,24 +202,16 @@ class _Codes:
                    zip(self.parts, self.labels, strict=True))
 
 
-class FaissPQIndex:
+class FaissPQIndex(TombstoneIndex):
     """Fast-scan PQ over every vector, best candidates re-scored exactly; thread-safe."""
 
     def __init__(self, dimension: int, **options: Any) -> None:
         self._faiss = import_faiss()
-        if dimension < 1:
-            raise InvalidRecordError(f"dimension must be positive, got {dimension}")
-        self._dimension = dimension
         self.options = FaissPQOptions(**options)
+        super().__init__(dimension, self.options.rebuild_ratio)
         self._candidates = self.options.candidates
-        self._lock = threading.RLock()
-        self._labels = LabelTable()
         self._rows = _Rows(dimension)
         self._codes: _Codes | None = None
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     @property
     def candidates(self) -> int:
@@ -239,25 +229,11 @@ class FaissPQIndex:
         """Whether searches scan codes (True) or are exact over the float vectors."""
         return self._codes is not None
 
-    def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
-        id_arr, vecs = last_of_each_id(ids, check_vectors(vectors, self._dimension))
-        if len(id_arr) == 0:
-            return
-        with self._lock:
-            start = self._labels.append(id_arr)
-            self._rows.append(vecs)
-            if self._codes is not None:
-                self._codes.add(np.arange(start, start + len(vecs), dtype=np.int64), vecs)
-            self._maybe_rebuild()
-            self._maybe_encode()
-
-    def remove(self, ids: Sequence[int] | IdArray) -> None:
-        id_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if len(id_arr) == 0:
-            return
-        with self._lock:
-            self._labels.kill(self._labels.labels_of(id_arr))
-            self._maybe_rebuild()
+    def _append(self, first_label: int, vectors: Matrix) -> None:
+        self._rows.append(vectors)
+        if self._codes is not None:
+            labels = np.arange(first_label, first_label + len(vectors), dtype=np.int64)
+            self._codes.add(labels, vectors)
 
     def search(self, queries: Matrix, k: int) -> SearchResult:
         q = check_vectors(queries, self._dimension, "queries")
@@ -274,14 +250,6 @@ class FaissPQIndex:
                 labels, scores[:, :take] = self._scan_and_rerank(q, take)
             ids[:, :take] = self._labels.ids_of(labels)
         return SearchResult(scores, ids)
-
-    def count(self) -> int:
-        with self._lock:
-            return self._labels.live
-
-    def ids(self) -> IdArray:
-        with self._lock:
-            return self._labels.live_ids()
 
     def rebuild(self) -> None:
         """Drop tombstones: compact the vectors, then retrain and re-encode the codes."""
@@ -348,8 +316,8 @@ class FaissPQIndex:
         return labels, scores
 
     def _maybe_rebuild(self) -> None:
-        if self._labels.dead_share() > self.options.rebuild_ratio:
-            self.rebuild()
+        super()._maybe_rebuild()
+        self._maybe_encode()  # a gallery that just reached train_size gets its codes
 
     def _maybe_encode(self) -> None:
         """Train the codebook and encode every live vector once there are enough of them."""

@@ -11,13 +11,14 @@ fresh enrolment never scans.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from frvs.core.errors import InvalidRecordError
-from frvs.storage.index.base import IdArray, Matrix
+from frvs.storage.index.base import IdArray, Matrix, check_vectors
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -111,3 +112,63 @@ class LabelTable:
         alive = np.zeros(capacity, dtype=bool)
         alive[: self.total] = self._alive[: self.total]
         self._id_of_label, self._alive = id_of_label, alive
+
+
+class TombstoneIndex:
+    """What the FAISS-backed indexes share: a lock, the label table, count and ids,
+    removal by tombstone, and a rebuild once tombstones pass ``rebuild_ratio``.
+    Subclasses store vectors (``_append``), search, and ``rebuild``."""
+
+    def __init__(self, dimension: int, rebuild_ratio: float) -> None:
+        if dimension < 1:
+            raise InvalidRecordError(f"dimension must be positive, got {dimension}")
+        self._dimension = dimension
+        self._rebuild_ratio = rebuild_ratio
+        self._lock = threading.RLock()
+        self._labels = LabelTable()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def add(self, ids: Sequence[int] | IdArray, vectors: Matrix) -> None:
+        id_arr, vecs = last_of_each_id(ids, check_vectors(vectors, self._dimension))
+        if len(id_arr) == 0:
+            return
+        with self._lock:
+            start = self._labels.append(id_arr)
+            self._labels_changed()
+            self._append(start, vecs)
+            self._maybe_rebuild()
+
+    def remove(self, ids: Sequence[int] | IdArray) -> None:
+        id_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(id_arr) == 0:
+            return
+        with self._lock:
+            self._labels.kill(self._labels.labels_of(id_arr))
+            self._labels_changed()
+            self._maybe_rebuild()
+
+    def count(self) -> int:
+        with self._lock:
+            return self._labels.live
+
+    def ids(self) -> IdArray:
+        with self._lock:
+            return self._labels.live_ids()
+
+    def rebuild(self) -> None:
+        """Drop every tombstone (a subclass re-stores its live vectors)."""
+        raise NotImplementedError
+
+    def _append(self, first_label: int, vectors: Matrix) -> None:
+        """Store ``vectors`` under labels ``first_label``, ``first_label + 1``, ..."""
+        raise NotImplementedError
+
+    def _labels_changed(self) -> None:
+        """Labels were added or killed: forget anything derived from the live set."""
+
+    def _maybe_rebuild(self) -> None:
+        if self._labels.dead_share() > self._rebuild_ratio:
+            self.rebuild()
