@@ -54,6 +54,16 @@ def test_a_rate_the_searches_cannot_show_has_no_threshold() -> None:
                   5e-324, 0.363)
 
 
+def test_a_person_enrolled_twice_is_named_not_calibrated_around() -> None:
+    nonmated = np.concatenate([_scores([1.0000001, 1.0000001]),
+                               np.linspace(0.0, 0.4, 198, dtype=np.float32)])
+    scores = OpenSetScores(199, nonmated, _scores([]), _scores([]))
+    with pytest.raises(InvalidInputError, match="enrolled under two subject ids"):
+        calibrate("g", scores, 0.005, 0.363)
+    # At 1% the two duplicates are the two searches allowed to match: no refusal.
+    assert 0.4 < calibrate("g", scores, 0.01, 0.363).threshold < 0.41
+
+
 def test_fnir_counts_misses_below_threshold_and_at_rank_two() -> None:
     scores = OpenSetScores(3, _scores([0.2, 0.2, 0.2]), mated=_scores([0.9, 0.5, 0.3]),
                            mated_rival=_scores([0.2, 0.6, 0.1]))

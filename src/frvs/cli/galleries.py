@@ -136,11 +136,15 @@ def update(
         "purpose": purpose, "legal_basis": legal_basis, "retention_days": retention_days,
         "threshold": threshold, "fmr_target": fmr, "keep_crops": keep_crops}.items()
         if v is not None}
-    if no_retention:
-        changes["retention_days"] = None
-    if clear_threshold:
-        changes["threshold"] = None
     with domain_errors(as_json):
+        for given, clearing, what in ((retention_days, no_retention, "--retention-days"),
+                                      (threshold, clear_threshold, "--threshold")):
+            if given is not None and clearing:
+                raise InvalidInputError(f"{what} and its clearing option contradict each other")
+        if no_retention:
+            changes["retention_days"] = None
+        if clear_threshold:
+            changes["threshold"] = None
         if not changes:
             raise InvalidInputError("nothing to change: give at least one option "
                                     "(see frvs gallery update --help)")
@@ -266,7 +270,8 @@ def calibrate(
     console.print(table)
     points = ", ".join(f"FPIR {f:g}: {'-' if t is None else f'{t:.4f}'}"
                        for f, t in result.curve)
-    console.print(f"{result.probes} searches of {result.subjects} subjects. {points}")
+    console.print(f"{result.probes} searches of {result.subjects} subjects "
+                  f"({result.templates} templates in the gallery). {points}")
     console.print("Assumes every subject is a different person (check with 'frvs crossmatch "
                   f"{name}') and enrolment photos stand in for live probes.")
     console.print(f"applied: threshold of {name} is now {result.threshold:.4f}" if result.applied

@@ -163,7 +163,8 @@ def camera_update(
     role: Annotated[CameraRole | None, typer.Option(
         help="general, entry or exit (attendance).")] = None,
     location: Annotated[str | None, typer.Option(help="Where the camera is.")] = None,
-    fps: FpsOpt = None,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", help="New frames analysed per second; 0 analyses every frame.")] = None,
     roi: Annotated[str | None, typer.Option(help="Region of interest 'x,y,w,h' in px.")] = None,
     no_roi: Annotated[bool, typer.Option("--no-roi", help="Analyse the whole frame.")] = False,
     retention_days: Annotated[int | None, typer.Option(
@@ -183,6 +184,9 @@ def camera_update(
             "source_url": source, "role": role, "location": location,
             "retention_days": retention_days, "keep_crops": keep_crops,
             "enabled": enabled}.items() if v is not None}
+        if (gallery and no_galleries) or (roi and no_roi):
+            raise InvalidInputError("a value and its clearing option (--no-galleries, "
+                                    "--no-roi) contradict each other")
         if gallery or no_galleries:
             changes["galleries"] = tuple(gallery or ())
         if fps is not None:

@@ -40,6 +40,9 @@ Scores = npt.NDArray[np.float32]
 ProgressCallback = Callable[[int, int], None]  # (probes searched, total)
 
 FPIR_POINTS = (0.1, 0.01, 0.001, 0.0001)
+MAX_PROBES = 100_000  # leave-one-out searches at most: enough for FPIR 1e-4, 51 MB of vectors
+# Non-mated scores this high are not two people but one enrolled twice.
+_DUPLICATE_SCORE = 0.99
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Calibration:
 
     gallery: str
     subjects: int
+    templates: int
     probes: int
     mated_probes: int
     target_fpir: float
@@ -78,6 +82,7 @@ class Calibration:
         return {
             "gallery": self.gallery,
             "subjects": self.subjects,
+            "templates": self.templates,
             "probes": self.probes,
             "mated_probes": self.mated_probes,
             "target_fpir": self.target_fpir,
@@ -102,7 +107,7 @@ def threshold_for_fpir(nonmated: Scores, fpir: float) -> float | None:
     (decisions are ``score >= threshold``), or None when there are too few searches to
     show that rate (fewer than 1/fpir)."""
     n = len(nonmated)
-    if n == 0 or not reachable(fpir, n):  # the rule ``frvs eval`` applies to FMR targets
+    if n == 0 or not reachable(fpir, n):
         return None
     allowed = math.floor(fpir * n + 1e-9)  # searches that may still match
     ranked = np.sort(nonmated)[::-1]
@@ -125,20 +130,35 @@ def fnir_at(scores: OpenSetScores, threshold: float) -> float | None:
     return float(1.0 - np.mean(found))
 
 
-def calibrate(gallery: str, scores: OpenSetScores, target_fpir: float,
-              current_threshold: float) -> Calibration:
-    """The threshold for ``target_fpir`` and the error rates around it."""
+def check_target(gallery: str, target_fpir: float, searches: int) -> None:
+    """Refuse a target FPIR outside (0, 1) or one ``searches`` cannot show, before any
+    search is made."""
     if not 0.0 < target_fpir < 1.0:
         raise InvalidInputError(f"the target FPIR must be in (0, 1), got {target_fpir}")
-    threshold = threshold_for_fpir(scores.nonmated, target_fpir)
-    if threshold is None:
+    if not reachable(target_fpir, searches):  # the rule ``frvs eval`` applies to FMR targets
         raise InvalidInputError(
-            f"gallery {gallery!r} has {len(scores.nonmated)} templates to search with; an FPIR "
-            f"of {target_fpir:g} needs at least {comparisons_needed(target_fpir)}: enrol more "
+            f"gallery {gallery!r} has {searches} templates to search with; an FPIR of "
+            f"{target_fpir:g} needs at least {comparisons_needed(target_fpir)}: enrol more "
             "subjects or choose a larger FPIR")
+
+
+def calibrate(gallery: str, scores: OpenSetScores, target_fpir: float,
+              current_threshold: float, templates: int | None = None) -> Calibration:
+    """The threshold for ``target_fpir`` and the error rates around it. ``templates``:
+    how many the gallery holds, when the searches were a sample of them."""
+    check_target(gallery, target_fpir, len(scores.nonmated))
+    threshold = threshold_for_fpir(scores.nonmated, target_fpir)
+    assert threshold is not None  # check_target applied the same rule
+    if threshold > _DUPLICATE_SCORE:
+        raise InvalidInputError(
+            f"in gallery {gallery!r} the best other subject scores up to "
+            f"{float(scores.nonmated.max()):.4f}: some person is enrolled under two subject "
+            f"ids. Find them with 'frvs crossmatch {gallery}', merge or delete them, then "
+            "calibrate again")
     return Calibration(
         gallery=gallery,
         subjects=scores.subjects,
+        templates=len(scores.nonmated) if templates is None else templates,
         probes=len(scores.nonmated),
         mated_probes=len(scores.mated),
         target_fpir=target_fpir,

@@ -15,7 +15,12 @@ import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError
 from frvs.core.templates import ModelSpace
-from frvs.galleries.calibration import OpenSetScores, ProgressCallback, open_set_scores
+from frvs.galleries.calibration import (
+    MAX_PROBES,
+    OpenSetScores,
+    ProgressCallback,
+    open_set_scores,
+)
 from frvs.galleries.models import (
     Candidate,
     CrossMatch,
@@ -34,6 +39,7 @@ from frvs.storage.store import Store
 logger = logging.getLogger(__name__)
 
 _QUERY_BATCH = 512
+_SUBJECT_BATCH = 256
 
 
 def decision_threshold(gallery: Gallery, info: PackInfo) -> float:
@@ -125,24 +131,36 @@ class Searcher:
         return CrossMatch(a.name, b.name, cut,
                           tuple(CrossMatchPair(x, y, s) for (x, y), s in ordered))
 
-    def open_set(self, gallery: Gallery,
-                 on_progress: ProgressCallback | None = None) -> OpenSetScores:
-        """Every template of ``gallery`` searched against the rest of it (see
-        ``frvs.galleries.calibration``)."""
+    def open_set(self, gallery: Gallery, on_progress: ProgressCallback | None = None,
+                 max_probes: int = MAX_PROBES) -> OpenSetScores:
+        """Templates of ``gallery`` searched against the whole of it (see
+        ``frvs.galleries.calibration``): every template, or whole subjects drawn at random
+        until ``max_probes`` templates, so memory stays small at 10M."""
         space = self._analyser.packs.info(gallery.pack).space
         index = self._catalog.fresh(gallery.id, space)
-        batches = self._batches(gallery, space)
-        total = sum(len(owners) for owners, _ in batches)
-        owners_all: list[str] = []
-        best_all: list[dict[str, float]] = []
-        for owners, vectors in batches:
-            best_all.extend(self.rank(index, vectors, 2))  # its own subject and the best other
-            owners_all.extend(owners)
+        with self._store.unit() as uow:
+            subjects = np.random.default_rng(0).permutation(uow.subjects.ids_in(gallery.id))
+        total = min(index.count(), max_probes)
+        owners: list[str] = []
+        vectors: list[Matrix] = []
+        best: list[dict[str, float]] = []
+        start = 0
+        while start < len(subjects) and len(owners) < max_probes:
+            # Whole subjects (their mated searches need all their templates), about as
+            # many as templates are still wanted.
+            step = min(_SUBJECT_BATCH, max_probes - len(owners))
+            with self._store.unit() as uow:
+                batch_owners, batch = uow.templates.of_subjects(
+                    subjects[start : start + step].tolist(), space)
+            start += step
+            best.extend(self.rank(index, batch, 2))  # its own subject and the best other
+            owners.extend(batch_owners)
+            vectors.append(batch)
             if on_progress is not None:
-                on_progress(len(owners_all), total)
-        vectors_all = (np.concatenate([v for _, v in batches]) if batches
-                       else np.empty((0, space.dimension), dtype=np.float32))
-        return open_set_scores(owners_all, vectors_all, best_all)
+                on_progress(min(len(owners), total), total)
+        matrix = (np.concatenate(vectors) if vectors
+                  else np.empty((0, space.dimension), dtype=np.float32))
+        return open_set_scores(owners, matrix, best)
 
     def _batches(self, gallery: Gallery, space: ModelSpace) -> list[tuple[Sequence[str], Matrix]]:
         with self._store.unit() as uow:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from frvs.core.errors import ConflictError, FrvsError, InvalidInputError, NotFoundError
-from frvs.galleries.calibration import Calibration, ProgressCallback, calibrate
+from frvs.galleries.calibration import (
+    MAX_PROBES,
+    Calibration,
+    ProgressCallback,
+    calibrate,
+    check_target,
+)
 from frvs.galleries.enrolment import (
     EnrolContext,
     EnrolItem,
@@ -90,6 +96,8 @@ class GalleryService:
         """Change a gallery's purpose, legal basis, retention, threshold, FMR target or crop
         policy; the result is validated as a new gallery would be (a watch list keeps its
         purpose and legal basis). A new retention re-dates every subject's expiry."""
+        if not changes:
+            raise InvalidInputError("nothing to change: name at least one setting")
         unknown = sorted(set(changes) - GALLERY_UPDATABLE)
         if unknown:
             raise InvalidInputError(f"cannot change {', '.join(unknown)} of a gallery; "
@@ -164,15 +172,18 @@ class GalleryService:
         """The 1:N threshold for a target FPIR, measured on the gallery's own subjects
         (``frvs.galleries.calibration``); with ``apply``, it becomes the gallery's."""
         gallery = self.get(name)
-        current = decision_threshold(gallery, self._ctx.analyser.packs.info(gallery.pack))
+        info = self._ctx.analyser.packs.info(gallery.pack)
+        with self._store.unit() as uow:
+            templates = uow.templates.count(gallery.id, info.space)
+        check_target(gallery.name, fpir, min(templates, MAX_PROBES))  # before any search
         result = calibrate(gallery.name, self._searcher.open_set(gallery, on_progress), fpir,
-                           current)
+                           decision_threshold(gallery, info), templates)
         if apply:
             with self._store.unit(write=True) as uow:
                 uow.galleries.set_threshold(gallery.id, result.threshold)
             result = replace(result, applied=True)
             logger.info("gallery %s: threshold %.4f for FPIR %g (was %.4f)", gallery.name,
-                        result.threshold, fpir, current)
+                        result.threshold, fpir, result.current_threshold)
         return result
 
     # -- deletion and retention ---------------------------------------------------

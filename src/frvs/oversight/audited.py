@@ -206,10 +206,13 @@ class AuditedGalleryService(GalleryService):
                   on_progress: ProgressCallback | None = None) -> Calibration:
         with self._op("gallery.calibrate", {"gallery": name, "fpir": fpir,
                                             "apply": apply}) as rec:
+            before = self.get(name)
             result = super().calibrate(name, fpir, apply, on_progress)
             rec.result = {"threshold": result.threshold, "probes": result.probes,
-                          "previous_threshold": result.current_threshold,
-                          "applied": result.applied}
+                          "applied": result.applied,
+                          # as stored, so that an applied calibration can be undone
+                          "previous_threshold": before.threshold,
+                          "previous_fmr_target": before.fmr_target}
         return result
 
     # -- deletion and retention ---------------------------------------------------

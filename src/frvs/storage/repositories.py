@@ -214,15 +214,26 @@ class SubjectRepository:
         ).all()
         return [(_gallery(g), _subject(s)) for s, g in rows]
 
+    def ids_in(self, gallery_id: int) -> IdArray:
+        """The ids of the gallery's subjects, ascending."""
+        found = self._s.scalars(select(SubjectRow.id).where(SubjectRow.gallery_id == gallery_id)
+                                .order_by(SubjectRow.id)).all()
+        return np.fromiter(found, dtype=np.int64, count=len(found))
+
     def reset_expiry(self, gallery: Gallery) -> int:
-        """Recompute every subject's expiry from the gallery's retention; returns how many."""
-        rows = self._s.execute(select(SubjectRow.id, SubjectRow.created_at)
-                               .where(SubjectRow.gallery_id == gallery.id)).all()
-        for start in range(0, len(rows), 10_000):
+        """Recompute every subject's expiry from the gallery's retention, in pages of
+        10,000 subjects; returns how many."""
+        done, last = 0, 0
+        while True:
+            rows = self._s.execute(
+                select(SubjectRow.id, SubjectRow.created_at)
+                .where(SubjectRow.gallery_id == gallery.id, SubjectRow.id > last)
+                .order_by(SubjectRow.id).limit(10_000)).all()
+            if not rows:
+                return done
             self._s.execute(update(SubjectRow), [
-                {"id": sid, "expires_at": gallery.expiry_for(created)}
-                for sid, created in rows[start : start + 10_000]])
-        return len(rows)
+                {"id": sid, "expires_at": gallery.expiry_for(created)} for sid, created in rows])
+            done, last = done + len(rows), rows[-1][0]
 
     def delete(self, subject_id: int) -> None:
         self._s.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
@@ -299,6 +310,20 @@ class TemplateRepository:
             ).all()
             if rows:
                 yield _decoded(rows, space)
+
+    def of_subjects(self, subject_ids: Sequence[int],
+                    space: ModelSpace) -> tuple[list[str], Matrix]:
+        """Every template of ``subject_ids`` in ``space``: their subjects' external ids and
+        vectors, in template id order."""
+        rows = self._s.execute(
+            select(TemplateRow.id, TemplateRow.vector, TemplateRow.dimension,
+                   SubjectRow.external_id).join(SubjectRow)
+            .where(TemplateRow.subject_id.in_([int(i) for i in subject_ids]),
+                   TemplateRow.space_key == space.key).order_by(TemplateRow.id)
+        ).all()
+        if not rows:
+            return [], np.empty((0, space.dimension), dtype=np.float32)
+        return [r[3] for r in rows], _decoded([r[:3] for r in rows], space).vectors
 
     def vectors(self, gallery_id: int, space: ModelSpace, after_id: int = 0) -> VectorBatch:
         """Every vector of the gallery in ``space`` with an id above ``after_id``."""

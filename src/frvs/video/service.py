@@ -6,6 +6,7 @@ never become subjects. A crop is stored only when the camera's policy keeps crop
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -50,8 +51,12 @@ class CameraSpec:
             raise InvalidInputError(f"sampling rate must be in (0, 120], got {self.sample_fps}")
         if self.retention_days < 1:
             raise InvalidInputError("sighting retention must be >= 1 day")
-        if self.roi is not None and (len(self.roi) != 4 or min(self.roi[2:]) <= 0):
-            raise InvalidInputError("region of interest is x, y, width, height in pixels")
+        if self.roi is not None and (
+            len(self.roi) != 4 or not all(math.isfinite(v) for v in self.roi)
+            or min(self.roi[:2]) < 0 or min(self.roi[2:]) <= 0
+        ):
+            raise InvalidInputError("region of interest is x, y, width, height in pixels: "
+                                    f"finite, x and y >= 0, width and height > 0; got {self.roi}")
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "source": describe(self.source_url),

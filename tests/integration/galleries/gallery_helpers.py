@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+import numpy as np
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from frvs.config.settings import QualitySettings
@@ -23,6 +24,7 @@ from frvs.imaging.decode import BGRImage, ImageLimits
 from frvs.models.registry import PackRegistry, default_pack_configs
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
+from frvs.storage.schema import SubjectRow, TemplateRow
 from frvs.storage.store import Store
 
 PG_ADMIN_URL = os.environ.get(
@@ -137,3 +139,29 @@ def enrol_train(service: GalleryService, train: Path, name: str = "people") -> N
     assert len(report.outcomes) == 9
 
 
+
+
+def add_distractors(service: GalleryService, gallery: str, count: int, seed: int = 0) -> None:
+    """``count`` synthetic subjects of one random unit template each, written straight to
+    the store (no photographs): enough templates for an index to build its codes."""
+    g = service.get(gallery)
+    space = service._ctx.analyser.packs.info(g.pack).space
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((count, space.dimension)).astype("<f4")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    now = datetime.now(UTC)
+    with service._store.unit(write=True) as uow:
+        s = uow.session
+        s.execute(insert(SubjectRow), [
+            {"gallery_id": g.id, "external_id": f"distractor-{seed}-{i}", "display_name": None,
+             "attributes": {}, "created_at": now, "expires_at": None} for i in range(count)])
+        ids = {name: sid for name, sid in s.execute(
+            select(SubjectRow.external_id, SubjectRow.id).where(SubjectRow.gallery_id == g.id))}
+        s.execute(insert(TemplateRow), [
+            {"subject_id": ids[f"distractor-{seed}-{i}"], "gallery_id": g.id,
+             "space_key": space.key, "pack": space.pack, "pack_version": space.version,
+             "dimension": space.dimension, "metric": space.metric.value,
+             "vector": vectors[i].tobytes(), "quality": 0.9, "image_sha256": f"{seed}-{i}",
+             "source": None, "box": [0, 0, 1, 1], "crop_path": None, "created_at": now}
+            for i in range(count)])
+        uow.galleries.bump_revision(g.id)

@@ -95,6 +95,8 @@ def test_calibrate_measures_then_applies_an_open_set_threshold(tmp_path: Path,
     code, error = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0.01", "--json")
     assert (code, error["error"]) == (22, "invalid_input")
     assert "needs at least 100" in str(error["message"])
+    code, error = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
 
     code, applied = frvs(tmp_path, "gallery", "calibrate", "people", "--fpir", "0.2",
                          "--apply", "--json")
@@ -107,7 +109,7 @@ def test_calibrate_measures_then_applies_an_open_set_threshold(tmp_path: Path,
     assert [f["match"] for f in found["faces"]] == ["obama"]  # type: ignore[attr-defined]
     _, trail = frvs(tmp_path, "audit", "list", "--json")
     actions = [e["action"] for e in trail["entries"]]  # type: ignore[attr-defined]
-    assert actions.count("gallery.calibrate") == 3
+    assert actions.count("gallery.calibrate") == 4  # refusals are on the trail too
 
 
 def test_update_changes_settings_redates_expiry_and_is_audited(tmp_path: Path,
@@ -138,6 +140,9 @@ def test_update_changes_settings_redates_expiry_and_is_audited(tmp_path: Path,
     code, error = frvs(tmp_path, "gallery", "update", "wl", "--purpose", " ", "--json")
     assert (code, error["error"]) == (22, "invalid_input")  # a watch list keeps its purpose
     code, error = frvs(tmp_path, "gallery", "update", "wl", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
+    code, error = frvs(tmp_path, "gallery", "update", "wl", "--threshold", "0.4",
+                       "--clear-threshold", "--json")
     assert (code, error["error"]) == (22, "invalid_input")
     code, error = frvs(tmp_path, "gallery", "update", "nope", "--threshold", "0.4", "--json")
     assert (code, error["error"]) == (16, "not_found")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gallery_helpers import CachingAnalyser, enrol_train, make_service
+from gallery_helpers import CachingAnalyser, add_distractors, enrol_train, make_service
 
 from frvs.config.settings import Settings
 from frvs.galleries.service import GalleryService
@@ -26,10 +26,15 @@ def test_deletions_elsewhere_are_caught_up_in_place(
     if kind != "exact":
         pytest.importorskip("faiss", reason="faiss not installed: pip install 'frvs[faiss]'")
     url = f"sqlite:///{tmp_path / 'frvs.db'}"
-    index = Settings(index={"type": kind}).index
+    # faiss_pq builds codes from 256 templates on: with 300 distractors it scans them.
+    chosen: dict[str, object] = {"type": kind}
+    if kind == "faiss_pq":
+        chosen["options"] = {"train_size": 256}
+    index = Settings(index=chosen).index
     writer = make_service(url, tmp_path, analyser, index=index)
     reader = make_service(url, tmp_path, analyser, index=index)
     enrol_train(writer, data_dir / "identities" / "train")
+    add_distractors(writer, "people", 300)
     both = data_dir / "identities" / "test" / "obama_and_biden.jpg"
     matches = {f.match for f in reader.identify("people", both).faces}
     assert {"obama", "biden"} <= matches
@@ -41,15 +46,17 @@ def test_deletions_elsewhere_are_caught_up_in_place(
                                                        for c in f.candidates}
     assert "obama" in {f.match for f in faces}
     assert _index_of(reader, "people") is built  # the same index, caught up in place
-    assert built.count() == 7
+    assert built.count() == 307
 
     # An id below the highest one loaded that the index lacks (another PostgreSQL session
     # committing out of order looks like this): loaded by difference on the next change.
+    if kind == "faiss_pq":
+        assert built.encoded  # type: ignore[attr-defined]
     lowest = int(min(built.ids()))
     built.remove([lowest])
     writer.delete_subject("people", "rose_leslie")  # two more templates
     assert _index_of(reader, "people") is built
-    assert built.count() == 5
+    assert built.count() == 305
     assert lowest in built.ids()
     writer._store.close()
     reader._store.close()

@@ -181,3 +181,26 @@ def test_searches_need_a_case_and_a_purpose_which_are_audited(
     assert (entry["case_reference"], entry["purpose"]) == ("CASE-9", "lost child")
     assert entry["actor"]["role"] == "investigator" and entry["inputs"]["probe_sha256"]
     assert entry["subjects"] == ["staff/a"] and entry["result"]["matches"] == ["a"]
+
+
+def test_patch_bodies_that_change_nothing_or_hold_non_numbers_are_refused(
+        tmp_path: Path) -> None:
+    app, tokens = _app(tmp_path)
+    app.galleries.create(GallerySpec("staff"))
+    op = _h(tokens["operator"])
+    with TestClient(create_api(app)) as client:
+        assert client.post("/v1/cameras", headers=op, json={
+            "name": "door", "source_url": str(tmp_path)}).status_code == 201
+        empty = client.patch("/v1/galleries/staff", headers=op, json={})
+        assert empty.status_code == 400 and "nothing to change" in empty.text
+        # Python's JSON reader takes Infinity and NaN, so they are sent as raw text.
+        for roi, status in (("0, 0, Infinity, 10", 422), ("0, 0, NaN, 10", 422),
+                            ("-5, 0, 10, 10", 400)):
+            body = '{"roi": [' + roi + "]}"
+            bad = client.patch("/v1/cameras/door", headers={**op, "Content-Type":
+                                                             "application/json"},
+                               content=body.encode())
+            assert bad.status_code == status, (roi, bad.text)
+        assert client.get("/v1/cameras/door", headers=op).json()["roi"] is None
+        ok = client.patch("/v1/cameras/door", headers=op, json={"roi": [0, 0, 320, 240]})
+        assert ok.status_code == 200 and ok.json()["roi"] == [0, 0, 320, 240]

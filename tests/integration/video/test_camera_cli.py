@@ -41,8 +41,9 @@ def test_camera_update_changes_what_is_given_and_keeps_the_rest(tmp_path: Path) 
     assert (cleared["roi"], cleared["galleries"], cleared["sample_fps"], cleared["enabled"],
             cleared["location"], cleared["retention_days"]) == (None, [], None, True, "hall", 3)
 
-    for args, exit_code in [(["--roi", "1,2,3"], 22), (["--fps", "500"], 22), ([], 22),
-                            (["-g", "nope"], 16)]:
+    for args, exit_code in [(["--roi", "1,2,3"], 22), (["--roi", "0,0,nan,nan"], 22),
+                            (["--roi", "-1,0,10,10"], 22), (["--fps", "500"], 22), ([], 22),
+                            (["-g", "staff", "--no-galleries"], 22), (["-g", "nope"], 16)]:
         code, error = frvs(tmp_path, "camera", "update", "door", *args, "--json")
         assert code == exit_code, (args, error)
     code, error = frvs(tmp_path, "camera", "update", "ghost", "--fps", "1", "--json")

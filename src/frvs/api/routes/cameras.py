@@ -24,9 +24,9 @@ CameraName = Annotated[str, Path(max_length=100, examples=["entrance-1"])]
 
 
 class CameraCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "name": "entrance-1", "source_url": "rtsp://cam-1.local/stream",
-        "galleries": ["staff"], "role": "entry", "sample_fps": 5}]})
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"name": "entrance-1", "source_url": "rtsp://cam-1.local/stream",
+                      "galleries": ["staff"], "role": "entry", "sample_fps": 5}]})
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     source_url: str = Field(min_length=1, max_length=2000,
@@ -116,8 +116,8 @@ class CameraUpdate(BaseModel):
     """The settings to change; a field left out keeps its value, ``null`` clears it. A
     running camera picks changes up at its next start."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"galleries": ["staff", "visitors"], "sample_fps": 2}]})
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"galleries": ["staff", "visitors"], "sample_fps": 2}]})
 
     source_url: str = Field("", min_length=1, max_length=2000)
     galleries: list[str] = Field(default_factory=list, max_length=20)

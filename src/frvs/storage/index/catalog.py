@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 class _Entry:
     index: VectorIndex
     space: ModelSpace
+    gallery_id: int
     revision: int = -1
     max_id: int = 0
 
@@ -73,44 +75,64 @@ class IndexCatalog:
             entry = self._entries.get(key)
             if entry is not None and entry.revision == revision:
                 return entry.index
-            if entry is None:
-                entry = self._new_entry(gallery_id, space)
-            self._load(entry, uow.templates.vector_pages(gallery_id, space, entry.max_id))
-            stored = uow.templates.count(gallery_id, space)
-            if entry.index.count() != stored:
-                stored_ids = uow.templates.ids(gallery_id, space)
-                self._reconcile(entry, stored_ids, uow)
-                stored = len(stored_ids)
-            if entry.index.count() != stored:  # the store moved under us: start afresh
-                logger.warning("rebuilding index %s: %d entries, store has %d",
-                               index_name(gallery_id, space.key), entry.index.count(), stored)
-                entry = self._new_entry(gallery_id, space)
-                self._load(entry, uow.templates.vector_pages(gallery_id, space))
-            entry.revision = revision
-            return entry.index
+            with self._forgotten_on_failure(key):
+                return self._catch_up(entry or self._new_entry(gallery_id, space), revision,
+                                      uow)
+
+    def _catch_up(self, entry: _Entry, revision: int, uow: UnitOfWork) -> VectorIndex:
+        gallery_id, space = entry.gallery_id, entry.space
+        self._load(entry, uow.templates.vector_pages(gallery_id, space, entry.max_id))
+        stored = uow.templates.count(gallery_id, space)
+        if entry.index.count() != stored:
+            stored = self._reconcile(entry, uow.templates.ids(gallery_id, space), uow)
+        if entry.index.count() != stored:  # the store moved under us: start afresh
+            logger.warning("rebuilding index %s: %d entries, store has %d",
+                           index_name(gallery_id, space.key), entry.index.count(), stored)
+            entry = self._new_entry(gallery_id, space)
+            self._load(entry, uow.templates.vector_pages(gallery_id, space))
+        entry.revision = revision
+        return entry.index
+
+    @contextmanager
+    def _forgotten_on_failure(self, key: tuple[int, str]) -> Iterator[None]:
+        """An index whose update failed half-way is dropped, to be rebuilt from the store
+        on the next search, rather than answer from a state nobody knows."""
+        try:
+            yield
+        except BaseException:
+            if self._entries.pop(key, None) is not None:
+                logger.error("index %s failed to update; it will be rebuilt from the store",
+                             index_name(*key))
+            raise
 
     @staticmethod
-    def _load(entry: _Entry, pages: Iterable[VectorBatch]) -> None:
+    def _load(entry: _Entry, pages: Iterable[VectorBatch]) -> int:
+        loaded = 0
         for batch in pages:
             entry.index.add(batch.ids, batch.vectors)
             entry.max_id = max(entry.max_id, int(batch.ids.max()))
+            loaded += len(batch.ids)
+        return loaded
 
-    def _reconcile(self, entry: _Entry, stored: IdArray, uow: UnitOfWork) -> None:
+    def _reconcile(self, entry: _Entry, stored: IdArray, uow: UnitOfWork) -> int:
         """Catch up by difference: drop what another process deleted, load what it
         committed below our highest id (PostgreSQL commits ids out of order). At 10M
-        templates this reads 80 MB of ids instead of 5 GB of vectors."""
+        templates this reads 80 MB of ids instead of 5 GB of vectors. Returns how many
+        templates the store holds, less any deleted while we were loading."""
         held = entry.index.ids()
         gone = np.setdiff1d(held, stored, assume_unique=True)
         missing = np.setdiff1d(stored, held, assume_unique=True)
         if len(gone):
             entry.index.remove(gone)
-        self._load(entry, uow.templates.vectors_of(missing, entry.space))
+        loaded = self._load(entry, uow.templates.vectors_of(missing, entry.space))
         logger.info("caught up index of space %s: %d removed, %d added",
-                    entry.space.key, len(gone), len(missing))
+                    entry.space.key, len(gone), loaded)
+        return len(stored) - (len(missing) - loaded)
 
     def _new_entry(self, gallery_id: int, space: ModelSpace) -> _Entry:
         name = index_name(gallery_id, space.key)
-        entry = _Entry(build_index(self._settings, space.dimension, self._data_dir, name), space)
+        entry = _Entry(build_index(self._settings, space.dimension, self._data_dir, name), space,
+                       gallery_id)
         self._entries[(gallery_id, space.key)] = entry
         return entry
 
@@ -118,8 +140,9 @@ class IndexCatalog:
         self, gallery_id: int, space: ModelSpace, ids: Sequence[int], vectors: Matrix
     ) -> None:
         """Templates this process just committed; searchable before the next refresh."""
-        with self._lock:
-            entry = self._entries.get((gallery_id, space.key))
+        key = (gallery_id, space.key)
+        with self._lock, self._forgotten_on_failure(key):
+            entry = self._entries.get(key)
             if entry is None or not ids:
                 return
             entry.index.add(np.asarray(ids, dtype=np.int64), vectors)
@@ -128,9 +151,10 @@ class IndexCatalog:
     def removed(self, gallery_id: int, ids: Sequence[int]) -> None:
         """Templates this process just deleted; gone from every space's index at once."""
         with self._lock:
-            for (gid, _), entry in self._entries.items():
-                if gid == gallery_id and ids:
-                    entry.index.remove(np.asarray(ids, dtype=np.int64))
+            for key, entry in list(self._entries.items()):
+                if key[0] == gallery_id and ids:
+                    with self._forgotten_on_failure(key):
+                        entry.index.remove(np.asarray(ids, dtype=np.int64))
 
     def drop(self, gallery_id: int) -> None:
         """Forget every index of a gallery (deleted, or re-embedded with another pack)."""

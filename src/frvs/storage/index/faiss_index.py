@@ -84,7 +84,8 @@ class FaissOptions(BaseModel):
         title="Tombstone share that triggers a rebuild",
         description="Removed or replaced vectors stay in the graph as tombstones until "
         "they exceed this share of it. Lower keeps queries and memory lean after many "
-        "deletions but rebuilds (a full build, blocking writes) more often.",
+        "deletions but rebuilds (a full build, blocking writes and searches of this "
+        "gallery) more often.",
     )
 
 
@@ -142,11 +143,12 @@ class FaissIndex(TombstoneIndex):
         """Re-insert the live vectors into a fresh graph, dropping every tombstone."""
         with self._lock:
             total = self._labels.total
-            live_labels = self._labels.compact()
-            graph = self._new_graph()
-            for start in range(0, len(live_labels), _REBUILD_CHUNK):
+            live_labels = np.flatnonzero(self._labels.alive)
+            graph = self._new_graph()  # built whole before anything is swapped: a failure
+            for start in range(0, len(live_labels), _REBUILD_CHUNK):  # leaves the old one
                 chunk = live_labels[start : start + _REBUILD_CHUNK]
                 graph.add(self._index.reconstruct_batch(chunk))
+            self._labels.compact()
             logger.info("rebuilt HNSW graph: %d live of %d", len(live_labels), total)
             self._index = graph
             self._selector = None

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from frvs.core.errors import InvalidRecordError
 from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
 from frvs.storage.index.faiss_index import import_faiss
-from frvs.storage.index.labels import TombstoneIndex
+from frvs.storage.index.labels import LabelTable, TombstoneIndex
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class FaissPQOptions(BaseModel):
         le=1.0,
         title="Tombstone share that triggers a rebuild",
         description="Removed or replaced vectors stay until they exceed this share; then "
-        "vectors are compacted and re-encoded, blocking writes for a full encode.",
+        "vectors are compacted and re-encoded, blocking writes and searches of this "
+        "gallery for a full encode (about 15 s at 10M).",
     )
 
 
@@ -255,9 +256,17 @@ class FaissPQIndex(TombstoneIndex):
         """Drop tombstones: compact the vectors, then retrain and re-encode the codes."""
         with self._lock:
             total = self._labels.total
-            keep = self._labels.compact()
-            self._rows = self._rows.compacted(keep)
-            self._codes = None
+            keep = np.flatnonzero(self._labels.alive).astype(np.int64)
+            try:
+                # Frees each old block once copied, so 10M vectors never exist twice.
+                rows = self._rows.compacted(keep)
+            except BaseException:
+                # The old vectors are partly freed: empty the index rather than answer
+                # wrongly (the catalog reloads an index that failed from the store).
+                self._labels, self._rows, self._codes = LabelTable(), _Rows(self._dimension), None
+                raise
+            self._labels.compact()
+            self._rows, self._codes = rows, None
             logger.info("compacted fast-scan index: %d live of %d", len(keep), total)
             self._maybe_encode()
 
