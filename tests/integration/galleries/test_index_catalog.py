@@ -3,12 +3,14 @@ wrote by difference (removing and loading ids), never by rebuilding its index.""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from gallery_helpers import CachingAnalyser, add_distractors, enrol_train, make_service
 
 from frvs.config.settings import Settings
+from frvs.galleries.models import GallerySpec
 from frvs.galleries.service import GalleryService
 from frvs.storage.index.base import VectorIndex
 
@@ -58,5 +60,42 @@ def test_deletions_elsewhere_are_caught_up_in_place(
     assert _index_of(reader, "people") is built
     assert built.count() == 305
     assert lowest in built.ids()
+    writer._store.close()
+    reader._store.close()
+
+
+def test_one_gallery_catching_up_does_not_stall_searches_of_another(
+    tmp_path: Path, analyser: CachingAnalyser, data_dir: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'frvs.db'}"
+    writer = make_service(url, tmp_path, analyser)
+    reader = make_service(url, tmp_path, analyser)
+    enrol_train(writer, data_dir / "identities" / "train")  # gallery "people"
+    writer.create(GallerySpec("visitors"))
+    add_distractors(writer, "visitors", 5)
+    people, visitors = _index_of(reader, "people"), _index_of(reader, "visitors")
+
+    add_distractors(writer, "people", 10)  # reader's "people" index is now behind
+    entered, release = threading.Event(), threading.Event()
+    original = people.add
+
+    def slow_add(ids: object, vectors: object) -> None:  # a catch-up that takes long
+        entered.set()
+        release.wait(30)
+        original(ids, vectors)  # type: ignore[arg-type]
+
+    people.add = slow_add  # type: ignore[method-assign]
+    catching_up = threading.Thread(target=_index_of, args=(reader, "people"))
+    catching_up.start()
+    assert entered.wait(10)
+    other = threading.Thread(target=_index_of, args=(reader, "visitors"))
+    other.start()
+    other.join(10)
+    stalled = other.is_alive()
+    release.set()
+    catching_up.join(10)
+    assert not stalled, "a search of 'visitors' waited for 'people' to catch up"
+    assert _index_of(reader, "visitors") is visitors
+    assert _index_of(reader, "people").count() == 19
     writer._store.close()
     reader._store.close()

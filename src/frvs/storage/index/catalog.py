@@ -30,7 +30,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,9 @@ class _Entry:
     gallery_id: int
     revision: int = -1
     max_id: int = 0
+    # Catching up one gallery (a rebuild can take seconds at 10M) must not stall searches
+    # of the others: each entry has its own lock; the catalog's guards only the dict.
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class IndexCatalog:
@@ -67,17 +70,20 @@ class IndexCatalog:
     def fresh(self, gallery_id: int, space: ModelSpace) -> VectorIndex:
         """The index of ``gallery_id`` in ``space``, caught up with the store."""
         key = (gallery_id, space.key)
-        with self._lock, self._store.unit() as uow:
+        with self._store.unit() as uow:
             revision = uow.galleries.revision(gallery_id)
             if revision is None:
                 self.drop(gallery_id)
                 raise NotFoundError(f"gallery {gallery_id} no longer exists")
-            entry = self._entries.get(key)
-            if entry is not None and entry.revision == revision:
+            with self._lock:
+                entry = self._entries.get(key) or self._new_entry(gallery_id, space)
+            if entry.revision == revision:
                 return entry.index
-            with self._forgotten_on_failure(key):
-                return self._catch_up(entry or self._new_entry(gallery_id, space), revision,
-                                      uow)
+            with entry.lock:
+                if entry.revision == revision:  # another thread caught it up meanwhile
+                    return entry.index
+                with self._forgotten_on_failure(key, entry):
+                    return self._catch_up(entry, revision, uow)
 
     def _catch_up(self, entry: _Entry, revision: int, uow: UnitOfWork) -> VectorIndex:
         gallery_id, space = entry.gallery_id, entry.space
@@ -88,21 +94,23 @@ class IndexCatalog:
         if entry.index.count() != stored:  # the store moved under us: start afresh
             logger.warning("rebuilding index %s: %d entries, store has %d",
                            index_name(gallery_id, space.key), entry.index.count(), stored)
-            entry = self._new_entry(gallery_id, space)
+            entry.index, entry.max_id = self._build(gallery_id, space), 0
             self._load(entry, uow.templates.vector_pages(gallery_id, space))
         entry.revision = revision
         return entry.index
 
     @contextmanager
-    def _forgotten_on_failure(self, key: tuple[int, str]) -> Iterator[None]:
+    def _forgotten_on_failure(self, key: tuple[int, str], entry: _Entry) -> Iterator[None]:
         """An index whose update failed half-way is dropped, to be rebuilt from the store
         on the next search, rather than answer from a state nobody knows."""
         try:
             yield
         except BaseException:
-            if self._entries.pop(key, None) is not None:
-                logger.error("index %s failed to update; it will be rebuilt from the store",
-                             index_name(*key))
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+                    logger.error("index %s failed to update; it will be rebuilt from the "
+                                 "store", index_name(*key))
             raise
 
     @staticmethod
@@ -129,10 +137,13 @@ class IndexCatalog:
                     entry.space.key, len(gone), loaded)
         return len(stored) - (len(missing) - loaded)
 
-    def _new_entry(self, gallery_id: int, space: ModelSpace) -> _Entry:
+    def _build(self, gallery_id: int, space: ModelSpace) -> VectorIndex:
         name = index_name(gallery_id, space.key)
-        entry = _Entry(build_index(self._settings, space.dimension, self._data_dir, name), space,
-                       gallery_id)
+        return build_index(self._settings, space.dimension, self._data_dir, name)
+
+    def _new_entry(self, gallery_id: int, space: ModelSpace) -> _Entry:
+        """A new, empty entry in the dict (the caller holds the catalog lock)."""
+        entry = _Entry(self._build(gallery_id, space), space, gallery_id)
         self._entries[(gallery_id, space.key)] = entry
         return entry
 
@@ -141,20 +152,22 @@ class IndexCatalog:
     ) -> None:
         """Templates this process just committed; searchable before the next refresh."""
         key = (gallery_id, space.key)
-        with self._lock, self._forgotten_on_failure(key):
+        with self._lock:
             entry = self._entries.get(key)
-            if entry is None or not ids:
-                return
+        if entry is None or not ids:
+            return
+        with entry.lock, self._forgotten_on_failure(key, entry):
             entry.index.add(np.asarray(ids, dtype=np.int64), vectors)
             entry.max_id = max(entry.max_id, *ids)
 
     def removed(self, gallery_id: int, ids: Sequence[int]) -> None:
         """Templates this process just deleted; gone from every space's index at once."""
         with self._lock:
-            for key, entry in list(self._entries.items()):
-                if key[0] == gallery_id and ids:
-                    with self._forgotten_on_failure(key):
-                        entry.index.remove(np.asarray(ids, dtype=np.int64))
+            entries = [(k, e) for k, e in self._entries.items() if k[0] == gallery_id]
+        for key, entry in entries:
+            if ids:
+                with entry.lock, self._forgotten_on_failure(key, entry):
+                    entry.index.remove(np.asarray(ids, dtype=np.int64))
 
     def drop(self, gallery_id: int) -> None:
         """Forget every index of a gallery (deleted, or re-embedded with another pack)."""
@@ -166,4 +179,4 @@ class IndexCatalog:
         """How many entries the in-memory index holds, or None when it is not built."""
         with self._lock:
             entry = self._entries.get((gallery_id, space.key))
-            return None if entry is None else entry.index.count()
+        return None if entry is None else entry.index.count()
