@@ -21,7 +21,18 @@ GalleryName = Annotated[str, Path(description="Gallery name.", max_length=100,
                                   examples=["staff"])]
 
 
-class GalleryCreate(BaseModel):
+class GallerySettings(BaseModel):
+    """What a gallery may change after creation (``GALLERY_UPDATABLE``)."""
+
+    purpose: str | None = Field(None, max_length=2000)
+    legal_basis: str | None = Field(None, max_length=2000)
+    retention_days: int | None = Field(None, ge=1, le=36500)
+    threshold: float | None = Field(None, ge=-1, le=1)
+    fmr_target: float | None = Field(None, gt=0, lt=1)
+    keep_crops: bool = False
+
+
+class GalleryCreate(GallerySettings):
     """A new gallery. A watch list needs a purpose and a legal basis."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -30,12 +41,6 @@ class GalleryCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     kind: GalleryKind = GalleryKind.GENERAL
-    purpose: str | None = Field(None, max_length=2000)
-    legal_basis: str | None = Field(None, max_length=2000)
-    retention_days: int | None = Field(None, ge=1, le=36500)
-    threshold: float | None = Field(None, ge=-1, le=1)
-    fmr_target: float | None = Field(None, gt=0, lt=1)
-    keep_crops: bool = False
     pack: str | None = Field(None, max_length=100)
 
     def spec(self) -> GallerySpec:
@@ -91,18 +96,11 @@ async def get_gallery(app: AppDep, _: GalleryReader, name: GalleryName) -> Galle
     return public(overview)
 
 
-class GalleryUpdate(BaseModel):
+class GalleryUpdate(GallerySettings):
     """The settings to change; a field left out keeps its value, ``null`` clears it."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"retention_days": 14, "threshold": 0.55}]})
-
-    purpose: str | None = Field(None, max_length=2000)
-    legal_basis: str | None = Field(None, max_length=2000)
-    retention_days: int | None = Field(None, ge=1, le=36500)
-    threshold: float | None = Field(None, ge=-1, le=1)
-    fmr_target: float | None = Field(None, gt=0, lt=1)
-    keep_crops: bool = False
 
 
 @router.patch("/{name}", operation_id="update_gallery", response_model=GalleryPublic)

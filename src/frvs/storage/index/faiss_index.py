@@ -21,11 +21,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from frvs.core.errors import ConfigurationError, InvalidRecordError
 from frvs.storage.index.base import Matrix, SearchResult, check_vectors
-from frvs.storage.index.labels import TombstoneIndex
+from frvs.storage.index.labels import TombstoneIndex, TombstoneOptions
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,8 @@ def import_faiss() -> ModuleType:
     return faiss
 
 
-class FaissOptions(BaseModel):
+class FaissOptions(TombstoneOptions):
     """HNSW parameters; every one trades speed or memory against recall."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     m: int = Field(
         32,
@@ -76,16 +74,6 @@ class FaissOptions(BaseModel):
         "as in ~120 dimensions): on 100k, efSearch 64/128/256/512 found the mate 86/94/98/"
         "99.7% as often as exact search (benchmarks/search.py, M=32); larger galleries "
         "need more. Settable per index at query time (FaissIndex.ef_search).",
-    )
-    rebuild_ratio: float = Field(
-        0.25,
-        gt=0.0,
-        le=1.0,
-        title="Tombstone share that triggers a rebuild",
-        description="Removed or replaced vectors stay in the graph as tombstones until "
-        "they exceed this share of it. Lower keeps queries and memory lean after many "
-        "deletions but rebuilds (a full build, blocking writes and searches of this "
-        "gallery) more often.",
     )
 
 

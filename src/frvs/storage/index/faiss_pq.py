@@ -32,12 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from frvs.core.errors import InvalidRecordError
 from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
 from frvs.storage.index.faiss_index import import_faiss
-from frvs.storage.index.labels import LabelTable, TombstoneIndex
+from frvs.storage.index.labels import LabelTable, TombstoneIndex, TombstoneOptions
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,8 @@ _SCAN_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                 thread_name_prefix="frvs-scan")
 
 
-class FaissPQOptions(BaseModel):
+class FaissPQOptions(TombstoneOptions):
     """Scan and re-rank parameters; each trades speed or memory against finding the mate."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     candidates: int = Field(
         1000,
@@ -87,15 +85,6 @@ class FaissPQOptions(BaseModel):
         description="Smaller codes score more finely but cost more to scan (2 dims: 64 "
         "bytes a 128-d vector, twice the scan time of 4). The dimension must be a "
         "multiple of it, else search stays exact.",
-    )
-    rebuild_ratio: float = Field(
-        0.25,
-        gt=0.0,
-        le=1.0,
-        title="Tombstone share that triggers a rebuild",
-        description="Removed or replaced vectors stay until they exceed this share; then "
-        "vectors are compacted and re-encoded, blocking writes and searches of this "
-        "gallery for a full encode (about 15 s at 10M).",
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.core.errors import InvalidRecordError
 from frvs.storage.index.base import IdArray, Matrix, check_vectors
@@ -112,6 +113,23 @@ class LabelTable:
         alive = np.zeros(capacity, dtype=bool)
         alive[: self.total] = self._alive[: self.total]
         self._id_of_label, self._alive = id_of_label, alive
+
+
+class TombstoneOptions(BaseModel):
+    """The option every tombstoning index has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rebuild_ratio: float = Field(
+        0.25,
+        gt=0.0,
+        le=1.0,
+        title="Tombstone share that triggers a rebuild",
+        description="Removed or replaced vectors stay as tombstones until they exceed this "
+        "share of the index. Lower keeps queries and memory lean after many deletions but "
+        "rebuilds more often; a rebuild (a full HNSW build, or a fast-scan compaction and "
+        "re-encode: about 15 s at 10M) blocks writes and searches of this gallery.",
+    )
 
 
 class TombstoneIndex:
