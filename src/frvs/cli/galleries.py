@@ -114,9 +114,11 @@ def show(ctx: typer.Context, name: GalleryArg, as_json: bool = JsonOption) -> No
 def update(
     ctx: typer.Context,
     name: GalleryArg,
-    purpose: Annotated[str | None, typer.Option(help="New purpose.")] = None,
+    purpose: Annotated[str | None, typer.Option(
+        help="New purpose ('' clears it; a watch list must keep one).")] = None,
     legal_basis: Annotated[str | None, typer.Option(
-        "--legal-basis", help="New legal basis.")] = None,
+        "--legal-basis", help="New legal basis ('' clears it; a watch list must keep one).")
+    ] = None,
     retention_days: Annotated[int | None, typer.Option(
         "--retention-days", help="New retention; every subject's expiry is re-dated from "
         "its enrolment.")] = None,
@@ -141,6 +143,9 @@ def update(
                                       (threshold, clear_threshold, "--threshold")):
             if given is not None and clearing:
                 raise InvalidInputError(f"{what} and its clearing option contradict each other")
+        for text in ("purpose", "legal_basis"):
+            if changes.get(text) == "":
+                changes[text] = None
         if no_retention:
             changes["retention_days"] = None
         if clear_threshold:
@@ -274,5 +279,10 @@ def calibrate(
                   f"({result.templates} templates in the gallery). {points}")
     console.print("Assumes every subject is a different person (check with 'frvs crossmatch "
                   f"{name}') and enrolment photos stand in for live probes.")
+    if result.threshold < result.current_threshold:
+        console.print(f"[yellow]note[/]: {result.threshold:.4f} is below the current threshold "
+                      f"{result.current_threshold:.4f}: this gallery is small enough that the "
+                      "current one is stricter than the target needs; applying it lets more "
+                      "low-quality live faces match.")
     console.print(f"applied: threshold of {name} is now {result.threshold:.4f}" if result.applied
                   else "not applied (use --apply)")

@@ -139,6 +139,11 @@ def test_update_changes_settings_redates_expiry_and_is_audited(tmp_path: Path,
 
     code, error = frvs(tmp_path, "gallery", "update", "wl", "--purpose", " ", "--json")
     assert (code, error["error"]) == (22, "invalid_input")  # a watch list keeps its purpose
+    code, error = frvs(tmp_path, "gallery", "update", "wl", "--purpose", "", "--json")
+    assert (code, error["error"]) == (22, "invalid_input")
+    frvs(tmp_path, "gallery", "create", "gen", "--purpose", "visitors")
+    code, general = frvs(tmp_path, "gallery", "update", "gen", "--purpose", "", "--json")
+    assert (code, general["purpose"]) == (0, None)  # a general gallery may drop it
     code, error = frvs(tmp_path, "gallery", "update", "wl", "--json")
     assert (code, error["error"]) == (22, "invalid_input")
     code, error = frvs(tmp_path, "gallery", "update", "wl", "--threshold", "0.4",
@@ -151,7 +156,7 @@ def test_update_changes_settings_redates_expiry_and_is_audited(tmp_path: Path,
     entries = trail["entries"]
     assert isinstance(entries, list)
     updates = [e for e in entries if e["action"] == "gallery.update"]
-    assert sorted(e["outcome"] for e in updates).count("ok") == 2
+    assert sorted(e["outcome"] for e in updates).count("ok") == 3  # wl twice, gen once
     first = next(e for e in updates if "legal_basis" in e["inputs"]["changes"])
     assert first["result"]["before"] == {"retention_days": 30, "threshold": None,
                                          "legal_basis": "court order 1"}
