@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -13,7 +18,7 @@ from rich.table import Table
 from frvs.alerts.models import AlertStatus, Verdict
 from frvs.attendance.service import report_csv
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state
-from frvs.core.errors import InvalidInputError
+from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
 from frvs.video.service import CameraSpec
@@ -159,7 +164,8 @@ def camera_update(
     source: Annotated[str | None, typer.Option("--source", help="New source URL.")] = None,
     gallery: GalleryOpt = None,
     no_galleries: Annotated[bool, typer.Option(
-        "--no-galleries", help="Match against no gallery (sightings only).")] = False,
+        "--no-galleries", help="Match against no gallery; the camera then does not run "
+        "until it is given one.")] = False,
     role: Annotated[CameraRole | None, typer.Option(
         help="general, entry or exit (attendance).")] = None,
     location: Annotated[str | None, typer.Option(help="Where the camera is.")] = None,
@@ -233,29 +239,75 @@ def camera_remove(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> 
 
 
 @camera_app.command("status")
-def camera_status(ctx: typer.Context, as_json: bool = JsonOption) -> None:
-    """Probe each registered camera: can its source be opened and read now?"""
-    rows = []
+def camera_status(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(
+        "--url", envvar="FRVS_URL",
+        help="Ask the running service at this address (e.g. http://127.0.0.1:8000) how its "
+        "cameras are doing, with the API key in FRVS_API_KEY (operator or reviewer). "
+        "Without it, each registered camera's source is opened and read once here.")
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """How the cameras are doing: live figures from a running service (--url), or a probe
+    of each registered camera's source."""
     with domain_errors(as_json):
-        for spec in state(ctx).app.video.cameras.all():
-            started = time.monotonic()
-            try:
-                src = open_source(spec.source_url, spec.name, SourceOptions(read_timeout=5.0))
-                try:
-                    frame = src.read()
-                    size = None if frame is None else list(frame.image.shape[1::-1])
-                    fps = src.nominal_fps
-                finally:
-                    src.close()
-                rows.append({"camera": spec.name, "health": "online", "input_fps": fps,
-                             "size": size, "probe_seconds": round(time.monotonic() - started, 2)})
-            except SourceError as exc:
-                rows.append({"camera": spec.name, "health": "offline", "last_error": exc.message})
+        rows = (_service_status(url, os.environ.get("FRVS_API_KEY")) if url
+                else _probe_sources(ctx))
     if as_json:
         emit_json({"cameras": rows})
         return
+    columns = (["camera", "health", "input_fps", "processed_fps", "dropped", "lag_seconds",
+                "reconnects", "last_error"] if url else
+               ["camera", "health", "input_fps", "size", "probe_seconds", "last_error"])
+    table = Table(*columns)
     for row in rows:
-        console.print(row)
+        table.add_row(*("-" if row.get(c) is None else str(row[c]) for c in columns))
+    console.print(table)
+
+
+def _probe_sources(ctx: typer.Context) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for spec in state(ctx).app.video.cameras.all():
+        started = time.monotonic()
+        try:
+            src = open_source(spec.source_url, spec.name, SourceOptions(read_timeout=5.0))
+            try:
+                frame = src.read()
+                size = None if frame is None else list(frame.image.shape[1::-1])
+                fps = src.nominal_fps
+            finally:
+                src.close()
+            rows.append({"camera": spec.name, "health": "online", "input_fps": fps,
+                         "size": size, "probe_seconds": round(time.monotonic() - started, 2)})
+        except SourceError as exc:
+            rows.append({"camera": spec.name, "health": "offline", "last_error": exc.message})
+    return rows
+
+
+def _service_status(url: str, key: str | None) -> list[dict[str, object]]:
+    """GET /v1/cameras/status of a running service (the standard library is enough)."""
+    if not key:
+        raise InvalidInputError("--url needs an API key (operator or reviewer) in FRVS_API_KEY")
+    address = url.rstrip("/") + "/v1/cameras/status"
+    if not address.startswith(("http://", "https://")):
+        raise InvalidInputError(f"--url must be an http(s) address, got {url!r}")
+    request = urllib.request.Request(address, headers={"Authorization": f"Bearer {key}",
+                                                       "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # scheme checked above
+            rows: list[dict[str, object]] = json.loads(response.read())
+            return rows
+    except urllib.error.HTTPError as exc:
+        detail = exc.reason
+        with contextlib.suppress(ValueError):
+            detail = json.loads(exc.read()).get("detail", detail)
+        if exc.code in (401, 403):
+            raise PermissionDeniedError(f"the service at {url} refused the key: {detail}") from exc
+        raise InvalidInputError(f"the service at {url} answered {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InvalidInputError(f"cannot reach the FRVS service at {url}: {reason}") from exc
 
 
 def sightings(
