@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from frvs_process import FRVS, frvs_serve
 
-FRVS = str(Path(sys.executable).parent / "frvs")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync",
@@ -25,12 +22,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 ROLES = ("operator", "reviewer", "investigator", "auditor")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def frvs(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -61,22 +52,7 @@ def served(data_dir: Path, log: Path) -> Iterator[Console]:
     """``frvs init``, keys of each role, then ``frvs serve`` on a free loopback port."""
     env = {"FRVS_DATA_DIR": str(data_dir)}
     tokens = {"admin": str(frvs(["init"], env)["admin_key"])}
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    with frvs_serve(env, log) as base:
         # Keys through the API (one process already running): the CLI would cost a start each.
         people = [(r, r) for r in ROLES] + [("reviewer2", "reviewer"), ("device", "device")]
         with httpx.Client(base_url=base, timeout=60,
@@ -86,13 +62,6 @@ def served(data_dir: Path, log: Path) -> Iterator[Console]:
                 assert made.status_code == 201, made.text
                 tokens[person] = str(made.json()["token"])
         yield Console(base, tokens, log, data_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass

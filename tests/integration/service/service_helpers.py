@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from frvs_process import FRVS, free_port, frvs_serve
 
-FRVS = str(Path(sys.executable).parent / "frvs")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["FRVS", "Served", "bearer", "free_port", "frvs", "init_admin", "served"]
 
 
 def frvs(args: list[str], env: dict[str, str], check: bool = True
@@ -56,27 +48,5 @@ class Served:
 def served(env: dict[str, str], log: Path) -> Iterator[Served]:
     """``frvs init`` then ``frvs serve`` on a free loopback port, stopped afterwards."""
     admin = init_admin(env)
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+    with frvs_serve(env, log, start_timeout=90) as base:
         yield Served(base, admin, env, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -1,0 +1,54 @@
+"""A real ``frvs serve`` on a free loopback port, for the tests that need the service as
+its users run it. The service tests and the console's browser tests share this launcher
+(``tests/support`` is on pytest's ``pythonpath``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+FRVS = str(Path(sys.executable).parent / "frvs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> Iterator[str]:
+    """``frvs serve`` with ``env`` until it answers ``/healthz``; its base URL. Stopped
+    (terminated, then killed) afterwards; its output goes to ``log``."""
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
