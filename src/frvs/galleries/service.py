@@ -180,7 +180,9 @@ class GalleryService:
                            decision_threshold(gallery, info), templates)
         if apply:
             with self._store.unit(write=True) as uow:
-                uow.galleries.set_threshold(gallery.id, result.threshold)
+                # As read now (not before the search), through the gallery's validation.
+                now = uow.galleries.get(name)
+                uow.galleries.update(now.id, replace(now.spec(), threshold=result.threshold))
             result = replace(result, applied=True)
             logger.info("gallery %s: threshold %.4f for FPIR %g (was %.4f)", gallery.name,
                         result.threshold, fpir, result.current_threshold)

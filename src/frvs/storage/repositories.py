@@ -158,10 +158,6 @@ class GalleryRepository:
             retention_days=spec.retention_days, threshold=spec.threshold,
             fmr_target=spec.fmr_target, keep_crops=spec.keep_crops))
 
-    def set_threshold(self, gallery_id: int, threshold: float) -> None:
-        self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id)
-                        .values(threshold=threshold))
-
 
 class SubjectRepository:
     def __init__(self, session: Session) -> None:
@@ -324,15 +320,6 @@ class TemplateRepository:
         if not rows:
             return [], np.empty((0, space.dimension), dtype=np.float32)
         return [r[3] for r in rows], _decoded([r[:3] for r in rows], space).vectors
-
-    def vectors(self, gallery_id: int, space: ModelSpace, after_id: int = 0) -> VectorBatch:
-        """Every vector of the gallery in ``space`` with an id above ``after_id``."""
-        pages = list(self.vector_pages(gallery_id, space, after_id))
-        if not pages:
-            return VectorBatch(np.empty(0, dtype=np.int64),
-                               np.empty((0, space.dimension), dtype=np.float32))
-        return VectorBatch(np.concatenate([p.ids for p in pages]),
-                           np.concatenate([p.vectors for p in pages]))
 
     def ids(self, gallery_id: int, space: ModelSpace) -> IdArray:
         """The ids of the gallery's templates in ``space``, ascending."""
