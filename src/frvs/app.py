@@ -6,16 +6,16 @@ import logging
 from dataclasses import dataclass
 
 from frvs.config.settings import Settings
-from frvs.faces.service import EngineOptions
+from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
 from frvs.galleries.ports import utc_now
+from frvs.galleries.service import GalleryService
 from frvs.imaging.decode import ImageLimits
 from frvs.models.registry import PackRegistry
 from frvs.oversight.audit import AuditTrail
-from frvs.oversight.audited import AuditedFaceEngine, AuditedGalleryService
 from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
-from frvs.oversight.service import Oversight, local_context
+from frvs.oversight.service import Oversight
 from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
 from frvs.pipeline.audit import CameraRunAuditor
@@ -32,10 +32,10 @@ class Application:
 
     settings: Settings
     packs: PackRegistry
-    engine: AuditedFaceEngine
+    engine: FaceEngine
     image_limits: ImageLimits
     store: Store
-    galleries: AuditedGalleryService
+    galleries: GalleryService
     oversight: Oversight
     video: VideoServices
 
@@ -60,20 +60,19 @@ def build_application(settings: Settings) -> Application:
     limits = settings.limits.image_limits()
     # Nothing below touches the disk or a model until used: 'frvs gallery list' stays fast.
     store = Store(settings.store_url(), settings.data_dir / "media")
-    # Biometric operations are audited in the façades, for the CLI's local user by
-    # default; the API rebinds them per request to the caller's key (acting_as).
+    # Every use case takes its caller explicitly; operations that write record their
+    # entry through the store's journal, in the same transaction as their writes.
     trail = AuditTrail(store, utc_now, settings.audit.retention_days)
-    local = local_context()
-    engine = AuditedFaceEngine(packs, EngineOptions(max_side=settings.detection.max_side),
-                               trail, local)
+    store.attach_journal(trail)
+    engine = FaceEngine(packs, EngineOptions(max_side=settings.detection.max_side), store)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
     context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now)
-    galleries = AuditedGalleryService(store, catalog, context, trail, local)
-    oversight = Oversight(trail, KeyService(store, trail, utc_now),
+    galleries = GalleryService(store, catalog, context)
+    oversight = Oversight(trail, KeyService(store, utc_now),
                           SubjectRights(store, galleries, trail), StatsService(trail),
-                          SightingSearch(store, trail, engine), local)
+                          SightingSearch(store, trail, engine))
     video = build_video(settings.video, store, catalog, engine, utc_now)
-    oversight.attach_video(video, store)
+    oversight.attach_video(store)
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
-    video.supervisor.add_run_listener(CameraRunAuditor(trail, local))
+    video.supervisor.add_run_listener(CameraRunAuditor(store))
     return Application(settings, packs, engine, limits, store, galleries, oversight, video)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -22,18 +22,22 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Review:
+    """One person's verdict: ``reviewer`` is how the key was labelled when it reviewed,
+    ``holder`` the person it belongs to (what the two-person rule counts)."""
+
     reviewer: str
     verdict: Verdict
     note: str | None
     at: datetime
+    holder: str | None = None
 
     def __post_init__(self) -> None:
         if not self.reviewer.strip():
             raise InvalidInputError("a review needs a reviewer")
 
     def as_dict(self) -> dict[str, object]:
-        return {"reviewer": self.reviewer, "verdict": self.verdict.value, "note": self.note,
-                "at": self.at.isoformat()}
+        return {"reviewer": self.reviewer, "holder": self.holder,
+                "verdict": self.verdict.value, "note": self.note, "at": self.at.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,15 @@ class Alert:
     status: AlertStatus
     two_person: bool
     reviews: tuple[Review, ...] = ()
+
+    def seen_by(self, person: str | None) -> Alert:
+        """The alert as a reviewer may see it before it is decided: only their own review,
+        so that each reviewer decides independently (the others' verdicts and notes show
+        once the alert is decided, and to auditors in the audit trail)."""
+        if self.status is not AlertStatus.NEW:
+            return self
+        return replace(self, reviews=tuple(r for r in self.reviews
+                                           if person is not None and r.holder == person))
 
     def as_dict(self) -> dict[str, object]:
         return {

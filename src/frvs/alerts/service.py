@@ -3,8 +3,15 @@ two-person rule, list, and per-gallery rules.
 
 An alert is a candidate for a person to review, never an action (PRODUCT.md): it is
 ``new`` until reviewed; one dismissal dismisses it; a confirmation confirms it unless
-the gallery's rule asks for two, in which case two different reviewers must confirm
-(EU AI Act Art. 14(5)). Reviewers review an alert at most once.
+the gallery's rule asks for two, in which case two different people must confirm
+(EU AI Act Art. 14(5)). People, not keys or names: a review counts its key's holder,
+fixed when the key was made, so a renamed key or a second key of the same holder is
+the same person. Each person reviews an alert at most once.
+
+A review locks the alert's row (``SELECT ... FOR UPDATE`` on PostgreSQL; the write
+transaction's ``BEGIN IMMEDIATE`` on SQLite), so concurrent reviews are decided one
+after the other and always end in the state the rule gives. Raising, reviewing and
+changing a gallery's rule are audited in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -20,7 +27,13 @@ from sqlalchemy.orm import Session
 from frvs.alerts.models import Alert, AlertRule, AlertStatus, Review, Verdict
 from frvs.alerts.notify import AlertNotice
 from frvs.alerts.tables import AlertReviewRow, AlertRow, AlertRuleRow
-from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
+from frvs.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from frvs.storage.store import Store
 from frvs.video.models import TrackDecision
 
@@ -47,8 +60,14 @@ def _alert(row: AlertRow, reviews: Sequence[AlertReviewRow] = ()) -> Alert:
         subject=row.subject, score=row.score, threshold=row.threshold, attempts=row.attempts,
         at=row.at, frame_time=row.frame_time, quality=row.quality, crop_path=row.crop_path,
         status=AlertStatus(row.status), two_person=row.two_person,
-        reviews=tuple(Review(r.reviewer, Verdict(r.verdict), r.note, r.at) for r in reviews),
+        reviews=tuple(Review(r.reviewer, Verdict(r.verdict), r.note, r.at, r.holder)
+                      for r in reviews),
     )
+
+
+def _person(review: AlertReviewRow) -> str:
+    # Reviews from before holders existed are counted by their label, as they were.
+    return review.holder or review.reviewer
 
 
 class AlertService:
@@ -71,17 +90,37 @@ class AlertService:
             return AlertRule(gallery, self.defaults.two_person, self.defaults.suppress_seconds)
         return AlertRule(row.gallery, row.two_person, row.suppress_seconds)
 
-    def set_rule(self, rule: AlertRule) -> AlertRule:
-        if rule.suppress_seconds < 0:
-            raise InvalidInputError("the repeat window must be >= 0 seconds")
-        with self._store.unit(write=True) as uow:
-            uow.session.merge(AlertRuleRow(gallery=rule.gallery, two_person=rule.two_person,
-                                           suppress_seconds=rule.suppress_seconds))
+    def set_rule(self, caller: AuditContext, rule: AlertRule) -> AlertRule:
+        """Set a gallery's alert rule (audited with the rule it replaces). A watch list
+        always keeps the two-person rule: it cannot be turned off for one."""
+        inputs = rule.as_dict()
+        try:
+            if rule.suppress_seconds < 0 or rule.suppress_seconds > 86_400 * 30:
+                raise InvalidInputError("the repeat window must be 0 to 2592000 seconds")
+            before = self.rule(rule.gallery)
+            with self._store.unit(write=True) as uow:
+                gallery = uow.galleries.get(rule.gallery)
+                if gallery.kind.value == WATCH_LIST and not rule.two_person:
+                    raise InvalidInputError(
+                        f"{rule.gallery} is a watch list: its alerts always need two "
+                        "different people to confirm")
+                uow.session.merge(AlertRuleRow(gallery=rule.gallery,
+                                               two_person=rule.two_person,
+                                               suppress_seconds=rule.suppress_seconds))
+                uow.audit(caller, AuditDraft("alert.rule", inputs,
+                                             {"before": before.as_dict()}))
+        except Exception as exc:
+            record_refusal(self._store, caller, "alert.rule", inputs, exc)
+            raise
         return rule
 
-    def raise_for(self, decision: TrackDecision, crop_path: str | None = None) -> Alert | None:
+    def raise_for(self, caller: AuditContext, decision: TrackDecision,
+                  crop_path: str | None = None) -> Alert | None:
         """One alert for a track decided in a watch list; None for other galleries or
-        when the same subject alerted on the same camera within the repeat window."""
+        when the same subject alerted on the same camera within the repeat window. The
+        alert and its ``alert.raise`` entry (the input that led to the match: camera,
+        track, time, score against threshold, where the evidence is kept) commit
+        together."""
         if decision.gallery_kind != WATCH_LIST:
             return None
         rule = self.rule(decision.gallery)
@@ -106,31 +145,66 @@ class AlertService:
             uow.session.add(row)
             uow.session.flush()
             alert = _alert(row)
+            uow.audit(caller, AuditDraft(
+                "alert.raise", {"alert_id": alert.id, "camera": alert.camera,
+                                "gallery": alert.gallery, "track": alert.track_id},
+                {"subject": alert.subject, "score": round(alert.score, 6),
+                 "threshold": alert.threshold, "at": alert.at.isoformat(),
+                 "quality": round(alert.quality, 4), "evidence": alert.crop_path,
+                 "two_person": alert.two_person},
+                [subject_ref(alert.gallery, alert.subject)]))
         self._notify(AlertNotice("raised", alert))
         return alert
 
-    def review(self, alert_id: int, reviewer: str, verdict: Verdict,
+    def review(self, caller: AuditContext, alert_id: int, verdict: Verdict,
                note: str | None = None) -> Alert:
-        """Record one person's review and move the alert on when the rule is met."""
-        review = Review(reviewer.strip(), verdict, note, self._clock())
-        with self._store.unit(write=True) as uow:
-            row = uow.session.get(AlertRow, alert_id)
-            if row is None:
-                raise NotFoundError(f"alert {alert_id} not found")
-            if row.status != AlertStatus.NEW.value:
-                raise ConflictError(f"alert {alert_id} is already {row.status}")
-            reviews = self._reviews(uow.session, alert_id)
-            if any(r.reviewer == review.reviewer for r in reviews):
-                raise ConflictError(f"{review.reviewer} has already reviewed alert {alert_id}; "
-                                    "the two-person rule needs a different reviewer")
-            added = AlertReviewRow(alert_id=alert_id, reviewer=review.reviewer,
-                                   verdict=verdict.value, note=note, at=review.at)
-            uow.session.add(added)
-            reviews.append(added)
-            row.status = self._status(row, reviews).value
-            if row.status != AlertStatus.NEW.value:
-                row.decided_at = review.at
-            alert = _alert(row, reviews)
+        """Record one person's review and move the alert on when the rule is met.
+
+        Only a key vouches for a person: a caller without one (an OS user at the command
+        line, the system) is refused. The review, the alert's new state and the
+        ``alert.review`` entry commit together; a refusal (unknown alert, already
+        decided, same person again) is audited with its reason.
+        """
+        actor = caller.actor
+        inputs = {"alert_id": alert_id, "verdict": verdict.value}
+        try:
+            person = actor.person
+            if person is None:
+                raise PermissionDeniedError(
+                    "an alert is reviewed by a person with a reviewer key (API, console, or "
+                    "the CLI with FRVS_API_KEY); it counts the key's holder")
+            review = Review(f"{actor.label} ({actor.name})", verdict, note, self._clock(),
+                            person)
+            with self._store.unit(write=True) as uow:
+                row = uow.session.scalar(select(AlertRow).where(AlertRow.id == alert_id)
+                                         .with_for_update())
+                if row is None:
+                    raise NotFoundError(f"alert {alert_id} not found")
+                inputs |= {"camera": row.camera, "gallery": row.gallery, "track": row.track_id}
+                if row.status != AlertStatus.NEW.value:
+                    raise ConflictError(f"alert {alert_id} is already {row.status}")
+                reviews = self._reviews(uow.session, alert_id)
+                if any(_person(r) == person for r in reviews):
+                    raise ConflictError(
+                        f"{person} has already reviewed alert {alert_id} (with any of their "
+                        "keys); the two-person rule needs a different person")
+                added = AlertReviewRow(alert_id=alert_id, reviewer=review.reviewer[:200],
+                                       holder=person, key_id=actor.key_id,
+                                       verdict=verdict.value, note=note, at=review.at)
+                uow.session.add(added)
+                reviews.append(added)
+                row.status = self._status(row, reviews).value
+                if row.status != AlertStatus.NEW.value:
+                    row.decided_at = review.at
+                alert = _alert(row, reviews)
+                uow.audit(caller, AuditDraft("alert.review", inputs, {
+                    "decision": alert.status.value, "verdict": verdict.value,
+                    "reviewer": person, "note": (note or "")[:500],
+                    "reviews": len(alert.reviews)},
+                    [subject_ref(alert.gallery, alert.subject)]))
+        except Exception as exc:
+            record_refusal(self._store, caller, "alert.review", inputs, exc)
+            raise
         self._notify(AlertNotice("reviewed", alert))
         return alert
 
@@ -138,7 +212,7 @@ class AlertService:
     def _status(row: AlertRow, reviews: Sequence[AlertReviewRow]) -> AlertStatus:
         if any(r.verdict == Verdict.DISMISS.value for r in reviews):
             return AlertStatus.DISMISSED
-        confirmers = {r.reviewer for r in reviews if r.verdict == Verdict.CONFIRM.value}
+        confirmers = {_person(r) for r in reviews if r.verdict == Verdict.CONFIRM.value}
         if len(confirmers) >= (2 if row.two_person else 1):
             return AlertStatus.CONFIRMED
         return AlertStatus.NEW

@@ -38,12 +38,18 @@ class AlertRow(Base):
 
 class AlertReviewRow(Base):
     __tablename__ = "alert_reviews"
-    __table_args__ = (UniqueConstraint("alert_id", "reviewer"),)
+    __table_args__ = (
+        UniqueConstraint("alert_id", "reviewer"),
+        Index("ux_alert_reviews_holder", "alert_id", "holder", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
                                           index=True)
     reviewer: Mapped[str] = mapped_column(String(200))
+    # The person who reviewed (the key's holder) and the key they used (0004_people).
+    holder: Mapped[str | None] = mapped_column(String(200))
+    key_id: Mapped[str | None] = mapped_column(String(32))
     verdict: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

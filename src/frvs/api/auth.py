@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from frvs.api.deps import AppDep
 from frvs.core.errors import AuthenticationError, PermissionDeniedError
-from frvs.oversight.models import Actor, ApiKey, AuditContext, Role
+from frvs.oversight.models import ApiKey, AuditContext, Role
 
 
 class CookieSessions(Protocol):
@@ -41,7 +41,8 @@ _bearer = HTTPBearer(auto_error=False, description="An FRVS API key: 'frvs init'
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller and the audit context their calls are recorded under."""
+    """An authenticated caller and the audit context their calls are recorded under: the
+    one way a route knows who acts, passed explicitly to every use case it calls."""
 
     key: ApiKey
     context: AuditContext
@@ -75,7 +76,7 @@ async def authenticate(
     if token is None:
         raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
     key = await run_in_threadpool(app.oversight.keys.authenticate, token)
-    return Principal(key, AuditContext(Actor.for_key(key), x_case_reference or None,
+    return Principal(key, AuditContext(key.actor(), x_case_reference or None,
                                        x_purpose or None))
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from frvs.app import Application
-from frvs.core.errors import EmptyImageError, ImageTooLargeError, NotAnImageError
+from frvs.core.caller import AuditContext, record_refusal
+from frvs.core.errors import EmptyImageError, FrvsError, ImageTooLargeError, NotAnImageError
 from frvs.imaging.decode import BGRImage, decode_image
 
 
@@ -58,3 +61,16 @@ async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
     data = await read_upload_bytes(upload, application)
     # Decoding is CPU work: off the event loop, so one big upload does not stall the rest.
     return await run_in_threadpool(decode_image, data, application.image_limits, name)
+
+
+@asynccontextmanager
+async def audited_refusals(application: Application, caller: AuditContext, action: str,
+                           inputs: Mapping[str, Any]) -> AsyncIterator[None]:
+    """Audit a biometric request refused before its use case runs (an upload that is
+    too large, empty or not an image) as a refusal of ``action``, then re-raise."""
+    try:
+        yield
+    except FrvsError as exc:
+        await run_in_threadpool(record_refusal, application.store, caller, action, inputs,
+                                exc)
+        raise

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frvs.api.auth import Principal, authenticate
+from frvs.core.caller import record_refusal
 from frvs.core.errors import RateLimitedError
 
 logger = logging.getLogger(__name__)
@@ -157,7 +159,14 @@ async def search_rate(request: Request,
     """Dependency of the search routes: take a token from the caller's bucket or 429."""
     limiter = request.app.state.search_limiter
     assert isinstance(limiter, SearchLimiter)
-    limiter.check(principal.key.key_id)
+    try:
+        limiter.check(principal.key.key_id)
+    except RateLimitedError as exc:
+        # A refused search is still a search someone tried: the auditor sees it.
+        store = request.app.state.frvs.store
+        await run_in_threadpool(record_refusal, store, principal.context, "search",
+                                {"route": request.url.path}, exc)
+        raise
 
 
 SearchRate = Depends(search_rate)

@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from frvs.app import Application
-from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
+from frvs.cli.context import (
+    JsonOption,
+    caller,
+    domain_errors,
+    emit_json,
+    err_console,
+    state,
+)
 from frvs.core.errors import InvalidInputError
 from frvs.oversight.audit import AuditQuery
 from frvs.oversight.models import Role
@@ -44,7 +51,7 @@ def init(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         app = state(ctx).app
         app.settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.store.open()
-        issued = app.oversight.keys.create_first_admin(app.oversight.local)
+        issued = app.oversight.keys.create_first_admin(caller(app))
     if as_json:
         emit_json({"admin_key": issued.token, "key_id": issued.key.key_id,
                    "data_dir": str(app.settings.data_dir.resolve())})
@@ -60,12 +67,16 @@ def key_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
     role: Annotated[Role, typer.Option(help="The key's one role.")],
+    holder: Annotated[str | None, typer.Option(
+        help="The person the key belongs to (default: NAME). Fixed for the key's life; "
+             "the two-person rule counts holders, so give every key of one person the "
+             "same holder.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Create an API key with one role; its token is printed once."""
+    """Create an API key with one role for one person; its token is printed once."""
     with domain_errors(as_json):
         app = _app(ctx)
-        issued = app.oversight.keys.create(app.oversight.local, role, name)
+        issued = app.oversight.keys.create(caller(app), role, name, holder)
     if as_json:
         emit_json(issued.key.as_dict() | {"token": issued.token})
         return
@@ -99,7 +110,7 @@ def key_revoke(
     """Revoke a key; it is refused from the next request on."""
     with domain_errors(as_json):
         app = _app(ctx)
-        key = app.oversight.keys.revoke(app.oversight.local, key_id)
+        key = app.oversight.keys.revoke(caller(app), key_id)
     if as_json:
         emit_json({"revoked": key.as_dict()})
     else:
@@ -167,7 +178,7 @@ def audit_purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Remove entries older than audit.retention_days (at least 183); the purge is audited."""
     with domain_errors(as_json):
         app = _app(ctx)
-        removed = app.oversight.trail.purge(app.oversight.local)
+        removed = app.oversight.trail.purge(caller(app))
     if as_json:
         emit_json({"removed": removed})
     else:
@@ -208,4 +219,4 @@ def ensure_admin_key(app: Application) -> str | None:
     app.store.open()
     if app.oversight.keys.has_active_admin():
         return None
-    return app.oversight.keys.create_first_admin(app.oversight.local).token
+    return app.oversight.keys.create_first_admin(caller(app)).token

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from rich.console import Console
 from frvs.app import Application, build_application
 from frvs.config.settings import Settings, load_settings
 from frvs.core import errors
+from frvs.core.caller import Actor, AuditContext, Role
 
 logger = logging.getLogger("frvs.cli")
 
@@ -36,6 +39,7 @@ EXIT_CODES: list[tuple[type[errors.FrvsError], int]] = [
     (errors.ModelSpaceMismatchError, 19),
     (errors.ModelError, 20),
     (errors.ConfigurationError, 21),
+    (errors.FileReadError, 9),
     (errors.InvalidInputError, 22),
     (errors.FrvsError, 1),
 ]
@@ -66,12 +70,55 @@ class CliState:
         return self._app
 
 
+def os_user() -> str:
+    """The OS user running the command."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid:{os.getuid()}"
+
+
+def caller(app: Application, *, with_key: bool = False,
+           roles: tuple[Role, ...] | None = None) -> AuditContext:
+    """Who acts at the command line: the OS user and the case reference and purpose
+    they declared in ``FRVS_CASE_REFERENCE`` / ``FRVS_PURPOSE``; where it searches
+    (``with_key``), also the key in ``FRVS_API_KEY`` when one is set (authenticated;
+    its holder is the person).
+
+    With ``roles``, a key of one of those roles (or admin) is required: reviews count
+    people, and only a key vouches for one.
+    """
+    token = os.environ.get("FRVS_API_KEY", "").strip() if with_key or roles else ""
+    case = os.environ.get("FRVS_CASE_REFERENCE") or None
+    purpose = os.environ.get("FRVS_PURPOSE") or None
+    if not token:
+        if roles is not None:
+            wanted = " or ".join(r.value for r in roles)
+            raise errors.PermissionDeniedError(
+                f"this needs a {wanted} key in FRVS_API_KEY: it is recorded as the person "
+                "holding that key ('frvs key create NAME --role ROLE --holder PERSON')")
+        return AuditContext(Actor("cli", os_user()), case, purpose)
+    key = app.oversight.keys.authenticate(token)
+    if roles is not None and key.role not in (*roles, Role.ADMIN):
+        raise errors.PermissionDeniedError(
+            f"keys of role {key.role.value} may not do this (allowed: "
+            f"{', '.join(r.value for r in (*roles, Role.ADMIN))})")
+    return AuditContext(Actor("cli", os_user(), key.key_id, key.role, key.holder), case,
+                        purpose)
+
+
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliState):  # pragma: no cover - set by the root callback
         obj = CliState()
         ctx.find_root().obj = obj
     return obj
+
+
+def who(ctx: typer.Context, *, with_key: bool = False,
+        roles: tuple[Role, ...] | None = None) -> AuditContext:
+    """The caller of a command (see ``caller``)."""
+    return caller(state(ctx).app, with_key=with_key, roles=roles)
 
 
 def emit_json(document: Any) -> None:

@@ -18,6 +18,7 @@ from frvs.cli.context import (
     domain_errors,
     emit_json,
     err_console,
+    who,
 )
 from frvs.cli.galleries import service
 from frvs.core.errors import FrvsError, InvalidInputError
@@ -121,7 +122,7 @@ def enroll(
             items = [EnrolItem(str(subject), p, name, metadata) for p in images]
         svc.get(gallery)  # fail before the bar when the gallery does not exist
         with progress_bar(len(items), f"enrolling into {gallery}") as advance:
-            report = svc.enrol(gallery, items, advance)
+            report = svc.enrol(who(ctx), gallery, items, advance)
     if as_json:
         emit_json(report.as_dict())
     _print_summary(report)
@@ -140,7 +141,7 @@ def identify(
 ) -> None:
     """1:N: search every face of IMAGE in GALLERY; a match needs the gallery's threshold."""
     with domain_errors(as_json):
-        result = service(ctx).identify(gallery, image, top)
+        result = service(ctx).identify(who(ctx, with_key=True), gallery, image, top)
     if as_json:
         emit_json(result.as_dict())
         return
@@ -163,7 +164,7 @@ def reindex(
         svc = service(ctx)
         total = svc.show(gallery)[0].templates
         with progress_bar(total, f"reindexing {gallery} with {pack}") as advance:
-            report = svc.reindex(gallery, pack, advance)
+            report = svc.reindex(who(ctx), gallery, pack, advance)
     if as_json:
         emit_json(report.as_dict())
     else:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
 from frvs.faces.models import Face
 from frvs.imaging.decode import read_image
 
@@ -63,7 +63,8 @@ def verify(
     app = state(ctx).app
     with domain_errors(as_json):
         images = (read_image(image_a, app.image_limits), read_image(image_b, app.image_limits))
-        result = app.engine.verify(images, (str(image_a), str(image_b)), pack, threshold)
+        result = app.engine.verify(who(ctx), images, (str(image_a), str(image_b)), pack,
+                                   threshold)
     if as_json:
         emit_json(result.as_dict())
         return

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
+from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state, who
 from frvs.core.errors import InvalidInputError
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.galleries.service import GalleryOverview, GalleryService
@@ -69,7 +69,7 @@ def create(
     with domain_errors(as_json):
         spec = GallerySpec(name, kind, purpose, legal_basis, retention_days, threshold, fmr,
                            keep_crops, pack)
-        gallery = service(ctx).create(spec)
+        gallery = service(ctx).create(who(ctx), spec)
     if as_json:
         emit_json(gallery.as_dict())
     else:
@@ -153,7 +153,7 @@ def update(
         if not changes:
             raise InvalidInputError("nothing to change: give at least one option "
                                     "(see frvs gallery update --help)")
-        overview = service(ctx).update(name, changes)
+        overview = service(ctx).update(who(ctx), name, changes)
     if as_json:
         emit_json(overview.as_dict())
     else:
@@ -173,7 +173,7 @@ def delete(
                                                   "enrolled in it?"):
         raise typer.Exit(1)
     with domain_errors(as_json):
-        overview = service(ctx).delete(name)
+        overview = service(ctx).delete(who(ctx), name)
     if as_json:
         emit_json({"deleted": overview.as_dict()})
     else:
@@ -190,7 +190,7 @@ def delete_subject(
 ) -> None:
     """Delete a subject with its templates, crops and index entries."""
     with domain_errors(as_json):
-        deleted = service(ctx).delete_subject(gallery, subject)
+        deleted = service(ctx).delete_subject(who(ctx), gallery, subject)
     if as_json:
         emit_json({"deleted": deleted.as_dict()})
     else:
@@ -201,7 +201,7 @@ def delete_subject(
 def purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Delete every subject past its gallery's retention period and report them."""
     with domain_errors(as_json):
-        deleted = service(ctx).purge()
+        deleted = service(ctx).purge(who(ctx))
     if as_json:
         emit_json({"deleted": [d.as_dict() for d in deleted]})
         return
@@ -225,7 +225,8 @@ def crossmatch(
 ) -> None:
     """N:M cross-match of two galleries, or of one against itself (duplicates)."""
     with domain_errors(as_json):
-        result = service(ctx).crossmatch(gallery_a, gallery_b, threshold, top)
+        result = service(ctx).crossmatch(who(ctx, with_key=True), gallery_a, gallery_b,
+                                          threshold, top)
     if as_json:
         emit_json(result.as_dict())
     elif csv_out:
@@ -262,7 +263,8 @@ def calibrate(
     ) as bar:
         task = bar.add_task(f"searching {name} against itself", total=None)
         result = service(ctx).calibrate(
-            name, fpir, apply, lambda done, total: bar.update(task, completed=done, total=total))
+            who(ctx), name, fpir, apply,
+            lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         emit_json(result.as_dict())
         return

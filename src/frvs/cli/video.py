@@ -17,7 +17,8 @@ from rich.table import Table
 
 from frvs.alerts.models import AlertStatus, Verdict
 from frvs.attendance.service import report_csv
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
+from frvs.core.caller import Role
 from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
@@ -92,7 +93,7 @@ def watch(
             keep_crops=known.keep_crops if known else False)
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
-        video.supervisor.start_camera(spec, video.runtime())
+        video.supervisor.start_camera(spec, video.runtime(who(ctx)))
         try:
             while not video.supervisor.wait(0.5):
                 pass
@@ -337,7 +338,9 @@ def alerts_list(
 ) -> None:
     """Alerts, newest first."""
     with domain_errors(as_json):
-        found = state(ctx).app.video.alerts.list(status, camera, _since(since))
+        viewer = who(ctx, with_key=True).actor.person
+        found = [a.seen_by(viewer) if viewer is not None else a
+                 for a in state(ctx).app.video.alerts.list(status, camera, _since(since))]
     if as_json:
         emit_json({"alerts": [a.as_dict() for a in found]})
         return
@@ -351,14 +354,16 @@ def alerts_review(
     ctx: typer.Context,
     alert_id: Annotated[int, typer.Argument(help="Alert id.")],
     verdict: Annotated[Verdict, typer.Argument(help="confirm or dismiss.")],
-    reviewer: Annotated[str, typer.Option(help="Who reviews (two confirmations by "
-                                          "different people confirm a watch-list alert).")],
     note: Annotated[str | None, typer.Option(help="Why.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Confirm or dismiss an alert."""
+    """Confirm or dismiss an alert as the person holding the reviewer key in
+    FRVS_API_KEY (a watch-list alert needs two different people to confirm it; keys of
+    one holder count once)."""
     with domain_errors(as_json):
-        alert = state(ctx).app.video.alerts.review(alert_id, reviewer, verdict, note)
+        app = state(ctx).app
+        alert = app.video.alerts.review(who(ctx, roles=(Role.REVIEWER,)), alert_id, verdict,
+                                        note)
     if as_json:
         emit_json(alert.as_dict())
     else:

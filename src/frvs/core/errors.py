@@ -23,6 +23,12 @@ class InvalidInputError(FrvsError):
     code = "invalid_input"
 
 
+class FileReadError(InvalidInputError):
+    """A named file is missing or cannot be read."""
+
+    code = "file_not_found"
+
+
 class ImageError(InvalidInputError):
     """An image could not be turned into pixels."""
 

@@ -1,12 +1,18 @@
-"""The face engine's use cases: detect, embed, verify."""
+"""The face engine's use cases: detect, embed, verify.
+
+Detection and embedding are not biometric identification and are not audited; a 1:1
+verification is, with its caller, the digests of both images' pixels and the decision.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from frvs.core.caller import AuditContext, AuditDraft, AuditLog, record_refusal
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import NoFaceError
 from frvs.faces.models import EmbeddedFace, Face, ProbeFace, Verification
@@ -39,12 +45,18 @@ def detect_at_working_size(pack: ModelPack, image: BGRImage, max_side: int) -> l
     return [d.scaled(1.0 / scale) for d in pack.detector.detect(np.asarray(small, np.uint8))]
 
 
+def pixels_sha256(image: BGRImage) -> str:
+    """A digest of decoded pixels: what the audit records of an image it never stores."""
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
 class FaceEngine:
     """Detection, quality, embedding and 1:1 comparison over the configured packs."""
 
-    def __init__(self, packs: PackRegistry, options: EngineOptions | None = None) -> None:
+    def __init__(self, packs: PackRegistry, options: EngineOptions, audit: AuditLog) -> None:
         self.packs = packs
-        self.options = options or EngineOptions()
+        self.options = options
+        self._audit = audit
 
     def detect(self, image: BGRImage, pack: str | None = None) -> list[Face]:
         """Every face in ``image`` with its quality, largest first."""
@@ -75,20 +87,31 @@ class FaceEngine:
 
     def verify(
         self,
+        caller: AuditContext,
         images: tuple[BGRImage, BGRImage],
         names: tuple[str, str] = ("a", "b"),
         pack: str | None = None,
         threshold: float | None = None,
     ) -> Verification:
-        """Compare the largest face of each image at ``threshold`` (the pack's default)."""
-        p = self.packs.get(pack)
-        a = self.probe(images[0], names[0], p.info.name)
-        b = self.probe(images[1], names[1], p.info.name)
-        score = a.face.template.similarity(b.face.template)
-        return Verification(
-            score=score,
-            threshold=p.info.thresholds.default if threshold is None else threshold,
-            pack=p.info.name,
-            a=a,
-            b=b,
-        )
+        """Compare the largest face of each image at ``threshold`` (the pack's default);
+        audited for ``caller``, refusals (no face) included."""
+        inputs = {"pixels_sha256": [pixels_sha256(i) for i in images], "pack": pack,
+                  "threshold": threshold}
+        try:
+            p = self.packs.get(pack)
+            a = self.probe(images[0], names[0], p.info.name)
+            b = self.probe(images[1], names[1], p.info.name)
+            result = Verification(
+                score=a.face.template.similarity(b.face.template),
+                threshold=p.info.thresholds.default if threshold is None else threshold,
+                pack=p.info.name,
+                a=a,
+                b=b,
+            )
+            self._audit.audit(caller, AuditDraft("verify", inputs, {
+                "score": round(result.score, 6), "threshold": result.threshold,
+                "same": result.same, "pack": result.pack}))
+        except Exception as exc:
+            record_refusal(self._audit, caller, "verify", inputs, exc)
+            raise
+        return result

@@ -1,9 +1,14 @@
-"""Enrolment: images of a subject, or a folder tree ``ROOT/<subject>/<images>``.
+"""Enrolment: images of a subject (files or uploaded bytes), or a folder tree
+``ROOT/<subject>/<images>``.
 
-Each image is its own transaction (subject if new, template, gallery revision), so a
-crash loses at most the image in flight and a re-run resumes: an image whose SHA-256
-the subject already has in the gallery's model space is skipped as a duplicate before
-any model runs. The index is told after the commit; the store stays the truth.
+Each image is its own transaction: the subject if new, the template, the gallery
+revision and the image's ``enrol`` audit entry commit together or not at all, so a
+crash (kill -9 included) loses at most the image in flight and never leaves a template
+without its entry. A re-run resumes: an image whose SHA-256 the subject already has in
+the gallery's model space is skipped as a duplicate before any model runs. A face crop
+written before the commit is removed again if the transaction does not commit. An
+image that is refused (unreadable, no usable face) leaves a ``refused`` entry with its
+reason. The index is told after the commit; the store stays the truth.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import (
+    FileReadError,
     FrvsError,
     ImageTooLargeError,
     InvalidInputError,
@@ -53,13 +60,21 @@ OutcomeCallback = Callable[[EnrolOutcome], None]
 
 @dataclass(frozen=True, slots=True)
 class EnrolItem:
-    """One image to enrol for one subject (validated when enrolled, so a bad subject
-    becomes a refusal in the report rather than aborting a whole folder)."""
+    """One image to enrol for one subject: a file, or the bytes of an upload (validated
+    when enrolled, so a bad subject becomes a refusal in the report rather than aborting
+    a whole folder). ``name`` is how an upload is called in reports (its file name)."""
 
     subject: str
-    path: Path
+    image: Path | bytes
     display_name: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        if isinstance(self.image, Path):
+            return str(self.image)
+        return self.name or "upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,48 +153,67 @@ def encode_crop(crop: BGRImage) -> bytes:
 
 
 class Enroller:
-    """Turns images into stored, indexed templates of one gallery."""
+    """Turns images into stored, indexed templates of one gallery, each with its audit
+    entry in the same transaction."""
 
     def __init__(self, store: Store, catalog: IndexCatalog, context: EnrolContext) -> None:
         self._store = store
         self._catalog = catalog
         self._ctx = context
 
-    def enrol(self, gallery: Gallery, items: Sequence[EnrolItem],
+    def enrol(self, caller: AuditContext, gallery: Gallery, items: Sequence[EnrolItem],
               on_outcome: OutcomeCallback | None = None) -> list[EnrolOutcome]:
-        """Enrol each item in order; refusals are outcomes, not exceptions."""
+        """Enrol each item in order; refusals are outcomes (and audit entries), not
+        exceptions."""
         space = self._ctx.analyser.packs.info(gallery.pack).space
         outcomes = []
         for item in items:
-            outcome = self._one(gallery, space, item)
+            outcome = self._one(caller, gallery, space, item)
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
         return outcomes
 
-    def _one(self, gallery: Gallery, space: ModelSpace, item: EnrolItem) -> EnrolOutcome:
-        name = str(item.path)
+    def _one(self, caller: AuditContext, gallery: Gallery, space: ModelSpace,
+             item: EnrolItem) -> EnrolOutcome:
+        name = item.label
+        inputs: dict[str, object] = {"gallery": gallery.name, "subject": item.subject,
+                                     "image": name}
         try:
             spec = SubjectSpec(item.subject, item.display_name, item.metadata)
-            data = read_bytes(item.path, self._ctx.limits)
+            if isinstance(item.image, Path):
+                data = read_bytes(item.image, self._ctx.limits)
+                source: str | None = str(item.image.resolve())
+            else:
+                data, source = item.image, None
             digest = hashlib.sha256(data).hexdigest()
+            inputs["image_sha256"] = digest
             with self._store.unit() as uow:
                 duplicate = uow.templates.find_duplicate(gallery.id, spec.external_id, space,
                                                          digest)
             if duplicate is not None:
+                # Already enrolled, with its entry, by an earlier (maybe killed) run.
                 return EnrolOutcome(name, item.subject, OutcomeStatus.DUPLICATE,
                                     template_id=duplicate)
-            return self.store_face(gallery, spec, decode_image(data, self._ctx.limits, name),
-                                   (digest, str(item.path.resolve())))
-        except FrvsError as exc:
-            return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED, exc.message, exc.code)
-        except OSError as exc:
-            return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED,
-                                f"{name}: cannot read ({exc.strerror or exc})", "file_not_found")
+            outcome = self.store_face(caller, gallery, spec,
+                                      decode_image(data, self._ctx.limits, name),
+                                      (digest, source))
+        except (FrvsError, OSError) as exc:
+            refusal = exc if isinstance(exc, FrvsError) else FileReadError(
+                f"{name}: cannot read ({exc.strerror or exc})")
+            record_refusal(self._store, caller, "enrol", inputs, refusal,
+                           subjects=[subject_ref(gallery.name, item.subject)])
+            return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED, refusal.message,
+                                refusal.code)
+        # store_face names an upload by its digest; the caller knows it by its name.
+        return EnrolOutcome(name, outcome.subject, outcome.status, outcome.reason,
+                            outcome.error_code, outcome.template_id)
 
-    def store_face(self, gallery: Gallery, spec: SubjectSpec | Subject, image: BGRImage,
-                   origin: tuple[str, str | None]) -> EnrolOutcome:
-        """Embed the one usable face of ``image`` and commit it for the subject.
+    def store_face(self, caller: AuditContext, gallery: Gallery, spec: SubjectSpec | Subject,
+                   image: BGRImage, origin: tuple[str, str | None], *,
+                   action: str = "enrol") -> EnrolOutcome:
+        """Embed the one usable face of ``image`` and commit it for the subject, with its
+        ``action`` audit entry in the same transaction.
 
         ``origin`` is (SHA-256 of the image bytes, source path or None).
         """
@@ -188,16 +222,30 @@ class Enroller:
         embedded = choose_face(self._ctx.analyser.analyse(image, gallery.pack),
                                self._ctx.minimums, name)
         template = embedded.template
-        crop_path = self._keep_crop(gallery, spec.external_id, digest, image, embedded)
+        crop_path, wrote_crop = self._keep_crop(gallery, spec.external_id, digest, image,
+                                                embedded)
         new = NewTemplate(template, embedded.face.quality.overall, digest, source,
                           embedded.face.detection.box, crop_path)
         now = self._ctx.clock()
-        with self._store.unit(write=True) as uow:
-            subject = spec if isinstance(spec, Subject) else (
-                uow.subjects.get_or_add(gallery, spec, now))
-            template_id = uow.templates.add(subject, new, now)
-            if template_id is not None:
-                uow.galleries.bump_revision(gallery.id)
+        ref = subject_ref(gallery.name, spec.external_id)
+        try:
+            with self._store.unit(write=True) as uow:
+                subject = spec if isinstance(spec, Subject) else (
+                    uow.subjects.get_or_add(gallery, spec, now))
+                template_id = uow.templates.add(subject, new, now)
+                if template_id is not None:
+                    uow.galleries.bump_revision(gallery.id)
+                    uow.audit(caller, AuditDraft(
+                        action, {"gallery": gallery.name, "subject": spec.external_id,
+                                 "image_sha256": digest, "source": source,
+                                 "pack": gallery.pack},
+                        {"template_id": template_id,
+                         "quality": round(embedded.face.quality.overall, 4),
+                         "crop": crop_path is not None}, [ref]))
+        except BaseException:
+            if wrote_crop and crop_path is not None:  # nothing refers to it: no orphan
+                self._store.media.remove([crop_path])
+            raise
         if template_id is None:
             return EnrolOutcome(name, spec.external_id, OutcomeStatus.DUPLICATE)
         self._catalog.added(gallery.id, template.space, [template_id],
@@ -206,12 +254,15 @@ class Enroller:
                             template_id=template_id)
 
     def _keep_crop(self, gallery: Gallery, external_id: str, digest: str, image: BGRImage,
-                   face: EmbeddedFace) -> str | None:
+                   face: EmbeddedFace) -> tuple[str | None, bool]:
+        """The crop's path when the gallery keeps crops, and whether this call wrote the
+        file (a duplicate's crop is the same file, already referred to)."""
         if not gallery.keep_crops:
-            return None
+            return None, False
         pack = self._ctx.analyser.packs.get(gallery.pack)
         crop = pack.embedder.align(image, face.face.detection)
         relative = self._store.media.crop_path(gallery.id, f"{gallery.pack}/{external_id}",
                                                digest)
+        existed = self._store.media.exists(relative)
         self._store.media.write(relative, encode_crop(crop))
-        return relative
+        return relative, not existed

@@ -1,5 +1,10 @@
 """The galleries use cases: galleries, enrolment, identify, cross-match, deletion,
 retention purge and reindexing. The CLI and API are thin shells over ``GalleryService``.
+
+Every use case takes its caller explicitly and leaves an audit entry: operations that
+write do so in the same transaction as their writes (``UnitOfWork.audit``), searches in
+a transaction of their own before the result is returned, and refusals (an unknown
+gallery, a bad image, a missing case reference) with their reason.
 """
 
 from __future__ import annotations
@@ -7,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, FrvsError, InvalidInputError, NotFoundError
 from frvs.galleries.calibration import (
     MAX_PROBES,
@@ -47,6 +55,16 @@ from frvs.storage.store import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+_MAX_NAMED = 1000
+"""At most this many subjects are named by one entry (a huge cross-match names the first)."""
+
+
+def _identification_summary(result: Identification) -> dict[str, object]:
+    return {"faces": len(result.faces), "threshold": result.threshold, "pack": result.pack,
+            "matches": [f.match for f in result.faces if f.match],
+            "best_scores": [round(f.candidates[0].score, 4) if f.candidates else None
+                            for f in result.faces]}
+
 
 @dataclass(frozen=True, slots=True)
 class GalleryOverview:
@@ -72,6 +90,16 @@ class GalleryService:
         self._enroller = Enroller(store, catalog, context)
         self._searcher = Searcher(store, catalog, context.analyser)
 
+    @contextmanager
+    def _refusals(self, caller: AuditContext, action: str, inputs: Mapping[str, Any],
+                  subjects: Sequence[str] = ()) -> Iterator[None]:
+        """Audit the block's error as a refusal (or failure), then re-raise it."""
+        try:
+            yield
+        except Exception as exc:
+            record_refusal(self._store, caller, action, inputs, exc, subjects=subjects)
+            raise
+
     def warm(self) -> int:
         """Build every gallery's index from the store (at start); returns templates loaded."""
         with self._store.unit() as uow:
@@ -86,32 +114,45 @@ class GalleryService:
 
     # -- galleries ------------------------------------------------------------------
 
-    def create(self, spec: GallerySpec) -> Gallery:
-        pack = spec.pack or self._ctx.analyser.packs.default_name
-        self._ctx.analyser.packs.info(pack)  # unknown pack -> ConfigurationError now
-        with self._store.unit(write=True) as uow:
-            return uow.galleries.add(spec, pack, self._ctx.clock())
+    def create(self, caller: AuditContext, spec: GallerySpec) -> Gallery:
+        inputs = {"gallery": spec.name, "kind": spec.kind.value, "purpose": spec.purpose,
+                  "legal_basis": spec.legal_basis, "retention_days": spec.retention_days,
+                  "pack": spec.pack}
+        with self._refusals(caller, "gallery.create", inputs):
+            pack = spec.pack or self._ctx.analyser.packs.default_name
+            self._ctx.analyser.packs.info(pack)  # unknown pack -> ConfigurationError now
+            with self._store.unit(write=True) as uow:
+                gallery = uow.galleries.add(spec, pack, self._ctx.clock())
+                uow.audit(caller, AuditDraft("gallery.create", inputs,
+                                             {"gallery_id": gallery.id, "pack": gallery.pack}))
+            return gallery
 
-    def update(self, name: str, changes: Mapping[str, object]) -> GalleryOverview:
+    def update(self, caller: AuditContext, name: str,
+               changes: Mapping[str, object]) -> GalleryOverview:
         """Change a gallery's purpose, legal basis, retention, threshold, FMR target or crop
         policy; the result is validated as a new gallery would be (a watch list keeps its
         purpose and legal basis). A new retention re-dates every subject's expiry."""
-        if not changes:
-            raise InvalidInputError("nothing to change: name at least one setting")
-        unknown = sorted(set(changes) - GALLERY_UPDATABLE)
-        if unknown:
-            raise InvalidInputError(f"cannot change {', '.join(unknown)} of a gallery; "
-                                    f"changeable: {', '.join(sorted(GALLERY_UPDATABLE))}")
-        with self._store.unit(write=True) as uow:
-            gallery = uow.galleries.get(name)
-            spec = replace(gallery.spec(), **changes)  # type: ignore[arg-type]
-            uow.galleries.update(gallery.id, spec)
-            updated = uow.galleries.get(name)
-            if updated.retention_days != gallery.retention_days:
-                redated = uow.subjects.reset_expiry(updated)
-                logger.info("gallery %s: retention %s -> %s days, %d subjects re-dated", name,
-                            gallery.retention_days, updated.retention_days, redated)
-            return self.overview(updated, uow)
+        inputs = {"gallery": name, "changes": dict(changes)}
+        with self._refusals(caller, "gallery.update", inputs):
+            if not changes:
+                raise InvalidInputError("nothing to change: name at least one setting")
+            unknown = sorted(set(changes) - GALLERY_UPDATABLE)
+            if unknown:
+                raise InvalidInputError(f"cannot change {', '.join(unknown)} of a gallery; "
+                                        f"changeable: {', '.join(sorted(GALLERY_UPDATABLE))}")
+            with self._store.unit(write=True) as uow:
+                gallery = uow.galleries.get(name)
+                spec = replace(gallery.spec(), **changes)  # type: ignore[arg-type]
+                uow.galleries.update(gallery.id, spec)
+                updated = uow.galleries.get(name)
+                if updated.retention_days != gallery.retention_days:
+                    redated = uow.subjects.reset_expiry(updated)
+                    logger.info("gallery %s: retention %s -> %s days, %d subjects re-dated",
+                                name, gallery.retention_days, updated.retention_days, redated)
+                before = gallery.as_dict()
+                uow.audit(caller, AuditDraft("gallery.update", inputs, {
+                    "before": {k: before[k] for k in changes if k in before}}))
+                return self.overview(updated, uow)
 
     def get(self, name: str) -> Gallery:
         with self._store.unit() as uow:
@@ -131,23 +172,28 @@ class GalleryService:
             gallery = uow.galleries.get(name)
             return self.overview(gallery, uow), uow.subjects.in_gallery(gallery.id)
 
-    def delete(self, name: str) -> GalleryOverview:
+    def delete(self, caller: AuditContext, name: str) -> GalleryOverview:
         """Delete a gallery with its subjects, templates, crops and indexes."""
-        with self._store.unit(write=True) as uow:
+        with (self._refusals(caller, "gallery.delete", {"gallery": name}),
+              self._store.unit(write=True) as uow):
             gallery = uow.galleries.get(name)
             overview = self.overview(gallery, uow)
             uow.galleries.delete(gallery.id)
+            uow.audit(caller, AuditDraft("gallery.delete", {"gallery": name}, {
+                "subjects": overview.subjects, "templates": overview.templates}))
         self._catalog.drop(gallery.id)
         self._store.media.remove_gallery(gallery.id)
         return overview
 
     # -- enrolment ------------------------------------------------------------------
 
-    def enrol(self, gallery_name: str, items: Sequence[EnrolItem],
+    def enrol(self, caller: AuditContext, gallery_name: str, items: Sequence[EnrolItem],
               on_outcome: OutcomeCallback | None = None) -> EnrolReport:
-        """Enrol images (``EnrolItem``s); see ``frvs.galleries.enrolment``."""
-        gallery = self.get(gallery_name)
-        outcomes = self._enroller.enrol(gallery, items, on_outcome)
+        """Enrol images (``EnrolItem``: files or uploaded bytes), each image with its own
+        audit entry in its own transaction; see ``frvs.galleries.enrolment``."""
+        with self._refusals(caller, "enrol", {"gallery": gallery_name, "images": len(items)}):
+            gallery = self.get(gallery_name)
+        outcomes = self._enroller.enrol(caller, gallery, items, on_outcome)
         return EnrolReport(gallery.name, tuple(outcomes))
 
     def plan_folder(self, root: Path) -> list[EnrolItem]:
@@ -155,58 +201,108 @@ class GalleryService:
 
     # -- search ---------------------------------------------------------------------
 
-    def identify(self, gallery_name: str, image: Path, top: int = 5) -> Identification:
-        gallery = self.get(gallery_name)
-        data = read_bytes(image, self._ctx.limits)
-        return self._searcher.identify(gallery, decode_image(data, self._ctx.limits, str(image)),
-                                       top)
+    @staticmethod
+    def _searching(caller: AuditContext, action: str) -> None:
+        # Searches through the API need a case and a purpose; at the command line they
+        # are recorded when given (FRVS_CASE_REFERENCE / FRVS_PURPOSE), not required.
+        if caller.actor.kind == "key":
+            caller.require_case(action)
 
-    def crossmatch(self, name_a: str, name_b: str | None = None,
+    def identify(self, caller: AuditContext, gallery_name: str, image: Path | bytes,
+                 top: int = 5, name: str | None = None) -> Identification:
+        """1:N search of every face of a probe (a file or uploaded bytes), audited with
+        the probe's digest, the gallery, the matches and the caller's case and purpose."""
+        label = str(image) if isinstance(image, Path) else (name or "probe")
+        inputs: dict[str, Any] = {"gallery": gallery_name, "probe_sha256": None, "top": top}
+        with self._refusals(caller, "identify", inputs):
+            self._searching(caller, "identify")
+            data = read_bytes(image, self._ctx.limits) if isinstance(image, Path) else image
+            inputs["probe_sha256"] = hashlib.sha256(data).hexdigest()
+            gallery = self.get(gallery_name)
+            result = self._searcher.identify(
+                gallery, decode_image(data, self._ctx.limits, label), top)
+            self._store.audit(caller, AuditDraft(
+                "identify", inputs, _identification_summary(result),
+                [subject_ref(gallery_name, f.match) for f in result.faces if f.match]))
+        return result
+
+    def crossmatch(self, caller: AuditContext, name_a: str, name_b: str | None = None,
                    threshold: float | None = None, top: int = 10) -> CrossMatch:
-        a = self.get(name_a)
-        b = a if name_b is None or name_b == name_a else self.get(name_b)
-        return self._searcher.crossmatch(a, b, threshold, top)
+        inputs = {"gallery_a": name_a, "gallery_b": name_b or name_a, "threshold": threshold,
+                  "top": top}
+        with self._refusals(caller, "crossmatch", inputs):
+            self._searching(caller, "crossmatch")
+            a = self.get(name_a)
+            b = a if name_b is None or name_b == name_a else self.get(name_b)
+            result = self._searcher.crossmatch(a, b, threshold, top)
+            self._store.audit(caller, AuditDraft(
+                "crossmatch", inputs, {"pairs": len(result.pairs),
+                                       "threshold": result.threshold},
+                [ref for p in result.pairs[: _MAX_NAMED // 2] for ref in
+                 (subject_ref(result.gallery_a, p.subject_a),
+                  subject_ref(result.gallery_b, p.subject_b))]))
+        return result
 
-    def calibrate(self, name: str, fpir: float, apply: bool = False,
+    def calibrate(self, caller: AuditContext, name: str, fpir: float, apply: bool = False,
                   on_progress: ProgressCallback | None = None) -> Calibration:
         """The 1:N threshold for a target FPIR, measured on the gallery's own subjects
         (``frvs.galleries.calibration``); with ``apply``, it becomes the gallery's."""
-        gallery = self.get(name)
-        info = self._ctx.analyser.packs.info(gallery.pack)
-        with self._store.unit() as uow:
-            templates = uow.templates.count(gallery.id, info.space)
-        check_target(gallery.name, fpir, min(templates, MAX_PROBES))  # before any search
-        result = calibrate(gallery.name, self._searcher.open_set(gallery, on_progress), fpir,
-                           decision_threshold(gallery, info), templates)
-        if apply:
+        inputs = {"gallery": name, "fpir": fpir, "apply": apply}
+        with self._refusals(caller, "gallery.calibrate", inputs):
+            gallery = self.get(name)
+            info = self._ctx.analyser.packs.info(gallery.pack)
+            with self._store.unit() as uow:
+                templates = uow.templates.count(gallery.id, info.space)
+            check_target(gallery.name, fpir, min(templates, MAX_PROBES))  # before any search
+            result = calibrate(gallery.name, self._searcher.open_set(gallery, on_progress),
+                               fpir, decision_threshold(gallery, info), templates)
+            if apply:
+                result = replace(result, applied=True)
             with self._store.unit(write=True) as uow:
                 # As read now (not before the search), through the gallery's validation.
                 now = uow.galleries.get(name)
-                uow.galleries.update(now.id, replace(now.spec(), threshold=result.threshold))
-            result = replace(result, applied=True)
+                if apply:
+                    uow.galleries.update(now.id, replace(now.spec(),
+                                                         threshold=result.threshold))
+                uow.audit(caller, AuditDraft("gallery.calibrate", inputs, {
+                    "threshold": result.threshold, "probes": result.probes,
+                    "applied": result.applied,
+                    # as stored, so that an applied calibration can be undone
+                    "previous_threshold": now.threshold,
+                    "previous_fmr_target": now.fmr_target}))
+        if apply:
             logger.info("gallery %s: threshold %.4f for FPIR %g (was %.4f)", gallery.name,
                         result.threshold, fpir, result.current_threshold)
         return result
 
     # -- deletion and retention ---------------------------------------------------
 
-    def delete_subject(self, gallery_name: str, external_id: str) -> DeletedSubject:
+    def delete_subject(self, caller: AuditContext, gallery_name: str,
+                       external_id: str) -> DeletedSubject:
         """Delete a subject with its templates, crops and index entries, for real."""
-        with self._store.unit(write=True) as uow:
+        ref = subject_ref(gallery_name, external_id)
+        inputs = {"gallery": gallery_name, "subject": external_id}
+        with (self._refusals(caller, "subject.delete", inputs, [ref]),
+              self._store.unit(write=True) as uow):
             gallery = uow.galleries.get(gallery_name)
             subject = uow.subjects.find(gallery.id, external_id)
             if subject is None:
                 raise NotFoundError(f"no subject {external_id!r} in gallery {gallery_name!r}")
             ids, crops = self._delete_subject(uow, gallery, subject)
+            uow.audit(caller, AuditDraft("subject.delete", inputs, {
+                "templates": len(ids), "crops": sum(1 for c in crops if c)}, [ref]))
         return self._after_delete(gallery, subject, ids, crops)
 
-    def purge(self) -> list[DeletedSubject]:
+    def purge(self, caller: AuditContext) -> list[DeletedSubject]:
         """Delete every subject past its gallery's retention, as of the clock's now."""
         now = self._ctx.clock()
         deleted = []
-        with self._store.unit(write=True) as uow:
+        with self._refusals(caller, "purge", {}), self._store.unit(write=True) as uow:
             doomed = [(g, s, *self._delete_subject(uow, g, s))
                       for g, s in uow.subjects.expired(now)]
+            uow.audit(caller, AuditDraft("purge", {}, {
+                "subjects": len(doomed), "templates": sum(len(d[2]) for d in doomed)},
+                [subject_ref(g.name, s.external_id) for g, s, _, _ in doomed][:_MAX_NAMED]))
         for gallery, subject, ids, crops in doomed:
             deleted.append(self._after_delete(gallery, subject, ids, crops))
         if deleted:
@@ -241,45 +337,53 @@ class GalleryService:
 
     # -- reindex --------------------------------------------------------------------
 
-    def reindex(self, gallery_name: str, pack: str,
+    def reindex(self, caller: AuditContext, gallery_name: str, pack: str,
                 on_outcome: OutcomeCallback | None = None) -> ReindexReport:
         """Re-embed every template's source image with ``pack`` and switch the gallery.
 
-        New templates are added beside the old ones (resumable, idempotent); only when
-        every source re-embedded does one transaction switch the gallery's pack and
-        delete the old space's templates. Sources that moved or changed are refused
-        (their SHA-256 must match) and the gallery stays on its old pack.
+        New templates are added beside the old ones (resumable, idempotent; each with its
+        ``reindex.template`` entry); only when every source re-embedded does one
+        transaction switch the gallery's pack, delete the old space's templates and
+        write the ``reindex`` entry. Sources that moved or changed are refused (their
+        SHA-256 must match) and the gallery stays on its old pack.
         """
-        gallery = self.get(gallery_name)
-        if pack == gallery.pack:
-            raise ConflictError(f"gallery {gallery_name!r} already uses pack {pack!r}")
-        old_space = self._ctx.analyser.packs.info(gallery.pack).space
-        self._ctx.analyser.packs.info(pack)
+        inputs = {"gallery": gallery_name, "pack": pack}
+        with self._refusals(caller, "reindex", inputs):
+            gallery = self.get(gallery_name)
+            if pack == gallery.pack:
+                raise ConflictError(f"gallery {gallery_name!r} already uses pack {pack!r}")
+            old_space = self._ctx.analyser.packs.info(gallery.pack).space
+            self._ctx.analyser.packs.info(pack)
         target = _with_pack(gallery, pack)
         with self._store.unit() as uow:
             subjects = {s.id: s for s in uow.subjects.in_gallery(gallery.id)}
             stored = uow.templates.in_space(gallery.id, old_space.key)
         outcomes = []
         for template in stored:
-            outcome = self._reembed(target, subjects[template.subject_id], template.source,
-                                    template.image_sha256)
+            outcome = self._reembed(caller, target, subjects[template.subject_id],
+                                    template.source, template.image_sha256)
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
         switched = all(o.status is not OutcomeStatus.REFUSED for o in outcomes)
-        if switched:
-            with self._store.unit(write=True) as uow:
+        with self._store.unit(write=True) as uow:
+            old = []
+            if switched:
                 old = uow.templates.other_spaces(gallery.id, self._ctx.analyser.packs.info(
                     pack).space)
                 uow.templates.delete([t.id for t in old])
                 uow.galleries.set_pack(gallery.id, pack)
                 uow.galleries.bump_revision(gallery.id)
+            uow.audit(caller, AuditDraft("reindex", inputs, {
+                "switched": switched, "templates": len(outcomes),
+                "refused": sum(1 for o in outcomes if o.status is OutcomeStatus.REFUSED)}))
+        if switched:
             self._catalog.drop(gallery.id)
             self._store.media.remove([t.crop_path for t in old])
         return ReindexReport(gallery.name, gallery.pack, pack, tuple(outcomes), switched)
 
-    def _reembed(self, gallery: Gallery, subject: Subject, source: str | None,
-                 digest: str) -> EnrolOutcome:
+    def _reembed(self, caller: AuditContext, gallery: Gallery, subject: Subject,
+                 source: str | None, digest: str) -> EnrolOutcome:
         name = source or digest[:12]
         refused = OutcomeStatus.REFUSED
         if source is None:
@@ -295,7 +399,8 @@ class GalleryService:
                                 f"{name}: the file changed since enrolment", "conflict")
         try:
             image = decode_image(data, self._ctx.limits, name)
-            return self._enroller.store_face(gallery, subject, image, (digest, source))
+            return self._enroller.store_face(caller, gallery, subject, image, (digest, source),
+                                             action="reindex.template")
         except FrvsError as exc:
             return EnrolOutcome(name, subject.external_id, refused, exc.message, exc.code)
 

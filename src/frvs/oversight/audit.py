@@ -34,7 +34,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from frvs.core.errors import FrvsError, InvalidRecordError
+from frvs.core.caller import AuditDraft, record_refusal
+from frvs.core.errors import InvalidRecordError
 from frvs.galleries.ports import Clock
 from frvs.oversight.models import (
     Actor,
@@ -55,11 +56,6 @@ MIN_RETENTION_DAYS = 183
 """EU AI Act Art. 19: logs of high-risk systems are kept at least six months."""
 
 
-def subject_ref(gallery: str, external_id: str) -> str:
-    """How entries name a subject: ``gallery/external id``."""
-    return f"{gallery}/{external_id}"
-
-
 def _normalise(summary: Mapping[str, Any]) -> dict[str, Any]:
     # Tuples become lists and keys strings now, so the hash of what is stored equals
     # the hash of what was appended.
@@ -70,7 +66,7 @@ def _normalise(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def _entry(row: AuditEntryRow) -> AuditEntry:
     actor = Actor(row.actor_kind, row.actor_name, row.key_id,
-                  Role(row.role) if row.role else None)
+                  Role(row.role) if row.role else None, row.actor_holder)
     return AuditEntry(
         seq=row.seq, at=row.at, actor=actor, action=row.action,
         case_reference=row.case_reference, purpose=row.purpose,
@@ -81,22 +77,11 @@ def _entry(row: AuditEntryRow) -> AuditEntry:
 
 @dataclass(slots=True)
 class OperationRecord:
-    """What an audited operation fills in before it ends: its result summary and the
+    """What an audited read fills in before it ends: its result summary and the
     subjects it touched (those found by a search, for instance)."""
 
     result: dict[str, Any] = field(default_factory=dict)
     subjects: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditDraft:
-    """An entry about to be appended: what was done, to whom, with what inputs and result."""
-
-    action: str
-    inputs: Mapping[str, Any]
-    result: Mapping[str, Any]
-    subjects: Sequence[str] = ()
-    outcome: str = "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +114,15 @@ class AuditTrail:
         with self._store.database.session(write=write) as session:
             yield session
 
-    def append(self, context: AuditContext, draft: AuditDraft) -> AuditEntry:
-        """Append one entry under the head lock; returns it with its hash."""
+    def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> AuditEntry:
+        """Append one entry inside the caller's transaction (``UnitOfWork.audit``): the
+        operation's writes and its entry commit together, or neither does."""
+        return self._append_locked(session, self._lock_head(session), caller, draft)
+
+    def append(self, caller: AuditContext, draft: AuditDraft) -> AuditEntry:
+        """Append one entry in a transaction of its own; returns it with its hash."""
         with self._session(write=True) as session:
-            return self._append_locked(session, self._lock_head(session), context, draft)
+            return self.write(session, caller, draft)
 
     @staticmethod
     def _lock_head(session: Session) -> AuditHeadRow:
@@ -156,6 +146,7 @@ class AuditTrail:
         session.add(AuditEntryRow(
             seq=entry.seq, at=entry.at, actor_kind=actor.kind, actor_name=actor.name,
             key_id=actor.key_id, role=actor.role.value if actor.role else None,
+            actor_holder=actor.holder,
             action=entry.action, case_reference=entry.case_reference, purpose=entry.purpose,
             subjects=list(entry.subjects), inputs=dict(entry.inputs),
             result=dict(entry.result), outcome=entry.outcome, prev_hash=entry.prev_hash,
@@ -169,21 +160,23 @@ class AuditTrail:
     @contextmanager
     def operation(self, context: AuditContext, action: str, inputs: Mapping[str, Any],
                   subjects: Sequence[str] = ()) -> Iterator[OperationRecord]:
-        """Audit the block: ``ok`` with the result it recorded, or the error it raised."""
+        """Audit a block that writes nothing of its own (a search, an export): ``ok`` with
+        the result it recorded, appended before the caller sees the result, or the
+        error it raised as a refusal. Operations that write use ``UnitOfWork.audit``
+        instead, so their writes and their entry commit together."""
         record = OperationRecord()
         try:
             yield record
-        except FrvsError as exc:
-            self.append(context, AuditDraft(
-                action, inputs, {"error": exc.code, "message": exc.message[:500]},
-                [*subjects, *record.subjects], "refused"))
-            raise
         except Exception as exc:
-            self.append(context, AuditDraft(action, inputs, {"error": type(exc).__name__},
-                                            [*subjects, *record.subjects], "failed"))
+            record_refusal(self, context, action, inputs, exc,
+                           subjects=[*subjects, *record.subjects])
             raise
         self.append(context, AuditDraft(action, inputs, record.result,
                                         [*subjects, *record.subjects]))
+
+    def audit(self, caller: AuditContext, draft: AuditDraft) -> None:
+        """``frvs.core.caller.AuditLog``: append in a transaction of its own."""
+        self.append(caller, draft)
 
     def verify(self, anchor: tuple[int, str] | None = None) -> AuditVerification:
         """Walk the chain from its base to the head; report every inconsistency."""

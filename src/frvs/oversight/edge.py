@@ -13,10 +13,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from frvs.core.caller import subject_ref
 from frvs.core.errors import InvalidInputError, NoFaceError
 from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
-from frvs.oversight.audit import AuditTrail, subject_ref
+from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext
 from frvs.pipeline.services import VideoServices
 from frvs.video.models import Shot, Sighting, TrackDecision
@@ -88,8 +89,9 @@ class EdgeIntake:
             sighting = Sighting(report.camera, report.track_id, report.first_seen,
                                 report.last_seen, 0.0, duration, report.frames, shot, best,
                                 decision, 1)
+            # The device is the caller: an alert it raises is recorded as raised for it.
             self._video.router.handle(spec, StepResult(
-                decisions=(decision,) if decision else (), sightings=(sighting,)))
+                decisions=(decision,) if decision else (), sightings=(sighting,)), context)
             result = EdgeResult(report.camera, report.track_id,
                                 decision.subject if decision else None,
                                 decision.gallery if decision else None,

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from frvs.core.caller import subject_ref
 from frvs.core.errors import NotFoundError
 from frvs.galleries.models import Subject
-from frvs.oversight.audit import AuditQuery, AuditTrail, subject_ref
-from frvs.oversight.audited import AuditedGalleryService
+from frvs.galleries.service import GalleryService
+from frvs.oversight.audit import AuditQuery, AuditTrail
 from frvs.oversight.models import AuditContext
 from frvs.storage.store import Store
 
@@ -67,7 +68,7 @@ def _json(value: object) -> bytes:
 class SubjectRights:
     """Export and erasure of one subject across every concept that holds them."""
 
-    def __init__(self, store: Store, galleries: AuditedGalleryService, trail: AuditTrail,
+    def __init__(self, store: Store, galleries: GalleryService, trail: AuditTrail,
                  sources: Sequence[SubjectRecords] = ()) -> None:
         self._store = store
         self._galleries = galleries
@@ -148,7 +149,7 @@ class SubjectRights:
                                    {"gallery": gallery, "subject": external_id}, [ref]) as rec:
             self._subject(gallery, external_id)  # 404 before touching anything
             records = {s.kind: s.erase(gallery, external_id) for s in self._sources}
-            deleted = self._galleries.acting_as(context).delete_subject(gallery, external_id)
+            deleted = self._galleries.delete_subject(context, gallery, external_id)
             rec.result = {"templates": deleted.templates, "crops": deleted.crops, **records}
         last = self._trail.page(AuditQuery(limit=1, subject=ref, action="subject.erase"))
         return Erasure(gallery, external_id, deleted.templates, deleted.crops, records,

@@ -6,7 +6,13 @@ guessing it is infeasible whatever the hash costs, so a fast hash loses nothing,
 the store look a key up by its hash with a unique index (no scan, no per-key salt), and
 costs microseconds per request instead of ~100 ms of deliberately slow hashing.
 
-The token is shown once, when it is made. Every key change is audited.
+The token is shown once, when it is made. Every key change is audited, in the same
+transaction as the change.
+
+A key belongs to a person, its holder, named when the key is made (the key's name by
+default) and never changed afterwards: renaming a key changes its label only. The
+two-person rule counts holders, so an admin who mints two reviewer keys for one person
+gives that person two keys, not two votes.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from frvs.core.caller import AuditDraft, normalise_holder, record_refusal
 from frvs.core.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 from frvs.galleries.ports import Clock
-from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import ApiKey, AuditContext, IssuedKey, Role
 from frvs.oversight.tables import ApiKeyRow
 from frvs.storage.store import Store
@@ -37,15 +43,14 @@ def token_hash(token: str) -> str:
 
 def _key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(row.key_id, row.name, Role(row.role), row.created_at, row.created_by,
-                  row.revoked_at)
+                  row.revoked_at, row.holder or normalise_holder(row.name))
 
 
 class KeyService:
     """Create, list, revoke and authenticate API keys."""
 
-    def __init__(self, store: Store, trail: AuditTrail, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
-        self._trail = trail
         self._clock = clock
 
     @contextmanager
@@ -54,27 +59,30 @@ class KeyService:
         with self._store.database.session(write=write) as session:
             yield session
 
-    def create(self, context: AuditContext, role: Role, name: str) -> IssuedKey:
-        """A new key with ``role``; the returned token is never stored nor shown again."""
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
-        inputs = {"role": role.value, "name": name}
-        with self._trail.operation(context, "key.create", inputs) as rec:
-            issued = self._insert(role, name, context)
-            rec.result = {"key_id": issued.key.key_id}
-        return issued
-
-    def _insert(self, role: Role, name: str, context: AuditContext) -> IssuedKey:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
-        key_id = "k_" + secrets.token_hex(6)
-        with self._session(write=True) as session:
-            row = ApiKeyRow(key_id=key_id, name=name, role=role.value,
-                            token_sha256=token_hash(token), created_at=self._clock(),
-                            created_by=context.actor.label)
-            session.add(row)
-            session.flush()
-            return IssuedKey(_key(row), token)
+    def create(self, context: AuditContext, role: Role, name: str,
+               holder: str | None = None) -> IssuedKey:
+        """A new key with ``role`` for the person ``holder`` (the name when not given);
+        the returned token is never stored nor shown again."""
+        inputs = {"role": role.value, "name": name.strip(), "holder": holder}
+        try:
+            name = name.strip()
+            if not name or len(name) > 200:
+                raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+            person = normalise_holder(holder if holder is not None else name)
+            inputs["holder"] = person
+            token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+            key_id = "k_" + secrets.token_hex(6)
+            with self._store.unit(write=True) as uow:
+                row = ApiKeyRow(key_id=key_id, name=name, role=role.value, holder=person,
+                                token_sha256=token_hash(token), created_at=self._clock(),
+                                created_by=context.actor.label)
+                uow.session.add(row)
+                uow.session.flush()
+                uow.audit(context, AuditDraft("key.create", inputs, {"key_id": key_id}))
+                return IssuedKey(_key(row), token)
+        except Exception as exc:
+            record_refusal(self._store, context, "key.create", inputs, exc)
+            raise
 
     def create_first_admin(self, context: AuditContext, name: str = "first admin") -> IssuedKey:
         """The admin key of ``frvs init``; refused when an active admin key exists, so a
@@ -108,32 +116,44 @@ class KeyService:
             return _key(row)
 
     def rename(self, context: AuditContext, key_id: str, name: str) -> ApiKey:
-        """Change who or what a key is said to belong to (audited; role and token stay)."""
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
-        inputs = {"key_id": key_id, "name": name}
-        with (self._trail.operation(context, "key.update", inputs),
-              self._session(write=True) as session):
-            row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-            if row is None:
-                raise NotFoundError(f"no API key {key_id!r}")
-            row.name = name
-            return _key(row)
+        """Change a key's label (audited). Its role, token and holder stay: renaming a
+        key never makes it somebody else."""
+        inputs = {"key_id": key_id, "name": name.strip()}
+        try:
+            name = name.strip()
+            if not name or len(name) > 200:
+                raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+            with self._store.unit(write=True) as uow:
+                row = uow.session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+                if row is None:
+                    raise NotFoundError(f"no API key {key_id!r}")
+                before = row.name
+                row.name = name
+                uow.audit(context, AuditDraft("key.update", inputs,
+                                              {"before": before, "holder": row.holder}))
+                return _key(row)
+        except Exception as exc:
+            record_refusal(self._store, context, "key.update", inputs, exc)
+            raise
 
     def revoke(self, context: AuditContext, key_id: str) -> ApiKey:
         """Revoke a key at once; it answers 401 from the next request on."""
-        with self._trail.operation(context, "key.revoke", {"key_id": key_id}) as rec:
-            with self._session(write=True) as session:
-                row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+        inputs = {"key_id": key_id}
+        try:
+            with self._store.unit(write=True) as uow:
+                row = uow.session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
                 if row is None:
                     raise NotFoundError(f"no API key {key_id!r}")
                 if row.revoked_at is not None:
                     raise ConflictError(f"key {key_id} was already revoked")
                 row.revoked_at = self._clock()
                 key = _key(row)
-            rec.result = {"role": key.role.value}
-        return key
+                uow.audit(context, AuditDraft("key.revoke", inputs, {
+                    "role": key.role.value, "holder": key.holder}))
+                return key
+        except Exception as exc:
+            record_refusal(self._store, context, "key.revoke", inputs, exc)
+            raise
 
     def authenticate(self, token: str) -> ApiKey:
         """The active key whose token this is; ``AuthenticationError`` otherwise."""

@@ -14,21 +14,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from frvs.core.errors import InvalidInputError, InvalidRecordError
+from frvs.core.caller import Actor, AuditContext, Role
+
+__all__ = ["Actor", "ApiKey", "AuditContext", "AuditEntry", "AuditProblem", "AuditVerification",
+           "IssuedKey", "ProblemKind", "Role", "canonical_json"]
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first entry ever appended."""
-
-
-class Role(StrEnum):
-    """One role per API key (issue 5: access control)."""
-
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    INVESTIGATOR = "investigator"
-    REVIEWER = "reviewer"
-    AUDITOR = "auditor"
-    DEVICE = "device"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +33,21 @@ class ApiKey:
     created_at: datetime
     created_by: str
     revoked_at: datetime | None = None
+    holder: str = ""
+    """The person the key belongs to, fixed at creation (``normalise_holder``)."""
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
 
+    def actor(self) -> Actor:
+        """The actor this key's calls are recorded under."""
+        return Actor("key", self.name, self.key_id, self.role, self.holder)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "key_id": self.key_id, "name": self.name, "role": self.role.value,
+            "holder": self.holder,
             "created_at": self.created_at.isoformat(), "created_by": self.created_by,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
@@ -60,49 +59,6 @@ class IssuedKey:
 
     key: ApiKey
     token: str
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: an API key (id and role) or a person at the command line (OS user)."""
-
-    kind: str
-    name: str
-    key_id: str | None = None
-    role: Role | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("key", "cli", "system"):
-            raise InvalidRecordError(f"actor kind must be key, cli or system, got {self.kind!r}")
-        if (self.kind == "key") != (self.key_id is not None):
-            raise InvalidRecordError("a key actor needs a key id, and only a key actor has one")
-
-    @classmethod
-    def for_key(cls, key: ApiKey) -> Actor:
-        return cls("key", key.name, key.key_id, key.role)
-
-    @property
-    def label(self) -> str:
-        """``key:<id>`` or ``cli:<user>``: how lists show the actor."""
-        return f"key:{self.key_id}" if self.key_id else f"{self.kind}:{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class AuditContext:
-    """The actor and, for searches, the case reference and purpose they declared."""
-
-    actor: Actor
-    case_reference: str | None = None
-    purpose: str | None = None
-
-    def require_case(self, action: str) -> None:
-        """Searches need both a case reference and a purpose (issue 5)."""
-        if not (self.case_reference or "").strip() or not (self.purpose or "").strip():
-            raise InvalidInputError(
-                f"{action} needs a case reference and a purpose; they are written to the "
-                "audit trail (API: case_reference and purpose fields or the X-Case-Reference "
-                "and X-Purpose headers; CLI: the FRVS_CASE_REFERENCE and FRVS_PURPOSE variables)"
-            )
 
 
 def canonical_json(value: Any) -> str:
@@ -132,11 +88,14 @@ class AuditEntry:
     def hashed_content(self) -> dict[str, Any]:
         """What the hash covers. ``seq`` is left out on purpose: the order is protected
         by the chain itself, so a swap shows as *reordered* rather than as two edits."""
+        actor: dict[str, Any] = {"kind": self.actor.kind, "name": self.actor.name,
+                                 "key_id": self.actor.key_id,
+                                 "role": self.actor.role.value if self.actor.role else None}
+        if self.actor.holder is not None:  # entries from before holders hash as they did
+            actor["holder"] = self.actor.holder
         return {
             "at": self.at.isoformat(timespec="microseconds"),
-            "actor": {"kind": self.actor.kind, "name": self.actor.name,
-                      "key_id": self.actor.key_id,
-                      "role": self.actor.role.value if self.actor.role else None},
+            "actor": actor,
             "action": self.action, "case_reference": self.case_reference,
             "purpose": self.purpose, "subjects": list(self.subjects),
             "inputs": dict(self.inputs), "result": dict(self.result), "outcome": self.outcome,

@@ -10,9 +10,10 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select
 
+from frvs.core.caller import subject_ref
 from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
-from frvs.oversight.audit import AuditTrail, subject_ref
+from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext
 from frvs.storage.store import Store
 from frvs.video.service import StoredSighting

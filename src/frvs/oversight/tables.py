@@ -27,6 +27,8 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The person the key belongs to; set at creation, never changed (0004_people).
+    holder: Mapped[str] = mapped_column(String(200), index=True)
 
 
 class AuditEntryRow(Base):
@@ -43,6 +45,7 @@ class AuditEntryRow(Base):
     actor_name: Mapped[str] = mapped_column(String(200))
     key_id: Mapped[str | None] = mapped_column(String(32))
     role: Mapped[str | None] = mapped_column(String(20))
+    actor_holder: Mapped[str | None] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(50))
     case_reference: Mapped[str | None] = mapped_column(Text)
     purpose: Mapped[str | None] = mapped_column(Text)

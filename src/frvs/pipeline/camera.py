@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from frvs.core.caller import AuditContext, system_caller
 from frvs.core.geometry import Box
 from frvs.models.pack import ModelPack
 from frvs.pipeline.events import EventRouter
@@ -26,6 +27,9 @@ from frvs.video.sources import FrameSource, SourceOptions, describe, open_source
 from frvs.video.tracking import TrackerOptions
 
 logger = logging.getLogger(__name__)
+
+CAMERA_RUNNER = system_caller("camera-runner")
+"""Who a camera run started by the service acts as: FRVS itself, by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,9 @@ class CameraRuntime:
     source: SourceOptions = field(default_factory=SourceOptions)
     backoff: Backoff = field(default_factory=Backoff)
     processor: ProcessorOptions | None = None
+    # Whom the run's alerts, sightings and start/stop entries are recorded for: the
+    # service's camera runner, or the person running 'frvs watch'.
+    caller: AuditContext = CAMERA_RUNNER
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,7 @@ class CameraRun:
     status: CameraStatus | None = None
     reason: str | None = None
     embeddings: int = 0
+    caller: AuditContext = CAMERA_RUNNER
 
     @property
     def started(self) -> bool:
@@ -122,7 +130,8 @@ class CameraPipeline:
         if self._on_run is not None:
             self._on_run(CameraRun(self.spec.name, self.spec.galleries,
                                    describe(self.spec.source_url), self.spec.sample_fps,
-                                   datetime.now(UTC), status, reason, self.embeddings))
+                                   datetime.now(UTC), status, reason, self.embeddings,
+                                   self._runtime.caller))
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -154,11 +163,12 @@ class CameraPipeline:
                                                 self._source_fps)
                     processor = TrackProcessor(self.spec.name, self._pack, self._matcher,
                                                options, self._embed)
-                self._router.handle(self.spec, processor.process(item.frame))
+                self._router.handle(self.spec, processor.process(item.frame),
+                                    self._runtime.caller)
                 self.latest = item.frame
                 self.monitor.frame_processed(item)
             if processor is not None:
-                self._router.handle(self.spec, processor.finish())
+                self._router.handle(self.spec, processor.finish(), self._runtime.caller)
             reason = "stopped" if self._stop.is_set() else "ended"
         except Exception:  # a loop boundary: report the camera as failed, keep others up
             logger.exception("analysis of camera %s failed", self.spec.name)

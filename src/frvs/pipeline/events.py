@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
+from frvs.core.caller import AuditContext
 from frvs.storage.store import Store
 from frvs.video.models import TrackDecision
 from frvs.video.processor import StepResult
@@ -60,15 +61,18 @@ class EventRouter:
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def handle(self, camera: CameraSpec, result: StepResult) -> None:
+    def handle(self, camera: CameraSpec, result: StepResult, caller: AuditContext) -> None:
+        """Route one step's decisions and ended tracks, recorded for ``caller`` (who runs
+        the camera)."""
         for decision in result.decisions:
-            self._decision(camera, decision)
+            self._decision(caller, camera, decision)
         for sighting in result.sightings:
             stored = self._sightings.record(sighting, camera.retention_days, camera.keep_crops)
             self._emit(VideoEvent("sighting", camera.name, stored.subject, stored.as_dict()),
                        "sightings")
 
-    def _decision(self, camera: CameraSpec, decision: TrackDecision) -> None:
+    def _decision(self, caller: AuditContext, camera: CameraSpec,
+                  decision: TrackDecision) -> None:
         with self._lock:
             self.counts.decisions += 1
         crop = None
@@ -77,7 +81,12 @@ class EventRouter:
             crop = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
                     f"{decision.track_id}.jpg")
             self._store.media.write(crop, jpeg(decision.best_shot.patch))
-        alert = self._alerts.raise_for(decision, crop)
+        try:
+            alert = self._alerts.raise_for(caller, decision, crop)
+        except BaseException:
+            if crop is not None:  # the alert did not commit: its evidence goes too
+                self._store.media.remove([crop])
+            raise
         if alert is not None:
             self._emit(VideoEvent("alert", camera.name, alert.subject, alert.as_dict()), "alerts")
         elif crop is not None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from frvs.alerts.notify import AlertBus, WebhookNotifier
 from frvs.alerts.service import AlertService, Clock
 from frvs.attendance.service import AttendanceService
+from frvs.core.caller import AuditContext
 from frvs.galleries.ports import FaceAnalyser
-from frvs.pipeline.camera import CameraRuntime
+from frvs.pipeline.camera import CAMERA_RUNNER, CameraRuntime
 from frvs.pipeline.config import VideoSettings
 from frvs.pipeline.events import EventRouter
 from frvs.pipeline.matching import GalleryMatcher
@@ -34,8 +35,10 @@ class VideoServices:
     supervisor: Supervisor
     webhooks: list[WebhookNotifier] = field(default_factory=list)
 
-    def runtime(self) -> CameraRuntime:
-        return CameraRuntime(processor=self.settings.processor())
+    def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
+        """How cameras run here, recorded for ``caller`` (the service's camera runner
+        unless a person runs the camera, as with 'frvs watch')."""
+        return CameraRuntime(processor=self.settings.processor(), caller=caller)
 
     def start(self) -> None:
         """Webhooks first (they receive), then the configured cameras."""

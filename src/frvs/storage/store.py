@@ -1,4 +1,12 @@
-"""The store façade: the database, its repositories as one unit of work, and media."""
+"""The store façade: the database, its repositories as one unit of work, and media.
+
+A unit of work is also where an operation meets its audit entry: ``uow.audit`` appends
+the entry in the same transaction as the operation's own writes, so both commit or
+neither does (kill -9 at any moment leaves no template without its entry). The audit
+trail itself lives in ``frvs.oversight``; the composition root attaches it as the
+store's ``Journal``, and a store without one refuses to record an operation rather
+than record it silently.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +14,43 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from frvs.core.caller import AuditContext, AuditDraft
+from frvs.core.errors import ConfigurationError
 from frvs.storage.database import Database
 from frvs.storage.media import MediaStore
 from frvs.storage.repositories import GalleryRepository, SubjectRepository, TemplateRepository
 
 
+class Journal(Protocol):
+    """Appends an audit entry inside a given transaction (``AuditTrail`` is one)."""
+
+    def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> object: ...
+
+
+class _NoJournal:
+    def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> object:
+        del session, caller
+        raise ConfigurationError(f"{draft.action} cannot be recorded: no audit trail is "
+                                 "attached to the store")
+
+
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
-    """The repositories of one transaction."""
+    """The repositories of one transaction, and its audit entries."""
 
     session: Session
     galleries: GalleryRepository
     subjects: SubjectRepository
     templates: TemplateRepository
+    journal: Journal
+
+    def audit(self, caller: AuditContext, draft: AuditDraft) -> None:
+        """Append ``draft`` to the audit trail in this transaction."""
+        self.journal.write(self.session, caller, draft)
 
 
 class Store:
@@ -31,7 +60,13 @@ class Store:
         """Nothing is touched until ``open``: building an application stays cheap."""
         self.database = Database(url)
         self.media = MediaStore(media_root)
+        self.journal: Journal = _NoJournal()
         self._opened = False
+
+    def attach_journal(self, journal: Journal) -> None:
+        """Record every unit of work's audit entries in ``journal`` (the composition
+        root attaches the audit trail once, before any use case runs)."""
+        self.journal = journal
 
     def open(self) -> Store:
         """Create or migrate the schema (idempotent; safe when processes race)."""
@@ -50,7 +85,12 @@ class Store:
         self.open()
         with self.database.session(write=write) as session:
             yield UnitOfWork(session, GalleryRepository(session), SubjectRepository(session),
-                             TemplateRepository(session))
+                             TemplateRepository(session), self.journal)
+
+    def audit(self, caller: AuditContext, draft: AuditDraft) -> None:
+        """Append an entry in a transaction of its own (``frvs.core.caller.AuditLog``)."""
+        with self.unit(write=True) as uow:
+            uow.audit(caller, draft)
 
     def close(self) -> None:
         self.database.close()

@@ -25,8 +25,8 @@ from frvs.api.routes.cameras import CameraName, CameraStatusPublic
 from frvs.api.routes.galleries import GalleryName
 from frvs.api.routes.subjects import SubjectId
 from frvs.app import Application
+from frvs.core.caller import AuditDraft
 from frvs.core.errors import NotFoundError
-from frvs.oversight.audit import AuditDraft
 from frvs.video.service import jpeg
 
 router = APIRouter(prefix="/v1", tags=["evidence"])

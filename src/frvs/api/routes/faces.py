@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import FaceUser
-from frvs.api.deps import AppDep, read_upload
+from frvs.api.deps import AppDep, audited_refusals, read_upload
 from frvs.api.schemas import DetectPublic, VerifyPublic
 
 router = APIRouter(prefix="/v1", tags=["faces"])
@@ -36,9 +36,10 @@ async def verify(
     pack: Annotated[str | None, Form()] = None,
 ) -> dict[str, object]:
     """1:1: compare the largest face of each image at the pack's default threshold."""
-    a = await read_upload(image_a, app)
-    b = await read_upload(image_b, app)
     names = (image_a.filename or "image_a", image_b.filename or "image_b")
-    result = await run_in_threadpool(app.engine.acting_as(who.context).verify, (a, b), names,
-                                     pack)
+    async with audited_refusals(app, who.context, "verify", {"images": list(names),
+                                                             "pack": pack}):
+        a = await read_upload(image_a, app)
+        b = await read_upload(image_b, app)
+    result = await run_in_threadpool(app.engine.verify, who.context, (a, b), names, pack)
     return result.as_dict()

@@ -83,9 +83,8 @@ async def list_galleries(app: AppDep, _: GalleryReader, cursor: CursorQuery = No
 async def create_gallery(app: AppDep, who: Operator, body: GalleryCreate) -> GalleryPublic:
     """Create a gallery (audited)."""
     spec = body.spec()
-    service = app.galleries.acting_as(who.context)
-    await run_in_threadpool(service.create, spec)
-    overview, _ = await run_in_threadpool(service.show, spec.name)
+    await run_in_threadpool(app.galleries.create, who.context, spec)
+    overview, _ = await run_in_threadpool(app.galleries.show, spec.name)
     return public(overview)
 
 
@@ -109,15 +108,14 @@ async def update_gallery(app: AppDep, who: Operator, name: GalleryName,
     """Change purpose, legal basis, retention (subjects' expiry is re-dated), threshold,
     FMR target or crop policy (audited, with the previous values)."""
     changes = body.model_dump(exclude_unset=True)
-    overview = await run_in_threadpool(app.galleries.acting_as(who.context).update, name,
-                                       changes)
+    overview = await run_in_threadpool(app.galleries.update, who.context, name, changes)
     return public(overview)
 
 
 @router.delete("/{name}", operation_id="delete_gallery", response_model=GalleryPublic)
 async def delete_gallery(app: AppDep, who: Operator, name: GalleryName) -> GalleryPublic:
     """Delete a gallery with its subjects, templates, crops and index (audited)."""
-    overview = await run_in_threadpool(app.galleries.acting_as(who.context).delete, name)
+    overview = await run_in_threadpool(app.galleries.delete, who.context, name)
     return public(overview)
 
 
@@ -162,6 +160,6 @@ async def calibrate_gallery(app: AppDep, who: Operator, name: GalleryName,
                             body: CalibrationRequest) -> CalibrationPublic:
     """Each template searched against the rest of the gallery: the threshold that keeps
     searches for people not enrolled under the target FPIR, and its FNIR (audited)."""
-    service = app.galleries.acting_as(who.context)
-    result = await run_in_threadpool(service.calibrate, name, body.fpir, body.apply)
+    result = await run_in_threadpool(app.galleries.calibrate, who.context, name, body.fpir,
+                                     body.apply)
     return CalibrationPublic.model_validate(result.as_dict())

@@ -26,6 +26,9 @@ class KeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, description="Who or what uses the key.")
     role: Role
+    holder: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The person the key belongs to (default: the name). Fixed for the key's life: the "
+        "two-person rule counts holders, so every key of one person needs the same holder."))
 
 
 class KeyUpdate(BaseModel):
@@ -44,6 +47,7 @@ class KeyPublic(BaseModel):
     created_at: datetime
     created_by: str = Field(examples=["key:k_1688e10d1728"])
     revoked_at: datetime | None
+    holder: str = Field(description="The person the key belongs to (never changes).")
 
 
 class KeyIssued(KeyPublic):
@@ -69,7 +73,7 @@ async def list_keys(app: AppDep, _: Admin, cursor: CursorQuery = None,
 async def create_key(app: AppDep, who: Admin, body: KeyCreate) -> KeyIssued:
     """Create a key with one role (audited); the token is in this response only."""
     issued = await run_in_threadpool(app.oversight.keys.create, who.context, body.role,
-                                     body.name)
+                                     body.name, body.holder)
     return KeyIssued.model_validate(issued.key.as_dict() | {"token": issued.token})
 
 

@@ -3,7 +3,6 @@ and a purpose (recorded in the audit trail) and under the per-key search rate li
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -11,10 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Investigator
-from frvs.api.deps import AppDep, read_upload_bytes
+from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
 from frvs.api.limits import SearchRate
 from frvs.api.routes.galleries import GalleryName
-from frvs.imaging.decode import decode_image
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[SearchRate])
 
@@ -86,12 +84,10 @@ async def identify(*,
     """1:N: search every face of the probe in the gallery (audited with the probe's hash,
     the gallery, the matches, the case and the purpose)."""
     who = who.with_case(case_reference, purpose)
-    who.context.require_case("identify")
-    data = await read_upload_bytes(image, app)
-    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+    async with audited_refusals(app, who.context, "identify", {"gallery": name, "top": top}):
+        data = await read_upload_bytes(image, app)
+    result = await run_in_threadpool(app.galleries.identify, who.context, name, data, top,
                                      image.filename or "probe")
-    result = await run_in_threadpool(app.galleries.acting_as(who.context).identify_image,
-                                     name, pixels, hashlib.sha256(data).hexdigest(), top)
     return IdentificationPublic.model_validate(result.as_dict())
 
 
@@ -100,7 +96,6 @@ async def crossmatch(app: AppDep, who: Investigator, body: CrossMatchRequest
                      ) -> CrossMatchPublic:
     """N:M: subject pairs of two galleries scoring at least the threshold (audited)."""
     who = who.with_case(body.case_reference, body.purpose)
-    who.context.require_case("crossmatch")
-    result = await run_in_threadpool(app.galleries.acting_as(who.context).crossmatch,
-                                     body.gallery_a, body.gallery_b, body.threshold, body.top)
+    result = await run_in_threadpool(app.galleries.crossmatch, who.context, body.gallery_a,
+                                     body.gallery_b, body.threshold, body.top)
     return CrossMatchPublic.model_validate(result.as_dict())

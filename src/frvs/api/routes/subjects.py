@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Admin, GalleryReader, Operator
-from frvs.api.deps import AppDep, read_upload_bytes
+from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, page_by_key
 from frvs.api.routes.galleries import GalleryName
 from frvs.core.errors import InvalidInputError, NotFoundError
+from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import Subject, SubjectSpec
 
 router = APIRouter(prefix="/v1/galleries/{name}/subjects", tags=["subjects"])
@@ -100,8 +101,8 @@ async def get_subject(app: AppDep, _: GalleryReader, name: GalleryName,
 async def delete_subject(app: AppDep, who: Operator, name: GalleryName,
                          subject: SubjectId) -> DeletedSubjectPublic:
     """Delete a subject with its templates, crops and index entries (audited)."""
-    deleted = await run_in_threadpool(app.galleries.acting_as(who.context).delete_subject,
-                                      name, subject)
+    deleted = await run_in_threadpool(app.galleries.delete_subject, who.context, name,
+                                      subject)
     return DeletedSubjectPublic.model_validate(deleted.as_dict())
 
 
@@ -132,11 +133,13 @@ async def enrol(*,
     image is enrolled, skipped as a duplicate or refused with its reason."""
     if len(images) > MAX_IMAGES_PER_REQUEST:
         raise InvalidInputError(f"at most {MAX_IMAGES_PER_REQUEST} images per request")
-    spec = SubjectSpec(subject, display_name, _metadata(metadata))
-    uploads = [(u.filename or f"image-{i}", await read_upload_bytes(u, app))
-               for i, u in enumerate(images)]
-    report = await run_in_threadpool(app.galleries.acting_as(who.context).enrol_images, name,
-                                     spec, uploads)
+    inputs = {"gallery": name, "subject": subject, "images": len(images)}
+    async with audited_refusals(app, who.context, "enrol", inputs):
+        meta = _metadata(metadata)
+        SubjectSpec(subject, display_name, meta)  # a bad id or metadata key: refused now
+        items = [EnrolItem(subject, await read_upload_bytes(u, app), display_name, meta,
+                           u.filename or f"image-{i}") for i, u in enumerate(images)]
+    report = await run_in_threadpool(app.galleries.enrol, who.context, name, items)
     return EnrolPublic.model_validate(report.as_dict())
 
 

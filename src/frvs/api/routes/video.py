@@ -20,7 +20,6 @@ from frvs.core.errors import InvalidInputError
 from frvs.imaging.decode import decode_image
 from frvs.oversight.edge import EdgeIntake, EdgeSighting
 from frvs.oversight.sightings import SightingQuery
-from frvs.oversight.video_audit import acting
 from frvs.video.sources import describe
 
 router = APIRouter(prefix="/v1", tags=["video"])
@@ -164,7 +163,7 @@ async def search_sightings(
 
 @router.get("/alerts", operation_id="list_alerts", response_model=Page[AlertPublic])
 async def list_alerts(
-    *, app: AppDep, _: Reviewer, cursor: CursorQuery = None, limit: LimitQuery = 100,
+    *, app: AppDep, who: Reviewer, cursor: CursorQuery = None, limit: LimitQuery = 100,
     status: AlertStatus | None = None,
     camera: Annotated[str | None, Query(max_length=100)] = None,
     since: datetime | None = None,
@@ -184,15 +183,17 @@ async def list_alerts(
                                      limit, before)
     next_cursor = (encode_cursor(f"{alerts[-1].at.isoformat()}|{alerts[-1].id}")
                    if len(alerts) == limit else None)
-    return Page[AlertPublic](items=[AlertPublic.model_validate(a.as_dict()) for a in alerts],
-                             next_cursor=next_cursor)
+    person = who.context.actor.person
+    return Page[AlertPublic](items=[AlertPublic.model_validate(a.seen_by(person).as_dict())
+                                    for a in alerts], next_cursor=next_cursor)
 
 
 @router.get("/alerts/{alert_id}", operation_id="get_alert", response_model=AlertPublic)
-async def get_alert(app: AppDep, _: Reviewer,
+async def get_alert(app: AppDep, who: Reviewer,
                     alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> AlertPublic:
-    return AlertPublic.model_validate((await run_in_threadpool(app.video.alerts.get,
-                                                               alert_id)).as_dict())
+    alert = await run_in_threadpool(app.video.alerts.get, alert_id)
+    # Before it is decided, a reviewer sees only their own review (independent reviews).
+    return AlertPublic.model_validate(alert.seen_by(who.context.actor.person).as_dict())
 
 
 @router.post("/alerts/{alert_id}/review", operation_id="review_alert",
@@ -201,14 +202,9 @@ async def review_alert(app: AppDep, who: Reviewer, body: AlertReview,
                        alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> AlertPublic:
     """Confirm or dismiss an alert with a note; a two-person alert needs two different
     reviewers to confirm (audited: who verified it)."""
-    reviewer = f"{who.context.actor.label} ({who.key.name})"
-
-    def review() -> AlertPublic:
-        with acting(who.context):
-            alert = app.video.alerts.review(alert_id, reviewer, body.verdict, body.note)
-        return AlertPublic.model_validate(alert.as_dict())
-
-    return await run_in_threadpool(review)
+    alert = await run_in_threadpool(app.video.alerts.review, who.context, alert_id,
+                                    body.verdict, body.note)
+    return AlertPublic.model_validate(alert.as_dict())
 
 
 @router.get("/attendance", operation_id="attendance_report", response_model=AttendancePublic)

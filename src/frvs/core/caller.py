@@ -1,0 +1,139 @@
+"""Who acts, and what they leave on the audit trail.
+
+Every use case that touches biometric data or oversight takes the caller as an
+argument: no ambient "current user", no per-request clone of a service. The API makes
+the caller from the request's key (one FastAPI dependency), the CLI from the OS user
+(and the key in ``FRVS_API_KEY`` where it reviews or searches), and FRVS's own work
+(camera runs, retention) acts as a named system principal.
+
+A key belongs to a person, its *holder*: an id fixed when the key is created. Renaming
+a key changes its label, never its holder, and the two-person rule counts holders, so
+one person holding two keys is still one person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from frvs.core.errors import FrvsError, InvalidInputError, InvalidRecordError
+
+logger = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    """One role per API key."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    INVESTIGATOR = "investigator"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+    DEVICE = "device"
+
+
+def normalise_holder(holder: str) -> str:
+    """How holders compare: whitespace collapsed, case folded ("Alice  B" == "alice b")."""
+    value = " ".join(holder.split()).casefold()
+    if not value or len(value) > 200:
+        raise InvalidInputError("a key holder is a person's id of 1-200 characters")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an API key (its id, role and holder), a person at the command line (OS
+    user, with the key they presented, if any) or FRVS itself (``system``)."""
+
+    kind: str
+    name: str
+    key_id: str | None = None
+    role: Role | None = None
+    holder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("key", "cli", "system"):
+            raise InvalidRecordError(f"actor kind must be key, cli or system, got {self.kind!r}")
+        if self.kind == "key" and self.key_id is None:
+            raise InvalidRecordError("a key actor needs a key id")
+        if self.kind == "system" and self.key_id is not None:
+            raise InvalidRecordError("the system acts without a key")
+
+    @property
+    def label(self) -> str:
+        """``key:<id>``, ``cli:<user>`` or ``system:<name>``: how lists show the actor."""
+        return f"key:{self.key_id}" if self.kind == "key" else f"{self.kind}:{self.name}"
+
+    @property
+    def person(self) -> str | None:
+        """The person behind the actor, as the two-person rule counts people: the key's
+        holder; None when no key vouches for a person (an OS user, the system)."""
+        return self.holder if self.key_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """The caller of a use case: the actor and, for searches, the case reference and
+    purpose they declared."""
+
+    actor: Actor
+    case_reference: str | None = None
+    purpose: str | None = None
+
+    def require_case(self, action: str) -> None:
+        """Searches need both a case reference and a purpose."""
+        if not (self.case_reference or "").strip() or not (self.purpose or "").strip():
+            raise InvalidInputError(
+                f"{action} needs a case reference and a purpose; they are written to the "
+                "audit trail (API: case_reference and purpose fields or the X-Case-Reference "
+                "and X-Purpose headers; CLI: the FRVS_CASE_REFERENCE and FRVS_PURPOSE variables)"
+            )
+
+
+def system_caller(name: str) -> AuditContext:
+    """FRVS acting on its own, under a name that says which part of it acts."""
+    return AuditContext(Actor("system", name))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditDraft:
+    """An entry about to be appended: what was done, to whom, with what inputs and result."""
+
+    action: str
+    inputs: Mapping[str, Any]
+    result: Mapping[str, Any]
+    subjects: Sequence[str] = ()
+    outcome: str = "ok"
+
+
+class AuditLog(Protocol):
+    """Appends an entry in a transaction of its own: for operations that write nothing
+    else (searches, comparisons, downloads) and for refusals, whose own transaction
+    never commits. ``frvs.storage.store.Store`` is one."""
+
+    def audit(self, caller: AuditContext, draft: AuditDraft) -> None: ...
+
+
+def record_refusal(log: AuditLog, caller: AuditContext, action: str,
+                   inputs: Mapping[str, Any], error: BaseException, *,
+                   subjects: Sequence[str] = ()) -> None:
+    """Audit a refused (an FRVS error: bad image, no case reference, conflict) or failed
+    operation with its reason. If even that append fails, it is logged and the caller
+    still gets the original error, never a different one."""
+    result: dict[str, Any]
+    if isinstance(error, FrvsError):
+        outcome, result = "refused", {"error": error.code, "message": error.message[:500]}
+    else:
+        outcome, result = "failed", {"error": type(error).__name__}
+    try:
+        log.audit(caller, AuditDraft(action, inputs, result, tuple(subjects), outcome))
+    except Exception:
+        logger.exception("could not audit the refusal of %s", action)
+
+
+def subject_ref(gallery: str, external_id: str) -> str:
+    """How entries name a subject: ``gallery/external id``."""
+    return f"{gallery}/{external_id}"
