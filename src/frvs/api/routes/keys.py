@@ -48,7 +48,6 @@ class KeyPublic(BaseModel):
     created_by: str = Field(examples=["key:k_1688e10d1728"])
     revoked_at: datetime | None
     holder: str = Field(description="The person the key belongs to (never changes).")
-    holder: str = Field(description="The person the key belongs to (never changes).")
 
 
 class KeyIssued(KeyPublic):
