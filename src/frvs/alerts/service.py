@@ -141,7 +141,8 @@ class AlertService:
                 attempts=decision.attempts, at=decision.captured_at,
                 frame_time=decision.timestamp, quality=decision.best_shot.quality.overall,
                 crop_path=crop_path, status=AlertStatus.NEW.value,
-                two_person=rule.two_person, created_at=self._clock(), decided_at=None)
+                # A watch list always needs two people, whatever a rule or default says.
+                two_person=True, created_at=self._clock(), decided_at=None)
             uow.session.add(row)
             uow.session.flush()
             alert = _alert(row)
@@ -221,6 +222,23 @@ class AlertService:
     def _reviews(session: Session, alert_id: int) -> list[AlertReviewRow]:
         return list(session.scalars(select(AlertReviewRow).where(
             AlertReviewRow.alert_id == alert_id).order_by(AlertReviewRow.id)))
+
+    def evidence(self, caller: AuditContext, alert_id: int) -> bytes:
+        """The best shot an alert was raised on, as JPEG bytes: what its reviewers compare
+        with the enrolled photo. Each download is audited (``alert.evidence``)."""
+        inputs = {"alert_id": alert_id}
+        try:
+            alert = self.get(alert_id)
+            if not alert.crop_path or not self._store.media.exists(alert.crop_path):
+                raise NotFoundError(f"no picture is kept for alert {alert_id}")
+            data = (self._store.media.root / alert.crop_path).read_bytes()
+            self._store.audit(caller, AuditDraft(
+                "alert.evidence", inputs | {"camera": alert.camera, "gallery": alert.gallery},
+                {"bytes": len(data)}, [subject_ref(alert.gallery, alert.subject)]))
+        except Exception as exc:
+            record_refusal(self._store, caller, "alert.evidence", inputs, exc)
+            raise
+        return data
 
     def get(self, alert_id: int) -> Alert:
         with self._store.unit() as uow:

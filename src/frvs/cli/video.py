@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frvs.alerts.models import AlertStatus, Verdict
+from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.attendance.service import report_csv
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
 from frvs.core.caller import Role
@@ -151,7 +151,7 @@ def camera_add(
         app = state(ctx).app
         if spec.galleries:
             app.video.matcher.pack_for(spec.galleries)
-        app.video.cameras.add(spec)
+        app.video.cameras.add(who(ctx), spec)
     if as_json:
         emit_json(spec.as_dict())
     else:
@@ -206,7 +206,7 @@ def camera_update(
         app = state(ctx).app
         if changes.get("galleries"):
             app.video.matcher.pack_for(tuple(gallery or ()))
-        spec = app.video.cameras.update(name, changes)
+        spec = app.video.cameras.update(who(ctx), name, changes)
     if as_json:
         emit_json(spec.as_dict())
     else:
@@ -232,7 +232,7 @@ def camera_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def camera_remove(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     """Unregister a camera (its sightings stay until they expire)."""
     with domain_errors(as_json):
-        spec = state(ctx).app.video.cameras.remove(name)
+        spec = state(ctx).app.video.cameras.remove(who(ctx), name)
     if as_json:
         emit_json({"removed": spec.name})
     else:
@@ -320,7 +320,8 @@ def sightings(
 ) -> None:
     """Past sightings (one per track), oldest first."""
     with domain_errors(as_json):
-        found = state(ctx).app.video.sightings.list(camera, _since(since), limit)
+        found = state(ctx).app.video.sightings.list(who(ctx, with_key=True), camera,
+                                                   _since(since), limit)
     if as_json:
         emit_json({"sightings": [s.as_dict() for s in found]})
         return
@@ -347,6 +348,35 @@ def alerts_list(
     for a in found:
         console.print(f"#{a.id} [{a.status.value}] {a.subject} on {a.camera} at "
                       f"{a.at.isoformat()} score {a.score:.3f} ({len(a.reviews)} review(s))")
+
+
+@alerts_app.command("rule")
+def alerts_rule(
+    ctx: typer.Context,
+    gallery: Annotated[str, typer.Argument(help="Gallery name.")],
+    two_person: Annotated[bool | None, typer.Option(
+        "--two-person/--one-person",
+        help="Two different people must confirm (always on for watch lists).")] = None,
+    suppress_seconds: Annotated[int | None, typer.Option(
+        min=0, max=30 * 86_400,
+        help="No second alert for the same person on the same camera within this many "
+             "seconds.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a gallery's alert rule, or change it (audited) with the options."""
+    with domain_errors(as_json):
+        alerts = state(ctx).app.video.alerts
+        rule = alerts.rule(gallery)
+        if two_person is not None or suppress_seconds is not None:
+            rule = alerts.set_rule(who(ctx), AlertRule(
+                gallery, rule.two_person if two_person is None else two_person,
+                rule.suppress_seconds if suppress_seconds is None else suppress_seconds))
+    if as_json:
+        emit_json(rule.as_dict())
+    else:
+        people = "two people confirm" if rule.two_person else "one person confirms"
+        console.print(f"{gallery}: {people}; repeats suppressed for {rule.suppress_seconds} s",
+                      highlight=False)
 
 
 @alerts_app.command("review")

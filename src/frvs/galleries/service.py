@@ -172,6 +172,29 @@ class GalleryService:
             gallery = uow.galleries.get(name)
             return self.overview(gallery, uow), uow.subjects.in_gallery(gallery.id)
 
+    def photo(self, caller: AuditContext, gallery_name: str, external_id: str) -> bytes:
+        """The aligned face crop of the subject's first kept enrolment photo, as JPEG
+        bytes; each download is audited (``subject.photo``)."""
+        ref = subject_ref(gallery_name, external_id)
+        inputs = {"gallery": gallery_name, "subject": external_id}
+        with self._refusals(caller, "subject.photo", inputs, [ref]):
+            with self._store.unit() as uow:
+                found = uow.subjects.find(uow.galleries.get(gallery_name).id, external_id)
+                if found is None:
+                    raise NotFoundError(f"no subject {external_id!r} in gallery "
+                                        f"{gallery_name!r}")
+                crops = [t.crop_path for t in uow.templates.of_subject(found.id)
+                         if t.crop_path]
+            kept = next((c for c in crops if self._store.media.exists(c)), None)
+            if kept is None:
+                raise NotFoundError(
+                    f"gallery {gallery_name!r} keeps no enrolment crops for {external_id!r} "
+                    "(create it with keep_crops to show enrolled photos)")
+            data = (self._store.media.root / kept).read_bytes()
+            self._store.audit(caller, AuditDraft("subject.photo", inputs,
+                                                 {"bytes": len(data)}, [ref]))
+        return data
+
     def delete(self, caller: AuditContext, name: str) -> GalleryOverview:
         """Delete a gallery with its subjects, templates, crops and indexes."""
         with (self._refusals(caller, "gallery.delete", {"gallery": name}),

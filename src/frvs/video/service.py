@@ -2,6 +2,10 @@
 
 Sightings of unknown people expire with their camera's retention and are purged; they
 never become subjects. A crop is stored only when the camera's policy keeps crops.
+
+A camera's settings decide whose faces are matched against which watch list, so adding,
+changing and removing one is audited with its caller, in the same transaction as the
+change; so is every listing of sightings.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import cv2
 import numpy as np
 from sqlalchemy import delete, select
 
+from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.storage.store import Store
 from frvs.video.models import CameraRole, Sighting
@@ -79,6 +84,16 @@ CAMERA_UPDATABLE = frozenset({"source_url", "galleries", "role", "location", "sa
                               "roi", "retention_days", "keep_crops", "enabled"})
 
 
+def _described(spec: CameraSpec) -> dict[str, object]:
+    """What the audit trail records of a camera: its settings, the source with any
+    credentials masked."""
+    return {"camera": spec.name, "galleries": list(spec.galleries), "role": spec.role.value,
+            "source": describe(spec.source_url), "sample_fps": spec.sample_fps,
+            "roi": list(spec.roi) if spec.roi else None,
+            "retention_days": spec.retention_days, "keep_crops": spec.keep_crops,
+            "enabled": spec.enabled}
+
+
 class CameraService:
     """Add, list and remove cameras."""
 
@@ -86,16 +101,23 @@ class CameraService:
         self._store = store
         self._clock = clock
 
-    def add(self, spec: CameraSpec) -> CameraSpec:
-        with self._store.unit(write=True) as uow:
-            if uow.session.scalar(select(CameraRow.id).where(CameraRow.name == spec.name)):
-                raise ConflictError(f"camera {spec.name!r} already exists")
-            uow.session.add(CameraRow(
-                name=spec.name, location=spec.location, role=spec.role.value,
-                source_url=spec.source_url, sample_fps=spec.sample_fps,
-                roi=list(spec.roi) if spec.roi else None, galleries=list(spec.galleries),
-                retention_days=spec.retention_days, keep_crops=spec.keep_crops,
-                enabled=spec.enabled, created_at=self._clock()))
+    def add(self, caller: AuditContext, spec: CameraSpec) -> CameraSpec:
+        """Register a camera (audited with its galleries and masked source)."""
+        inputs = _described(spec)
+        try:
+            with self._store.unit(write=True) as uow:
+                if uow.session.scalar(select(CameraRow.id).where(CameraRow.name == spec.name)):
+                    raise ConflictError(f"camera {spec.name!r} already exists")
+                uow.session.add(CameraRow(
+                    name=spec.name, location=spec.location, role=spec.role.value,
+                    source_url=spec.source_url, sample_fps=spec.sample_fps,
+                    roi=list(spec.roi) if spec.roi else None, galleries=list(spec.galleries),
+                    retention_days=spec.retention_days, keep_crops=spec.keep_crops,
+                    enabled=spec.enabled, created_at=self._clock()))
+                uow.audit(caller, AuditDraft("camera.create", inputs, {}))
+        except Exception as exc:
+            record_refusal(self._store, caller, "camera.create", inputs, exc)
+            raise
         return spec
 
     def get(self, name: str) -> CameraSpec:
@@ -116,33 +138,51 @@ class CameraService:
             return [_spec(r) for r in uow.session.scalars(select(CameraRow).order_by(
                 CameraRow.name))]
 
-    def update(self, name: str, changes: Mapping[str, object]) -> CameraSpec:
+    def update(self, caller: AuditContext, name: str,
+               changes: Mapping[str, object]) -> CameraSpec:
         """Change a camera's settings (all but its name), validated as a new camera would
-        be; a running camera picks them up at its next start."""
-        unknown = sorted(set(changes) - CAMERA_UPDATABLE)
-        if unknown:
-            raise InvalidInputError(f"cannot change {', '.join(unknown)} of a camera; "
-                                    f"changeable: {', '.join(sorted(CAMERA_UPDATABLE))}")
-        with self._store.unit(write=True) as uow:
-            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
-            if row is None:
-                raise NotFoundError(f"camera {name!r} not found")
-            spec = replace(_spec(row), **changes)  # type: ignore[arg-type]
-            row.source_url, row.galleries, row.role = (spec.source_url, list(spec.galleries),
-                                                       spec.role.value)
-            row.location, row.sample_fps = spec.location, spec.sample_fps
-            row.roi = list(spec.roi) if spec.roi else None
-            row.retention_days, row.keep_crops, row.enabled = (spec.retention_days,
-                                                               spec.keep_crops, spec.enabled)
+        be; a running camera picks them up at its next start. Audited with the settings
+        before and after."""
+        inputs: dict[str, object] = {"camera": name, "changes": sorted(changes)}
+        try:
+            unknown = sorted(set(changes) - CAMERA_UPDATABLE)
+            if unknown:
+                raise InvalidInputError(f"cannot change {', '.join(unknown)} of a camera; "
+                                        f"changeable: {', '.join(sorted(CAMERA_UPDATABLE))}")
+            with self._store.unit(write=True) as uow:
+                row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
+                if row is None:
+                    raise NotFoundError(f"camera {name!r} not found")
+                before = _spec(row)
+                spec = replace(before, **changes)  # type: ignore[arg-type]
+                row.source_url, row.galleries, row.role = (
+                    spec.source_url, list(spec.galleries), spec.role.value)
+                row.location, row.sample_fps = spec.location, spec.sample_fps
+                row.roi = list(spec.roi) if spec.roi else None
+                row.retention_days, row.keep_crops, row.enabled = (
+                    spec.retention_days, spec.keep_crops, spec.enabled)
+                uow.audit(caller, AuditDraft("camera.update", inputs, {
+                    "before": _described(before), "after": _described(spec)}))
+        except Exception as exc:
+            record_refusal(self._store, caller, "camera.update", inputs, exc)
+            raise
         return spec
 
-    def remove(self, name: str) -> CameraSpec:
-        with self._store.unit(write=True) as uow:
-            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
-            if row is None:
-                raise NotFoundError(f"camera {name!r} not found")
-            spec = _spec(row)
-            uow.session.delete(row)
+    def remove(self, caller: AuditContext, name: str) -> CameraSpec:
+        """Remove a camera (audited with what it was)."""
+        inputs = {"camera": name}
+        try:
+            with self._store.unit(write=True) as uow:
+                row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
+                if row is None:
+                    raise NotFoundError(f"camera {name!r} not found")
+                spec = _spec(row)
+                uow.session.delete(row)
+                uow.audit(caller, AuditDraft("camera.delete", inputs,
+                                             {"before": _described(spec)}))
+        except Exception as exc:
+            record_refusal(self._store, caller, "camera.delete", inputs, exc)
+            raise
         return spec
 
 
@@ -222,15 +262,22 @@ class SightingService:
             uow.session.flush()
             return _stored(row)
 
-    def list(self, camera: str | None = None, since: datetime | None = None,
-             limit: int = 1000) -> list[StoredSighting]:
+    def list(self, caller: AuditContext, camera: str | None = None,
+             since: datetime | None = None, limit: int = 1000) -> list[StoredSighting]:
+        """Sightings oldest first; the listing is audited (``sightings.list``) with the
+        caller's case and purpose when they gave them."""
         stmt = select(SightingRow).order_by(SightingRow.first_seen, SightingRow.id).limit(limit)
         if camera is not None:
             stmt = stmt.where(SightingRow.camera == camera)
         if since is not None:
             stmt = stmt.where(SightingRow.last_seen >= since)
         with self._store.unit() as uow:
-            return [_stored(r) for r in uow.session.scalars(stmt)]
+            found = [_stored(r) for r in uow.session.scalars(stmt)]
+        self._store.audit(caller, AuditDraft(
+            "sightings.list", {"camera": camera, "since": since.isoformat() if since else None,
+                               "limit": limit},
+            {"sightings": len(found), "matched": sum(1 for s in found if s.subject)}))
+        return found
 
     def purge(self) -> int:
         """Delete expired sightings and their crops; returns how many."""

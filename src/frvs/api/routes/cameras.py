@@ -90,14 +90,14 @@ async def list_cameras(app: AppDep, _: Operator, cursor: CursorQuery = None,
 
 @router.post("", operation_id="create_camera", response_model=CameraPublic,
              status_code=status.HTTP_201_CREATED)
-async def create_camera(app: AppDep, _: Operator, body: CameraCreate) -> CameraPublic:
+async def create_camera(app: AppDep, who: Operator, body: CameraCreate) -> CameraPublic:
     """Register a camera (its galleries must share one model pack)."""
     spec = CameraSpec(body.name, body.source_url, tuple(body.galleries), body.role,
                       body.location, body.sample_fps, body.roi, body.retention_days,
                       body.keep_crops, body.enabled)
     if spec.galleries:
         await run_in_threadpool(app.video.matcher.pack_for, spec.galleries)
-    return _public(await run_in_threadpool(app.video.cameras.add, spec))
+    return _public(await run_in_threadpool(app.video.cameras.add, who.context, spec))
 
 
 @router.get("/status", operation_id="camera_status", response_model=list[CameraStatusPublic])
@@ -131,7 +131,7 @@ class CameraUpdate(BaseModel):
 
 
 @router.patch("/{name}", operation_id="update_camera", response_model=CameraPublic)
-async def update_camera(app: AppDep, _: Operator, name: CameraName,
+async def update_camera(app: AppDep, who: Operator, name: CameraName,
                         body: CameraUpdate) -> CameraPublic:
     """Change a camera's source, galleries (which must share one model pack), role,
     location, sampling, region of interest, retention, crop policy or enabled flag."""
@@ -140,10 +140,11 @@ async def update_camera(app: AppDep, _: Operator, name: CameraName,
         changes["galleries"] = tuple(changes["galleries"])
         if changes["galleries"]:
             await run_in_threadpool(app.video.matcher.pack_for, changes["galleries"])
-    return _public(await run_in_threadpool(app.video.cameras.update, name, changes))
+    return _public(await run_in_threadpool(app.video.cameras.update, who.context, name,
+                                           changes))
 
 
 @router.delete("/{name}", operation_id="delete_camera", response_model=CameraPublic)
-async def delete_camera(app: AppDep, _: Operator, name: CameraName) -> CameraPublic:
+async def delete_camera(app: AppDep, who: Operator, name: CameraName) -> CameraPublic:
     """Remove a camera's registration (its stored sightings keep their own retention)."""
-    return _public(await run_in_threadpool(app.video.cameras.remove, name))
+    return _public(await run_in_threadpool(app.video.cameras.remove, who.context, name))

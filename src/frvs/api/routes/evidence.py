@@ -36,41 +36,23 @@ JPEG: dict[int | str, dict[str, Any]] = {
 THUMBNAIL_WIDTH = 480
 
 
-def _picture(app: Application, relative: str | None, what: str) -> bytes:
-    if not relative or not app.store.media.exists(relative):
-        raise NotFoundError(f"no picture is kept for {what}")
-    return (app.store.media.root / relative).read_bytes()
-
-
 @router.get("/alerts/{alert_id}/crop", operation_id="get_alert_crop",
             response_class=Response, responses=JPEG)
-async def alert_crop(app: AppDep, _: Reviewer,
+async def alert_crop(app: AppDep, who: Reviewer,
                      alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
-    """The best shot of the track the alert was raised on (the reviewer's evidence)."""
-    alert = await run_in_threadpool(app.video.alerts.get, alert_id)
-    data = await run_in_threadpool(_picture, app, alert.crop_path, f"alert {alert_id}")
+    """The best shot of the track the alert was raised on (the reviewer's evidence;
+    each download audited)."""
+    data = await run_in_threadpool(app.video.alerts.evidence, who.context, alert_id)
     return Response(data, media_type="image/jpeg")
-
-
-def _enrolled(app: Application, gallery: str, subject: str) -> bytes:
-    with app.store.unit() as uow:
-        found = uow.subjects.find(uow.galleries.get(gallery).id, subject)
-        if found is None:
-            raise NotFoundError(f"no subject {subject!r} in gallery {gallery!r}")
-        crops = [t.crop_path for t in uow.templates.of_subject(found.id) if t.crop_path]
-    for crop in crops:
-        if app.store.media.exists(crop):
-            return (app.store.media.root / crop).read_bytes()
-    raise NotFoundError(f"gallery {gallery!r} keeps no enrolment crops for {subject!r} "
-                        "(create it with keep_crops to show enrolled photos)")
 
 
 @router.get("/galleries/{name}/subjects/{subject}/photo", operation_id="get_subject_photo",
             response_class=Response, responses=JPEG)
-async def subject_photo(app: AppDep, _: GalleryReader, name: GalleryName,
+async def subject_photo(app: AppDep, who: GalleryReader, name: GalleryName,
                         subject: SubjectId) -> Response:
-    """The aligned face crop of the subject's first kept enrolment photo."""
-    return Response(await run_in_threadpool(_enrolled, app, name, subject),
+    """The aligned face crop of the subject's first kept enrolment photo (each download
+    audited)."""
+    return Response(await run_in_threadpool(app.galleries.photo, who.context, name, subject),
                     media_type="image/jpeg")
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from frvs.alerts.models import AlertStatus, Verdict
+from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer
 from frvs.api.deps import AppDep, read_upload_bytes
 from frvs.api.limits import SearchRate
@@ -205,6 +205,38 @@ async def review_alert(app: AppDep, who: Reviewer, body: AlertReview,
     alert = await run_in_threadpool(app.video.alerts.review, who.context, alert_id,
                                     body.verdict, body.note)
     return AlertPublic.model_validate(alert.as_dict())
+
+
+class AlertRulePublic(BaseModel):
+    """A gallery's alert rule: the two-person rule (always on for watch lists) and the
+    repeat window in which a second alert for the same person on the same camera is
+    suppressed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"two_person": True, "suppress_seconds": 300}]})
+
+    two_person: bool
+    suppress_seconds: int = Field(ge=0, le=30 * 86_400)
+
+
+@router.get("/galleries/{gallery}/alert-rule", operation_id="get_alert_rule",
+            response_model=AlertRulePublic, tags=["alerts"])
+async def get_alert_rule(app: AppDep, _: Operator,
+                         gallery: Annotated[str, Path(max_length=100)]) -> AlertRulePublic:
+    """The gallery's alert rule (the defaults when none was set)."""
+    rule = await run_in_threadpool(app.video.alerts.rule, gallery)
+    return AlertRulePublic(two_person=rule.two_person, suppress_seconds=rule.suppress_seconds)
+
+
+@router.put("/galleries/{gallery}/alert-rule", operation_id="set_alert_rule",
+            response_model=AlertRulePublic, tags=["alerts"])
+async def set_alert_rule(app: AppDep, who: Operator, body: AlertRulePublic,
+                         gallery: Annotated[str, Path(max_length=100)]) -> AlertRulePublic:
+    """Set the gallery's alert rule (audited with the rule it replaces). A watch list
+    keeps the two-person rule: turning it off is refused."""
+    rule = await run_in_threadpool(app.video.alerts.set_rule, who.context,
+                                   AlertRule(gallery, body.two_person, body.suppress_seconds))
+    return AlertRulePublic(two_person=rule.two_person, suppress_seconds=rule.suppress_seconds)
 
 
 @router.get("/attendance", operation_id="attendance_report", response_model=AttendancePublic)
