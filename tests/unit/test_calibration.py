@@ -8,8 +8,9 @@ import pytest
 
 from frvs.app import build_application
 from frvs.config.settings import load_settings
+from frvs.config.thresholds_file import write_calibration
 from frvs.core.errors import ConfigurationError, InvalidInputError
-from frvs.evaluation.calibration import calibrate, write_calibration
+from frvs.evaluation.calibration import calibrate
 from frvs.evaluation.metrics import ScoreSets
 
 SCORES = ScoreSets.of([0.9, 0.8, 0.6, 0.4], [0.7, 0.5, 0.3, 0.2])

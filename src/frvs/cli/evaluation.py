@@ -142,8 +142,8 @@ def calibrate(
     as_json: bool = JsonOption,
 ) -> None:
     """The threshold reaching a target FMR on labelled pairs; optionally written to config."""
+    from frvs.config.thresholds_file import write_calibration
     from frvs.evaluation.calibration import calibrate as run_calibration
-    from frvs.evaluation.calibration import write_calibration
     from frvs.evaluation.metrics import BootstrapOptions
 
     with domain_errors(as_json):

@@ -2,23 +2,55 @@
 
 Each entry's hash covers its canonical JSON (time, actor, action, case reference,
 purpose, subjects named, input and result summaries, outcome) followed by the previous
-entry's hash. A separate head row holds the newest sequence number and hash, updated
-in the same transaction as every append.
-
-What ``verify`` detects: an entry whose content was changed (its hash no longer
-matches), an entry removed from the middle or the start (the next entry's link points
-at nothing), entries removed from the end (the head names a later entry), and entries
-reordered (a link points at an entry stored elsewhere). What it cannot detect: someone
-with write access to the database who rewrites an entry *and* recomputes every later
-hash *and* the head. Against that, keep ``head_seq``/``head_hash`` from
-``frvs audit verify --json`` outside the database (a ticket, a print-out, another
-system) and pass them back with ``--anchor SEQ:HASH``: a rewritten chain no longer
-contains that anchor.
+entry's hash. A separate head row holds the newest sequence number and hash, and the
+base the chain starts from (sequence number and hash of the last entry a retention
+purge removed), updated in the same transaction as every append and purge. A subject
+index (``audit_subjects``: entry, subject named) serves subject exports; it is not
+hashed.
 
 Appends are serialised across processes: on SQLite the write transaction starts with
 ``BEGIN IMMEDIATE`` (the store's write sessions), on PostgreSQL the head row is locked
-with ``SELECT ... FOR UPDATE``. Retention (``purge``) only ever removes a prefix of the
-chain and moves the head's base past it, so the rest still verifies.
+with ``SELECT ... FOR UPDATE``.
+
+Retention (``purge``) removes only a prefix of the chain (entries older than
+``retention_days``, at least ``MIN_RETENTION_DAYS``), moves the base past it and appends
+an ``audit.purge`` entry in the same transaction that records what it removed: the
+first and last sequence numbers, the new base (seq and hash) and a copy of the base
+entry's hashed content.
+
+What ``verify`` (``frvs audit verify``) detects on its own, from the database alone:
+
+- an entry whose content was changed (its hash no longer matches);
+- entries removed from the middle (the next entry's link points at nothing) and entries
+  reordered (a link points at an entry stored elsewhere);
+- entries removed from the end while the head still names the old newest entry;
+- entries removed from the start with the base moved past them (prefix deletion), unless
+  an ``audit.purge`` entry in the remaining trail accounts for exactly that base: it
+  names its seq and hash, its copy of the base entry hashes to the base hash, the base
+  entry is at least ``MIN_RETENTION_DAYS`` older than the purge, and the purge is not
+  dated in the future. Deleting that purge entry breaks the chain after the base, which
+  is reported like any other removal;
+- subject index rows deleted, added or changed: the index is rebuilt from each entry's
+  subjects (refs cut to 320 characters, as appended) and compared window by window.
+
+What needs an anchor kept outside the database (``frvs audit checkpoint`` writes one to
+a file or URL; ``verify --anchor SEQ:HASH`` / ``--anchors FILE`` checks them):
+
+- a rewritten chain: someone with write access who changes or deletes entries and
+  recomputes every later hash and the head. An anchor at or after the change no longer
+  matches (its entry's hash differs, or the base hash differs when the base is the
+  anchor);
+- entries removed from the end with the head moved back to the new newest entry: an
+  anchor after the new head (taken before the removal) reports them;
+- an anchored entry removed from the start is accepted only when the recorded purge that
+  accounts for the base covers it.
+
+What is still not detected, even with anchors: entries appended after the newest anchor
+and then removed from the end with the head moved back (take checkpoints often; the
+gap is the time between two); and a forged ``audit.purge`` entry appended at the end
+that removes a prefix older than ``MIN_RETENTION_DAYS``, which a genuine retention purge
+may remove anyway. The chain has no secret: whoever can write to the database can append
+entries that verify, so anchors are the proof that history was not rewritten.
 """
 
 from __future__ import annotations
@@ -37,23 +69,22 @@ from sqlalchemy.orm import Session
 from frvs.core.caller import AuditDraft, record_refusal
 from frvs.core.errors import InvalidRecordError
 from frvs.galleries.ports import Clock
-from frvs.oversight.models import (
-    Actor,
-    AuditContext,
-    AuditEntry,
-    AuditProblem,
-    AuditVerification,
-    ProblemKind,
-    Role,
-    canonical_json,
-)
+from frvs.oversight.anchors import Anchor
+from frvs.oversight.models import AuditContext, AuditEntry, AuditVerification, canonical_json
 from frvs.oversight.tables import AuditEntryRow, AuditHeadRow, AuditSubjectRow
+from frvs.oversight.verification import (
+    MIN_RETENTION_DAYS,
+    PURGE_ACTION,
+    purge_record,
+    verify_trail,
+)
+from frvs.oversight.verification import entry_of as _entry
 from frvs.storage.store import Store
 
-logger = logging.getLogger(__name__)
+__all__ = ["MIN_RETENTION_DAYS", "Anchor", "AuditDraft", "AuditQuery", "AuditTrail",
+           "OperationRecord"]
 
-MIN_RETENTION_DAYS = 183
-"""EU AI Act Art. 19: logs of high-risk systems are kept at least six months."""
+logger = logging.getLogger(__name__)
 
 
 def _normalise(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,17 +93,6 @@ def _normalise(summary: Mapping[str, Any]) -> dict[str, Any]:
     value = json.loads(canonical_json(dict(summary)))
     assert isinstance(value, dict)
     return value
-
-
-def _entry(row: AuditEntryRow) -> AuditEntry:
-    actor = Actor(row.actor_kind, row.actor_name, row.key_id,
-                  Role(row.role) if row.role else None, row.actor_holder)
-    return AuditEntry(
-        seq=row.seq, at=row.at, actor=actor, action=row.action,
-        case_reference=row.case_reference, purpose=row.purpose,
-        subjects=tuple(row.subjects or ()), inputs=row.inputs or {}, result=row.result or {},
-        outcome=row.outcome, prev_hash=row.prev_hash, hash=row.hash,
-    )
 
 
 @dataclass(slots=True)
@@ -178,34 +198,17 @@ class AuditTrail:
         """``frvs.core.caller.AuditLog``: append in a transaction of its own."""
         self.append(caller, draft)
 
-    def verify(self, anchor: tuple[int, str] | None = None) -> AuditVerification:
-        """Walk the chain from its base to the head; report every inconsistency."""
+    def verify(self, anchors: Sequence[Anchor] = ()) -> AuditVerification:
+        """Walk the chain from its base to the head and check the base, the subject index
+        and ``anchors`` (heads kept outside the database); report every inconsistency."""
+        with self._session() as session:
+            return verify_trail(session, self._head(session), self._clock(), anchors)
+
+    def checkpoint(self) -> Anchor:
+        """The current head as an anchor to keep outside the database, timed now."""
         with self._session() as session:
             head = self._head(session)
-            hashes = {h: s for s, h in session.execute(
-                select(AuditEntryRow.seq, AuditEntryRow.hash))}
-            problems: list[AuditProblem] = []
-            prev_hash, prev_seq, count = head.base_hash, head.base_seq, 0
-            rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)
-                                   .execution_options(yield_per=1000))
-            for row in rows:
-                problems.extend(_check(_entry(row), prev_hash, prev_seq, hashes))
-                prev_hash, prev_seq, count = row.hash, row.seq, count + 1
-            if head.seq != prev_seq:
-                problems.append(AuditProblem(
-                    ProblemKind.REMOVED, prev_seq + 1,
-                    f"the head names entry {head.seq} but the trail ends at {prev_seq}: "
-                    f"entries {prev_seq + 1}..{head.seq} were removed"))
-            elif head.hash != prev_hash:
-                problems.append(AuditProblem(ProblemKind.CHANGED, head.seq,
-                                             "the newest entry's hash differs from the head's"))
-            if anchor is not None and hashes.get(anchor[1]) != anchor[0]:
-                problems.append(AuditProblem(
-                    ProblemKind.CHANGED, anchor[0],
-                    f"the anchor {anchor[0]}:{anchor[1][:12]}... is not in the trail: the chain "
-                    "was rewritten or the anchor was purged"))
-            return AuditVerification(count, head.base_seq + 1, head.seq, head.hash,
-                                     tuple(problems))
+            return Anchor(head.seq, head.hash, self._clock(), "checkpoint")
 
     @staticmethod
     def _head(session: Session) -> AuditHeadRow:
@@ -243,47 +246,31 @@ class AuditTrail:
 
     def purge(self, context: AuditContext) -> int:
         """Remove entries older than the retention period (a prefix of the chain), move
-        the chain's base past them and record the purge; returns how many went."""
+        the chain's base past them and record in the same transaction what went (first
+        and last seq, the new base and a copy of the base entry: ``purge_record``), so
+        ``verify`` can tell this purge from a prefix deleted behind FRVS's back. Returns
+        how many entries went."""
         cutoff = self._clock() - timedelta(days=self.retention_days)
         with self._session(write=True) as session:
             head = self._lock_head(session)
             last = session.scalar(select(func.max(AuditEntryRow.seq))
                                   .where(AuditEntryRow.at < cutoff))
             removed = 0
+            result: dict[str, Any] = {"removed": 0}
             if last is not None:
                 base = session.get(AuditEntryRow, last)
                 assert base is not None
-                removed = int(session.scalar(select(func.count()).select_from(AuditEntryRow)
-                                             .where(AuditEntryRow.seq <= last)) or 0)
+                first, removed = session.execute(
+                    select(func.min(AuditEntryRow.seq), func.count())
+                    .where(AuditEntryRow.seq <= last)).one()
+                result = purge_record(head.base_seq, int(first), int(removed), _entry(base))
                 session.execute(delete(AuditSubjectRow).where(AuditSubjectRow.seq <= last))
                 session.execute(delete(AuditEntryRow).where(AuditEntryRow.seq <= last))
                 head.base_seq, head.base_hash = base.seq, base.hash
             self._append_locked(session, head, context, AuditDraft(
-                "audit.purge", {"retention_days": self.retention_days,
-                                "cutoff": cutoff.isoformat()}, {"removed": removed}))
+                PURGE_ACTION, {"retention_days": self.retention_days,
+                               "cutoff": cutoff.isoformat()}, result))
         if removed:
-            logger.info("audit purge removed %d entries older than %s", removed, cutoff)
-        return removed
-
-
-def _check(entry: AuditEntry, prev_hash: str, prev_seq: int,
-           hashes: Mapping[str, int]) -> list[AuditProblem]:
-    """The problems of one entry, given the entry stored before it."""
-    problems = []
-    if entry.compute_hash() != entry.hash:
-        problems.append(AuditProblem(ProblemKind.CHANGED, entry.seq,
-                                     "the entry's content does not match its hash"))
-    if entry.prev_hash != prev_hash:
-        linked = hashes.get(entry.prev_hash)
-        if linked is not None:
-            problems.append(AuditProblem(
-                ProblemKind.REORDERED, entry.seq,
-                f"the chain puts it after entry {linked}, but it is stored after {prev_seq}"))
-        else:
-            problems.append(AuditProblem(
-                ProblemKind.REMOVED, entry.seq,
-                f"the entry it was chained to is missing (stored after {prev_seq})"))
-    elif entry.seq != prev_seq + 1:
-        problems.append(AuditProblem(ProblemKind.CHANGED, entry.seq,
-                                     f"sequence number changed (expected {prev_seq + 1})"))
-    return problems
+            logger.info("audit purge removed %d entries older than %s (up to %d)", removed,
+                        cutoff, last)
+        return int(removed)

@@ -114,11 +114,14 @@ class ProblemKind(StrEnum):
     CHANGED = "changed"
     REMOVED = "removed"
     REORDERED = "reordered"
+    INDEX = "index"
+    """The subject index (``audit_subjects``, not hashed) disagrees with an entry."""
 
 
 @dataclass(frozen=True, slots=True)
 class AuditProblem:
-    """One place where the stored trail disagrees with its own chain."""
+    """One place where the stored trail disagrees with its own chain, its base, its subject
+    index or an anchor kept outside the database."""
 
     kind: ProblemKind
     seq: int
@@ -137,12 +140,17 @@ class AuditVerification:
     head_seq: int
     head_hash: str
     problems: tuple[AuditProblem, ...]
+    anchors: int = 0
+    """Anchors kept outside the database that were checked."""
+    problems_omitted: int = 0
+    """Problems found beyond the first ``MAX_PROBLEMS``, counted but not listed."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.problems_omitted
 
     def as_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "entries": self.entries, "first_seq": self.first_seq,
                 "head_seq": self.head_seq, "head_hash": self.head_hash,
-                "problems": [p.as_dict() for p in self.problems]}
+                "anchors": self.anchors, "problems": [p.as_dict() for p in self.problems],
+                "problems_omitted": self.problems_omitted}

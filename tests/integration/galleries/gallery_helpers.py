@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from callers import LOCAL
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from frvs.config.settings import QualitySettings
+from frvs.config.settings import AuditSettings, QualitySettings
 from frvs.faces.models import EmbeddedFace
 from frvs.galleries.enrolment import EnrolContext
 from frvs.galleries.models import GallerySpec
@@ -22,6 +23,7 @@ from frvs.galleries.ports import Clock, FaceAnalyser, PackCatalog
 from frvs.galleries.service import GalleryService
 from frvs.imaging.decode import BGRImage, ImageLimits
 from frvs.models.registry import PackRegistry, default_pack_configs
+from frvs.oversight.audit import AuditTrail
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 from frvs.storage.schema import SubjectRow, TemplateRow
@@ -108,11 +110,13 @@ def make_service(
     clock: Clock | None = None,
     index: IndexSettings | None = None,
 ) -> GalleryService:
-    """A gallery service over the store at ``url``, built like ``build_application`` does."""
+    """A gallery service over the store at ``url``, built like ``build_application`` does
+    (with the audit trail as the store's journal)."""
+    clock = clock or (lambda: datetime.now(UTC))
     store = Store(url, data_dir / "media").open()
+    store.attach_journal(AuditTrail(store, clock, AuditSettings().retention_days))
     catalog = IndexCatalog(store, index or ExactIndexSettings(), data_dir)
-    context = EnrolContext(analyser, QualitySettings().minimums(), ImageLimits(),
-                           clock or (lambda: datetime.now(UTC)))
+    context = EnrolContext(analyser, QualitySettings().minimums(), ImageLimits(), clock)
     return GalleryService(store, catalog, context)
 
 
@@ -132,8 +136,8 @@ def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
 
 
 def enrol_train(service: GalleryService, train: Path, name: str = "people") -> None:
-    service.create(GallerySpec(name))
-    report = service.enrol(name, service.plan_folder(train))
+    service.create(LOCAL, GallerySpec(name))
+    report = service.enrol(LOCAL, name, service.plan_folder(train))
     refused = [o for o in report.outcomes if o.reason]
     assert not refused, refused
     assert len(report.outcomes) == 9

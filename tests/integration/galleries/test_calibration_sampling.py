@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from callers import LOCAL
 from gallery_helpers import CachingAnalyser, add_distractors, enrol_train, make_service
 
 
@@ -24,6 +25,6 @@ def test_open_set_takes_every_template_or_whole_subjects_up_to_the_cap(
     assert sample.subjects <= 50
     assert len(sample.mated) % 2 == 0  # both photographs of every sampled person
 
-    result = service.calibrate("people", 0.05)
+    result = service.calibrate(LOCAL, "people", 0.05)
     assert (result.templates, result.probes, result.subjects) == (309, 309, 305)
     service._store.close()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from callers import LOCAL
 from gallery_helpers import CachingAnalyser, PrecomputedAnalyser, make_service
 
 from frvs.galleries.enrolment import EnrolItem
@@ -50,7 +51,7 @@ def test_sigkill_mid_import_leaves_a_consistent_resumable_store(
     total = _tree(tmp_path / "tree", data_dir / "identities" / "train")
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'frvs.db'}"
-    make_service(url, data, analyser).create(GallerySpec("crash"))
+    make_service(url, data, analyser).create(LOCAL, GallerySpec("crash"))
     env = os.environ | {"FRVS_DATA_DIR": str(data)}
     proc = subprocess.Popen([str(FRVS), "enroll", "crash", "--from-folder",
                              str(tmp_path / "tree"), "--json"], env=env,
@@ -71,16 +72,21 @@ def test_sigkill_mid_import_leaves_a_consistent_resumable_store(
                                "ON s.id = t.subject_id WHERE s.id IS NULL").fetchone()[0]
         assert orphans == 0
         committed = conn.execute("SELECT count(*) FROM templates").fetchone()[0]
+        # Each template committed with its enrolment entry, and no entry claims one
+        # that is not there.
+        entered = conn.execute("SELECT count(*) FROM audit_entries WHERE action = 'enrol' "
+                               "AND outcome = 'ok'").fetchone()[0]
     assert 3 <= committed < total
+    assert entered == committed
 
     restarted = make_service(url, data, analyser)  # "restart": indexes from the store
     assert restarted.warm() == committed
-    report = restarted.enrol("crash", restarted.plan_folder(tmp_path / "tree"))
+    report = restarted.enrol(LOCAL, "crash", restarted.plan_folder(tmp_path / "tree"))
     assert report.count(OutcomeStatus.DUPLICATE) == committed
     assert report.count(OutcomeStatus.ENROLLED) == total - committed
     assert restarted.show("crash")[0].templates == total
     assert restarted.warm() == total
-    result = restarted.identify("crash", data_dir / "identities/test/obama1.jpg", top=50)
+    result = restarted.identify(LOCAL, "crash", data_dir / "identities/test/obama1.jpg", top=50)
     assert {c.subject for c in result.faces[0].candidates if c.score > 0.5} == {
         f"c{i}_obama" for i in range(COPIES)}
 
@@ -90,10 +96,10 @@ def _writer(url: str, data: str, worker: int, images: list[str],
     service = make_service(url, Path(data), analyser)
     for i, image in enumerate(images):
         subject = f"w{worker}_s{i}"
-        report = service.enrol("busy", [EnrolItem(subject, Path(image))])
+        report = service.enrol(LOCAL, "busy", [EnrolItem(subject, Path(image))])
         assert report.outcomes[0].status is OutcomeStatus.ENROLLED, report.as_dict()
         # Searchable as soon as enrolment returns, whatever the other processes do.
-        face = service.identify("busy", Path(image), top=100).faces[0]
+        face = service.identify(LOCAL, "busy", Path(image), top=100).faces[0]
         assert subject in {c.subject for c in face.candidates if c.score > 0.99}, face
 
 
@@ -103,7 +109,7 @@ def _reader(url: str, data: str, probe: str, seconds: float,
     seen = 0
     stop_at = time.monotonic() + seconds
     while time.monotonic() < stop_at:
-        faces = service.identify("busy", Path(probe), top=100).faces
+        faces = service.identify(LOCAL, "busy", Path(probe), top=100).faces
         assert len(faces) == 1
         count = len(faces[0].candidates)
         assert count >= seen, "a search lost subjects it had already seen"
@@ -116,9 +122,9 @@ def test_processes_enrolling_and_identifying_at_once_lose_no_writes(
 ) -> None:
     images = sorted(str(p) for p in (data_dir / "identities" / "train").rglob("*.jp*g"))
     service = make_service(store_url, tmp_path, analyser)
-    service.create(GallerySpec("busy"))
+    service.create(LOCAL, GallerySpec("busy"))
     for image in images:  # fill the cache so workers never run a model
-        service.identify("busy", Path(image))
+        service.identify(LOCAL, "busy", Path(image))
     cached = analyser.precomputed()
     # spawn, not fork: the parent may hold gRPC (Milvus) or ONNX Runtime threads.
     ctx = multiprocessing.get_context("spawn")

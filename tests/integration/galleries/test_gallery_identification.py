@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from callers import LOCAL
 from gallery_helpers import (
     IDENTITIES_WANTED,
     CachingAnalyser,
@@ -22,7 +23,7 @@ from frvs.galleries.service import GalleryService
 
 def _check_identities(service: GalleryService, test_dir: Path) -> None:
     for image, people in IDENTITIES_WANTED.items():
-        result = service.identify("people", test_dir / image, top=3)
+        result = service.identify(LOCAL, "people", test_dir / image, top=3)
         matches = [f.match for f in result.faces if f.match is not None]
         assert set(matches) == people, (image, [f.as_dict() for f in result.faces])
         assert len(matches) == len(people), f"{image}: someone matched twice: {matches}"
@@ -71,7 +72,8 @@ def test_every_enrolled_person_is_identified_with_a_faiss_index(
 
 def test_obama_and_biden_has_both_and_an_unknown_face(people: GalleryService,
                                                       data_dir: Path) -> None:
-    result = people.identify("people", data_dir / "identities/test/obama_and_biden.jpg", top=5)
+    probe = data_dir / "identities/test/obama_and_biden.jpg"
+    result = people.identify(LOCAL, "people", probe, top=5)
     assert len(result.faces) == 3
     assert [f.match for f in result.faces].count(None) == 1
     assert result.threshold == pytest.approx(0.363)
@@ -81,7 +83,7 @@ def test_obama_and_biden_has_both_and_an_unknown_face(people: GalleryService,
 
 
 def test_top_k_is_per_subject_and_bounded(people: GalleryService, data_dir: Path) -> None:
-    result = people.identify("people", data_dir / "identities/test/obama1.jpg", top=10)
+    result = people.identify(LOCAL, "people", data_dir / "identities/test/obama1.jpg", top=10)
     (face,) = result.faces
     assert len(face.candidates) == 5  # five subjects, each once, though nine templates
     assert face.candidates[0].subject == "obama"
@@ -90,7 +92,7 @@ def test_top_k_is_per_subject_and_bounded(people: GalleryService, data_dir: Path
 def test_an_empty_gallery_answers_no_match(tmp_path: Path, analyser: CachingAnalyser,
                                            data_dir: Path) -> None:
     service = make_service(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path, analyser)
-    service.create(GallerySpec("empty"))
-    result = service.identify("empty", data_dir / "identities/test/obama1.jpg")
+    service.create(LOCAL, GallerySpec("empty"))
+    result = service.identify(LOCAL, "empty", data_dir / "identities/test/obama1.jpg")
     assert [f.match for f in result.faces] == [None]
     assert result.faces[0].candidates == ()

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from callers import LOCAL
 from gallery_helpers import CachingAnalyser, add_distractors, enrol_train, make_service
 
 from frvs.config.settings import Settings
@@ -38,12 +39,13 @@ def test_deletions_elsewhere_are_caught_up_in_place(
     enrol_train(writer, data_dir / "identities" / "train")
     add_distractors(writer, "people", 300)
     both = data_dir / "identities" / "test" / "obama_and_biden.jpg"
-    matches = {f.match for f in reader.identify("people", both).faces}
+    matches = {f.match for f in reader.identify(LOCAL, "people", both).faces}
     assert {"obama", "biden"} <= matches
     built = _index_of(reader, "people")
 
-    writer.delete_subject("people", "biden")  # two templates, deleted by "another process"
-    faces = reader.identify("people", both).faces
+    # Two templates, deleted by "another process".
+    writer.delete_subject(LOCAL, "people", "biden")
+    faces = reader.identify(LOCAL, "people", both).faces
     assert "biden" not in {f.match for f in faces} | {c.subject for f in faces
                                                        for c in f.candidates}
     assert "obama" in {f.match for f in faces}
@@ -56,7 +58,7 @@ def test_deletions_elsewhere_are_caught_up_in_place(
         assert built.encoded  # type: ignore[attr-defined]
     lowest = int(min(built.ids()))
     built.remove([lowest])
-    writer.delete_subject("people", "rose_leslie")  # two more templates
+    writer.delete_subject(LOCAL, "people", "rose_leslie")  # two more templates
     assert _index_of(reader, "people") is built
     assert built.count() == 305
     assert lowest in built.ids()
@@ -71,7 +73,7 @@ def test_one_gallery_catching_up_does_not_stall_searches_of_another(
     writer = make_service(url, tmp_path, analyser)
     reader = make_service(url, tmp_path, analyser)
     enrol_train(writer, data_dir / "identities" / "train")  # gallery "people"
-    writer.create(GallerySpec("visitors"))
+    writer.create(LOCAL, GallerySpec("visitors"))
     add_distractors(writer, "visitors", 5)
     people, visitors = _index_of(reader, "people"), _index_of(reader, "visitors")
 

@@ -147,14 +147,15 @@ def _rehash(conn: sqlite3.Connection, entry_type: type) -> None:
     from frvs.oversight.models import Actor, Role
 
     prev = "0" * 64
-    rows = conn.execute("SELECT seq, at, actor_kind, actor_name, key_id, role, action, "
-                        "case_reference, purpose, subjects, inputs, result, outcome "
-                        "FROM audit_entries ORDER BY seq").fetchall()
-    for (seq, at, kind, name, key_id, role, action, case, purpose, subjects, inputs,
+    rows = conn.execute("SELECT seq, at, actor_kind, actor_name, key_id, role, "
+                        "actor_holder, action, case_reference, purpose, subjects, inputs, "
+                        "result, outcome FROM audit_entries ORDER BY seq").fetchall()
+    for (seq, at, kind, name, key_id, role, holder, action, case, purpose, subjects, inputs,
          result, outcome) in rows:
         entry = entry_type(
             seq=seq, at=datetime.fromisoformat(at).replace(tzinfo=UTC),
-            actor=Actor(kind, name, key_id, Role(role) if role else None), action=action,
+            actor=Actor(kind, name, key_id, Role(role) if role else None, holder),
+            action=action,
             case_reference=case, purpose=purpose, subjects=tuple(json.loads(subjects)),
             inputs=json.loads(inputs), result=json.loads(result), outcome=outcome,
             prev_hash=prev)

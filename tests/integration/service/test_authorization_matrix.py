@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 
 from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
-from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GallerySpec
 from frvs.oversight.models import Role
 from frvs.video.service import CameraSpec
 
@@ -47,26 +49,26 @@ class World:
 
     def fresh_gallery(self) -> str:
         name = f"g{next(_counter)}"
-        self.app.galleries.create(GallerySpec(name))
+        self.app.galleries.create(LOCAL, GallerySpec(name))
         return name
 
     def two_person_gallery(self) -> str:
         name = self.fresh_gallery()
         for sid, face in (("a", self.face), ("b", self.other_face)):
-            self.app.galleries.enrol_images(name, SubjectSpec(sid), [("f.jpg", face)])
+            self.app.galleries.enrol(LOCAL, name, [EnrolItem(sid, face, name="f.jpg")])
         return name
 
     def fresh_subject(self) -> str:
         sid = f"s{next(_counter)}"
-        self.app.galleries.enrol_images("staff", SubjectSpec(sid), [("face.jpg", self.face)])
+        self.app.galleries.enrol(LOCAL, "staff", [EnrolItem(sid, self.face, name="face.jpg")])
         return sid
 
     def fresh_key(self) -> str:
-        return self.app.oversight.keys.create(self.app.oversight.local, O, "victim").key.key_id
+        return self.app.oversight.keys.create(LOCAL, O, "victim").key.key_id
 
     def fresh_camera(self) -> str:
         name = f"cam{next(_counter)}"
-        self.app.video.cameras.add(CameraSpec(name, "/nonexistent/folder"))
+        self.app.video.cameras.add(LOCAL, CameraSpec(name, "/nonexistent/folder"))
         return name
 
     def fresh_alert(self) -> str:
@@ -190,17 +192,16 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
                              api={"search_rate_per_minute": 100_000, "search_burst": 10_000})
     app = build_application(settings)
     app.store.open()
-    local = app.oversight.local
-    tokens = {r.value: app.oversight.keys.create(local, r, r.value).token for r in Role}
-    revoked = app.oversight.keys.create(local, Role.ADMIN, "revoked")
-    app.oversight.keys.revoke(local, revoked.key.key_id)
+    tokens = {r.value: key_caller(app, r, r.value)[0] for r in Role}
+    revoked = app.oversight.keys.create(LOCAL, Role.ADMIN, "revoked")
+    app.oversight.keys.revoke(LOCAL, revoked.key.key_id)
     tokens["revoked key"] = revoked.token
     images = data_dir / "identities" / "train"
     w = World(app, (images / "obama" / "obama.jpg").read_bytes(),
               (images / "biden" / "biden.jpg").read_bytes())
-    app.galleries.create(GallerySpec("staff"))
-    app.galleries.enrol_images("staff", SubjectSpec("anchor"), [("a.jpg", w.face)])
-    app.video.cameras.add(CameraSpec("edge", "edge-node://gate", ("staff",)))
+    app.galleries.create(LOCAL, GallerySpec("staff"))
+    app.galleries.enrol(LOCAL, "staff", [EnrolItem("anchor", w.face, name="a.jpg")])
+    app.video.cameras.add(LOCAL, CameraSpec("edge", "edge-node://gate", ("staff",)))
     with TestClient(create_api(app)) as client:
         yield w, client, tokens
 

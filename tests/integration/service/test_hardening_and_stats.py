@@ -10,21 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 
 from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
-from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GallerySpec
 from frvs.oversight.models import Role
 
 
 def _app(tmp_path: Path, **api: Any) -> tuple[Application, dict[str, str]]:
     app = build_application(load_settings(data_dir=tmp_path / "data", api=api))
     app.store.open()
-    local = app.oversight.local
-    tokens = {r.value: app.oversight.keys.create(local, r, r.value).token for r in Role}
+    tokens = {r.value: key_caller(app, r, r.value)[0] for r in Role}
     return app, tokens
 
 
@@ -39,7 +40,7 @@ def face(data_dir: Path) -> bytes:
 
 def test_search_rate_limit_answers_429_with_retry_after(tmp_path: Path, face: bytes) -> None:
     app, tokens = _app(tmp_path, search_rate_per_minute=1, search_burst=2)
-    app.galleries.create(GallerySpec("staff"))
+    app.galleries.create(LOCAL, GallerySpec("staff"))
     case = {"X-Case-Reference": "C-1", "X-Purpose": "rate test"}
     with TestClient(create_api(app)) as client:
         codes = [client.post("/v1/galleries/staff/identify", headers=_h(tokens["investigator"],
@@ -52,7 +53,7 @@ def test_search_rate_limit_answers_429_with_retry_after(tmp_path: Path, face: by
         assert limited.json()["code"] == "rate_limited"
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
         # The bucket is per key: another investigator is not limited by the first.
-        other = app.oversight.keys.create(app.oversight.local, Role.INVESTIGATOR, "other").token
+        other, _ = key_caller(app, Role.INVESTIGATOR, "other")
         r = client.post("/v1/galleries/staff/identify", headers=_h(other, **case),
                         files=[("image", ("p.jpg", face, "image/jpeg"))])
         assert r.status_code == 200
@@ -111,10 +112,10 @@ def _alert(app: Application) -> int:
 @pytest.fixture
 def stats_world(tmp_path: Path, face: bytes) -> Iterator[tuple[TestClient, dict[str, str]]]:
     app, tokens = _app(tmp_path)
-    app.galleries.create(GallerySpec("staff"))
-    app.galleries.enrol_images("staff", SubjectSpec("a"), [("a.jpg", face)])
-    app.galleries.enrol_images("staff", SubjectSpec("b"), [("b.jpg", face)])
-    app.galleries.delete_subject("staff", "b")
+    app.galleries.create(LOCAL, GallerySpec("staff"))
+    app.galleries.enrol(LOCAL, "staff", [EnrolItem("a", face, name="a.jpg")])
+    app.galleries.enrol(LOCAL, "staff", [EnrolItem("b", face, name="b.jpg")])
+    app.galleries.delete_subject(LOCAL, "staff", "b")
     alerts = [_alert(app) for _ in range(4)]
     with TestClient(create_api(app)) as client:
         for purpose in ("missing person", "missing person", "fraud"):
@@ -186,7 +187,7 @@ def test_searches_need_a_case_and_a_purpose_which_are_audited(
 def test_patch_bodies_that_change_nothing_or_hold_non_numbers_are_refused(
         tmp_path: Path) -> None:
     app, tokens = _app(tmp_path)
-    app.galleries.create(GallerySpec("staff"))
+    app.galleries.create(LOCAL, GallerySpec("staff"))
     op = _h(tokens["operator"])
     with TestClient(create_api(app)) as client:
         assert client.post("/v1/cameras", headers=op, json={

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from callers import LOCAL
 from fastapi.testclient import TestClient
 from service_helpers import served
 
@@ -53,7 +54,7 @@ def test_events_stream(tmp_path: Path) -> None:
     (in-process: a served process costs ~20 s to start on a busy machine)."""
     app = build_application(load_settings(data_dir=tmp_path / "data"))
     app.store.open()
-    token = app.oversight.keys.create_first_admin(app.oversight.local).token
+    token = app.oversight.keys.create_first_admin(LOCAL).token
     with TestClient(create_api(app), headers={"Authorization": f"Bearer {token}"}) as client:
         with client.stream("GET", "/v1/events", params={"max_seconds": 2}) as response:
             assert response.status_code == 200

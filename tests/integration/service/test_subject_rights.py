@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from callers import LOCAL
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
@@ -26,7 +27,7 @@ AUDIT_TABLES = {"audit_entries", "audit_subjects"}
 def served_app(tmp_path: Path) -> Iterator[tuple[Application, TestClient, dict[str, str]]]:
     app = build_application(load_settings(data_dir=tmp_path / "data"))
     app.store.open()
-    token = app.oversight.keys.create_first_admin(app.oversight.local).token
+    token = app.oversight.keys.create_first_admin(LOCAL).token
     with TestClient(create_api(app), headers={"Authorization": f"Bearer {token}"}) as client:
         yield app, client, {"X-Case-Reference": "DSR-1", "X-Purpose": "subject request test"}
 
@@ -90,7 +91,9 @@ def test_export_then_erase_leaves_only_audit_entries(
     # The erasure itself is on the trail, which still verifies.
     entries = client.get("/v1/audit", params={"subject": f"staff/{SUBJECT}"}).json()["items"]
     actions = [(e["action"], e["outcome"]) for e in entries][::-1]
-    assert actions == [("enrol", "ok"), ("identify", "ok"), ("subject.export", "ok"),
+    # One enrolment entry per photograph, each written with its template.
+    assert actions == [*[("enrol", "ok")] * len(photos), ("identify", "ok"),
+                       ("subject.export", "ok"),
                        ("subject.delete", "ok"), ("subject.erase", "ok"),
                        ("subject.export", "refused")]
     assert client.get("/v1/audit/verify").json()["ok"] is True

@@ -1,0 +1,55 @@
+"""Writing a calibrated threshold into the YAML configuration for one pack.
+
+Here rather than in ``frvs.evaluation`` because the file is validated as a configuration
+before it replaces the old one: evaluation measures, configuration is written here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from frvs.config.settings import load_settings
+from frvs.core.errors import ConfigurationError
+from frvs.evaluation.calibration import Calibration
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read configuration {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path}: the configuration must be a mapping")
+    return loaded
+
+
+def write_calibration(config: Path, calibration: Calibration, as_default: bool = False) -> None:
+    """Put the threshold under ``thresholds.<pack>.by_fmr`` (and ``default`` if asked) in
+    ``config``, creating it if needed. The result is validated before it replaces the
+    file, atomically; other keys are kept (YAML comments are not)."""
+    document = _read_yaml(config)
+    thresholds = document.setdefault("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise ConfigurationError(f"{config}: 'thresholds' must be a mapping")
+    entry = thresholds.setdefault(calibration.pack, {})
+    entry.setdefault("by_fmr", {})[calibration.target_fmr] = calibration.threshold
+    if as_default:
+        entry["default"] = calibration.threshold
+    entry["source"] = calibration.source
+    config.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".frvs-", suffix=".yaml", dir=config.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yaml.safe_dump(document, f, sort_keys=False, allow_unicode=True)
+        load_settings(Path(tmp))  # refuse to write a configuration FRVS cannot load
+        os.replace(tmp, config)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
