@@ -35,7 +35,9 @@ from sqlalchemy import insert
 
 from frvs.app import build_application
 from frvs.config.settings import load_settings
-from frvs.galleries.models import GallerySpec, SubjectSpec
+from frvs.core.caller import system_caller
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GallerySpec
 from frvs.storage.schema import SubjectRow, TemplateRow
 
 SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -53,14 +55,15 @@ def seed(data_dir: Path, sizes: dict[str, int], real: Path) -> str:
     """Galleries of synthetic subjects, one real subject each, and the admin key."""
     app = build_application(load_settings(data_dir=data_dir))
     app.store.open()
-    token = app.oversight.keys.create_first_admin(app.oversight.local).token
+    bench = system_caller("benchmark")
+    token = app.oversight.keys.create_first_admin(bench).token
     space = app.packs.info(app.packs.default_name).space
     rng = np.random.default_rng(7)
     now = datetime.now(UTC)
     for name, size in sizes.items():
-        gallery = app.galleries.create(GallerySpec(name))
-        app.galleries.enrol_images(name, SubjectSpec("real-person"),
-                                   [(real.name, real.read_bytes())])
+        gallery = app.galleries.create(bench, GallerySpec(name))
+        app.galleries.enrol(bench, name, [EnrolItem("real-person", real.read_bytes(),
+                                                    name=real.name)])
         for start in range(0, size, _BATCH):
             count = min(_BATCH, size - start)
             vectors = rng.standard_normal((count, space.dimension)).astype(np.float32)

@@ -43,6 +43,7 @@ import numpy as np
 
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
+from frvs.core.caller import system_caller
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import read_image
@@ -142,9 +143,11 @@ def _camera_app(folder: Path) -> Application:
     settings = load_settings(data_dir=folder / "data")
     app = build_application(settings)
     app.store.open()
-    app.galleries.create(GallerySpec("bench", GalleryKind.WATCH_LIST, purpose="benchmark",
-                                     legal_basis="benchmark"))
-    app.galleries.enrol("bench", [EnrolItem(p, DATA / "video" / f"{p}.png") for p in PEOPLE])
+    bench = system_caller("benchmark")
+    app.galleries.create(bench, GallerySpec("bench", GalleryKind.WATCH_LIST,
+                                            purpose="benchmark", legal_basis="benchmark"))
+    app.galleries.enrol(bench, "bench",
+                        [EnrolItem(p, DATA / "video" / f"{p}.png") for p in PEOPLE])
     return app
 
 

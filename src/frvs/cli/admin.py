@@ -1,4 +1,4 @@
-"""init, key create|list|revoke, audit verify|list|purge, stats: administering FRVS.
+"""init, key create|list|revoke, audit verify|checkpoint|list|purge, stats: administering FRVS.
 
 Every key change is audited with the local OS user as the actor.
 """
@@ -6,6 +6,7 @@ Every key change is audited with the local OS user as the actor.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +22,7 @@ from frvs.cli.context import (
     err_console,
     state,
 )
-from frvs.core.errors import InvalidInputError
+from frvs.oversight.anchors import Anchor, append_anchor, post_anchor, read_anchors
 from frvs.oversight.audit import AuditQuery
 from frvs.oversight.models import Role
 from frvs.oversight.stats import Period
@@ -29,7 +30,8 @@ from frvs.oversight.stats import Period
 console = Console()
 
 EXIT_AUDIT_BROKEN = 30
-"""``frvs audit verify`` found a changed, removed or reordered entry."""
+"""``frvs audit verify`` found a changed, removed or reordered entry or index row, or an
+anchor the trail no longer holds."""
 
 key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
@@ -117,36 +119,79 @@ def key_revoke(
         console.print(f"revoked {key.role.value} key {key.key_id} ({key.name})")
 
 
-def _anchor(value: str | None) -> tuple[int, str] | None:
-    if value is None:
-        return None
-    seq, sep, digest = value.partition(":")
-    if not sep or not seq.isdigit() or len(digest) != 64:
-        raise InvalidInputError("--anchor wants SEQ:HASH as printed by 'frvs audit verify'")
-    return int(seq), digest
+def _anchors(values: list[str] | None, files: list[Path] | None) -> list[Anchor]:
+    anchors = [Anchor.parse(v, f"--anchor {i}") for i, v in enumerate(values or (), start=1)]
+    for path in files or ():
+        anchors.extend(read_anchors(path))
+    return anchors
 
 
 @audit_app.command("verify")
 def audit_verify(
     ctx: typer.Context,
-    anchor: Annotated[str | None, typer.Option(
-        help="SEQ:HASH of an earlier head kept outside the database: also check the trail "
-        "still contains it (detects a wholly rewritten chain).")] = None,
+    anchor: Annotated[list[str] | None, typer.Option(
+        help="SEQ:HASH of an earlier head kept outside the database (repeatable): also "
+        "check the trail still holds it (detects a rewritten chain and a cut tail).")] = None,
+    anchors: Annotated[list[Path] | None, typer.Option(
+        help="A file of anchors written by 'frvs audit checkpoint' (one JSON line each, "
+        "repeatable): check every one.", dir_okay=False)] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Walk the hash chain; exit 30 and list every changed, removed or reordered entry."""
+    """Walk the hash chain and check its base, the subject index and the anchors given;
+    exit 30 and list every changed, removed, reordered entry or index row."""
     with domain_errors(as_json):
-        report = _app(ctx).oversight.trail.verify(_anchor(anchor))
+        checked = _anchors(anchor, anchors)
+        report = _app(ctx).oversight.trail.verify(checked)
     if as_json:
         emit_json(report.as_dict())
     else:
         status = "[green]intact[/]" if report.ok else "[bold red]TAMPERED[/]"
-        console.print(f"audit trail {status}: {report.entries} entries, head {report.head_seq}"
-                      f":{report.head_hash}")
+        console.print(f"audit trail {status}: {report.entries} entries "
+                      f"{report.first_seq}..{report.head_seq}, {report.anchors} anchors "
+                      f"checked, head {report.head_seq}:{report.head_hash}")
         for p in report.problems:
             console.print(f"  entry {p.seq}: {p.kind.value}: {p.detail}", highlight=False)
+        if report.problems_omitted:
+            console.print(f"  ... and {report.problems_omitted} more problems")
     if not report.ok:
         raise typer.Exit(EXIT_AUDIT_BROKEN)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="Append the head as one JSON line to this file (created if missing, "
+        "fsynced). Keep it where the database's writers cannot reach.", dir_okay=False)
+    ] = None,
+    url: Annotated[str | None, typer.Option(
+        help="POST the head as JSON to this http(s) URL (10 s timeout).")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Write the current head of the audit trail (seq, hash, time) outside the database,
+    as an anchor for 'frvs audit verify --anchors FILE'. Refuses (exit 30) when the trail
+    does not verify: an anchor vouches for the history before it."""
+    with domain_errors(as_json):
+        trail = _app(ctx).oversight.trail
+        report = trail.verify()
+        if report.ok:
+            head = trail.checkpoint()
+            if file is not None:
+                append_anchor(file, head)
+            status = post_anchor(url, head) if url is not None else None
+    if not report.ok:
+        err_console.print(f"the audit trail does not verify ({len(report.problems)} problems; "
+                          "see 'frvs audit verify'): no checkpoint written")
+        raise typer.Exit(EXIT_AUDIT_BROKEN)
+    if as_json:
+        emit_json({"checkpoint": head.as_dict(), "file": str(file) if file else None,
+                   "url": url, "status": status})
+        return
+    print(head.line())
+    if file is not None:
+        err_console.print(f"appended to {file}")
+    if url is not None:
+        err_console.print(f"posted to {url}: {status}")
 
 
 @audit_app.command("list")

@@ -138,8 +138,10 @@ def test_folder_enrolment_killed_at_random_moments_leaves_no_unaudited_template(
 
     kills = []
     for timed in (False, False, True):
+        t0 = time.monotonic()
         kill = _enrol_and_kill(backend, root, rng, log, timed)
         kills.append(kill)
+        print(f"{kill} in {time.monotonic() - t0:.1f} s")
         state = assert_every_enrolment_audited(backend, f"after kill {kill}")
         assert len(state.templates) == kill.after
     # The runs that waited for their own commits were killed mid-way, not after the end.

@@ -32,6 +32,7 @@ def test_purge_removes_old_prefix_and_keeps_the_chain_verifiable(tmp_path: Path)
     for day in range(10):  # entries 1..10, one per 30 days
         clock.now = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=30 * day)
         trail.append(WHO, AuditDraft("identify", {"n": day}, {}, [f"g/s{day}"]))
+    fourth = trail.page(AuditQuery(before_seq=5, limit=1))[0]
     clock.now = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=300)
     removed = trail.purge(WHO)
     # Older than 200 days at day 300: entries at days 0..90 (seq 1..4).
@@ -40,7 +41,15 @@ def test_purge_removes_old_prefix_and_keeps_the_chain_verifiable(tmp_path: Path)
     assert report.ok, report.problems
     assert (report.first_seq, report.head_seq, report.entries) == (5, 11, 7)
     newest = trail.page(AuditQuery(limit=1))[0]
-    assert newest.action == "audit.purge" and newest.result == {"removed": 4}
+    assert newest.action == "audit.purge"
+    # The purge records what it removed and the base the rest chains from.
+    assert {k: newest.result[k] for k in ("removed", "previous_base_seq", "first_removed_seq",
+                                          "last_removed_seq", "base_seq")} == {
+        "removed": 4, "previous_base_seq": 0, "first_removed_seq": 1, "last_removed_seq": 4,
+        "base_seq": 4}
+    assert newest.result["base_hash"] == fourth.hash
+    assert newest.result["base_entry"] == {"prev_hash": fourth.prev_hash,
+                                           "content": fourth.hashed_content()}
     assert trail.page(AuditQuery(subject="g/s0")) == []
     assert len(trail.page(AuditQuery(subject="g/s9"))) == 1
     store.close()

@@ -14,6 +14,7 @@ from frvs.api.auth import Auditor
 from frvs.api.deps import AppDep
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.core.errors import InvalidInputError
+from frvs.oversight.anchors import Anchor
 from frvs.oversight.audit import AuditQuery
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -43,7 +44,8 @@ class AuditEntryPublic(BaseModel):
 
 
 class AuditProblemPublic(BaseModel):
-    kind: str = Field(description="changed, removed or reordered")
+    kind: str = Field(description="changed, removed, reordered or index (a subject index row "
+                      "that disagrees with its entry)")
     seq: int
     detail: str
 
@@ -54,7 +56,9 @@ class AuditVerificationPublic(BaseModel):
     first_seq: int
     head_seq: int
     head_hash: str
+    anchors: int = Field(description="Anchors checked.")
     problems: list[AuditProblemPublic]
+    problems_omitted: int = Field(description="Problems found beyond those listed.")
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -86,7 +90,15 @@ async def list_entries(*,
 
 
 @router.get("/verify", operation_id="verify_audit_trail", response_model=AuditVerificationPublic)
-async def verify_trail(app: AppDep, _: Auditor) -> AuditVerificationPublic:
-    """Walk the hash chain and report every changed, removed or reordered entry."""
-    report = await run_in_threadpool(app.oversight.trail.verify)
+async def verify_trail(
+    app: AppDep, _: Auditor,
+    anchor: Annotated[list[str] | None, Query(
+        max_length=100, description="SEQ:HASH of an earlier head kept outside the database "
+        "(repeatable), as written by 'frvs audit checkpoint'.",
+        examples=[["42:" + "0" * 64]])] = None,
+) -> AuditVerificationPublic:
+    """Walk the hash chain, check its base, the subject index and the anchors given; report
+    every changed, removed or reordered entry, index row or anchor no longer held."""
+    anchors = [Anchor.parse(a, f"anchor {i}") for i, a in enumerate(anchor or (), start=1)]
+    report = await run_in_threadpool(app.oversight.trail.verify, anchors)
     return AuditVerificationPublic.model_validate(report.as_dict())
