@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from callers import key_caller
 from fastapi.testclient import TestClient
 
 from frvs.api.app import create_api
@@ -23,9 +24,8 @@ from frvs.oversight.models import Role
 def operator_headers(session_app: Application) -> dict[str, str]:
     """Every /v1 route needs a key (issue 5); an operator key may detect and verify."""
     session_app.store.open()
-    issued = session_app.oversight.keys.create(session_app.oversight.local, Role.OPERATOR,
-                                               "test_api")
-    return {"Authorization": f"Bearer {issued.token}"}
+    token, _ = key_caller(session_app, Role.OPERATOR, "test_api")
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")

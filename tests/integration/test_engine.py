@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from callers import LOCAL
 
 from frvs.app import Application
 from frvs.core.errors import ModelChecksumError, ModelFileMissingError, NoFaceError
@@ -63,7 +64,7 @@ def test_templates_carry_the_pack_space(session_app: Application, data_dir: Path
 def test_verify_uses_largest_face_and_says_so(session_app: Application, data_dir: Path) -> None:
     couple = read_image(data_dir / "pairs/images/couple.jpg")
     single = read_image(data_dir / "pairs/images/img1.jpg")
-    result = session_app.engine.verify((couple, single), ("couple.jpg", "img1.jpg"))
+    result = session_app.engine.verify(LOCAL, (couple, single), ("couple.jpg", "img1.jpg"))
     assert result.a.faces_found == 2
     assert result.a.note == "2 faces found; the largest was used"
     assert result.b.note is None

@@ -10,6 +10,7 @@ import typer
 
 from frvs.cli import admin, evaluation, faces, serve
 from frvs.cli.context import CliState
+from frvs.cli.doctor import doctor
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
 from frvs.cli.video import alerts_app, attendance_app, camera_app, sightings, watch
@@ -51,6 +52,7 @@ app.command()(admin.init)
 app.add_typer(admin.key_app, name="key")
 app.add_typer(admin.audit_app, name="audit")
 app.command()(admin.stats)
+app.command()(doctor)
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(subject_app, name="subject")
 app.command()(enroll)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from callers import LOCAL
 from rtsp_helper import SYSTEM_PYTHON, RtspServer
 from video_app import make_app
 
@@ -21,11 +22,12 @@ from frvs.galleries.models import GalleryKind, GallerySpec
 def watch_app(tmp_path: Path, data_dir: Path) -> Iterator[Application]:
     """The acceptance setup: both reference photos enrolled in a watch list."""
     app = make_app(tmp_path / "data")
-    app.galleries.create(GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="test",
-                                     legal_basis="test"))
+    app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="test",
+                                            legal_basis="test"))
     v = data_dir / "video"
-    app.galleries.enrol("hamilton", [EnrolItem("lin-manuel-miranda", v / "lin-manuel-miranda.png"),
-                                     EnrolItem("alex-lacamoire", v / "alex-lacamoire.png")])
+    app.galleries.enrol(LOCAL, "hamilton", [
+        EnrolItem("lin-manuel-miranda", v / "lin-manuel-miranda.png"),
+        EnrolItem("alex-lacamoire", v / "alex-lacamoire.png")])
     yield app
     app.stop()
 

@@ -15,17 +15,20 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from callers import LOCAL, key_caller
 from video_app import make_app
 
-from frvs.alerts.models import AlertStatus, Verdict
+from frvs.alerts.models import Alert, AlertStatus, Verdict
 from frvs.alerts.notify import AlertNotice, WebhookNotifier, WebhookTarget
 from frvs.app import Application
+from frvs.core.caller import Role
 from frvs.core.detections import FaceDetection
-from frvs.core.errors import ConflictError
+from frvs.core.errors import ConflictError, PermissionDeniedError
 from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.models.quality import FaceQuality, PoseEstimate
+from frvs.pipeline.camera import CAMERA_RUNNER
 from frvs.video.models import CameraRole, Shot, TrackDecision
 from frvs.video.service import CameraSpec
 
@@ -47,21 +50,33 @@ def app(tmp_path: Path) -> Application:
 
 def test_two_person_rule_dismissal_and_repeat_window(app: Application) -> None:
     alerts = app.video.alerts
-    first = alerts.raise_for(_decision("x", T0))
+    _, ann = key_caller(app, Role.REVIEWER, "ann")
+    _, ann_again = key_caller(app, Role.REVIEWER, "ann's second key", holder="Ann")
+    _, bob = key_caller(app, Role.REVIEWER, "bob")
+    _, cid = key_caller(app, Role.REVIEWER, "cid")
+
+    def raise_for(decision: TrackDecision) -> Alert | None:
+        return alerts.raise_for(CAMERA_RUNNER, decision)
+
+    first = raise_for(_decision("x", T0))
     assert first is not None and first.status is AlertStatus.NEW
-    assert alerts.raise_for(_decision("x", T0 + timedelta(seconds=60))) is None  # repeat
-    assert alerts.raise_for(_decision("x", T0, camera="hall")) is not None  # other camera
-    assert alerts.raise_for(_decision("x", T0 + timedelta(seconds=301))) is not None
-    assert alerts.raise_for(_decision("y", T0, kind="general")) is None  # not a watch list
-    once = alerts.review(first.id, "ann", Verdict.CONFIRM)
+    assert raise_for(_decision("x", T0 + timedelta(seconds=60))) is None  # repeat
+    assert raise_for(_decision("x", T0, camera="hall")) is not None  # other camera
+    assert raise_for(_decision("x", T0 + timedelta(seconds=301))) is not None
+    assert raise_for(_decision("y", T0, kind="general")) is None  # not a watch list
+    with pytest.raises(PermissionDeniedError):  # no key: nobody vouches for a person
+        alerts.review(LOCAL, first.id, Verdict.CONFIRM)
+    once = alerts.review(ann, first.id, Verdict.CONFIRM)
     assert once.status is AlertStatus.NEW
     with pytest.raises(ConflictError):
-        alerts.review(first.id, "ann", Verdict.CONFIRM)
-    assert alerts.review(first.id, "bob", Verdict.CONFIRM).status is AlertStatus.CONFIRMED
+        alerts.review(ann, first.id, Verdict.CONFIRM)
+    with pytest.raises(ConflictError):  # another key of the same person is the same person
+        alerts.review(ann_again, first.id, Verdict.CONFIRM)
+    assert alerts.review(bob, first.id, Verdict.CONFIRM).status is AlertStatus.CONFIRMED
     with pytest.raises(ConflictError):
-        alerts.review(first.id, "cid", Verdict.DISMISS)
+        alerts.review(cid, first.id, Verdict.DISMISS)
     other = alerts.list(camera="hall")[0]
-    assert alerts.review(other.id, "ann", Verdict.DISMISS).status is AlertStatus.DISMISSED
+    assert alerts.review(ann, other.id, Verdict.DISMISS).status is AlertStatus.DISMISSED
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -90,7 +105,7 @@ def test_webhook_is_retried_and_signed(app: Application) -> None:
     notifier = WebhookNotifier(WebhookTarget(url, secret, attempts=3, backoff=0.05))
     app.video.alerts.add_notifier(notifier)
     sub = app.video.bus.subscribe()
-    alert = app.video.alerts.raise_for(_decision("x", T0))
+    alert = app.video.alerts.raise_for(CAMERA_RUNNER, _decision("x", T0))
     assert alert is not None
     assert notifier.flush(10)
     server.shutdown()
@@ -118,9 +133,10 @@ def _folder(root: Path, name: str, shots: list[tuple[Path, datetime]]) -> Path:
 def test_attendance_from_entry_and_exit_folders(tmp_path: Path, data_dir: Path) -> None:
     app = make_app(tmp_path / "data")
     ids = data_dir / "identities"
-    app.galleries.create(GallerySpec("staff", GalleryKind.ATTENDANCE))
-    app.galleries.enrol("staff", [EnrolItem("obama", ids / "train/obama/obama.jpg"),
-                                  EnrolItem("alex", ids / "train/alex_lacamoire/img1.jpg")])
+    app.galleries.create(LOCAL, GallerySpec("staff", GalleryKind.ATTENDANCE))
+    app.galleries.enrol(LOCAL, "staff", [
+        EnrolItem("obama", ids / "train/obama/obama.jpg"),
+        EnrolItem("alex", ids / "train/alex_lacamoire/img1.jpg")])
     obama, alex = ids / "test/obama1.jpg", ids / "test/alex_lacamoire1.jpg"
     entry = _folder(tmp_path, "entry", [(obama, T0), (alex, T0 + timedelta(hours=1)),
                                         (obama, T0 + timedelta(hours=5))])

@@ -7,10 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from callers import key_caller
 from rtsp_helper import RtspServer
 
 from frvs.alerts.models import Verdict
 from frvs.app import Application
+from frvs.core.caller import Role
 from frvs.oversight.audit import AuditQuery
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.events import VideoEvent
@@ -56,8 +58,10 @@ def test_clip_file_alerts_each_enrolled_person_once_and_nobody_else(
 def _assert_audited(app: Application, alert_id: int) -> None:
     """The run's start and end, each alert raised and each review are in the trail
     (EU AI Act Art. 12(3)), and the chain verifies."""
-    app.video.alerts.review(alert_id, "alice", Verdict.CONFIRM, "it is him")
-    app.video.alerts.review(alert_id, "bob", Verdict.CONFIRM)
+    _, alice = key_caller(app, Role.REVIEWER, "alice")
+    _, bob = key_caller(app, Role.REVIEWER, "bob")
+    app.video.alerts.review(alice, alert_id, Verdict.CONFIRM, "it is him")
+    app.video.alerts.review(bob, alert_id, Verdict.CONFIRM)
     entries = app.oversight.trail.page(AuditQuery(limit=1000))[::-1]  # oldest first
     video = [e for e in entries if e.action.split(".")[0] in {"camera", "alert"}]
     actions = [e.action for e in video]
@@ -66,6 +70,9 @@ def _assert_audited(app: Application, alert_id: int) -> None:
     start, stop = (next(e for e in video if e.action == a) for a in ("camera.start",
                                                                        "camera.stop"))
     assert start.inputs["galleries"] == ["hamilton"] and start.inputs["camera"] == "stage"
+    # A run the service starts acts as FRVS's camera runner, not as the OS user.
+    assert {e.actor.label for e in video if e.action != "alert.review"} == {
+        "system:camera-runner"}
     assert stop.result["reason"] == "ended" and stop.result["frames_processed"] > 40
     raised = [e for e in video if e.action == "alert.raise"]
     assert len(raised) == len(app.video.alerts.list())
