@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from frvs.core.errors import InvalidRecordError
+from frvs.oversight.anchors import Anchor
 from frvs.oversight.audit import AuditDraft, AuditQuery, AuditTrail
 from frvs.oversight.models import Actor, AuditContext
 from frvs.storage.store import Store
@@ -59,3 +60,33 @@ def test_retention_under_six_months_is_refused(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path / "media")
     with pytest.raises(InvalidRecordError):
         AuditTrail(store, Clock(), retention_days=90)
+
+
+def test_second_purge_removes_the_first_purge_entry_and_still_verifies(tmp_path: Path) -> None:
+    """The purge that set the base is always in the trail: a later purge that removes it
+    moves the base again and records that. Anchors taken before either purge still
+    verify, as the recorded purges account for them."""
+    store = Store(f"sqlite:///{tmp_path / 'frvs.db'}", tmp_path / "media")
+    clock = Clock()
+    start = clock.now
+    trail = AuditTrail(store, clock, retention_days=200)
+    anchors = []
+    for day in range(10):  # entries 1..10, one per 30 days
+        clock.now = start + timedelta(days=30 * day)
+        trail.append(WHO, AuditDraft("identify", {"n": day}, {}, [f"g/s{day}"]))
+        anchors.append(trail.checkpoint())
+    clock.now = start + timedelta(days=300)
+    assert trail.purge(WHO) == 4  # 1..4; entry 11 records it
+    clock.now = start + timedelta(days=501)
+    assert trail.purge(WHO) == 7  # 5..11, with the first purge entry; entry 12 records it
+    report = trail.verify(anchors)
+    assert report.ok, report.problems
+    assert (report.first_seq, report.head_seq, report.entries, report.anchors) == (12, 12, 1, 10)
+    second = trail.page(AuditQuery(limit=1))[0]
+    assert (second.result["previous_base_seq"], second.result["first_removed_seq"],
+            second.result["base_seq"]) == (4, 5, 11)
+    # An anchor for an entry a purge removed, but with another hash, is still a rewrite
+    # when it is the base; a purged anchor before the base cannot be checked further.
+    forged = Anchor(11, "0" * 64)
+    assert [p.kind.value for p in trail.verify([forged]).problems] == ["changed"]
+    store.close()
