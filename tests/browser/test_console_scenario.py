@@ -1,10 +1,10 @@
 """The issue's end-to-end scenario in Chromium against a real ``frvs serve``: an operator
 builds a watch list through the upload form and starts a camera on the real clip; a
 reviewer sees Lin-Manuel Miranda's alert arrive live and confirms it, it waits for a
-second reviewer who confirms it too; another alert is dismissed with a note; the
-auditor finds the reviews in the trail and the chain intact. Screenshots of every page
-go to the printed folder, and, with FRVS_UPDATE_DOCS_SCREENSHOTS=1, the alert queue to
-docs/screenshots/alert-queue.png."""
+second reviewer who, without seeing the first verdict, confirms it too; another alert
+is dismissed with a note; the auditor finds the reviews in the trail and the chain
+intact. Screenshots of every page go to the printed folder, and, with
+FRVS_UPDATE_DOCS_SCREENSHOTS=1, the alert queue to docs/screenshots/alert-queue.png."""
 
 from __future__ import annotations
 
@@ -114,10 +114,15 @@ def test_operator_reviewers_and_auditor(person: PersonFactory, console: Console,
     lin.get_by_text("You have reviewed this alert").wait_for()
     r1.shot("alerts-waiting-second-reviewer")
 
-    # Reviewer 2 confirms: the alert leaves the queue of new alerts as confirmed.
+    # Reviewer 2 decides independently: reviewer 1's verdict and note stay hidden until
+    # the alert is decided. Their confirmation confirms it: it leaves the queue of new
+    # alerts as confirmed.
     r2 = person("reviewer2")
     card = r2.page.locator(f"article.alert[data-alert-id='{lin_id}']")
-    card.get_by_text("waiting for a second reviewer").wait_for()
+    card.get_by_role("button", name="Confirm").wait_for()
+    assert card.locator(".reviews li").count() == 0
+    assert card.get_by_text("waiting for a second reviewer").count() == 0
+    assert "frontal, sharp" not in card.inner_text()
     _review(r2, lin_id, "Confirm", "agree: confirmed by a second reviewer")
     card.wait_for(state="detached")
     r2.page.get_by_label("Status").select_option("confirmed")

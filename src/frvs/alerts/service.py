@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from frvs.alerts.models import Alert, AlertRule, AlertStatus, Review, Verdict
 from frvs.alerts.notify import AlertNotice
 from frvs.alerts.tables import AlertReviewRow, AlertRow, AlertRuleRow
-from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
+from frvs.core.caller import AuditContext, AuditDraft, Role, record_refusal, subject_ref
 from frvs.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -170,12 +170,13 @@ class AlertService:
         inputs = {"alert_id": alert_id, "verdict": verdict.value}
         try:
             person = actor.person
-            if person is None:
+            if person is None or actor.role not in (Role.REVIEWER, Role.ADMIN):
                 raise PermissionDeniedError(
                     "an alert is reviewed by a person with a reviewer key (API, console, or "
                     "the CLI with FRVS_API_KEY); it counts the key's holder")
-            review = Review(f"{actor.label} ({actor.name})", verdict, note, self._clock(),
-                            person)
+            # Labelled by the key, not the OS user: people sharing a shell stay apart.
+            review = Review(f"key:{actor.key_id} ({actor.name})", verdict, note,
+                            self._clock(), person)
             with self._store.unit(write=True) as uow:
                 row = uow.session.scalar(select(AlertRow).where(AlertRow.id == alert_id)
                                          .with_for_update())

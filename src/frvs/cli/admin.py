@@ -34,7 +34,7 @@ EXIT_AUDIT_BROKEN = 30
 anchor the trail no longer holds."""
 
 key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read, verify and anchor the audit trail.", no_args_is_help=True)
 
 
 def _app(ctx: typer.Context) -> Application:
@@ -174,15 +174,17 @@ def audit_checkpoint(
     with domain_errors(as_json):
         trail = _app(ctx).oversight.trail
         report = trail.verify()
-        if report.ok:
-            head = trail.checkpoint()
-            if file is not None:
-                append_anchor(file, head)
-            status = post_anchor(url, head) if url is not None else None
     if not report.ok:
+        if as_json:
+            emit_json({"checkpoint": None, "verification": report.as_dict()})
         err_console.print(f"the audit trail does not verify ({len(report.problems)} problems; "
                           "see 'frvs audit verify'): no checkpoint written")
         raise typer.Exit(EXIT_AUDIT_BROKEN)
+    with domain_errors(as_json):
+        head = trail.checkpoint(report)
+        if file is not None:
+            append_anchor(file, head)
+        status = post_anchor(url, head) if url is not None else None
     if as_json:
         emit_json({"checkpoint": head.as_dict(), "file": str(file) if file else None,
                    "url": url, "status": status})

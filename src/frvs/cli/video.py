@@ -18,7 +18,6 @@ from rich.table import Table
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.attendance.service import report_csv
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
-from frvs.core.caller import Role
 from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
@@ -392,8 +391,8 @@ def alerts_review(
     one holder count once)."""
     with domain_errors(as_json):
         app = state(ctx).app
-        alert = app.video.alerts.review(who(ctx, roles=(Role.REVIEWER,)), alert_id, verdict,
-                                        note)
+        # The service refuses (and audits) a caller without a reviewer key.
+        alert = app.video.alerts.review(who(ctx, with_key=True), alert_id, verdict, note)
     if as_json:
         emit_json(alert.as_dict())
     else:

@@ -202,13 +202,20 @@ class AuditTrail:
         """Walk the chain from its base to the head and check the base, the subject index
         and ``anchors`` (heads kept outside the database); report every inconsistency."""
         with self._session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One snapshot for the head and every query of the walk, so appends and
+                # purges committed meanwhile are not mistaken for tampering (SQLite's
+                # read transaction is a snapshot already).
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             return verify_trail(session, self._head(session), self._clock(), anchors)
 
-    def checkpoint(self) -> Anchor:
-        """The current head as an anchor to keep outside the database, timed now."""
-        with self._session() as session:
-            head = self._head(session)
-            return Anchor(head.seq, head.hash, self._clock(), "checkpoint")
+    def checkpoint(self, report: AuditVerification) -> Anchor:
+        """The head ``report`` verified up to, as an anchor timed now, to keep outside the
+        database. A trail that does not verify is not anchored."""
+        if not report.ok:
+            raise InvalidRecordError("the audit trail does not verify; an anchor would vouch "
+                                     "for a broken history")
+        return Anchor(report.head_seq, report.head_hash, self._clock(), "checkpoint")
 
     @staticmethod
     def _head(session: Session) -> AuditHeadRow:

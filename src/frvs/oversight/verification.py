@@ -111,6 +111,8 @@ def _purge_flaw(entry: AuditEntry, head: AuditHeadRow, now: datetime) -> str | N
         base_at = datetime.fromisoformat(str(content.get("at")))
     except ValueError:
         return "the base entry it records has no valid time"
+    if base_at.tzinfo is None:
+        return "the base entry it records has a time without a time zone"
     if base_at >= entry.at - timedelta(days=MIN_RETENTION_DAYS):
         return (f"it removed entries as recent as {base_at.isoformat(timespec='seconds')}, "
                 f"less than {MIN_RETENTION_DAYS} days before the purge")

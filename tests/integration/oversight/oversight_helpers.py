@@ -256,6 +256,15 @@ def set_audit_down(backend: Backend, down: bool) -> None:
 # -- a watch-list alert, from the real clip ------------------------------------------
 
 
+@dataclass(frozen=True)
+class Alerted:
+    """What a test gets with the alerted store: the alert (two-person, status new) and
+    the token of the admin key ``frvs init`` made."""
+
+    alert: int
+    admin_token: str
+
+
 def raise_alert(env: dict[str, str], data_dir: Path, gallery: str = "hamilton") -> int:
     """Lin-Manuel Miranda enrolled in a watch list and the Hamilton clip watched: the id
     of the first (two-person) alert it raised."""

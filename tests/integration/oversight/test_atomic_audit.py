@@ -30,6 +30,7 @@ import httpx
 import pytest
 from frvs_process import FRVS
 from oversight_helpers import (
+    Alerted,
     Backend,
     CommitWatch,
     Service,
@@ -40,7 +41,6 @@ from oversight_helpers import (
     frvs_ok,
     kill_group,
     killable_service,
-    raise_alert,
     read_enrolments,
     set_audit_down,
 )
@@ -260,63 +260,82 @@ def _assert_clear_failure(done: subprocess.CompletedProcess[str], what: str) -> 
     assert "error" in done.stderr.lower(), f"{what}: no error message:\n{done.stderr}"
 
 
+def _assert_nothing_stored(backend: Backend, entries: int, what: str) -> None:
+    engine = backend.engine()
+    try:
+        counts = {t: count_rows(engine, t) for t in ("templates", "subjects", "audit_entries")}
+    finally:
+        engine.dispose()
+    assert counts == {"templates": 0, "subjects": 0, "audit_entries": entries}, what
+    leftovers = [p for p in backend.media.rglob("*") if p.is_file()]
+    assert leftovers == [], f"{what} left files behind: {leftovers}"
+
+
+@pytest.mark.slow
 def test_failing_audit_insert_fails_the_enrolment_and_stores_nothing(
     backend: Backend, data_dir: Path, tmp_path: Path
 ) -> None:
     env = backend.env()
+    admin_token = json.loads(frvs_ok(["init", "--json"], env).stdout)["admin_key"]
     frvs_ok(["gallery", "create", GALLERY, "--keep-crops"], env)
     engine = backend.engine()
     entries = count_rows(engine, "audit_entries")
+    engine.dispose()
     photo = data_dir / "video" / "lin-manuel-miranda.png"
+    upload = [("images", (photo.name, photo.read_bytes(), "image/png"))]
     root = tmp_path / "tree"
     _tree(root, data_dir / "identities" / "train" / "biden")
 
-    set_audit_down(backend, True)
-    for args in (["--subject", "lin", str(photo)], ["--from-folder", str(root)]):
-        _assert_clear_failure(frvs(["enroll", GALLERY, *args], env), f"enroll {args[0]}")
-        assert count_rows(engine, "templates") == 0
-        assert count_rows(engine, "subjects") == 0
-        assert count_rows(engine, "audit_entries") == entries
-        leftovers = [p for p in backend.media.rglob("*") if p.is_file()]
-        assert leftovers == [], f"the failed enrolment left files behind: {leftovers}"
+    with killable_service(env, tmp_path / "serve.log") as service, \
+            service.client(admin_token) as http:
+        set_audit_down(backend, True)
+        for args in (["--subject", "lin", str(photo)], ["--from-folder", str(root)]):
+            what = f"enroll {args[0]}"
+            _assert_clear_failure(frvs(["enroll", GALLERY, *args], env), what)
+            _assert_nothing_stored(backend, entries, what)
+        r = http.post(f"/v1/galleries/{GALLERY}/subjects/lin/templates", files=upload)
+        assert r.status_code >= 500, f"an upload enrolment without its audit entry: {r.text}"
+        assert r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert "Traceback" not in r.text and "audit_entries" not in r.text, r.text
+        _assert_nothing_stored(backend, entries, "the upload")
 
-    # The trigger, and nothing else, made it fail: without it the same enrolment works.
-    set_audit_down(backend, False)
-    frvs_ok(["enroll", GALLERY, "--subject", "lin", str(photo)], env)
+        # The trigger, and nothing else, made them fail: without it the same work succeeds.
+        set_audit_down(backend, False)
+        r = http.post(f"/v1/galleries/{GALLERY}/subjects/lin/templates", files=upload)
+        assert r.status_code == 200 and r.json()["enrolled"] == 1, r.text
+    frvs_ok(["enroll", GALLERY, "--from-folder", str(root)], env)
     state = assert_every_enrolment_audited(backend, "after the trail came back")
-    assert state.refs == {f"{GALLERY}/lin"} and len(crop_files(backend)) == 1
-    engine.dispose()
+    assert state.refs == {f"{GALLERY}/lin", f"{GALLERY}/biden", f"{GALLERY}/biden2"}
+    assert crop_files(backend) == {t.crop_path for t in state.templates.values()}
     _assert_verifies(env)
 
 
 @pytest.mark.slow
-def test_failing_audit_insert_fails_the_alert_review(
-    backend: Backend, data_dir: Path
-) -> None:
+def test_failing_audit_insert_fails_the_alert_review(backend: Backend, alerted: Alerted
+                                                     ) -> None:
     env = backend.env()
-    alert = raise_alert(env, data_dir)
     created = frvs_ok(["key", "create", "ann", "--role", "reviewer", "--holder", "ann",
                        "--json"], env)
     reviewer = env | {"FRVS_API_KEY": json.loads(created.stdout)["token"]}
-    engine = backend.engine()
+    review = ["alerts", "review", str(alerted.alert), "confirm", "--note", "same person"]
 
     def alert_state() -> tuple[str, int]:
+        engine = backend.engine()
         with engine.connect() as conn:
             status = conn.execute(text("SELECT status FROM alerts WHERE id = :a"),
-                                  {"a": alert}).scalar_one()
+                                  {"a": alerted.alert}).scalar_one()
             reviews = conn.execute(text("SELECT count(*) FROM alert_reviews "
-                                        "WHERE alert_id = :a"), {"a": alert}).scalar_one()
+                                        "WHERE alert_id = :a"), {"a": alerted.alert}).scalar_one()
+        engine.dispose()
         return str(status), int(reviews)
 
     set_audit_down(backend, True)
-    _assert_clear_failure(frvs(["alerts", "review", str(alert), "confirm", "--note", "x"],
-                               reviewer), "alerts review")
+    _assert_clear_failure(frvs(review, reviewer), "alerts review")
     assert alert_state() == ("new", 0)
 
     set_audit_down(backend, False)
-    frvs_ok(["alerts", "review", str(alert), "confirm", "--note", "x"], reviewer)
+    frvs_ok(review, reviewer)
     assert alert_state() == ("new", 1)  # two-person: one confirmation is not enough
-    engine.dispose()
     _assert_verifies(env)
 
 
@@ -325,63 +344,60 @@ def test_failing_audit_insert_fails_the_alert_review(
 
 @pytest.mark.slow
 def test_refused_api_calls_are_audited_with_reason_and_key(
-    backend: Backend, data_dir: Path, tmp_path: Path
+    backend: Backend, alerted: Alerted, data_dir: Path, tmp_path: Path
 ) -> None:
     env = backend.env(FRVS_API__SEARCH_BURST="3", FRVS_API__SEARCH_RATE_PER_MINUTE="1")
-    admin_token = json.loads(frvs_ok(["init", "--json"], env).stdout)["admin_key"]
-    alert = raise_alert(env, data_dir)
     probe = data_dir / "video" / "lin-manuel-miranda.png"
-    photo = ("images", (probe.name, probe.read_bytes(), "image/png"))
-    refusals: list[tuple[str, str, httpx.Response]] = []  # action, key id, response
+    image = (probe.name, probe.read_bytes(), "image/png")
+    refusals: list[tuple[set[str], str, httpx.Response]] = []  # actions, key id, response
 
     with killable_service(env, tmp_path / "serve.log") as service:
         keys = {}
-        with service.client(admin_token) as http:
+        with service.client(alerted.admin_token) as http:
             for role, holder in (("investigator", "ivan"), ("reviewer", "rita")):
                 r = http.post("/v1/keys", json={"name": holder, "role": role,
                                                 "holder": holder})
                 assert r.status_code == 201, r.text
                 keys[role] = r.json()
-        investigator, reviewer = keys["investigator"], keys["reviewer"]
+        investigator, reviewer = keys["investigator"]["key_id"], keys["reviewer"]["key_id"]
 
-        with service.client(investigator["token"]) as http:
-            r = http.post("/v1/galleries/hamilton/identify", files=[("image", photo[1])])
+        with service.client(keys["investigator"]["token"]) as http:
+            r = http.post("/v1/galleries/hamilton/identify", files=[("image", image)])
             assert r.status_code == 400, r.text  # no case reference, no purpose
-            refusals.append(("identify", investigator["key_id"], r))
+            refusals.append(({"identify"}, investigator, r))
 
-            r = http.post("/v1/verify", files=[("image_a", ("a.jpg", b"not an image at all",
-                                                            "image/jpeg")),
-                                               ("image_b", photo[1])])
+            r = http.post("/v1/verify", files=[
+                ("image_a", ("a.jpg", b"not an image at all", "image/jpeg")),
+                ("image_b", image)])
             assert r.status_code == 415, r.text
-            refusals.append(("verify", investigator["key_id"], r))
+            refusals.append(({"verify"}, investigator, r))
 
             case = {"X-Case-Reference": "CASE-11", "X-Purpose": "oversight test"}
-            for _ in range(10):  # the burst is 3 searches; the one above counted
+            for _ in range(10):  # a burst of 3 searches; the refused one above counted
                 r = http.post("/v1/galleries/hamilton/identify", headers=case,
-                              files=[("image", photo[1])])
+                              files=[("image", image)])
                 if r.status_code != 200:
                     break
             assert r.status_code == 429, r.text
-            refusals.append(("identify", investigator["key_id"], r))
+            refusals.append(({"identify", "search"}, investigator, r))
 
-        with service.client(reviewer["token"]) as http:
-            r = http.post(f"/v1/alerts/{alert}/review", json={"verdict": "confirm"})
+        with service.client(keys["reviewer"]["token"]) as http:
+            r = http.post(f"/v1/alerts/{alerted.alert}/review", json={"verdict": "confirm"})
             assert r.status_code == 200, r.text
-            r = http.post(f"/v1/alerts/{alert}/review", json={"verdict": "confirm"})
+            r = http.post(f"/v1/alerts/{alerted.alert}/review", json={"verdict": "confirm"})
             assert r.status_code == 409, r.text  # the same person again
-            refusals.append(("alert.review", reviewer["key_id"], r))
+            refusals.append(({"alert.review"}, reviewer, r))
 
     engine = backend.engine()
-    entries = read_enrolments(engine).entries
+    refused = [e for e in read_enrolments(engine).entries if e.outcome == "refused"]
     engine.dispose()
-    refused = [e for e in entries if e.outcome == "refused"]
-    for action, key_id, response in refusals:
+    for actions, key_id, response in refusals:
         code = response.json()["code"]
-        found = [e for e in refused if e.action == action and e.key_id == key_id
+        found = [e for e in refused if e.action in actions and e.key_id == key_id
                  and e.result.get("error") == code]
         assert len(found) == 1, (
-            f"{action} refused with {response.status_code} {code}: {len(found)} refused "
-            f"entries with key {key_id}; refused entries: "
+            f"{response.request.url.path} refused with {response.status_code} {code}: "
+            f"{len(found)} refused entries of key {key_id}; refused entries: "
             f"{[(e.action, e.key_id, e.result) for e in refused]}")
         assert found[0].result.get("message"), found[0]  # the reason, not just a code
     _assert_verifies(env)

@@ -74,7 +74,7 @@ def test_second_purge_removes_the_first_purge_entry_and_still_verifies(tmp_path:
     for day in range(10):  # entries 1..10, one per 30 days
         clock.now = start + timedelta(days=30 * day)
         trail.append(WHO, AuditDraft("identify", {"n": day}, {}, [f"g/s{day}"]))
-        anchors.append(trail.checkpoint())
+        anchors.append(trail.checkpoint(trail.verify()))
     clock.now = start + timedelta(days=300)
     assert trail.purge(WHO) == 4  # 1..4; entry 11 records it
     clock.now = start + timedelta(days=501)

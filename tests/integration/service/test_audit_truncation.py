@@ -395,7 +395,8 @@ def test_checkpoint_url_failures_are_clear(target: Target, case: str, args: Sequ
 def test_api_verify_checks_anchors(session_app: Application) -> None:
     session_app.store.open()
     issued = session_app.oversight.keys.create(WHO, Role.AUDITOR, "test_audit_truncation")
-    head = session_app.oversight.trail.checkpoint()
+    trail = session_app.oversight.trail
+    head = trail.checkpoint(trail.verify())
     wrong = ("0" if head.hash[0] != "0" else "1") + head.hash[1:]
     with TestClient(create_api(session_app),
                     headers={"Authorization": f"Bearer {issued.token}"}) as client:

@@ -30,7 +30,7 @@ def _message(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-async def _stream(app: Application, request: Request, max_seconds: float,
+async def _stream(app: Application, request: Request, person: str | None, max_seconds: float,
                   status_every: float) -> AsyncIterator[str]:
     subscription = app.video.bus.subscribe()
     deadline = time.monotonic() + max_seconds
@@ -40,7 +40,8 @@ async def _stream(app: Application, request: Request, max_seconds: float,
         while time.monotonic() < deadline and not await request.is_disconnected():
             notice = subscription.get(0)
             if notice is not None:
-                yield _message(f"alert.{notice.kind}", notice.alert.as_dict())
+                # Independent reviews: an undecided alert shows only the viewer's own review.
+                yield _message(f"alert.{notice.kind}", notice.alert.seen_by(person).as_dict())
                 continue
             if time.monotonic() >= next_status:
                 yield _message("camera.status",
@@ -55,11 +56,12 @@ async def _stream(app: Application, request: Request, max_seconds: float,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "alert.raised, alert.reviewed, camera.status"}})
 async def events(
-    app: AppDep, request: Request, _: Watcher,
+    app: AppDep, request: Request, who: Watcher,
     max_seconds: Annotated[float, Query(ge=1, le=3600)] = 300,
     status_every: Annotated[float, Query(ge=1, le=300)] = 5,
 ) -> StreamingResponse:
     """Live alerts and camera status (reviewers and operators)."""
-    return StreamingResponse(_stream(app, request, max_seconds, status_every),
+    return StreamingResponse(_stream(app, request, who.context.actor.person, max_seconds,
+                                     status_every),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -49,6 +49,8 @@ class SightingHitPublic(BaseModel):
 
 class ReviewPublic(BaseModel):
     reviewer: str
+    holder: str | None = Field(description="The person who reviewed (the key's holder); "
+                               "what the two-person rule counts.")
     verdict: Verdict
     note: str | None
     at: datetime
