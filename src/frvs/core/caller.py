@@ -130,8 +130,8 @@ def record_refusal(log: AuditLog, caller: AuditContext, action: str,
         outcome, result = "failed", {"error": type(error).__name__}
     try:
         log.audit(caller, AuditDraft(action, inputs, result, tuple(subjects), outcome))
-    except Exception:
-        logger.exception("could not audit the refusal of %s", action)
+    except Exception as exc:  # logged, not raised: the caller gets the original error
+        logger.error("could not audit the refusal of %s: %s", action, exc)
 
 
 def subject_ref(gallery: str, external_id: str) -> str:

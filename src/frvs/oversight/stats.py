@@ -18,7 +18,7 @@ from frvs.core.errors import InvalidInputError
 from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditEntry
 
-SEARCH_ACTIONS = frozenset({"identify", "crossmatch", "sightings.search"})
+SEARCH_ACTIONS = frozenset({"identify", "crossmatch", "sightings.search", "sightings.list"})
 DELETE_ACTIONS = frozenset({"subject.delete", "purge", "gallery.delete"})
 MAX_BUCKETS = 1000
 
@@ -77,7 +77,12 @@ class StatsBucket:
         elif action == "verify":
             self.verifications += 1
         elif action == "enrol":
-            self.enrolments += int(result.get("enrolled", 0))
+            # One entry per image now (with its template id); older batch entries counted
+            # their images in "enrolled".
+            if "template_id" in result:
+                self.enrolments += 1
+            else:
+                self.enrolments += int(result.get("enrolled", 0))
         elif action in DELETE_ACTIONS:
             self.deletions += int(result.get("subjects", 1))
         elif action == "subject.export":

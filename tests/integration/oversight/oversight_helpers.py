@@ -20,7 +20,6 @@ import httpx
 from frvs_process import FRVS, free_port
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 PG_ADMIN_URL = os.environ.get(
     "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -48,8 +47,8 @@ class Backend:
         return env
 
     def engine(self) -> Engine:
-        """A connection per use (no pool): nothing stays open while FRVS is killed."""
-        return create_engine(self.url, poolclass=NullPool)
+        """An engine on the store, for reading it behind FRVS's back (dispose it)."""
+        return create_engine(self.url, pool_size=1)
 
 
 def frvs(args: list[str], env: dict[str, str], timeout: float = 300
