@@ -154,6 +154,14 @@ class SearchLimiter:
                                    f"{wait:.1f} s", retry_after=wait)
 
 
+def _search_action(path: str) -> str:
+    """The audit action of the search a rate-limited request would have been."""
+    for action in ("identify", "crossmatch"):
+        if path.rstrip("/").endswith(action):
+            return action
+    return "sightings.search"
+
+
 async def search_rate(request: Request,
                       principal: Annotated[Principal, Depends(authenticate)]) -> None:
     """Dependency of the search routes: take a token from the caller's bucket or 429."""
@@ -164,7 +172,8 @@ async def search_rate(request: Request,
     except RateLimitedError as exc:
         # A refused search is still a search someone tried: the auditor sees it.
         store = request.app.state.frvs.store
-        await run_in_threadpool(record_refusal, store, principal.context, "search",
+        await run_in_threadpool(record_refusal, store, principal.context,
+                                _search_action(request.url.path),
                                 {"route": request.url.path}, exc)
         raise
 

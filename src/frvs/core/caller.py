@@ -131,7 +131,8 @@ def record_refusal(log: AuditLog, caller: AuditContext, action: str,
     try:
         log.audit(caller, AuditDraft(action, inputs, result, tuple(subjects), outcome))
     except Exception as exc:  # logged, not raised: the caller gets the original error
-        logger.error("could not audit the refusal of %s: %s", action, exc)
+        logger.error("could not audit the refusal of %s: %s", action,
+                     type(exc).__name__)
 
 
 def subject_ref(gallery: str, external_id: str) -> str:

@@ -46,6 +46,7 @@ from frvs.galleries.models import (
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage, ImageLimits, decode_image
 from frvs.models.quality import QualityMinimums, quality_shortfalls
+from frvs.storage.database import StoreError
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 
@@ -198,6 +199,8 @@ class Enroller:
             outcome = self.store_face(caller, gallery, spec,
                                       decode_image(data, self._ctx.limits, name),
                                       (digest, source))
+        except StoreError:
+            raise  # the store itself failed: no image can be enrolled, stop the batch
         except (FrvsError, OSError) as exc:
             refusal = exc if isinstance(exc, FrvsError) else FileReadError(
                 f"{name}: cannot read ({exc.strerror or exc})")

@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from frvs.core.errors import ConfigurationError, FrvsError
@@ -39,6 +39,11 @@ class StoreError(FrvsError):
     """The store cannot be opened or reached."""
 
     code = "store_error"
+
+
+def _first_line(error: BaseException | None) -> str:
+    # Drivers append the statement and its parameters; those stay out of messages.
+    return str(error).strip().splitlines()[0][:300] if error is not None else ""
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -127,10 +132,19 @@ class Database:
 
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
+        """A session in one transaction: committed on success, rolled back on error.
+
+        A failure the database reports (a constraint or trigger that refuses the audit
+        entry, a lost connection, a full disk) becomes a ``StoreError``: the caller gets a
+        clear error and, because the whole transaction rolled back, nothing of it is kept.
+        """
         factory = self._write_sessions if write else self._read_sessions
-        with factory() as session, session.begin():
-            yield session
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            raise StoreError(f"the store refused the transaction: "
+                             f"{type(exc.orig).__name__}: {_first_line(exc.orig)}") from exc
 
     def close(self) -> None:
         self._reader.dispose()
