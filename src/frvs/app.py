@@ -71,7 +71,8 @@ def build_application(settings: Settings) -> Application:
     oversight = Oversight(trail, KeyService(store, utc_now),
                           SubjectRights(store, galleries, trail), StatsService(trail),
                           SightingSearch(store, trail, engine))
-    video = build_video(settings.video, store, catalog, engine, utc_now)
+    sources = settings.video.source_policy(settings.data_dir, settings.store_url())
+    video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources)
     oversight.attach_video(store)
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))

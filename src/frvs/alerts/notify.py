@@ -3,6 +3,11 @@
 Neither may slow down a camera: publishing puts into bounded queues and never blocks;
 a slow subscriber loses its oldest notices (counted), a webhook sender works from its
 own bounded queue on its own thread, retrying with backoff.
+
+A webhook URL passes the source policy (``frvs.video.source_policy``: http or https, no
+loopback, link-local or private host unless ``video.allow_private_sources``) when its
+sender is made and again before every delivery; redirects are not followed, and a
+delivery that fails to connect records one generic error (details in the server log).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from frvs.alerts.models import Alert
+from frvs.video.source_policy import SourcePolicy, SourceRefusedError, describe
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +126,35 @@ class WebhookStats:
 
 
 _STOP = object()
+UNREACHABLE = "cannot reach the webhook"
+"""The one recorded error for a delivery that did not get an HTTP answer (refused,
+timed out, TLS failed): details go to the server log."""
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib without its redirect handler: a redirect is an answer (HTTP 3xx, a failed
+    delivery), never followed to a host the policy has not checked."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 class WebhookNotifier:
-    """Delivers notices to one webhook target from its own thread."""
+    """Delivers notices to one webhook target from its own thread.
 
-    def __init__(self, target: WebhookTarget, capacity: int = 1000) -> None:
+    ``policy`` is the deployment's source policy (the default one refuses private
+    hosts); a target it refuses raises ``SourceRefusedError`` here.
+    """
+
+    def __init__(self, target: WebhookTarget, policy: SourcePolicy | None = None,
+                 capacity: int = 1000) -> None:
+        self.policy = policy or SourcePolicy()
+        self.policy.check_webhook(target.url)
         self.target = target
+        self._opener = _opener()
         self.stats = WebhookStats()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
@@ -168,6 +196,13 @@ class WebhookNotifier:
         t = self.target
         body = json.dumps(notice.document(), ensure_ascii=False).encode()
         for attempt in range(1, t.attempts + 1):
+            try:
+                self.policy.check_webhook(t.url)  # again: what a name resolves to changes
+            except SourceRefusedError as exc:
+                logger.warning("webhook refused: %s", exc.message)
+                with self.stats.lock:
+                    self.stats.last_error = "refused by the source policy"
+                break
             stamp = str(int(time.time()))
             request = urllib.request.Request(t.url, data=body, method="POST", headers={
                 "Content-Type": "application/json",
@@ -176,14 +211,17 @@ class WebhookNotifier:
                 "X-FRVS-Attempt": str(attempt),
             })
             try:
-                with urllib.request.urlopen(request, timeout=t.timeout) as response:
+                with self._opener.open(request, timeout=t.timeout) as response:
                     if 200 <= response.status < 300:
                         with self.stats.lock:
                             self.stats.delivered += 1
                         return
                     error = f"HTTP {response.status}"
+            except urllib.error.HTTPError as exc:
+                error = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:
-                error = str(exc)
+                logger.warning("webhook %s: %s", describe(t.url), exc)
+                error = UNREACHABLE
             with self.stats.lock:
                 self.stats.last_error = error
                 if attempt < t.attempts:
@@ -192,5 +230,5 @@ class WebhookNotifier:
                 time.sleep(t.backoff * 2 ** (attempt - 1))
         with self.stats.lock:
             self.stats.failed += 1
-        logger.warning("webhook %s: giving up on alert %d: %s", t.url, notice.alert.id,
-                       self.stats.last_error)
+        logger.warning("webhook %s: giving up on alert %d: %s", describe(t.url),
+                       notice.alert.id, self.stats.last_error)

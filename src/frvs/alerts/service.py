@@ -170,7 +170,8 @@ class AlertService:
         inputs = {"alert_id": alert_id, "verdict": verdict.value}
         try:
             person = actor.person
-            if person is None or actor.role not in (Role.REVIEWER, Role.ADMIN):
+            # Separation of duties: the admin who issues keys does not review with them.
+            if person is None or actor.role is not Role.REVIEWER:
                 raise PermissionDeniedError(
                     "an alert is reviewed by a person with a reviewer key (API, console, or "
                     "the CLI with FRVS_API_KEY); it counts the key's holder")
@@ -207,7 +208,10 @@ class AlertService:
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise
-        self._notify(AlertNotice("reviewed", alert))
+        # Only a decision is announced: a notice while the alert still waits would tell
+        # the next reviewer that somebody confirmed (one dismissal decides at once).
+        if alert.status is not AlertStatus.NEW:
+            self._notify(AlertNotice("reviewed", alert))
         return alert
 
     @staticmethod

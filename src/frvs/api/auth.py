@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.deps import AppDep
+from frvs.core.caller import record_refusal
 from frvs.core.errors import AuthenticationError, PermissionDeniedError
 from frvs.oversight.models import ApiKey, AuditContext, Role
 
@@ -83,15 +84,20 @@ async def authenticate(
 class Allow:
     """A dependency admitting the given roles (and admin); 403 for any other role."""
 
-    def __init__(self, *roles: Role) -> None:
-        self.roles = frozenset(roles) | {Role.ADMIN}
+    def __init__(self, *roles: Role, admin: bool = True) -> None:
+        self.roles = frozenset(roles) | ({Role.ADMIN} if admin else frozenset())
 
-    async def __call__(self, principal: Annotated[Principal, Depends(authenticate)]
-                       ) -> Principal:
+    async def __call__(self, app: AppDep, request: Request,
+                       principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in self.roles:
             allowed = ", ".join(sorted(r.value for r in self.roles))
-            raise PermissionDeniedError(
+            error = PermissionDeniedError(
                 f"keys of role {principal.role.value} may not do this (allowed: {allowed})")
+            # A key trying what its role may not is worth an auditor's eye.
+            await run_in_threadpool(record_refusal, app.store, principal.context, "access",
+                                    {"method": request.method, "route": request.url.path},
+                                    error)
+            raise error
         return principal
 
 
@@ -105,6 +111,8 @@ FaceUser = Annotated[Principal, Depends(Allow(Role.OPERATOR, Role.INVESTIGATOR,
                                                Role.REVIEWER))]
 Investigator = Annotated[Principal, Depends(Allow(Role.INVESTIGATOR))]
 Reviewer = Annotated[Principal, Depends(Allow(Role.REVIEWER))]
+ReviewerOnly = Annotated[Principal, Depends(Allow(Role.REVIEWER, admin=False))]
+"""Reviews: the admin who issues keys does not review with them (separation of duties)."""
 Auditor = Annotated[Principal, Depends(Allow(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(Allow())]
 Device = Annotated[Principal, Depends(Allow(Role.DEVICE))]

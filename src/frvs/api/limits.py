@@ -53,11 +53,60 @@ def _secured(start: Message) -> Message:
 
 
 @dataclass
+class _Exchange:
+    """One request as the middleware sees it: the body bytes received so far and
+    whether the response has started (or was replaced by a 413)."""
+
+    receive: Receive
+    send: Send
+    max_body: int
+    received: int = 0
+    too_large: bool = False
+    started: bool = False
+    replaced: bool = False
+
+    async def counted_receive(self) -> Message:
+        message = await self.receive()
+        self.received += len(message.get("body", b""))
+        if self.received > self.max_body:
+            self.too_large = True
+            raise _BodyTooLargeError
+        return message
+
+    async def secured_send(self, message: Message) -> None:
+        if self.too_large and not self.started:
+            # The route answered after the body overflowed (the form parser turns any
+            # error while reading the body into a 400): the answer is 413 instead.
+            await self.reply_too_large()
+            self.replaced = True
+        if self.replaced:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            message = _secured(message)
+        await self.send(message)
+
+    async def reply(self, status: int, code: str, detail: str) -> None:
+        """Answer with a problem, unless a response has already started."""
+        if self.started:
+            return
+        self.started = True
+        start, body = _problem_message(status, code, detail)
+        await self.send(start)
+        await self.send(body)
+
+    async def reply_too_large(self) -> None:
+        await self.reply(413, "request_too_large",
+                         f"the request body is larger than {self.max_body} bytes")
+
+
+@dataclass
 class HardeningMiddleware:
     """Pure ASGI (so streaming responses pass untouched): 413 for bodies over
-    ``max_body`` before or while they are read, 503 for requests running longer than
-    ``timeout_s`` (work already in a thread finishes there; the client is answered),
-    and headers that stop browsers sniffing or caching biometric responses."""
+    ``max_body`` before or while they are read (declared or chunked, whatever the route
+    makes of the overflow), 503 for requests running longer than ``timeout_s`` (work
+    already in a thread finishes there; the client is answered), and headers that stop
+    browsers sniffing or caching biometric responses."""
 
     app: ASGIApp
     max_body: int
@@ -67,52 +116,25 @@ class HardeningMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        exchange = _Exchange(receive, send, self.max_body)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._reply(send, 413, "request_too_large",
-                              f"the request body is larger than {self.max_body} bytes")
+            await exchange.reply_too_large()
             return
-        started = False
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body:
-                raise _BodyTooLargeError
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message = _secured(message)
-            await send(message)
-
         streaming = str(scope.get("path", "")).startswith(STREAM_PREFIXES)
-        call = self.app(scope, counting_receive, guarded_send)
+        call = self.app(scope, exchange.counted_receive, exchange.secured_send)
         try:
             if streaming:
                 await call
             else:
                 await asyncio.wait_for(call, self.timeout_s)
         except _BodyTooLargeError:
-            if not started:
-                await self._reply(send, 413, "request_too_large",
-                                  f"the request body is larger than {self.max_body} bytes")
+            await exchange.reply_too_large()
         except TimeoutError:
             logger.warning("request %s %s timed out after %.0f s", scope.get("method"),
                            scope.get("path"), self.timeout_s)
-            if not started:
-                await self._reply(send, 503, "request_timeout",
-                                  f"the request took longer than {self.timeout_s:.0f} s")
-
-    @staticmethod
-    async def _reply(send: Send, status: int, code: str, detail: str) -> None:
-        start, body = _problem_message(status, code, detail)
-        await send(start)
-        await send(body)
+            await exchange.reply(503, "request_timeout",
+                                 f"the request took longer than {self.timeout_s:.0f} s")
 
 
 @dataclass

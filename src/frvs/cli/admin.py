@@ -5,6 +5,8 @@ Every key change is audited with the local OS user as the actor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +37,22 @@ anchor the trail no longer holds."""
 
 key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read, verify and anchor the audit trail.", no_args_is_help=True)
+
+
+@contextmanager
+def _readable_trail(as_json: bool) -> Iterator[None]:
+    """An audit entry whose stored data does not load (JSON that does not parse, changed
+    outside FRVS) means a broken trail: a clear message and exit 30, never a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        message = ("the audit trail holds an entry that cannot be read (not valid JSON or an "
+                   "unknown value): it was changed outside FRVS; 'frvs audit verify' names it")
+        if as_json:
+            emit_json({"error": "audit_unreadable", "message": message,
+                       "exit_code": EXIT_AUDIT_BROKEN})
+        err_console.print(f"[bold red]error[/] (audit_unreadable): {message}", highlight=False)
+        raise typer.Exit(EXIT_AUDIT_BROKEN) from exc
 
 
 def _app(ctx: typer.Context) -> Application:
@@ -139,7 +157,7 @@ def audit_verify(
 ) -> None:
     """Walk the hash chain and check its base, the subject index and the anchors given;
     exit 30 and list every changed, removed, reordered entry or index row."""
-    with domain_errors(as_json):
+    with domain_errors(as_json), _readable_trail(as_json):
         checked = _anchors(anchor, anchors)
         report = _app(ctx).oversight.trail.verify(checked)
     if as_json:
@@ -206,7 +224,7 @@ def audit_list(
     as_json: bool = JsonOption,
 ) -> None:
     """The newest entries first."""
-    with domain_errors(as_json):
+    with domain_errors(as_json), _readable_trail(as_json):
         entries = _app(ctx).oversight.trail.page(AuditQuery(limit=limit, action=action,
                                                             subject=subject))
     if as_json:
@@ -241,7 +259,7 @@ def stats(
 ) -> None:
     """Counts per period for oversight: searches by purpose, enrolments, deletions,
     alerts raised/confirmed/dismissed and the share dismissed."""
-    with domain_errors(as_json):
+    with domain_errors(as_json), _readable_trail(as_json):
         until = datetime.now(UTC)
         buckets = _app(ctx).oversight.stats.compute(until - timedelta(days=days), until, period)
     if as_json:

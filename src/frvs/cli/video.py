@@ -22,6 +22,7 @@ from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
 from frvs.video.service import CameraSpec
+from frvs.video.source_policy import SourceOrigin
 from frvs.video.sources import SourceError, SourceOptions, open_source
 
 console = Console()
@@ -90,6 +91,8 @@ def watch(
             sample_fps=rate or None, roi=known.roi if known else None,
             retention_days=known.retention_days if known else 7,
             keep_crops=known.keep_crops if known else False)
+        # Checked again when opened; here a refused source fails at once, with its reason.
+        video.sources.check(source, SourceOrigin.LOCAL)
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
         video.supervisor.start_camera(spec, video.runtime(who(ctx)))
@@ -268,10 +271,13 @@ def camera_status(
 
 def _probe_sources(ctx: typer.Context) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    for spec in state(ctx).app.video.cameras.all():
+    video = state(ctx).app.video
+    # Probed by the machine's user, under the deployment's source policy.
+    options = SourceOptions(read_timeout=5.0, policy=video.sources, origin=SourceOrigin.LOCAL)
+    for spec in video.cameras.all():
         started = time.monotonic()
         try:
-            src = open_source(spec.source_url, spec.name, SourceOptions(read_timeout=5.0))
+            src = open_source(spec.source_url, spec.name, options)
             try:
                 frame = src.read()
                 size = None if frame is None else list(frame.image.shape[1::-1])
@@ -338,8 +344,9 @@ def alerts_list(
 ) -> None:
     """Alerts, newest first."""
     with domain_errors(as_json):
+        # Undecided alerts show only the viewer's own review (none without a key).
         viewer = who(ctx, with_key=True).actor.person
-        found = [a.seen_by(viewer) if viewer is not None else a
+        found = [a.seen_by(viewer)
                  for a in state(ctx).app.video.alerts.list(status, camera, _since(since))]
     if as_json:
         emit_json({"alerts": [a.as_dict() for a in found]})

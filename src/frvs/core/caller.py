@@ -14,6 +14,7 @@ one person holding two keys is still one person.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,11 +37,28 @@ class Role(StrEnum):
 
 
 def normalise_holder(holder: str) -> str:
-    """How holders compare: whitespace collapsed, case folded ("Alice  B" == "alice b")."""
-    value = " ".join(holder.split()).casefold()
+    """How holders compare: compatibility forms folded (NFKC: full-width letters are
+    letters), invisible format characters (zero-width spaces, joiners) removed,
+    whitespace collapsed and case folded, so "Ａlice\u200b  B" == "alice b". Look-alike
+    letters of other scripts (a Cyrillic "а") stay distinct: they are other names."""
+    folded = unicodedata.normalize("NFKC", holder)
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    value = " ".join(visible.split()).casefold()
     if not value or len(value) > 200:
         raise InvalidInputError("a key holder is a person's id of 1-200 characters")
     return value
+
+
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Characters Unicode files as letters or symbols that render as nothing (Hangul fillers,
+the blank Braille pattern)."""
+
+
+def visible(text: str | None) -> bool:
+    """Whether ``text`` has a character a reader can see: a letter, digit, punctuation
+    mark or symbol, not only spaces, zero-width or control characters ("\\u200b")."""
+    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS
+               for c in text or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +102,9 @@ class AuditContext:
     purpose: str | None = None
 
     def require_case(self, action: str) -> None:
-        """Searches need both a case reference and a purpose."""
-        if not (self.case_reference or "").strip() or not (self.purpose or "").strip():
+        """Searches need both a case reference and a purpose, each with at least one
+        visible character (whitespace or zero-width characters alone are refused)."""
+        if not visible(self.case_reference) or not visible(self.purpose):
             raise InvalidInputError(
                 f"{action} needs a case reference and a purpose; they are written to the "
                 "audit trail (API: case_reference and purpose fields or the X-Case-Reference "

@@ -2,7 +2,8 @@
 
 Every record validates itself where it is made. There is deliberately no field for
 race, ethnicity, skin colour, religion, political opinion, health, sexual orientation
-or emotion, and ``check_metadata`` refuses free metadata keys that name them.
+or emotion, and ``check_metadata`` (``galleries/metadata.py``) refuses free metadata keys
+that name them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from frvs.core.errors import InvalidInputError, ProhibitedAttributeError
+from frvs.core.errors import InvalidInputError
 from frvs.core.geometry import Box
 from frvs.core.templates import Template
+from frvs.galleries.metadata import check_metadata
 
 
 class GalleryKind(StrEnum):
@@ -39,43 +41,6 @@ class GalleryKind(StrEnum):
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EXTERNAL_ID = re.compile(r"^[^\x00-\x1f/\\]{1,200}$")
-
-# Stems are matched inside the normalised key ("skinColour" -> "skincolour"); short
-# words only as whole tokens, so "trace" or "moody_lighting" do not trip "race"/"mood".
-_PROHIBITED_STEMS = (
-    "ethnic", "racial", "skincolo", "skintone", "religio", "politic", "sexualorient",
-    "sexuality", "health", "medical", "diagnos", "disabilit", "emotion", "faith",
-)
-_PROHIBITED_TOKENS = frozenset({
-    "race", "races", "skin", "religion", "creed", "mood", "affect", "orientation",
-    "illness", "disease", "caste", "tribe",
-})
-
-
-def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """A validated copy of ``metadata``; a key naming a special category is refused.
-
-    PRODUCT.md: FRVS never records race, ethnicity, skin colour, religion, political
-    opinion, health, sexual orientation or emotion, not even as free metadata.
-    """
-    checked: dict[str, str] = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidInputError("metadata keys must be non-empty strings")
-        camel_split = re.sub(r"([a-z])([A-Z])", r"\1 \2", key)
-        tokens = [t for t in re.split(r"[^a-z0-9]+", camel_split.lower()) if t]
-        joined = "".join(tokens)
-        named = next((s for s in _PROHIBITED_STEMS if s in joined), None)
-        named = named or next((t for t in tokens if t in _PROHIBITED_TOKENS), None)
-        if named is not None:
-            raise ProhibitedAttributeError(
-                f"metadata key {key!r} names a special category of personal data ({named!r}); "
-                "FRVS never stores race, ethnicity, skin colour, religion, political opinion, "
-                "health, sexual orientation or emotion"
-            )
-        checked[key.strip()] = str(value)
-    return checked
-
 
 def check_external_id(external_id: str) -> str:
     """The subject id as given, refusing empty ids, control characters and slashes."""

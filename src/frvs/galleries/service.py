@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -172,11 +172,13 @@ class GalleryService:
             gallery = uow.galleries.get(name)
             return self.overview(gallery, uow), uow.subjects.in_gallery(gallery.id)
 
-    def photo(self, caller: AuditContext, gallery_name: str, external_id: str) -> bytes:
+    def photo(self, caller: AuditContext, gallery_name: str, external_id: str, *,
+              context: Mapping[str, Any] | None = None) -> bytes:
         """The aligned face crop of the subject's first kept enrolment photo, as JPEG
-        bytes; each download is audited (``subject.photo``)."""
+        bytes; each download is audited (``subject.photo``), with ``context`` (what the
+        photo is shown for, e.g. ``{"alert_id": 7}``) among the entry's inputs."""
         ref = subject_ref(gallery_name, external_id)
-        inputs = {"gallery": gallery_name, "subject": external_id}
+        inputs = {**(context or {}), "gallery": gallery_name, "subject": external_id}
         with self._refusals(caller, "subject.photo", inputs, [ref]):
             with self._store.unit() as uow:
                 found = uow.subjects.find(uow.galleries.get(gallery_name).id, external_id)
@@ -300,20 +302,27 @@ class GalleryService:
 
     # -- deletion and retention ---------------------------------------------------
 
-    def delete_subject(self, caller: AuditContext, gallery_name: str,
-                       external_id: str) -> DeletedSubject:
-        """Delete a subject with its templates, crops and index entries, for real."""
+    def delete_subject(self, caller: AuditContext, gallery_name: str, external_id: str, *,
+                       action: str = "subject.delete",
+                       also: Callable[[UnitOfWork], Mapping[str, int]] | None = None
+                       ) -> DeletedSubject:
+        """Delete a subject with its templates, crops and index entries, for real.
+
+        ``also`` runs in the same transaction (an erasure removes the subject from other
+        concepts' records there) and its counts join the ``action`` entry's result.
+        """
         ref = subject_ref(gallery_name, external_id)
         inputs = {"gallery": gallery_name, "subject": external_id}
-        with (self._refusals(caller, "subject.delete", inputs, [ref]),
+        with (self._refusals(caller, action, inputs, [ref]),
               self._store.unit(write=True) as uow):
             gallery = uow.galleries.get(gallery_name)
             subject = uow.subjects.find(gallery.id, external_id)
             if subject is None:
                 raise NotFoundError(f"no subject {external_id!r} in gallery {gallery_name!r}")
+            extra = dict(also(uow)) if also is not None else {}
             ids, crops = self._delete_subject(uow, gallery, subject)
-            uow.audit(caller, AuditDraft("subject.delete", inputs, {
-                "templates": len(ids), "crops": sum(1 for c in crops if c)}, [ref]))
+            uow.audit(caller, AuditDraft(action, inputs, {
+                "templates": len(ids), "crops": sum(1 for c in crops if c), **extra}, [ref]))
         return self._after_delete(gallery, subject, ids, crops)
 
     def purge(self, caller: AuditContext) -> list[DeletedSubject]:

@@ -13,13 +13,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from frvs.core.caller import subject_ref
+from frvs.core.caller import record_refusal
 from frvs.core.errors import InvalidInputError, NoFaceError
+from frvs.core.times import check_time
 from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
-from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext
 from frvs.pipeline.services import VideoServices
+from frvs.storage.store import Store
 from frvs.video.models import Shot, Sighting, TrackDecision
 from frvs.video.processor import StepResult
 
@@ -35,8 +36,8 @@ class EdgeSighting:
     frames: int
 
     def __post_init__(self) -> None:
-        if self.first_seen.tzinfo is None or self.last_seen.tzinfo is None:
-            raise InvalidInputError("first_seen and last_seen need a time zone")
+        check_time(self.first_seen, "first_seen")
+        check_time(self.last_seen, "last_seen")
         if self.last_seen < self.first_seen:
             raise InvalidInputError("last_seen is before first_seen")
 
@@ -58,9 +59,9 @@ class EdgeResult:
 class EdgeIntake:
     """Turns a device's best shot into a sighting (and an alert or attendance event)."""
 
-    def __init__(self, video: VideoServices, trail: AuditTrail, analyser: FaceAnalyser) -> None:
+    def __init__(self, video: VideoServices, store: Store, analyser: FaceAnalyser) -> None:
         self._video = video
-        self._trail = trail
+        self._store = store
         self._analyser = analyser
 
     def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage,
@@ -69,7 +70,9 @@ class EdgeIntake:
                   "crop_sha256": hashlib.sha256(crop_bytes).hexdigest(),
                   "first_seen": report.first_seen.isoformat(),
                   "last_seen": report.last_seen.isoformat()}
-        with self._trail.operation(context, "sighting.submit", inputs) as rec:
+        # Success leaves the sighting's own ``sighting.record`` entry, written with it
+        # (and ``alert.raise`` with an alert); a refusal leaves ``sighting.submit``.
+        try:
             spec = self._video.cameras.get(report.camera)
             pack = self._video.matcher.pack_for(spec.galleries)
             faces = self._analyser.analyse(crop, pack)
@@ -92,11 +95,10 @@ class EdgeIntake:
             # The device is the caller: an alert it raises is recorded as raised for it.
             self._video.router.handle(spec, StepResult(
                 decisions=(decision,) if decision else (), sightings=(sighting,)), context)
-            result = EdgeResult(report.camera, report.track_id,
-                                decision.subject if decision else None,
-                                decision.gallery if decision else None,
-                                decision.score if decision else None)
-            rec.result = result.as_dict()
-            if decision:
-                rec.subjects = [subject_ref(decision.gallery, decision.subject)]
-        return result
+        except Exception as exc:
+            record_refusal(self._store, context, "sighting.submit", inputs, exc)
+            raise
+        return EdgeResult(report.camera, report.track_id,
+                          decision.subject if decision else None,
+                          decision.gallery if decision else None,
+                          decision.score if decision else None)

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from frvs.core.caller import subject_ref
 from frvs.core.errors import NotFoundError
 from frvs.galleries.models import Subject
 from frvs.galleries.service import GalleryService
 from frvs.oversight.audit import AuditQuery, AuditTrail
-from frvs.oversight.models import AuditContext
-from frvs.storage.store import Store
+from frvs.oversight.models import AuditContext, Erased
+from frvs.storage.store import Store, UnitOfWork
 
 _AUDIT_PAGE = 1000
 
@@ -38,9 +40,9 @@ class SubjectRecords(Protocol):
         """Every record naming the subject, JSON-ready (no images inline)."""
         ...
 
-    def erase(self, gallery: str, external_id: str) -> int:
-        """Remove the subject from these records (delete them, or drop the match
-        reference when the record is also about others); returns how many changed."""
+    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
+        """Remove the subject from these records in ``session``'s transaction (delete
+        them, or drop the match reference when the record is also about others)."""
         ...
 
 
@@ -139,18 +141,26 @@ class SubjectRights:
             before = page[-1].seq
 
     def erase(self, context: AuditContext, gallery: str, external_id: str) -> Erasure:
-        """Remove the subject from every source, then the store, index and crops.
+        """Remove the subject from every source, the store, the index and the crops.
 
-        Sources go first: if one fails, the subject still exists and the erasure can be
-        retried; the final entry (``subject.erase``) names what went, and stays.
+        One transaction: every source's records, the subject with its templates and the
+        ``subject.erase`` entry naming what went commit together, or nothing does; files
+        are removed after the commit.
         """
         ref = subject_ref(gallery, external_id)
-        with self._trail.operation(context, "subject.erase",
-                                   {"gallery": gallery, "subject": external_id}, [ref]) as rec:
-            self._subject(gallery, external_id)  # 404 before touching anything
-            records = {s.kind: s.erase(gallery, external_id) for s in self._sources}
-            deleted = self._galleries.delete_subject(context, gallery, external_id)
-            rec.result = {"templates": deleted.templates, "crops": deleted.crops, **records}
+        records: dict[str, int] = {}
+        files: list[str] = []
+
+        def sources(uow: UnitOfWork) -> dict[str, int]:
+            for source in self._sources:
+                erased = source.erase(uow.session, gallery, external_id)
+                records[source.kind] = erased.count
+                files.extend(erased.files)
+            return records
+
+        deleted = self._galleries.delete_subject(context, gallery, external_id,
+                                                 action="subject.erase", also=sources)
+        self._store.media.remove(list(files))
         last = self._trail.page(AuditQuery(limit=1, subject=ref, action="subject.erase"))
         return Erasure(gallery, external_id, deleted.templates, deleted.crops, records,
                        last[0].seq if last else 0)

@@ -16,8 +16,19 @@ from typing import Any
 
 from frvs.core.caller import Actor, AuditContext, Role
 
-__all__ = ["Actor", "ApiKey", "AuditContext", "AuditEntry", "AuditProblem", "AuditVerification",
-           "IssuedKey", "ProblemKind", "Role", "canonical_json"]
+__all__ = [
+    "Actor",
+    "ApiKey",
+    "AuditContext",
+    "AuditEntry",
+    "AuditProblem",
+    "AuditVerification",
+    "Erased",
+    "IssuedKey",
+    "ProblemKind",
+    "Role",
+    "canonical_json",
+]
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first entry ever appended."""
@@ -51,6 +62,15 @@ class ApiKey:
             "created_at": self.created_at.isoformat(), "created_by": self.created_by,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What erasing a subject removed from one concept's records: how many records, and
+    the files to delete once the erasure has committed."""
+
+    count: int
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

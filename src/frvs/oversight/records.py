@@ -1,14 +1,20 @@
 """What the video concepts hold about a subject, as ``SubjectRecords`` sources for
-export and erasure: sightings that matched them, alerts about them, attendance."""
+export and erasure: sightings that matched them, alerts about them, attendance.
+
+Erasure runs inside the caller's transaction (the subject's own deletion and its
+``subject.erase`` entry commit with it); files to remove are returned and removed after
+the commit."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from frvs.alerts.tables import AlertReviewRow, AlertRow
 from frvs.attendance.tables import AttendanceEventRow
+from frvs.oversight.models import Erased
 from frvs.storage.store import Store
 from frvs.video.tables import SightingRow
 
@@ -38,22 +44,21 @@ class SightingRecords:
                      "best_score": r.best_score, "crop": r.crop_path,
                      "expires_at": r.expires_at.isoformat()} for r in rows]
 
-    def erase(self, gallery: str, external_id: str) -> int:
-        with self._store.unit(write=True) as uow:
-            matched = uow.session.execute(
-                update(SightingRow).where(SightingRow.gallery == gallery,
-                                          SightingRow.subject == external_id)
-                .values(subject=None, score=None)).rowcount  # type: ignore[attr-defined]
-            best = uow.session.execute(
-                update(SightingRow).where(SightingRow.gallery == gallery,
-                                          SightingRow.best_subject == external_id)
-                .values(best_subject=None, best_score=None)).rowcount  # type: ignore[attr-defined]
-            uow.session.execute(
-                update(SightingRow).where(SightingRow.gallery == gallery,
-                                          SightingRow.subject.is_(None),
-                                          SightingRow.best_subject.is_(None))
-                .values(gallery=None))
-        return int(max(matched, best))
+    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
+        matched = session.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.subject == external_id)
+            .values(subject=None, score=None)).rowcount  # type: ignore[attr-defined]
+        best = session.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.best_subject == external_id)
+            .values(best_subject=None, best_score=None)).rowcount  # type: ignore[attr-defined]
+        session.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.subject.is_(None),
+                                      SightingRow.best_subject.is_(None))
+            .values(gallery=None))
+        return Erased(int(max(matched, best)))
 
 
 class AlertRecords:
@@ -81,18 +86,14 @@ class AlertRecords:
                      "threshold": r.threshold, "status": r.status, "crop": r.crop_path,
                      "reviews": reviews[r.id]} for r in rows]
 
-    def erase(self, gallery: str, external_id: str) -> int:
+    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
         where = (AlertRow.gallery == gallery) & (AlertRow.subject == external_id)
-        with self._store.unit(write=True) as uow:
-            rows = list(uow.session.execute(select(AlertRow.id, AlertRow.crop_path)
-                                            .where(where)))
-            ids = [r[0] for r in rows]
-            if ids:
-                uow.session.execute(delete(AlertReviewRow).where(
-                    AlertReviewRow.alert_id.in_(ids)))
-                uow.session.execute(delete(AlertRow).where(AlertRow.id.in_(ids)))
-        self._store.media.remove([r[1] for r in rows])
-        return len(rows)
+        rows = list(session.execute(select(AlertRow.id, AlertRow.crop_path).where(where)))
+        ids = [r[0] for r in rows]
+        if ids:
+            session.execute(delete(AlertReviewRow).where(AlertReviewRow.alert_id.in_(ids)))
+            session.execute(delete(AlertRow).where(AlertRow.id.in_(ids)))
+        return Erased(len(rows), tuple(r[1] for r in rows if r[1]))
 
 
 class AttendanceRecords:
@@ -109,9 +110,8 @@ class AttendanceRecords:
             return [{"camera": r.camera, "direction": r.direction, "at": r.at.isoformat(),
                      "score": r.score} for r in rows]
 
-    def erase(self, gallery: str, external_id: str) -> int:
-        with self._store.unit(write=True) as uow:
-            removed = uow.session.execute(delete(AttendanceEventRow).where(
-                AttendanceEventRow.gallery == gallery,
-                AttendanceEventRow.subject == external_id)).rowcount  # type: ignore[attr-defined]
-        return int(removed)
+    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
+        removed = session.execute(delete(AttendanceEventRow).where(
+            AttendanceEventRow.gallery == gallery,
+            AttendanceEventRow.subject == external_id)).rowcount  # type: ignore[attr-defined]
+        return Erased(int(removed))

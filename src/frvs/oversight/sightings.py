@@ -76,9 +76,9 @@ class SightingSearch:
 
     def search(self, context: AuditContext, query: SightingQuery) -> list[StoredSighting]:
         """Sightings newest first, by time, camera and matched subject."""
-        if context.actor.kind == "key":
-            context.require_case("sighting search")
         with self._trail.operation(context, "sightings.search", query.summary()) as rec:
+            if context.actor.kind == "key":  # refused inside: the refusal is audited
+                context.require_case("sighting search")
             stmt = select(SightingRow).where(*self._where(query))  # type: ignore[arg-type]
             if query.before_id is not None:
                 stmt = stmt.where(SightingRow.id < query.before_id)
@@ -92,10 +92,10 @@ class SightingSearch:
     def by_probe(self, context: AuditContext, image: BGRImage, probe_sha256: str,
                  query: SightingQuery, threshold: float | None = None) -> list[ProbeHit]:
         """Sightings whose best shot resembles the probe's largest face, best first."""
-        if context.actor.kind == "key":
-            context.require_case("sighting search")
         inputs = query.summary() | {"probe_sha256": probe_sha256, "threshold": threshold}
         with self._trail.operation(context, "sightings.search", inputs) as rec:
+            if context.actor.kind == "key":  # refused inside: the refusal is audited
+                context.require_case("sighting search")
             packs = self._analyser.packs
             info = packs.info(packs.default_name)
             cut = info.thresholds.default if threshold is None else threshold

@@ -19,7 +19,7 @@ from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditEntry
 
 SEARCH_ACTIONS = frozenset({"identify", "crossmatch", "sightings.search", "sightings.list"})
-DELETE_ACTIONS = frozenset({"subject.delete", "purge", "gallery.delete"})
+DELETE_ACTIONS = frozenset({"subject.delete", "subject.erase", "purge", "gallery.delete"})
 MAX_BUCKETS = 1000
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from frvs.core.errors import InvalidRecordError
 from frvs.oversight.anchors import Anchor
 from frvs.oversight.models import (
     GENESIS_HASH,
@@ -138,6 +139,7 @@ class _Walk:
     base_flaw: str | None = None
     expected: dict[int, frozenset[str]] = field(default_factory=dict)
     window_lo: int | None = None
+    unparsed: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.prev_seq, self.prev_hash = self.head.base_seq, self.head.base_hash
@@ -211,6 +213,34 @@ class _Walk:
                         f"the chain starts after entry {head.base_seq}, but {why}: entries up "
                         f"to {head.base_seq} were removed outside a retention purge")
 
+    def step_over_unreadable(self, after: int | None) -> int | None:
+        """After a batch of rows failed to load, walk the entries after the last one
+        walked one at a time up to the one whose stored data cannot be read (JSON that
+        does not parse, an unknown role: written outside FRVS). Report it as changed and
+        step over it, keeping its chain link so the entries after it are still checked.
+        Its sequence number, or None when every entry loads on its own."""
+        last = self.prev_seq if self.entries else after
+        while True:
+            stmt = select(AuditEntryRow.seq, AuditEntryRow.hash).order_by(AuditEntryRow.seq)
+            if last is not None:
+                stmt = stmt.where(AuditEntryRow.seq > last)
+            found = self.session.execute(stmt.limit(1)).first()
+            if found is None:
+                return None
+            seq, stored_hash = int(found[0]), str(found[1])
+            try:
+                row = self.session.scalars(select(AuditEntryRow).where(
+                    AuditEntryRow.seq == seq).execution_options(populate_existing=True)).one()
+                entry = entry_of(row)
+            except (ValueError, InvalidRecordError):
+                self.report(ProblemKind.CHANGED, seq, "the entry's stored data cannot be read "
+                            "(not valid JSON or an unknown value): it was changed outside FRVS")
+                self.unparsed.add(seq)
+                self.prev_seq, self.prev_hash, self.entries = seq, stored_hash, self.entries + 1
+                return seq
+            self.entry(entry)
+            last = seq
+
     # The subject index -----------------------------------------------------------------
 
     def _index(self, entry: AuditEntry) -> None:
@@ -240,6 +270,8 @@ class _Walk:
         self.window_lo = hi
 
     def _compare(self, seq: int, actual: frozenset[str]) -> None:
+        if seq in self.unparsed:  # already reported; what it names cannot be read
+            return
         expected = self.expected.get(seq)
         if expected is None:
             self.report(ProblemKind.INDEX, seq,
@@ -292,10 +324,21 @@ def verify_trail(session: Session, head: AuditHeadRow, now: datetime,
                  anchors: Sequence[Anchor] = ()) -> AuditVerification:
     """Walk the chain from its base to the head; report every inconsistency found."""
     walk = _Walk(session, head, now)
-    rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq)
-                           .execution_options(yield_per=WINDOW))
-    for row in rows:
-        walk.entry(entry_of(row))
+    after: int | None = None
+    while True:
+        stmt = select(AuditEntryRow).order_by(AuditEntryRow.seq)
+        if after is not None:
+            stmt = stmt.where(AuditEntryRow.seq > after)
+        try:
+            for row in session.scalars(stmt.execution_options(yield_per=WINDOW)):
+                walk.entry(entry_of(row))
+        except (ValueError, InvalidRecordError):  # JSON that does not parse, a bad value
+            skipped = walk.step_over_unreadable(after)
+            if skipped is None:
+                raise
+            after = skipped
+            continue
+        break
     walk.flush_index(None)
     walk.finish_chain()
     for anchor in anchors:

@@ -122,9 +122,11 @@ class CameraPipeline:
         return source
 
     def start(self) -> None:
+        """Record the run's start, then start capture and analysis: a start that cannot
+        be recorded (the audit trail refuses it) raises and nothing runs."""
+        self._announce()
         self._capture.start()
         self._thread.start()
-        self._announce()
 
     def _announce(self, status: CameraStatus | None = None, reason: str | None = None) -> None:
         if self._on_run is not None:

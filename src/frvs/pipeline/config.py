@@ -3,6 +3,8 @@ for galleries without their own, and webhooks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.alerts.notify import WebhookTarget
@@ -10,6 +12,7 @@ from frvs.alerts.service import AlertDefaults
 from frvs.video.bestshot import ShotPolicy
 from frvs.video.identity import IdentityPolicy
 from frvs.video.processor import DetectionScale, ProcessorOptions
+from frvs.video.source_policy import SourcePolicy
 
 
 class _Section(BaseModel):
@@ -56,6 +59,18 @@ class VideoSettings(_Section):
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
                                   "subject on the same camera within this window.")
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    media_roots: list[Path] = Field(
+        default_factory=list, title="Folders API cameras may read",
+        description="Files and folders a camera source set through the API or the console "
+        "may name lie under one of these (symlinks resolved). Empty (the default): API "
+        "cameras are streams and devices only; the command line may still name any local "
+        "file or folder. Never the data directory, whatever is listed here.")
+    allow_private_sources: bool = Field(
+        False, title="Allow private hosts",
+        description="Let camera sources and webhooks reach hosts that resolve to "
+        "loopback, link-local or private addresses (cameras on the local network). Off, "
+        "only public addresses: nobody who can set a camera can probe the services "
+        "around FRVS; on, anyone who can set one can reach that network.")
 
     def processor(self, galleries: tuple[str, ...] = ()) -> ProcessorOptions:
         return ProcessorOptions(
@@ -72,6 +87,15 @@ class VideoSettings(_Section):
 
     def alert_defaults(self) -> AlertDefaults:
         return AlertDefaults(self.two_person_review, self.suppress_seconds)
+
+    def source_policy(self, data_dir: Path, store_url: str) -> SourcePolicy:
+        """What camera sources and webhooks may reach: never the data directory nor the
+        SQLite store (wherever it is), files under ``media_roots`` for API callers."""
+        protected = [data_dir]
+        if store_url.startswith("sqlite:///"):
+            protected.append(Path(store_url.removeprefix("sqlite:///")))
+        return SourcePolicy(tuple(protected), tuple(self.media_roots),
+                            self.allow_private_sources)
 
     def webhook_targets(self) -> list[WebhookTarget]:
         return [WebhookTarget(w.url, w.secret, w.attempts) for w in self.webhooks]

@@ -67,7 +67,8 @@ class EventRouter:
         for decision in result.decisions:
             self._decision(caller, camera, decision)
         for sighting in result.sightings:
-            stored = self._sightings.record(sighting, camera.retention_days, camera.keep_crops)
+            stored = self._sightings.record(caller, sighting, camera.retention_days,
+                                            camera.keep_crops)
             self._emit(VideoEvent("sighting", camera.name, stored.subject, stored.as_dict()),
                        "sightings")
 

@@ -18,6 +18,8 @@ from frvs.pipeline.supervisor import Supervisor
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 from frvs.video.service import CameraService, SightingService
+from frvs.video.source_policy import SourceOrigin, SourcePolicy
+from frvs.video.sources import SourceOptions
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +35,20 @@ class VideoServices:
     matcher: GalleryMatcher
     router: EventRouter
     supervisor: Supervisor
+    sources: SourcePolicy
     webhooks: list[WebhookNotifier] = field(default_factory=list)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
         """How cameras run here, recorded for ``caller`` (the service's camera runner
         unless a person runs the camera, as with 'frvs watch')."""
-        return CameraRuntime(processor=self.settings.processor(), caller=caller)
+        return CameraRuntime(processor=self.settings.processor(), caller=caller,
+                             source=SourceOptions(policy=self.sources,
+                                                  origin=SourceOrigin.of(caller)))
 
     def start(self) -> None:
         """Webhooks first (they receive), then the configured cameras."""
         for target in self.settings.webhook_targets():
-            notifier = WebhookNotifier(target)
+            notifier = WebhookNotifier(target, self.sources)
             self.webhooks.append(notifier)
             self.alerts.add_notifier(notifier)
         self.supervisor.start(self.cameras.all(), self.runtime())
@@ -56,7 +61,8 @@ class VideoServices:
 
 
 def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
-                analyser: FaceAnalyser, clock: Clock) -> VideoServices:
+                analyser: FaceAnalyser, clock: Clock, *,
+                sources: SourcePolicy) -> VideoServices:
     alerts = AlertService(store, clock, settings.alert_defaults())
     bus = AlertBus()
     alerts.add_notifier(bus.publish)
@@ -65,5 +71,5 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     matcher = GalleryMatcher(store, catalog, analyser)
     router = EventRouter(store, alerts, attendance, sightings)
     supervisor = Supervisor(analyser.packs, matcher, router)
-    return VideoServices(settings, CameraService(store, clock), sightings, alerts, attendance,
-                         bus, matcher, router, supervisor)
+    return VideoServices(settings, CameraService(store, clock, sources), sightings, alerts,
+                         attendance, bus, matcher, router, supervisor, sources)

@@ -39,15 +39,20 @@ class Supervisor:
         self._lock = threading.Lock()
 
     def add_run_listener(self, listener: RunListener) -> None:
-        """Call ``listener`` when a camera run starts and when it ends (from the
-        camera's own thread; a failing listener is logged, never stops the camera)."""
+        """Call ``listener`` when a camera run starts (before anything runs: a listener
+        that raises, such as an audit trail that cannot record the start, keeps the
+        camera from starting) and when it ends (from the camera's own thread; a failure
+        then is logged)."""
         self._listeners.append(listener)
 
     def _announce(self, run: CameraRun) -> None:
         for listener in self._listeners:
+            if run.started:
+                listener(run)
+                continue
             try:
                 listener(run)
-            except Exception:  # a notification boundary: the camera keeps running
+            except Exception:  # the run has ended either way: report, do not re-raise
                 logger.exception("run listener failed for camera %s", run.camera)
 
     def _batcher(self, pack_name: str) -> EmbedBatcher:
@@ -69,7 +74,13 @@ class Supervisor:
             pipeline = CameraPipeline(spec, pack, self._matcher, self.router, runtime,
                                       embed=self._batcher(pack_name), on_run=self._announce)
             self._cameras[spec.name] = pipeline
-        pipeline.start()
+        try:
+            pipeline.start()
+        except BaseException:
+            with self._lock:
+                if self._cameras.get(spec.name) is pipeline:
+                    del self._cameras[spec.name]
+            raise
         logger.info("camera %s started", spec.name)
 
     def start(self, specs: list[CameraSpec], runtime: CameraRuntime | None = None) -> None:

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 from sqlalchemy import delete, select
 
-from frvs.core.caller import AuditContext, AuditDraft, record_refusal
+from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.storage.store import Store
 from frvs.video.models import CameraRole, Sighting
-from frvs.video.sources import describe
+from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 from frvs.video.tables import CameraRow, SightingRow
 
 Clock = Callable[[], datetime]
@@ -95,16 +95,24 @@ def _described(spec: CameraSpec) -> dict[str, object]:
 
 
 class CameraService:
-    """Add, list and remove cameras."""
+    """Add, list and remove cameras.
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    A source is checked against the source policy when it is set, with the caller's
+    origin (an API key may name files only under the media roots; nobody FRVS's own
+    data), and again whenever it is opened.
+    """
+
+    def __init__(self, store: Store, clock: Clock, sources: SourcePolicy) -> None:
         self._store = store
         self._clock = clock
+        self._sources = sources
 
     def add(self, caller: AuditContext, spec: CameraSpec) -> CameraSpec:
-        """Register a camera (audited with its galleries and masked source)."""
+        """Register a camera (audited with its galleries and masked source; a source the
+        policy refuses is audited as refused)."""
         inputs = _described(spec)
         try:
+            self._sources.check(spec.source_url, SourceOrigin.of(caller))
             with self._store.unit(write=True) as uow:
                 if uow.session.scalar(select(CameraRow.id).where(CameraRow.name == spec.name)):
                     raise ConflictError(f"camera {spec.name!r} already exists")
@@ -149,6 +157,7 @@ class CameraService:
             if unknown:
                 raise InvalidInputError(f"cannot change {', '.join(unknown)} of a camera; "
                                         f"changeable: {', '.join(sorted(CAMERA_UPDATABLE))}")
+            self._check_new_source(caller, name, changes)
             with self._store.unit(write=True) as uow:
                 row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
                 if row is None:
@@ -167,6 +176,15 @@ class CameraService:
             record_refusal(self._store, caller, "camera.update", inputs, exc)
             raise
         return spec
+
+    def _check_new_source(self, caller: AuditContext, name: str,
+                          changes: Mapping[str, object]) -> None:
+        """A changed source passes the policy (before the write transaction: resolving a
+        host can take seconds); an unchanged one was checked when it was set."""
+        source = changes.get("source_url")
+        current = self.find(name) if "source_url" in changes else None
+        if current is not None and source != current.source_url:
+            self._sources.check(str(source), SourceOrigin.of(caller))
 
     def remove(self, caller: AuditContext, name: str) -> CameraSpec:
         """Remove a camera (audited with what it was)."""
@@ -235,7 +253,11 @@ class SightingService:
         self._store = store
         self._clock = clock
 
-    def record(self, sighting: Sighting, retention_days: int, keep_crop: bool) -> StoredSighting:
+    def record(self, caller: AuditContext, sighting: Sighting, retention_days: int,
+               keep_crop: bool) -> StoredSighting:
+        """Store an ended track's sighting and its ``sighting.record`` entry (for the
+        caller running the camera, or the device that submitted it) in one transaction;
+        a crop written for it is removed if that transaction does not commit."""
         template = sighting.template
         crop_path = None
         if keep_crop:
@@ -257,10 +279,27 @@ class SightingService:
             best_score=sighting.best.score if sighting.best else None,
             crop_path=crop_path,
             expires_at=sighting.last_seen + timedelta(days=retention_days))
-        with self._store.unit(write=True) as uow:
-            uow.session.add(row)
-            uow.session.flush()
-            return _stored(row)
+        try:
+            with self._store.unit(write=True) as uow:
+                uow.session.add(row)
+                uow.session.flush()
+                stored = _stored(row)
+                uow.audit(caller, AuditDraft(
+                    "sighting.record",
+                    {"camera": sighting.camera, "track": sighting.track_id,
+                     "first_seen": sighting.first_seen.isoformat(),
+                     "last_seen": sighting.last_seen.isoformat(), "frames": sighting.frames},
+                    {"sighting_id": stored.id, "gallery": stored.gallery,
+                     "subject": stored.subject,
+                     "score": None if stored.score is None else round(stored.score, 6),
+                     "crop": crop_path is not None, "expires_at": stored.expires_at.isoformat()},
+                    [subject_ref(stored.gallery, stored.subject)]
+                    if stored.gallery and stored.subject else []))
+        except BaseException:
+            if crop_path is not None:
+                self._store.media.remove([crop_path])
+            raise
+        return stored
 
     def list(self, caller: AuditContext, camera: str | None = None,
              since: datetime | None = None, limit: int = 1000) -> list[StoredSighting]:

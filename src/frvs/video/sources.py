@@ -4,6 +4,14 @@ local webcams (``/dev/videoN`` through OpenCV's V4L2 backend) and folders of ima
 Every source yields ``Frame`` records with media time and wall-clock time, returns None
 at the end of a finite source, and raises ``SourceError`` when it fails; the capture
 worker owns reconnecting.
+
+Every open passes the source policy again (``source_policy.py``: schemes, private hosts,
+the data directory), and FFmpeg is held to the protocols of the source's scheme and to
+the container formats a camera needs: no ``tty`` (which renders any text file as video),
+``concat``, ``hls`` or image-sequence demuxers that would open further files or URLs, no
+HTTP redirects. Why an open failed (refused connection, timeout, not a video) goes to the
+server log only; operators see one message, which does not tell an open port from a
+closed one.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -24,10 +32,34 @@ import numpy as np
 from frvs.core.errors import FrvsError, ImageError
 from frvs.imaging.decode import ImageLimits, read_image
 from frvs.video.models import Frame
+from frvs.video.source_policy import (
+    CheckedSource,
+    SourceKind,
+    SourceOrigin,
+    SourcePolicy,
+    SourceRefusedError,
+    describe,
+)
+
+__all__ = ["AvSource", "FrameSource", "ImageFolderSource", "SourceBlockedError",
+           "SourceError", "SourceNotFoundError", "SourceOptions", "WebcamSource", "describe",
+           "open_source"]
 
 logger = logging.getLogger(__name__)
 
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://")
+DEMUXERS = ("mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg,h264,hevc,mjpeg,mpjpeg,"
+            "yuv4mpegpipe,rtsp")
+"""The FFmpeg container formats a camera needs. Not ``tty`` (text shown as video),
+``concat``/``hls``/``dash`` (which open further files and URLs) or ``image2`` (file
+name patterns)."""
+_HTTP, _RTSP = "http,https,tcp,tls", "rtsp,rtsps,rtp,srtp,udp,tcp,tls"
+PROTOCOLS = {"file": "file", "http": _HTTP, "https": _HTTP, "rtsp": _RTSP, "rtsps": _RTSP}
+"""The FFmpeg protocols each kind of source may use (its nested opens included): a file
+cannot open a URL, a stream cannot open a file."""
+UNREADABLE = "cannot read video from {}"
+"""The one message for every failure to open a stream or file: a refused connection, a
+timeout, an open port that speaks something else and a file that is not a video look
+the same to operators (details in the server log)."""
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
@@ -43,6 +75,13 @@ class SourceNotFoundError(SourceError):
     code = "source_not_found"
 
 
+class SourceBlockedError(SourceNotFoundError):
+    """The source policy refuses the source when it is opened; like a missing file, it
+    is not retried."""
+
+    code = "source_refused"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
     """How a source is opened.
@@ -50,7 +89,9 @@ class SourceOptions:
     ``open_timeout``/``read_timeout`` bound how long a stream may stay silent before it
     counts as failed (a stall); ``loop`` replays a file forever (for soak tests and
     benchmarks); ``fps`` times image folders whose file names carry no time;
-    ``start_at`` is the wall-clock time of a file's first frame (default: when opened).
+    ``start_at`` is the wall-clock time of a file's first frame (default: when opened);
+    ``policy`` and ``origin`` are what the source is checked against when opened (the
+    default policy protects no path and refuses private hosts).
     """
 
     open_timeout: float = 10.0
@@ -59,6 +100,8 @@ class SourceOptions:
     fps: float = 1.0
     start_at: datetime | None = None
     rtsp_transport: str = "tcp"
+    policy: SourcePolicy = field(default_factory=SourcePolicy)
+    origin: SourceOrigin = SourceOrigin.SERVICE
 
 
 Due = Callable[[float], bool]
@@ -85,26 +128,24 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-def describe(url: str) -> str:
-    """The URL with any password hidden, for logs and status."""
-    return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:***@", url)
-
-
 def open_source(url: str, camera: str, options: SourceOptions | None = None) -> FrameSource:
-    """Open ``url``: a stream URL, ``/dev/videoN``, a folder of images or a video file."""
+    """Open ``url``, once ``options.policy`` lets it through for ``options.origin``: a
+    stream URL, ``/dev/videoN``, a folder of images or a video file."""
     options = options or SourceOptions()
-    if url.startswith(STREAM_SCHEMES):
-        return AvSource(url, camera, options, live=True)
-    if url.startswith("file://"):
-        url = url[len("file://"):]
-    device = re.fullmatch(r"/dev/video(\d+)", url)
-    if device:
-        return WebcamSource(int(device.group(1)), camera)
-    path = Path(url)
+    try:
+        checked = options.policy.check(url, options.origin)
+    except SourceRefusedError as exc:
+        logger.warning("camera %s: source refused: %s", camera, exc.message)
+        raise SourceBlockedError(exc.message) from exc
+    if checked.kind is SourceKind.STREAM:
+        return AvSource(checked, describe(url), camera, options)
+    if checked.kind is SourceKind.DEVICE:
+        return WebcamSource(int(checked.location.removeprefix("/dev/video")), camera)
+    path = Path(checked.location)
     if path.is_dir():
         return ImageFolderSource(path, camera, options)
     if path.is_file():
-        return AvSource(str(path), camera, options, live=False)
+        return AvSource(checked, describe(url), camera, options)
     raise SourceNotFoundError(f"source {describe(url)!r} is neither a stream URL, a device, "
                               "a folder nor a file")
 
@@ -117,11 +158,16 @@ class AvSource:
     each frame its presentation time.
     """
 
-    def __init__(self, url: str, camera: str, options: SourceOptions, live: bool) -> None:
-        self._url = url
+    def __init__(self, source: CheckedSource, shown: str, camera: str,
+                 options: SourceOptions) -> None:
+        self._live = source.kind is SourceKind.STREAM
+        # A local file is opened through the file protocol by its resolved path, so a
+        # name such as 'concat:a|b' or 'subfile,,...' is never read as a protocol.
+        self._url = source.location if self._live else f"file:{source.location}"
+        self._scheme = source.scheme or "file"
+        self._shown = shown
         self._camera = camera
         self._options = options
-        self._live = live
         self._index = 0
         self._offset = 0.0
         self._last_time = 0.0
@@ -139,20 +185,31 @@ class AvSource:
     def nominal_fps(self) -> float | None:
         return self._fps
 
+    def _ffmpeg_options(self) -> dict[str, str]:
+        options = {"protocol_whitelist": PROTOCOLS[self._scheme], "format_whitelist": DEMUXERS}
+        if self._scheme in ("rtsp", "rtsps"):
+            options["rtsp_transport"] = self._options.rtsp_transport
+        if self._scheme in ("http", "https"):
+            options["max_redirects"] = "0"  # a redirect could lead anywhere, unchecked
+        return options
+
+    def _unreadable(self, detail: object) -> SourceError:
+        """The operator's one message; what went wrong stays in the server log."""
+        logger.warning("camera %s: cannot read video from %s: %s", self._camera,
+                       self._shown, detail)
+        return SourceError(UNREADABLE.format(self._shown))
+
     def _open(self) -> None:
-        ffmpeg_options: dict[str, str] = {}
-        if self._url.startswith(("rtsp://", "rtsps://")):
-            ffmpeg_options["rtsp_transport"] = self._options.rtsp_transport
         try:
             container = av.open(
-                self._url, options=ffmpeg_options,
+                self._url, options=self._ffmpeg_options(),
                 timeout=(self._options.open_timeout, self._options.read_timeout),
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open {describe(self._url)}: {exc}") from exc
+            raise self._unreadable(exc) from exc
         if not container.streams.video:
             container.close()
-            raise SourceError(f"{describe(self._url)} has no video stream")
+            raise self._unreadable("no video stream")
         stream = container.streams.video[0]
         # Frame-threaded decoding uses both cores for decoding large streams.
         stream.thread_type = "AUTO"
@@ -164,14 +221,16 @@ class AvSource:
     def read(self, due: Due | None = None) -> Frame | None:
         while True:
             if self._frames is None:
-                raise SourceError(f"{describe(self._url)} is closed")
+                raise SourceError(f"{self._shown} is closed")
             try:
                 decoded = next(self._frames, None)
             except (av.error.FFmpegError, OSError) as exc:
-                raise SourceError(f"{describe(self._url)}: {exc}") from exc
+                logger.warning("camera %s: reading %s failed: %s", self._camera,
+                               self._shown, exc)
+                raise SourceError(f"{self._shown}: reading the stream failed") from exc
             if decoded is None:
                 if self._live:
-                    raise SourceError(f"{describe(self._url)}: the stream ended")
+                    raise SourceError(f"{self._shown}: the stream ended")
                 if not self._options.loop:
                     return None
                 self._restart()
@@ -263,6 +322,17 @@ def time_from_name(name: str) -> datetime | None:
         return None
 
 
+def _allowed(image: Path, camera: str, options: SourceOptions) -> bool:
+    """Whether a folder's image passes the policy itself: a link out of the folder into
+    FRVS's data (another camera's crops, enrolment photos) is skipped."""
+    try:
+        options.policy.check(str(image), options.origin)
+    except SourceRefusedError as exc:
+        logger.warning("camera %s: skipping %s: %s", camera, image.name, exc.message)
+        return False
+    return True
+
+
 class ImageFolderSource:
     """The images of a folder in name order, as a finite camera.
 
@@ -271,7 +341,8 @@ class ImageFolderSource:
     """
 
     def __init__(self, folder: Path, camera: str, options: SourceOptions) -> None:
-        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                             and _allowed(p, camera, options))
         if not self._files:
             raise SourceError(f"{folder} holds no images")
         self._camera = camera

@@ -69,13 +69,38 @@ def _sign_in_page(request: Request, error: str | None = None, status_code: int =
                                           "session": None, "pages": []}, status_code)
 
 
+async def _live_session(request: Request) -> ConsoleSession | None:
+    """The request's session while its key is still valid. A session whose key was
+    revoked is closed here, so the page that follows is the sign-in page and not a
+    redirect back to a console page whose API calls fail (a loop)."""
+    sessions = _sessions(request)
+    session = sessions.of(request)
+    if session is None:
+        return None
+    try:
+        await run_in_threadpool(_application(request).oversight.keys.authenticate,
+                                session.token)
+    except AuthenticationError:
+        sessions.close(request.cookies.get(COOKIE))
+        logger.info("console: key %s is no longer valid; its session is closed",
+                    session.key_id)
+        return None
+    return session
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, next: str | None = None) -> Response:
     """The sign-in page, or the person's first page when already signed in."""
-    session = _sessions(request).of(request)
+    session = await _live_session(request)
     if session is not None:
         return RedirectResponse(_safe_next(next) or home_for(session.role), status_code=303)
-    return _sign_in_page(request, target=next)
+    if COOKIE not in request.cookies:
+        return _sign_in_page(request, target=next)
+    response = _sign_in_page(request, "Your session has ended (the key was revoked, or the "
+                             "session expired or the server restarted). Sign in again.",
+                             target=next)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -112,8 +137,8 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-def _page_response(request: Request, page: Page | None, slug: str) -> Response:
-    session = _sessions(request).of(request)
+async def _page_response(request: Request, page: Page | None, slug: str) -> Response:
+    session = await _live_session(request)
     if session is None:
         return RedirectResponse(f"/?next={quote(f'/console/{slug}')}", status_code=303)
     context: dict[str, object] = {"session": session, "pages": pages_for(session.role),
@@ -131,7 +156,7 @@ def _page_response(request: Request, page: Page | None, slug: str) -> Response:
 @router.get("/console/{slug}", response_class=HTMLResponse)
 async def console_page(request: Request, slug: str) -> Response:
     """One page, if the signed-in key's role may open it."""
-    return _page_response(request, BY_SLUG.get(slug), slug)
+    return await _page_response(request, BY_SLUG.get(slug), slug)
 
 
 def mount_console(api: FastAPI) -> None:

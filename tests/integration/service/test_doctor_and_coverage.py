@@ -33,8 +33,10 @@ from frvs.video.models import Shot, TrackDecision
 
 
 @pytest.fixture
-def app(data_path: Path) -> Iterator[Application]:
-    application = build_application(load_settings(data_dir=data_path))
+def app(data_path: Path, data_dir: Path) -> Iterator[Application]:
+    # The shared clip's folder is a media root: an API camera may name the clip.
+    application = build_application(load_settings(
+        data_dir=data_path, video={"media_roots": [str(data_dir / "video")]}))
     application.start()
     yield application
     application.stop()

@@ -20,8 +20,10 @@ from frvs.galleries.models import GalleryKind, GallerySpec
 
 @pytest.fixture
 def watch_app(tmp_path: Path, data_dir: Path) -> Iterator[Application]:
-    """The acceptance setup: both reference photos enrolled in a watch list."""
-    app = make_app(tmp_path / "data")
+    """The acceptance setup: both reference photos enrolled in a watch list. The RTSP
+    server is on loopback, so the deployment allows private hosts
+    (``video.allow_private_sources``; off by default)."""
+    app = make_app(tmp_path / "data", allow_private_sources=True)
     app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="test",
                                             legal_basis="test"))
     v = data_dir / "video"

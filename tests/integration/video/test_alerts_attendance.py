@@ -31,6 +31,7 @@ from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.pipeline.camera import CAMERA_RUNNER
 from frvs.video.models import CameraRole, Shot, TrackDecision
 from frvs.video.service import CameraSpec
+from frvs.video.source_policy import SourcePolicy
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
@@ -102,7 +103,9 @@ def test_webhook_is_retried_and_signed(app: Application) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     secret = "s3cret-s3cret-s3cret"
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    notifier = WebhookNotifier(WebhookTarget(url, secret, attempts=3, backoff=0.05))
+    # The receiver is on loopback, which the default policy refuses: allowed here.
+    notifier = WebhookNotifier(WebhookTarget(url, secret, attempts=3, backoff=0.05),
+                               SourcePolicy(allow_private=True))
     app.video.alerts.add_notifier(notifier)
     sub = app.video.bus.subscribe()
     alert = app.video.alerts.raise_for(CAMERA_RUNNER, _decision("x", T0))

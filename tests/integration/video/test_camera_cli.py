@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from frvs.cli.main import app
@@ -18,9 +19,10 @@ def frvs(data: Path, *args: str) -> tuple[int, dict[str, object]]:
     return result.exit_code, (json.loads(lines[-1]) if lines else {})
 
 
-def test_camera_update_changes_what_is_given_and_keeps_the_rest(tmp_path: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
+def test_camera_update_changes_what_is_given_and_keeps_the_rest(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Outside the data directory (tmp_path): no camera may read FRVS's own data.
+    frames = tmp_path_factory.mktemp("frames")
     frvs(tmp_path, "gallery", "create", "staff")
     code, added = frvs(tmp_path, "camera", "add", "door", str(frames), "--location", "hall",
                        "--retention-days", "3", "--json")

@@ -83,7 +83,8 @@ def _assert_audited(app: Application, alert_id: int) -> None:
 
 
 def _runtime(app: Application) -> CameraRuntime:
-    return CameraRuntime(source=SourceOptions(open_timeout=3, read_timeout=2),
+    return CameraRuntime(source=SourceOptions(open_timeout=3, read_timeout=2,
+                                              policy=app.video.sources),
                          backoff=Backoff(initial=0.3, maximum=2.0),
                          processor=app.settings.video.processor())
 

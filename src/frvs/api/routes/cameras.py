@@ -1,8 +1,12 @@
 """/v1/cameras (operator): register, list, show and remove cameras; their live status.
 
 A camera registered here runs from the next service start ('frvs serve' starts every
-enabled camera); the API never opens a source itself, so a key cannot make the
-service read arbitrary files or URLs at once."""
+enabled camera) or when an operator starts it (``POST /v1/cameras/{name}/start``). Its
+source passes the source policy when it is set (400 ``source_refused`` otherwise) and
+again when it is opened: streams over rtsp(s) or http(s) to public hosts (private ones
+only with ``video.allow_private_sources``), local devices, files and folders only under
+``video.media_roots`` and never FRVS's own data; so a key cannot make the service read
+its files or probe the services around it."""
 
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ class CameraCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     source_url: str = Field(min_length=1, max_length=2000,
-                            description="rtsp://, http(s)://, /dev/videoN, a folder or a file")
+                            description="rtsp(s):// or http(s):// (public hosts unless "
+                            "video.allow_private_sources), /dev/videoN, or a folder or file "
+                            "under video.media_roots")
     galleries: list[str] = Field(default_factory=list, max_length=20)
     role: CameraRole = CameraRole.GENERAL
     location: str | None = Field(None, max_length=500)

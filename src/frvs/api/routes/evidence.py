@@ -19,15 +19,16 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from frvs.api.auth import GalleryReader, Operator, Reviewer, Watcher
+from frvs.api.auth import Operator, Reviewer, Watcher
 from frvs.api.deps import AppDep
 from frvs.api.routes.cameras import CameraName, CameraStatusPublic
 from frvs.api.routes.galleries import GalleryName
 from frvs.api.routes.subjects import SubjectId
 from frvs.app import Application
-from frvs.core.caller import AuditDraft
+from frvs.core.caller import AuditDraft, record_refusal
 from frvs.core.errors import NotFoundError
 from frvs.video.service import jpeg
+from frvs.video.source_policy import SourceOrigin, SourceRefusedError
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
 
@@ -46,12 +47,32 @@ async def alert_crop(app: AppDep, who: Reviewer,
     return Response(data, media_type="image/jpeg")
 
 
+@router.get("/alerts/{alert_id}/subject-photo", operation_id="get_alert_subject_photo",
+            response_class=Response, responses=JPEG)
+async def alert_subject_photo(app: AppDep, who: Reviewer,
+                              alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+    """The enrolled photo of the subject the alert matched: how a reviewer sees an
+    enrolment photo, only in an alert's context (each download audited as
+    ``subject.photo`` with the alert's id)."""
+
+    def photo() -> bytes:
+        try:
+            alert = app.video.alerts.get(alert_id)
+        except NotFoundError as exc:
+            record_refusal(app.store, who.context, "subject.photo", {"alert_id": alert_id}, exc)
+            raise
+        return app.galleries.photo(who.context, alert.gallery, alert.subject,
+                                   context={"alert_id": alert_id})
+
+    return Response(await run_in_threadpool(photo), media_type="image/jpeg")
+
+
 @router.get("/galleries/{name}/subjects/{subject}/photo", operation_id="get_subject_photo",
             response_class=Response, responses=JPEG)
-async def subject_photo(app: AppDep, who: GalleryReader, name: GalleryName,
+async def subject_photo(app: AppDep, who: Operator, name: GalleryName,
                         subject: SubjectId) -> Response:
-    """The aligned face crop of the subject's first kept enrolment photo (each download
-    audited)."""
+    """The aligned face crop of the subject's first kept enrolment photo (operators; a
+    reviewer sees it through ``/v1/alerts/{id}/subject-photo``; each download audited)."""
     return Response(await run_in_threadpool(app.galleries.photo, who.context, name, subject),
                     media_type="image/jpeg")
 
@@ -78,11 +99,18 @@ async def camera_frame(app: AppDep, _: Watcher, name: CameraName) -> Response:
              response_model=CameraStatusPublic)
 async def start_camera(app: AppDep, who: Operator, name: CameraName) -> CameraStatusPublic:
     """Start a registered camera in this process now (again, once a finite source has
-    ended); 409 while it runs. Audited as camera.run_requested with the operator's key
-(the run itself is recorded as camera.start when it begins)."""
+    ended); 409 while it runs, 400 when the source policy refuses its source (audited as
+    refused). Audited as camera.run_requested with the operator's key (the run itself is
+    recorded as camera.start when it begins)."""
 
     def start() -> CameraStatusPublic:
         spec = app.video.cameras.get(name)
+        try:  # checked again when opened; refused here, the operator hears why at once
+            app.video.sources.check(spec.source_url, SourceOrigin.SERVICE)
+        except SourceRefusedError as exc:
+            record_refusal(app.store, who.context, "camera.run_requested",
+                           {"camera": spec.name, "galleries": list(spec.galleries)}, exc)
+            raise
         app.video.supervisor.start_camera(spec, app.video.runtime())
         app.oversight.trail.append(who.context, AuditDraft(
             "camera.run_requested", {"camera": spec.name, "galleries": list(spec.galleries)}, {}))

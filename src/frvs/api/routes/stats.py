@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Auditor
 from frvs.api.deps import AppDep
-from frvs.core.errors import InvalidInputError
+from frvs.core.times import check_time
 from frvs.oversight.stats import Period
 
 router = APIRouter(prefix="/v1", tags=["stats"])
@@ -46,11 +46,8 @@ async def get_stats(app: AppDep, _: Auditor, period: Period = Period.DAY,
     """Searches by purpose, verifications, enrolments, deletions, exports and alerts
     (raised, confirmed, dismissed, share dismissed) per day, week or month; default:
     the last 30 days."""
-    for value, name in ((since, "since"), (until, "until")):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInputError(f"{name} needs a time zone (UTC: a trailing Z)")
-    end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=30)
+    end = check_time(until, "until") if until is not None else datetime.now(UTC)
+    start = check_time(since, "since") if since is not None else end - timedelta(days=30)
     buckets = await run_in_threadpool(app.oversight.stats.compute, start, end, period)
     return StatsPublic(period=period, since=start, until=end,
                        buckets=[StatsBucketPublic.model_validate(b.as_dict()) for b in buckets])

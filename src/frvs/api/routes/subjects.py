@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from frvs.api.auth import Admin, GalleryReader, Operator
+from frvs.api.auth import Admin, Operator
 from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, page_by_key
 from frvs.api.routes.galleries import GalleryName
@@ -78,17 +78,18 @@ async def _subjects(app: AppDep, gallery: str) -> list[Subject]:
 
 
 @router.get("", operation_id="list_subjects", response_model=Page[SubjectPublic])
-async def list_subjects(app: AppDep, _: GalleryReader, name: GalleryName,
+async def list_subjects(app: AppDep, _: Operator, name: GalleryName,
                         cursor: CursorQuery = None, limit: LimitQuery = 100
                         ) -> Page[SubjectPublic]:
-    """A gallery's subjects by id, with their template counts."""
+    """A gallery's subjects by id, with their template counts (operators: investigators
+    learn subjects only from an audited search, reviewers from the alert they review)."""
     chunk, next_cursor = page_by_key(await _subjects(app, name), lambda s: s.external_id,
                                      cursor, limit)
     return Page[SubjectPublic](items=[_public(s) for s in chunk], next_cursor=next_cursor)
 
 
 @router.get("/{subject}", operation_id="get_subject", response_model=SubjectPublic)
-async def get_subject(app: AppDep, _: GalleryReader, name: GalleryName,
+async def get_subject(app: AppDep, _: Operator, name: GalleryName,
                       subject: SubjectId) -> SubjectPublic:
     """One subject."""
     found = next((s for s in await _subjects(app, name) if s.external_id == subject), None)

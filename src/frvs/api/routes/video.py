@@ -12,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
-from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer
-from frvs.api.deps import AppDep, read_upload_bytes
+from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer, ReviewerOnly
+from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
 from frvs.api.limits import SearchRate
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.core.errors import InvalidInputError
+from frvs.core.times import check_day, check_time
 from frvs.imaging.decode import decode_image
 from frvs.oversight.edge import EdgeIntake, EdgeSighting
 from frvs.oversight.sightings import SightingQuery
@@ -107,10 +108,8 @@ class WebhookPublic(BaseModel):
     last_error: str | None
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInputError("times need a time zone (UTC: a trailing Z)")
-    return value
+def _aware(value: datetime | None, name: str = "time") -> datetime | None:
+    return None if value is None else check_time(value, name)
 
 
 def _int_cursor(cursor: str | None) -> int | None:
@@ -131,8 +130,10 @@ async def list_sightings(
 ) -> Page[SightingPublic]:
     """Sightings newest first by camera, time and matched subject (a sighting search:
     X-Case-Reference and X-Purpose required, audited)."""
-    query = SightingQuery(camera, _aware(since), _aware(until), gallery, subject,
-                          _int_cursor(cursor), limit)
+    async with audited_refusals(app, who.context, "sightings.search",
+                                {"camera": camera, "gallery": gallery, "subject": subject}):
+        query = SightingQuery(camera, _aware(since, "since"), _aware(until, "until"), gallery,
+                              subject, _int_cursor(cursor), limit)
     hits = await run_in_threadpool(app.oversight.sightings.search, who.context, query)
     next_cursor = encode_cursor(hits[-1].id) if len(hits) == limit else None
     return Page[SightingPublic](items=[SightingPublic.model_validate(h.as_dict()) for h in hits],
@@ -152,10 +153,11 @@ async def search_sightings(
 ) -> list[SightingHitPublic]:
     """Sightings whose best shot resembles the probe (audited with case and purpose)."""
     who = who.with_case(case_reference, purpose)
-    who.context.require_case("sighting search")
-    data = await read_upload_bytes(image, app)
-    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
-                                     image.filename or "probe")
+    async with audited_refusals(app, who.context, "sightings.search", {"camera": camera}):
+        who.context.require_case("sighting search")
+        data = await read_upload_bytes(image, app)
+        pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+                                         image.filename or "probe")
     hits = await run_in_threadpool(
         app.oversight.sightings.by_probe, who.context, pixels, hashlib.sha256(data).hexdigest(),
         SightingQuery(camera=camera, limit=limit), threshold)
@@ -181,8 +183,8 @@ async def list_alerts(
             raise InvalidInputError("invalid cursor; pass next_cursor from a previous page"
                                     ) from exc
         _aware(before[0])
-    alerts = await run_in_threadpool(app.video.alerts.list, status, camera, _aware(since),
-                                     limit, before)
+    alerts = await run_in_threadpool(app.video.alerts.list, status, camera,
+                                     _aware(since, "since"), limit, before)
     next_cursor = (encode_cursor(f"{alerts[-1].at.isoformat()}|{alerts[-1].id}")
                    if len(alerts) == limit else None)
     person = who.context.actor.person
@@ -200,7 +202,7 @@ async def get_alert(app: AppDep, who: Reviewer,
 
 @router.post("/alerts/{alert_id}/review", operation_id="review_alert",
              response_model=AlertPublic)
-async def review_alert(app: AppDep, who: Reviewer, body: AlertReview,
+async def review_alert(app: AppDep, who: ReviewerOnly, body: AlertReview,
                        alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> AlertPublic:
     """Confirm or dismiss an alert with a note; a two-person alert needs two different
     reviewers to confirm (audited: who verified it)."""
@@ -247,7 +249,7 @@ async def attendance(
     gallery: Annotated[str | None, Query(max_length=100)] = None,
 ) -> AttendancePublic:
     """First in, last out and time present per subject for one day (UTC)."""
-    when = day or datetime.now(UTC).date()
+    when = check_day(day, "day") if day is not None else datetime.now(UTC).date()
     lines = await run_in_threadpool(app.video.attendance.report, when, gallery)
     return AttendancePublic(day=when, gallery=gallery,
                             lines=[PresencePublic.model_validate(x.as_dict()) for x in lines])
@@ -285,10 +287,12 @@ async def submit_sighting(
     image: Annotated[UploadFile, File(description="The track's best-shot crop.")],
 ) -> SubmittedSightingPublic:
     """An edge node reports an ended track with its best shot (device keys; audited)."""
-    report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
-    data = await read_upload_bytes(image, app)
-    pixels = await run_in_threadpool(decode_image, data, app.image_limits,
-                                     image.filename or "best-shot")
-    intake = EdgeIntake(app.video, app.oversight.trail, app.engine)
+    async with audited_refusals(app, who.context, "sighting.submit",
+                                {"camera": camera, "track": track_id}):
+        report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
+        data = await read_upload_bytes(image, app)
+        pixels = await run_in_threadpool(decode_image, data, app.image_limits,
+                                         image.filename or "best-shot")
+    intake = EdgeIntake(app.video, app.store, app.engine)
     result = await run_in_threadpool(intake.submit, who.context, report, pixels, data)
     return SubmittedSightingPublic.model_validate(result.as_dict())

@@ -39,9 +39,10 @@
     const shot = el("img", { alt: `Best shot of track ${alert.track} on camera ${alert.camera}` });
     const enrolled = el("img", { alt: `Enrolled photo of ${alert.subject}` });
     imageUrl(`/v1/alerts/${alert.id}/crop`).then((url) => { if (url) shot.src = url; });
-    // Only galleries that keep enrolment crops have a photo to show (no request to fail).
+    // Only galleries that keep enrolment crops have a photo to show (no request to fail);
+    // a reviewer sees it through the alert, never by browsing the gallery.
     if (keepsCrops.get(alert.gallery)) {
-      imageUrl(`/v1/galleries/${encodeURIComponent(alert.gallery)}/subjects/${encodeURIComponent(alert.subject)}/photo`)
+      imageUrl(`/v1/alerts/${alert.id}/subject-photo`)
         .then((url) => { if (url) enrolled.src = url; });
     } else {
       enrolled.alt = `No enrolled photo kept for ${alert.subject} (gallery keeps no crops)`;

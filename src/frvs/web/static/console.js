@@ -4,6 +4,8 @@
 "use strict";
 
 const FRVS = (() => {
+  let leaving = false;
+
   class ApiError extends Error {
     constructor(status, detail) { super(detail); this.status = status; }
   }
@@ -21,7 +23,12 @@ const FRVS = (() => {
     }
     const response = await fetch(path, init);
     if (response.status === 401) {
-      window.location.assign("/?next=" + encodeURIComponent(window.location.pathname));
+      // The key was revoked or the session ended: go to sign-in once (the server closes
+      // the session, so the sign-in page stays), however many calls were under way.
+      if (!leaving) {
+        leaving = true;
+        window.location.assign("/?next=" + encodeURIComponent(window.location.pathname));
+      }
       throw new ApiError(401, "signed out");
     }
     const type = response.headers.get("content-type") || "";
