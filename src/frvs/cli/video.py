@@ -320,7 +320,7 @@ def sightings(
     ctx: typer.Context,
     camera: Annotated[str | None, typer.Option(help="Only this camera.")] = None,
     since: Annotated[str | None, typer.Option(help="ISO time; sightings seen since.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
     as_json: bool = JsonOption,
 ) -> None:
     """Past sightings (one per track), oldest first."""
@@ -388,7 +388,7 @@ def alerts_rule(
 @alerts_app.command("review")
 def alerts_review(
     ctx: typer.Context,
-    alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+    alert_id: Annotated[int, typer.Argument(min=1, max=2**62, help="Alert id.")],
     verdict: Annotated[Verdict, typer.Argument(help="confirm or dismiss.")],
     note: Annotated[str | None, typer.Option(help="Why.")] = None,
     as_json: bool = JsonOption,

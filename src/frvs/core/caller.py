@@ -41,6 +41,8 @@ def normalise_holder(holder: str) -> str:
     letters), invisible format characters (zero-width spaces, joiners) removed,
     whitespace collapsed and case folded, so "Ａlice\u200b  B" == "alice b". Look-alike
     letters of other scripts (a Cyrillic "а") stay distinct: they are other names."""
+    if any(unicodedata.category(c) == "Cc" for c in holder):
+        raise InvalidInputError("a key holder cannot contain control characters")
     folded = unicodedata.normalize("NFKC", holder)
     visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
     value = " ".join(visible.split()).casefold()

@@ -82,6 +82,8 @@ def read_anchors(path: Path) -> list[Anchor]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FileReadError(f"cannot read the anchors file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"the anchors file {path} is not UTF-8 text") from exc
     anchors = [Anchor.parse(line, f"{path.name}:{number}")
                for number, line in enumerate(text.splitlines(), start=1)
                if line.strip() and not line.lstrip().startswith("#")]
@@ -111,11 +113,15 @@ def append_anchor(path: Path, anchor: Anchor) -> None:
 
 def post_anchor(url: str, anchor: Anchor) -> int:
     """POST the anchor as JSON to an http(s) URL; returns the status (2xx, else an error)."""
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # an unbalanced [ in the host, say
+        scheme = ""
+    if scheme not in ("http", "https"):
         raise InvalidInputError(f"--url must be an http:// or https:// URL, got {url[:80]!r}")
     try:
         response = httpx.post(url, json=anchor.as_dict(), timeout=POST_TIMEOUT_S)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise AnchorDeliveryError(f"cannot post the checkpoint to {url}: {exc}") from exc
     if not response.is_success:
         raise AnchorDeliveryError(f"posting the checkpoint to {url} was answered "

@@ -25,6 +25,8 @@ class ActorPublic(BaseModel):
     name: str
     key_id: str | None
     role: str | None
+    holder: str | None = Field(None, description="The person holding the key (in the hash "
+                               "when present).")
 
 
 class AuditEntryPublic(BaseModel):

@@ -228,6 +228,7 @@ class AlertRulePublic(BaseModel):
 async def get_alert_rule(app: AppDep, _: Operator,
                          gallery: Annotated[str, Path(max_length=100)]) -> AlertRulePublic:
     """The gallery's alert rule (the defaults when none was set)."""
+    await run_in_threadpool(app.galleries.get, gallery)  # 404 for an unknown gallery
     rule = await run_in_threadpool(app.video.alerts.rule, gallery)
     return AlertRulePublic(two_person=rule.two_person, suppress_seconds=rule.suppress_seconds)
 
