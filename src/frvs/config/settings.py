@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'frvs.db').resolve()}"
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (empty for an empty file); a clear error otherwise."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read configuration {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path}: the configuration must be a mapping")
+    return loaded
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, YAML, environment and ``overrides`` (None values ignored)."""
     explicit = {k: v for k, v in overrides.items() if v is not None}
@@ -164,15 +175,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         data_dir = Path(explicit.get("data_dir") or os.environ.get("FRVS_DATA_DIR") or "data")
         candidate = data_dir / "frvs.yaml"
         path = candidate if candidate.is_file() else None
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigurationError(f"cannot read configuration {path}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigurationError(f"{path}: the configuration must be a mapping")
-        values = loaded
+    values = read_config_file(path) if path is not None else {}
     try:
         # Init kwargs beat env in pydantic-settings; YAML must lose to env, so apply env
         # on top by building twice: env-only first, then merge.

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from frvs.config.settings import load_settings
+from frvs.config.settings import load_settings, read_config_file
 from frvs.core.errors import ConfigurationError
 from frvs.evaluation.calibration import Calibration
 
@@ -34,7 +34,7 @@ def write_calibration(config: Path, calibration: Calibration, as_default: bool =
     """Put the threshold under ``thresholds.<pack>.by_fmr`` (and ``default`` if asked) in
     ``config``, creating it if needed. The result is validated before it replaces the
     file, atomically; other keys are kept (YAML comments are not)."""
-    document = _read_yaml(config)
+    document = read_config_file(config) if config.exists() else {}
     thresholds = document.setdefault("thresholds", {})
     if not isinstance(thresholds, dict):
         raise ConfigurationError(f"{config}: 'thresholds' must be a mapping")
