@@ -103,7 +103,8 @@ class Watch:
                 time.sleep(0.05)
 
     def __enter__(self) -> Watch:
-        self.threads = [threading.Thread(target=self._memory), threading.Thread(target=self._health)]
+        self.threads = [threading.Thread(target=self._memory),
+                        threading.Thread(target=self._health)]
         for t in self.threads:
             t.start()
         return self

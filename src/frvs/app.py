@@ -10,11 +10,14 @@ from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
 from frvs.galleries.ports import utc_now
 from frvs.galleries.service import GalleryService
+from frvs.imaging.budget import PixelBudget
 from frvs.imaging.decode import ImageLimits
 from frvs.models.registry import PackRegistry
 from frvs.oversight.audit import AuditTrail
+from frvs.oversight.edge import DevicePolicy, EdgeIntake
 from frvs.oversight.export import SubjectRights
 from frvs.oversight.keys import KeyService
+from frvs.oversight.retention import Retention, RetentionSchedule
 from frvs.oversight.service import Oversight
 from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
@@ -38,6 +41,10 @@ class Application:
     galleries: GalleryService
     oversight: Oversight
     video: VideoServices
+    retention: Retention
+    retention_schedule: RetentionSchedule
+    edge: EdgeIntake
+    pixel_budget: PixelBudget
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
@@ -45,9 +52,11 @@ class Application:
         self.store.open()
         self.galleries.warm()
         self.video.start()  # each camera run is audited by the supervisor's run listener
+        self.retention_schedule.start()  # every retention.interval_s, as system:retention
 
     def stop(self) -> None:
         """Stop background work in reverse order, then close the store."""
+        self.retention_schedule.stop()
         self.video.stop()
         self.store.close()
         logger.info("FRVS stopped")
@@ -66,14 +75,21 @@ def build_application(settings: Settings) -> Application:
     store.attach_journal(trail)
     engine = FaceEngine(packs, EngineOptions(max_side=settings.detection.max_side), store)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
-    context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now)
+    # One pixel budget for the process: every upload's decode and analysis share it.
+    budget = settings.limits.pixel_budget()
+    context = EnrolContext(engine, settings.quality.minimums(), limits, utc_now, budget)
     galleries = GalleryService(store, catalog, context)
     oversight = Oversight(trail, KeyService(store, utc_now),
                           SubjectRights(store, galleries, trail), StatsService(trail),
-                          SightingSearch(store, trail, engine))
+                          SightingSearch(store, trail, engine, utc_now))
     sources = settings.video.source_policy(settings.data_dir, settings.store_url())
     video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources)
     oversight.attach_video(store)
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
-    return Application(settings, packs, engine, limits, store, galleries, oversight, video)
+    retention = Retention(store, galleries, video.sightings, utc_now)
+    schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
+    edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
+                      policy=DevicePolicy(settings.devices.clock_skew_s))
+    return Application(settings, packs, engine, limits, store, galleries, oversight, video,
+                       retention, schedule, edge, budget)

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from frvs.api.limits import HardeningMiddleware, SearchLimiter
+from frvs.api.limits import HardeningMiddleware, Rate, RateLimits
 from frvs.api.problems import install_problem_handlers
 from frvs.api.routes import (
     audit,
@@ -55,7 +55,14 @@ def create_api(application: Application) -> FastAPI:
     )
     api.state.frvs = application
     limits = application.settings.api
-    api.state.search_limiter = SearchLimiter(limits.search_rate_per_minute, limits.search_burst)
+    devices = application.settings.devices  # one bucket per device key, for submissions
+    api.state.rate_limits = RateLimits({
+        "search": Rate(limits.search_rate_per_minute, limits.search_burst),
+        "detect": Rate(limits.detect_rate_per_minute, limits.detect_burst),
+        "verify": Rate(limits.verify_rate_per_minute, limits.verify_burst),
+        "enrol": Rate(limits.enrol_rate_per_minute, limits.enrol_burst),
+        "submit": Rate(devices.submit_rate_per_minute, devices.submit_burst),
+    })
     api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
                        timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)

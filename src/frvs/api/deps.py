@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from frvs.app import Application
-from frvs.core.caller import AuditContext, record_refusal
+from frvs.core.caller import AuditContext, AuditLog, record_refusal
 from frvs.core.errors import EmptyImageError, FrvsError, ImageTooLargeError, NotAnImageError
-from frvs.imaging.decode import BGRImage, decode_image
+from frvs.imaging.decode import BGRImage
 
 
 def get_application(request: Request) -> Application:
@@ -22,6 +23,8 @@ def get_application(request: Request) -> Application:
 
 
 AppDep = Annotated[Application, Depends(get_application)]
+
+T = TypeVar("T")
 
 _CHUNK = 1 << 16
 
@@ -55,12 +58,57 @@ async def read_upload_bytes(upload: UploadFile, application: Application) -> byt
     return bytes(data)
 
 
-async def read_upload(upload: UploadFile, application: Application) -> BGRImage:
-    """Read an uploaded image (bounded, sniffed), then decode it."""
-    name = upload.filename or "upload"
-    data = await read_upload_bytes(upload, application)
-    # Decoding is CPU work: off the event loop, so one big upload does not stall the rest.
-    return await run_in_threadpool(decode_image, data, application.image_limits, name)
+@dataclass(frozen=True, slots=True)
+class DecodedUpload:
+    """An uploaded image: its name, its bytes and its pixels."""
+
+    name: str
+    data: bytes
+    pixels: BGRImage
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """How to audit a request refused before its use case runs."""
+
+    caller: AuditContext
+    action: str
+    inputs: Mapping[str, Any]
+
+    def record(self, log: AuditLog, error: FrvsError) -> None:
+        record_refusal(log, self.caller, self.action, self.inputs, error)
+
+
+async def analyse_uploads(application: Application, uploads: Sequence[UploadFile],
+                          analyse: Callable[[list[DecodedUpload]], T],
+                          refusal: Refusal | None = None) -> T:
+    """Read the uploads (bounded, sniffed), reserve their pixels in the process's pixel
+    budget (from their headers: 503 ``busy`` when it stays full), decode them and run
+    ``analyse`` on them, all in one worker thread that gives the pixels back however it
+    ends (a request cancelled by its timeout cannot keep them). An error before
+    ``analyse`` runs is audited as ``refusal`` when one is given, then re-raised;
+    ``analyse`` audits its own."""
+    try:
+        named = [(await read_upload_bytes(u, application), u.filename or "upload")
+                 for u in uploads]
+    except FrvsError as exc:
+        if refusal is not None:
+            await run_in_threadpool(refusal.record, application.store, exc)
+        raise
+
+    def work() -> T:
+        try:
+            decoded = application.pixel_budget.decode(named, application.image_limits)
+        except FrvsError as exc:
+            if refusal is not None:
+                refusal.record(application.store, exc)
+            raise
+        with decoded as images:
+            return analyse([DecodedUpload(name, data, pixels)
+                            for (data, name), pixels in zip(named, images, strict=True)])
+
+    # Off the event loop: /healthz and every other request are answered meanwhile.
+    return await run_in_threadpool(work)
 
 
 @asynccontextmanager

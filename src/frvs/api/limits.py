@@ -1,5 +1,6 @@
 """Hardening that sits in front of every route: request body size, request timeout,
-security headers, and per-key token buckets for the search endpoints."""
+security headers, and per-key token buckets for searches, detection, verification,
+enrolment and device submissions."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -159,21 +161,38 @@ class TokenBucket:
         return (1 - self.tokens) / self.rate
 
 
-class SearchLimiter:
-    """One bucket per key, in this process (several processes each limit on their own:
-    the effective limit is per process; a shared limiter would need the database)."""
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A sustained rate per key and the burst allowed on top of it."""
 
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(burst)
-        self._buckets: dict[str, TokenBucket] = {}
+    per_minute: float
+    burst: int
 
-    def check(self, key_id: str) -> None:
-        bucket = self._buckets.setdefault(key_id, TokenBucket(self._rate, self._burst))
+
+class RateLimits:
+    """One token bucket per key and kind of request (search, detect, verify, enrol,
+    submit), in this process (several processes each limit on their own: the effective
+    limit is per process; a shared limiter would need the database)."""
+
+    def __init__(self, rates: Mapping[str, Rate]) -> None:
+        self._rates = dict(rates)
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def check(self, kind: str, key_id: str) -> None:
+        """Take a token of ``kind`` for ``key_id`` or raise ``RateLimitedError``."""
+        rate = self._rates[kind]
+        bucket = self._buckets.setdefault(
+            (kind, key_id), TokenBucket(rate.per_minute / 60.0, float(rate.burst)))
         wait = bucket.take(time.monotonic())
         if wait > 0:
-            raise RateLimitedError(f"search rate limit reached for key {key_id}; retry in "
+            raise RateLimitedError(f"{kind} rate limit reached for key {key_id}; retry in "
                                    f"{wait:.1f} s", retry_after=wait)
+
+
+def rate_limits(request: Request) -> RateLimits:
+    limits = request.app.state.rate_limits
+    assert isinstance(limits, RateLimits)
+    return limits
 
 
 def _search_action(path: str) -> str:
@@ -184,20 +203,27 @@ def _search_action(path: str) -> str:
     return "sightings.search"
 
 
-async def search_rate(request: Request,
-                      principal: Annotated[Principal, Depends(authenticate)]) -> None:
-    """Dependency of the search routes: take a token from the caller's bucket or 429."""
-    limiter = request.app.state.search_limiter
-    assert isinstance(limiter, SearchLimiter)
-    try:
-        limiter.check(principal.key.key_id)
-    except RateLimitedError as exc:
-        # A refused search is still a search someone tried: the auditor sees it.
-        store = request.app.state.frvs.store
-        await run_in_threadpool(record_refusal, store, principal.context,
-                                _search_action(request.url.path),
-                                {"route": request.url.path}, exc)
-        raise
+def rate_limit(kind: str, action: str | Callable[[str], str]) -> Any:
+    """A route dependency: take a token of ``kind`` from the caller's bucket, or 429
+    with Retry-After. The refusal is audited as a refusal of ``action`` (a name, or one
+    made from the request's path): a refused request is still one someone tried."""
+
+    async def dependency(request: Request,
+                         principal: Annotated[Principal, Depends(authenticate)]) -> None:
+        try:
+            rate_limits(request).check(kind, principal.key.key_id)
+        except RateLimitedError as exc:
+            path = request.url.path
+            store = request.app.state.frvs.store
+            await run_in_threadpool(record_refusal, store, principal.context,
+                                    action if isinstance(action, str) else action(path),
+                                    {"route": path}, exc)
+            raise
+
+    return Depends(dependency)
 
 
-SearchRate = Depends(search_rate)
+SearchRate = rate_limit("search", _search_action)
+DetectRate = rate_limit("detect", "detect")
+VerifyRate = rate_limit("verify", "verify")
+EnrolRate = rate_limit("enrol", "enrol")

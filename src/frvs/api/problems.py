@@ -20,6 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_FOR: list[tuple[type[errors.FrvsError], int]] = [
     (errors.AuthenticationError, 401),
     (errors.RateLimitedError, 429),
+    (errors.BusyError, 503),
     (StoreError, 503),
     (errors.MultipleFacesError, 422),
     (errors.ImageTooLargeError, 413),
@@ -50,10 +51,11 @@ def problem(status: int, title: str, detail: str, code: str,
 
 
 def _headers(exc: errors.FrvsError) -> dict[str, str] | None:
-    """401 names the scheme to use; 429 says when to come back (whole seconds, >= 1)."""
+    """401 names the scheme to use; 429 and a busy 503 say when to come back (whole
+    seconds, >= 1)."""
     if isinstance(exc, errors.AuthenticationError):
         return {"WWW-Authenticate": 'Bearer realm="frvs"'}
-    if isinstance(exc, errors.RateLimitedError):
+    if isinstance(exc, errors.RetryLaterError):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return None
 
@@ -64,7 +66,9 @@ def install_problem_handlers(api: FastAPI) -> None:
     @api.exception_handler(errors.FrvsError)
     async def _domain(_: Request, exc: errors.FrvsError) -> JSONResponse:
         status = next(s for cls, s in STATUS_FOR if isinstance(exc, cls))
-        if status >= 500:
+        if isinstance(exc, errors.BusyError):  # expected under load: one line, no alarm
+            logger.warning("refused while busy: %s", exc.message)
+        elif status >= 500:
             logger.error("request failed: %s", exc.message)
         return problem(status, type(exc).__name__, exc.message, exc.code, _headers(exc))
 

@@ -1,4 +1,5 @@
-"""init, key create|list|revoke, audit verify|checkpoint|list|purge, stats: administering FRVS.
+"""init, key create|list|update|revoke, audit verify|checkpoint|list|purge, stats:
+administering FRVS.
 
 Every key change is audited with the local OS user as the actor.
 """
@@ -24,6 +25,7 @@ from frvs.cli.context import (
     err_console,
     state,
 )
+from frvs.core.errors import InvalidInputError
 from frvs.oversight.anchors import Anchor, append_anchor, post_anchor, read_anchors
 from frvs.oversight.audit import AuditQuery
 from frvs.oversight.models import Role
@@ -91,12 +93,15 @@ def key_create(
         help="The person the key belongs to (default: NAME). Fixed for the key's life; "
              "the two-person rule counts holders, so give every key of one person the "
              "same holder.")] = None,
+    camera: Annotated[list[str] | None, typer.Option(
+        help="Device keys: a registered camera the edge node may report for (repeatable); "
+             "reports for any other camera are refused.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API key with one role for one person; its token is printed once."""
     with domain_errors(as_json):
         app = _app(ctx)
-        issued = app.oversight.keys.create(caller(app), role, name, holder)
+        issued = app.oversight.keys.create(caller(app), role, name, holder, camera or ())
     if as_json:
         emit_json(issued.key.as_dict() | {"token": issued.token})
         return
@@ -113,12 +118,39 @@ def key_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json({"keys": [k.as_dict() for k in keys]})
         return
-    table = Table("key id", "name", "role", "created", "by", "revoked")
+    table = Table("key id", "name", "role", "created", "by", "revoked", "cameras")
     for k in keys:
         table.add_row(k.key_id, k.name, k.role.value, k.created_at.isoformat(timespec="seconds"),
                       k.created_by,
-                      k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-")
+                      k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-",
+                      ", ".join(k.cameras) or "-")
     console.print(table)
+
+
+@key_app.command("update")
+def key_update(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key id (k_...), not the token.")],
+    name: Annotated[str | None, typer.Option(help="A new label (the holder stays).")] = None,
+    camera: Annotated[list[str] | None, typer.Option(
+        help="Device keys: bind to these cameras instead (repeatable).")] = None,
+    no_cameras: Annotated[bool, typer.Option(
+        "--no-cameras", help="Device keys: bind to no camera (it reports for none).")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Rename a key or change the cameras a device key reports for (audited with the
+    values before and after)."""
+    with domain_errors(as_json):
+        if camera and no_cameras:
+            raise InvalidInputError("give --camera or --no-cameras, not both")
+        cameras = [] if no_cameras else camera or None
+        app = _app(ctx)
+        key = app.oversight.keys.update(caller(app), key_id, name=name, cameras=cameras)
+    if as_json:
+        emit_json({"updated": key.as_dict()})
+    else:
+        bound = f", cameras {', '.join(key.cameras)}" if key.cameras else ""
+        console.print(f"{key.role.value} key {key.key_id}: {key.name}{bound}")
 
 
 @key_app.command("revoke")

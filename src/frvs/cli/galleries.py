@@ -1,5 +1,5 @@
-"""gallery create|list|show|delete, subject delete, crossmatch, purge: thin shells over
-``GalleryService``. None of these loads a model pack."""
+"""gallery create|list|show|delete, subject delete, crossmatch: thin shells over
+``GalleryService``; purge: over ``Retention``. None of these loads a model pack."""
 
 from __future__ import annotations
 
@@ -199,15 +199,20 @@ def delete_subject(
 
 
 def purge(ctx: typer.Context, as_json: bool = JsonOption) -> None:
-    """Delete every subject past its gallery's retention period and report them."""
+    """Run retention now (what 'frvs serve' runs every retention.interval_s): delete
+    subjects past their gallery's retention, expired sightings with their crops and the
+    evidence of decided alerts past their gallery's retention; audited with the counts."""
     with domain_errors(as_json):
-        deleted = service(ctx).purge(who(ctx))
+        service(ctx)  # the store open (migrated on first use)
+        report = state(ctx).app.retention.run(who(ctx))
     if as_json:
-        emit_json({"deleted": [d.as_dict() for d in deleted]})
+        emit_json(report.as_dict())
         return
-    for d in deleted:
+    for d in report.subjects:
         console.print(f"deleted {d.gallery}/{d.subject} ({d.templates} templates)")
-    console.print(f"{len(deleted)} subject(s) past retention deleted")
+    console.print(f"{len(report.subjects)} subject(s) past retention deleted, "
+                  f"{report.sightings} expired sighting(s) ({report.sighting_crops} crops), "
+                  f"{report.alert_evidence} alert picture(s) past retention")
 
 
 def crossmatch(

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
-from frvs.imaging.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
+from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
+from frvs.imaging.decode import (
+    DEFAULT_MAX_ASPECT_RATIO,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageLimits,
+)
 from frvs.models.pack import ThresholdOverride
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
@@ -64,9 +70,30 @@ class LimitSettings(_Section):
         DEFAULT_MAX_PIXELS, ge=10_000, description="Largest accepted width x height "
         "(decompression-bomb guard)."
     )
+    max_image_aspect_ratio: float = Field(
+        DEFAULT_MAX_ASPECT_RATIO, ge=1, le=10_000, title="Largest aspect ratio",
+        description="Longer side over shorter side; a longer image is refused from its "
+        "header before any pixel is decoded (413). Higher accepts wide panoramas, but a "
+        "line of millions of pixels costs seconds of CPU and finds no face.")
+    max_concurrent_pixels: int = Field(
+        DEFAULT_PIXEL_BUDGET, ge=10_000, title="Pixel budget",
+        description="Pixels being decoded or analysed at once across the whole process "
+        "(every upload path: detect, verify, enrol, identify, sighting search, device "
+        "submissions); a 40 Mpx image needs about 280 MB while it is decoded. Larger "
+        "serves more big images at once but raises the memory a burst of uploads can "
+        "take; an image larger than the budget waits until it is empty.")
+    pixel_wait_s: float = Field(
+        5.0, ge=0, le=600, title="Pixel budget queue (s)",
+        description="How long an upload waits for room in the pixel budget before it "
+        "is refused with 503 and Retry-After. Longer rides out bursts, but holds "
+        "connections and worker threads while waiting.")
 
     def image_limits(self) -> ImageLimits:
-        return ImageLimits(self.max_image_bytes, self.max_image_pixels)
+        return ImageLimits(self.max_image_bytes, self.max_image_pixels,
+                           self.max_image_aspect_ratio)
+
+    def pixel_budget(self) -> PixelBudget:
+        return PixelBudget(self.max_concurrent_pixels, self.pixel_wait_s)
 
 
 class ServerSettings(_Section):
@@ -93,9 +120,54 @@ class ApiSettings(_Section):
         "lower limits mass searching with one key.")
     search_burst: int = Field(20, ge=1, description="Searches a key may make at once "
                               "before the sustained rate applies.")
+    detect_rate_per_minute: float = Field(
+        120.0, ge=1, description="Sustained detections (POST /v1/detect) per key per "
+        "minute; above it 429 with Retry-After (the refusal audited). Higher serves batch "
+        "clients, lower bounds the CPU one key can take.")
+    detect_burst: int = Field(30, ge=1, description="Detections a key may make at once "
+                              "before the sustained rate applies.")
+    verify_rate_per_minute: float = Field(
+        120.0, ge=1, description="Sustained 1:1 verifications per key per minute; above it "
+        "429 with Retry-After (audited). Higher serves batch clients, lower limits "
+        "comparing many faces with one key.")
+    verify_burst: int = Field(30, ge=1, description="Verifications a key may make at once "
+                              "before the sustained rate applies.")
+    enrol_rate_per_minute: float = Field(
+        60.0, ge=1, description="Sustained enrolment uploads (requests of up to 20 images) "
+        "per key per minute; above it 429 with Retry-After (audited). Higher speeds bulk "
+        "enrolment over the API ('frvs enroll --from-folder' is not limited), lower "
+        "bounds what one key can add.")
+    enrol_burst: int = Field(20, ge=1, description="Enrolment uploads a key may make at "
+                             "once before the sustained rate applies.")
     max_request_bytes: int = Field(
         100 * 1024 * 1024, ge=1024 * 1024, description="Largest request body (all files of "
         "a multipart upload together); larger answers 413 before it is read.")
+
+
+class RetentionSettings(_Section):
+    interval_s: float = Field(
+        3600.0, ge=0, le=7 * 86_400, title="Retention run interval (s)",
+        description="How often 'frvs serve' deletes what has outlived its retention "
+        "(expired sightings and their crops, decided alerts' evidence past their "
+        "gallery's retention, subjects past their gallery's retention), as the system "
+        "principal 'retention'; 'frvs purge' runs the same on demand. Expired sightings "
+        "are never shown meanwhile. Shorter deletes closer to the promised time at the "
+        "cost of a scan per run; 0 turns the schedule off ('frvs purge' only).")
+
+
+class DeviceSettings(_Section):
+    clock_skew_s: float = Field(
+        120.0, ge=0, le=86_400, title="Allowed device clock skew (s)",
+        description="How far ahead of the server's clock an edge node's sighting times "
+        "may be (and how far before its camera's registration); later or earlier reports "
+        "are refused (400). Larger tolerates nodes without NTP, but lets a node date its "
+        "reports further into the future.")
+    submit_rate_per_minute: float = Field(
+        600.0, ge=1, description="Sustained sighting submissions per device key per "
+        "minute; above it 429 with Retry-After (audited). Higher drains a node's backlog "
+        "faster after an outage; lower bounds what one stolen key can inject.")
+    submit_burst: int = Field(120, ge=1, description="Submissions a device key may make "
+                              "at once before the sustained rate applies.")
 
 
 class PackThresholdSettings(_Section):
@@ -135,6 +207,8 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
     database_url: str | None = Field(
         None,

@@ -51,6 +51,13 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class ImageAspectRatioError(ImageTooLargeError):
+    """One side is absurdly long for the other (a 1 x 39,000,000 line): refused from the
+    header, before any pixel is decoded."""
+
+    code = "image_aspect_ratio"
+
+
 class NoFaceError(InvalidInputError):
     """The image holds no face the detector accepts."""
 
@@ -129,11 +136,23 @@ class AuthenticationError(FrvsError):
     code = "unauthenticated"
 
 
-class RateLimitedError(FrvsError):
-    """Too many requests of one kind from one key; ``retry_after`` seconds to wait."""
+class RetryLaterError(FrvsError):
+    """The request may succeed later; ``retry_after`` seconds to wait."""
 
-    code = "rate_limited"
+    code = "retry_later"
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimitedError(RetryLaterError):
+    """Too many requests of one kind from one key."""
+
+    code = "rate_limited"
+
+
+class BusyError(RetryLaterError):
+    """The process is already decoding or analysing as many pixels as it may at once."""
+
+    code = "busy"

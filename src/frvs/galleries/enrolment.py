@@ -25,6 +25,7 @@ import numpy as np
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import (
+    BusyError,
     FileReadError,
     FrvsError,
     ImageTooLargeError,
@@ -44,7 +45,8 @@ from frvs.galleries.models import (
     SubjectSpec,
 )
 from frvs.galleries.ports import Clock, FaceAnalyser
-from frvs.imaging.decode import BGRImage, ImageLimits, decode_image
+from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
+from frvs.imaging.decode import BGRImage, ImageLimits
 from frvs.models.quality import QualityMinimums, quality_shortfalls
 from frvs.storage.database import StoreError
 from frvs.storage.index.catalog import IndexCatalog
@@ -80,12 +82,16 @@ class EnrolItem:
 
 @dataclass(frozen=True, slots=True)
 class EnrolContext:
-    """What enrolment needs besides the store: models, minimums, limits, clock."""
+    """What enrolment needs besides the store: models, minimums, limits, clock, and the
+    process's pixel budget (every decode of an image and its analysis hold its pixels;
+    the composition root passes the one the API shares)."""
 
     analyser: FaceAnalyser
     minimums: QualityMinimums
     limits: ImageLimits
     clock: Clock
+    budget: PixelBudget = field(
+        default_factory=lambda: PixelBudget(DEFAULT_PIXEL_BUDGET, wait_s=5.0))
 
 
 def plan_folder(root: Path) -> list[EnrolItem]:
@@ -196,9 +202,8 @@ class Enroller:
                 # Already enrolled, with its entry, by an earlier (maybe killed) run.
                 return EnrolOutcome(name, item.subject, OutcomeStatus.DUPLICATE,
                                     template_id=duplicate)
-            outcome = self.store_face(caller, gallery, spec,
-                                      decode_image(data, self._ctx.limits, name),
-                                      (digest, source))
+            with self._ctx.budget.decode([(data, name)], self._ctx.limits) as (image,):
+                outcome = self.store_face(caller, gallery, spec, image, (digest, source))
         except StoreError:
             raise  # the store itself failed: no image can be enrolled, stop the batch
         except (FrvsError, OSError) as exc:
@@ -206,6 +211,10 @@ class Enroller:
                 f"{name}: cannot read ({exc.strerror or exc})")
             record_refusal(self._store, caller, "enrol", inputs, refusal,
                            subjects=[subject_ref(gallery.name, item.subject)])
+            if isinstance(exc, BusyError):
+                # The process is full: the rest would wait and be refused too. The images
+                # before it are enrolled (a retry reports them as duplicates).
+                raise
             return EnrolOutcome(name, item.subject, OutcomeStatus.REFUSED, refusal.message,
                                 refusal.code)
         # store_face names an upload by its digest; the caller knows it by its name.

@@ -49,7 +49,6 @@ from frvs.galleries.models import (
     Subject,
 )
 from frvs.galleries.search import Searcher, decision_threshold
-from frvs.imaging.decode import decode_image
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store, UnitOfWork
 
@@ -244,8 +243,8 @@ class GalleryService:
             data = read_bytes(image, self._ctx.limits) if isinstance(image, Path) else image
             inputs["probe_sha256"] = hashlib.sha256(data).hexdigest()
             gallery = self.get(gallery_name)
-            result = self._searcher.identify(
-                gallery, decode_image(data, self._ctx.limits, label), top)
+            with self._ctx.budget.decode([(data, label)], self._ctx.limits) as (probe,):
+                result = self._searcher.identify(gallery, probe, top)
             self._store.audit(caller, AuditDraft(
                 "identify", inputs, _identification_summary(result),
                 [subject_ref(gallery_name, f.match) for f in result.faces if f.match]))
@@ -430,9 +429,9 @@ class GalleryService:
             return EnrolOutcome(name, subject.external_id, refused,
                                 f"{name}: the file changed since enrolment", "conflict")
         try:
-            image = decode_image(data, self._ctx.limits, name)
-            return self._enroller.store_face(caller, gallery, subject, image, (digest, source),
-                                             action="reindex.template")
+            with self._ctx.budget.decode([(data, name)], self._ctx.limits) as (image,):
+                return self._enroller.store_face(caller, gallery, subject, image,
+                                                 (digest, source), action="reindex.template")
         except FrvsError as exc:
             return EnrolOutcome(name, subject.external_id, refused, exc.message, exc.code)
 

@@ -1,24 +1,38 @@
 """Decode untrusted image bytes into a BGR uint8 array.
 
-Pillow decodes (JPEG, PNG, WebP, BMP, TIFF, GIF) because it exposes the header before
-the pixels, so the pixel-count limit is checked before any large allocation, and it
-applies EXIF orientation. Every failure becomes one of the ``ImageError`` classes.
+Every check that needs only the header runs before any pixel is decoded
+(``inspect_image``): bytes, width x height, and the aspect ratio (a 68-byte PNG of
+1 x 39,000,000 pixels is refused at once). Pixels are then decoded with as few
+full-size buffers as possible, because a 40 Mpx image is 120 MB as BGR:
+
+- WebP through OpenCV's libwebp binding, straight into the BGR(A) array (Pillow's WebP
+  plugin holds the decoder's canvas, a copy of the frame and the image: three buffers);
+- every other format through Pillow (it knows the most modes and refuses truncated
+  files), converted to BGR a band of rows at a time into one preallocated array;
+- EXIF orientation applied to the array at the end, one copy only when it turns.
+
+Transparent areas become white, 16-bit and float grayscale are stretched onto 8 bits.
+Every failure becomes one of the ``ImageError`` classes.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from frvs.core.errors import (
     CorruptImageError,
     EmptyImageError,
+    ImageAspectRatioError,
     ImageTooLargeError,
     NotAnImageError,
 )
@@ -27,6 +41,22 @@ BGRImage = npt.NDArray[np.uint8]
 
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_ASPECT_RATIO = 20.0
+
+_ORIENTATION_TAG = 0x0112
+_BAND_BYTES = 1 << 22
+"""Pixels converted per band in the Pillow path (about 4 MB of source pixels)."""
+
+_UPRIGHT: dict[int, Callable[[BGRImage], BGRImage]] = {
+    # EXIF orientation -> the view that displays it upright (as ImageOps.exif_transpose).
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +65,74 @@ class ImageLimits:
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHeader:
+    """What an image's header says, read before any pixel is decoded."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def inspect_image(data: bytes, limits: ImageLimits | None = None,
+                  name: str = "image") -> ImageHeader:
+    """The header of ``data``, checked against ``limits`` without decoding a pixel.
+
+    Raises what ``decode_image`` raises for the bytes and the header.
+    """
+    limits = limits or ImageLimits()
+    with _opened(data, limits, name) as (_, header):
+        return header
 
 
 def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "image") -> BGRImage:
     """Decode ``data`` into an (H, W, 3) BGR uint8 array, upright per its EXIF orientation.
 
-    Raises ``EmptyImageError``, ``NotAnImageError``, ``CorruptImageError`` or
-    ``ImageTooLargeError`` with a message naming ``name``.
+    Raises ``EmptyImageError``, ``NotAnImageError``, ``CorruptImageError``,
+    ``ImageTooLargeError`` or ``ImageAspectRatioError`` with a message naming ``name``.
     """
     limits = limits or ImageLimits()
+    with _opened(data, limits, name) as (image, header):
+        try:
+            if header.format == "WEBP":
+                bgr = _webp_to_bgr(data, name)
+            else:
+                image.load()
+                bgr = _pillow_to_bgr(image)
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"{name}: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise CorruptImageError(
+                f"{name}: the image data is corrupt or truncated ({exc})") from exc
+    # Pillow's copy is closed by now: turning costs one array, never two.
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return bgr if turn is None else np.ascontiguousarray(turn(bgr))
+
+
+def read_image(path: Path, limits: ImageLimits | None = None) -> BGRImage:
+    """Read and decode the image file at ``path``; see ``decode_image``."""
+    limits = limits or ImageLimits()
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise ImageTooLargeError(
+            f"{path}: {size} bytes is more than the limit of {limits.max_bytes} bytes"
+        )
+    return decode_image(path.read_bytes(), limits, name=str(path))
+
+
+@contextmanager
+def _opened(data: bytes, limits: ImageLimits,
+            name: str) -> Iterator[tuple[Image.Image, ImageHeader]]:
+    """Pillow's lazy view of ``data`` (header read, no pixel decoded) and its checked
+    header; the view is closed, with whatever it decoded, on leaving."""
     if not data:
         raise EmptyImageError(f"{name}: the file is empty")
     if len(data) > limits.max_bytes:
@@ -61,48 +150,85 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "im
         raise ImageTooLargeError(f"{name}: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise CorruptImageError(f"{name}: cannot read the image header ({exc})") from exc
-    width, height = image.size
-    if width * height > limits.max_pixels:
+    with image:
+        yield image, _checked(ImageHeader(str(image.format), *image.size), limits, name)
+
+
+def _checked(header: ImageHeader, limits: ImageLimits, name: str) -> ImageHeader:
+    width, height = header.width, header.height
+    if header.pixels > limits.max_pixels:
         raise ImageTooLargeError(
-            f"{name}: {width}x{height} = {width * height} pixels is more than the limit "
+            f"{name}: {width}x{height} = {header.pixels} pixels is more than the limit "
             f"of {limits.max_pixels}"
         )
     if width == 0 or height == 0:
         raise CorruptImageError(f"{name}: the image has no pixels ({width}x{height})")
-    try:
-        image.load()
-        upright: Image.Image = ImageOps.exif_transpose(image) or image
-        rgb = _to_rgb(upright)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise CorruptImageError(f"{name}: the image data is corrupt or truncated ({exc})") from exc
-    return np.ascontiguousarray(rgb[:, :, ::-1])
-
-
-def read_image(path: Path, limits: ImageLimits | None = None) -> BGRImage:
-    """Read and decode the image file at ``path``; see ``decode_image``."""
-    limits = limits or ImageLimits()
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise ImageTooLargeError(
-            f"{path}: {size} bytes is more than the limit of {limits.max_bytes} bytes"
+    ratio = max(width, height) / min(width, height)
+    if ratio > limits.max_aspect_ratio:
+        raise ImageAspectRatioError(
+            f"{name}: {width}x{height} is {ratio:.0f} times longer than wide; at most "
+            f"{limits.max_aspect_ratio:g} is accepted"
         )
-    return decode_image(path.read_bytes(), limits, name=str(path))
+    return header
 
 
-def _to_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
-    """Any Pillow mode to an (H, W, 3) uint8 RGB array."""
+def _webp_to_bgr(data: bytes, name: str) -> BGRImage:
+    """libwebp decodes into the array OpenCV returns (the first frame of an animation);
+    an alpha channel is flattened onto white."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise CorruptImageError(f"{name}: the image data is corrupt or truncated")
+    pixels = np.asarray(decoded, np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        return pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        out = np.empty((*pixels.shape[:2], 3), np.uint8)
+        step = _band_rows(pixels.shape[1])
+        for top in range(0, pixels.shape[0], step):
+            out[top:top + step] = _on_white(pixels[top:top + step])
+        return out
+    raise CorruptImageError(f"{name}: unexpected WebP pixel layout {pixels.shape}")
+
+
+def _pillow_to_bgr(image: Image.Image) -> BGRImage:
+    """Any Pillow mode to BGR, a band of rows at a time into one array."""
+    width, height = image.size
+    out = np.empty((height, width, 3), np.uint8)
+    convert = _band_converter(image)
+    step = _band_rows(width)
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        out[top:bottom] = convert(image.crop((0, top, width, bottom)))
+    return out
+
+
+def _band_converter(image: Image.Image) -> Callable[[Image.Image], npt.NDArray[np.uint8]]:
+    """How one band of ``image`` becomes BGR rows (the whole image decides the scale of
+    16-bit and float grayscale)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float grayscale: stretch the used range onto 8 bits.
-        values = np.asarray(image, dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
+        extrema = image.getextrema()
+        low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
         scale = 255.0 / (high - low) if high > low else 0.0
-        gray = ((values - low) * scale).clip(0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+
+        def stretch(band: Image.Image) -> npt.NDArray[np.uint8]:
+            values = np.asarray(band, dtype=np.float64)
+            gray = ((values - low) * scale).clip(0, 255).astype(np.uint8)
+            return np.repeat(gray[:, :, None], 3, axis=2)
+
+        return stretch
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent areas become white rather than undefined colour.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return lambda band: _on_white(np.asarray(band.convert("RGBA"))[:, :, [2, 1, 0, 3]])
+    return lambda band: np.asarray(band.convert("RGB"), dtype=np.uint8)[:, :, ::-1]
+
+
+def _on_white(bgra: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """BGRA over an opaque white background, rounded as Pillow's alpha_composite."""
+    alpha = bgra[:, :, 3:4].astype(np.uint32)
+    blended = bgra[:, :, :3].astype(np.uint32) * alpha + 255 * (255 - alpha) + 0x80
+    return (((blended >> 8) + blended) >> 8).astype(np.uint8)
+
+
+def _band_rows(width: int) -> int:
+    return max(1, _BAND_BYTES // (4 * width))

@@ -9,6 +9,10 @@ costs microseconds per request instead of ~100 ms of deliberately slow hashing.
 The token is shown once, when it is made. Every key change is audited, in the same
 transaction as the change.
 
+A device key (an edge node's) is bound to the cameras it may report sightings for, named
+when it is made and changed only by an admin (``update``, audited with the binding before
+and after); a device key bound to no camera reports for none.
+
 A key belongs to a person, its holder, named when the key is made (the key's name by
 default) and never changed afterwards: renaming a key changes its label only. The
 two-person rule counts holders, so an admin who mints two reviewer keys for one person
@@ -20,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import select
@@ -32,9 +36,12 @@ from frvs.galleries.ports import Clock
 from frvs.oversight.models import ApiKey, AuditContext, IssuedKey, Role
 from frvs.oversight.tables import ApiKeyRow
 from frvs.storage.store import Store
+from frvs.video.tables import CameraRow
 
 TOKEN_PREFIX = "frvs_"
 _TOKEN_BYTES = 32
+MAX_CAMERAS = 100
+"""The most cameras one device key may be bound to."""
 
 
 def token_hash(token: str) -> str:
@@ -43,7 +50,33 @@ def token_hash(token: str) -> str:
 
 def _key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(row.key_id, row.name, Role(row.role), row.created_at, row.created_by,
-                  row.revoked_at, row.holder or normalise_holder(row.name))
+                  row.revoked_at, row.holder or normalise_holder(row.name),
+                  tuple(row.cameras or ()))
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+    return name
+
+
+def _bound_cameras(session: Session, role: Role, cameras: Sequence[str]) -> list[str]:
+    """The cameras a key of ``role`` is bound to: only device keys are bound, and only to
+    registered cameras (sorted, each once)."""
+    wanted = sorted({c.strip() for c in cameras})
+    if not wanted:
+        return []
+    if role is not Role.DEVICE:
+        raise InvalidInputError(f"only device keys are bound to cameras, not {role.value} keys")
+    if len(wanted) > MAX_CAMERAS:
+        raise InvalidInputError(f"a device key may be bound to at most {MAX_CAMERAS} cameras")
+    known = set(session.scalars(select(CameraRow.name).where(CameraRow.name.in_(wanted))))
+    missing = [c for c in wanted if c not in known]
+    if missing:
+        raise NotFoundError(f"no camera {', '.join(repr(c) for c in missing)}; register it "
+                            "first ('frvs camera add NAME SOURCE', 'edge' for an edge node)")
+    return wanted
 
 
 class KeyService:
@@ -60,14 +93,16 @@ class KeyService:
             yield session
 
     def create(self, context: AuditContext, role: Role, name: str,
-               holder: str | None = None) -> IssuedKey:
-        """A new key with ``role`` for the person ``holder`` (the name when not given);
-        the returned token is never stored nor shown again."""
-        inputs = {"role": role.value, "name": name.strip(), "holder": holder}
+               holder: str | None = None, cameras: Sequence[str] = ()) -> IssuedKey:
+        """A new key with ``role`` for the person ``holder`` (the name when not given),
+        a device key bound to ``cameras``; the returned token is never stored nor shown
+        again."""
+        inputs: dict[str, object] = {"role": role.value, "name": name.strip(),
+                                     "holder": holder}
+        if cameras:
+            inputs["cameras"] = sorted(set(cameras))
         try:
-            name = name.strip()
-            if not name or len(name) > 200:
-                raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+            name = _checked_name(name)
             person = normalise_holder(holder if holder is not None else name)
             inputs["holder"] = person
             token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
@@ -75,7 +110,8 @@ class KeyService:
             with self._store.unit(write=True) as uow:
                 row = ApiKeyRow(key_id=key_id, name=name, role=role.value, holder=person,
                                 token_sha256=token_hash(token), created_at=self._clock(),
-                                created_by=context.actor.label)
+                                created_by=context.actor.label,
+                                cameras=_bound_cameras(uow.session, role, cameras) or None)
                 uow.session.add(row)
                 uow.session.flush()
                 uow.audit(context, AuditDraft("key.create", inputs, {"key_id": key_id}))
@@ -118,19 +154,34 @@ class KeyService:
     def rename(self, context: AuditContext, key_id: str, name: str) -> ApiKey:
         """Change a key's label (audited). Its role, token and holder stay: renaming a
         key never makes it somebody else."""
-        inputs = {"key_id": key_id, "name": name.strip()}
+        return self.update(context, key_id, name=name)
+
+    def update(self, context: AuditContext, key_id: str, *, name: str | None = None,
+               cameras: Sequence[str] | None = None) -> ApiKey:
+        """Change a key's label and, for a device key, the cameras it may report for
+        (``[]``: none), in one transaction with its ``key.update`` entry (the name and
+        binding before and after). Role, token and holder never change."""
+        inputs: dict[str, object] = {"key_id": key_id}
+        if name is not None:
+            inputs["name"] = name.strip()
+        if cameras is not None:
+            inputs["cameras"] = sorted(set(cameras))
         try:
-            name = name.strip()
-            if not name or len(name) > 200:
-                raise InvalidInputError("a key needs a name of 1-200 characters (who uses it)")
+            if name is None and cameras is None:
+                raise InvalidInputError("nothing to change: give a name or the cameras")
             with self._store.unit(write=True) as uow:
                 row = uow.session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
                 if row is None:
                     raise NotFoundError(f"no API key {key_id!r}")
-                before = row.name
-                row.name = name
-                uow.audit(context, AuditDraft("key.update", inputs,
-                                              {"before": before, "holder": row.holder}))
+                before = {"name": row.name, "cameras": list(row.cameras or [])}
+                if name is not None:
+                    row.name = _checked_name(name)
+                if cameras is not None:
+                    row.cameras = _bound_cameras(uow.session, Role(row.role), cameras) or None
+                after = {"name": row.name, "cameras": list(row.cameras or [])}
+                uow.audit(context, AuditDraft("key.update", inputs, {
+                    "before": before, "after": after, "role": row.role,
+                    "holder": row.holder}))
                 return _key(row)
         except Exception as exc:
             record_refusal(self._store, context, "key.update", inputs, exc)

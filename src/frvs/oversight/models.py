@@ -46,6 +46,8 @@ class ApiKey:
     revoked_at: datetime | None = None
     holder: str = ""
     """The person the key belongs to, fixed at creation (``normalise_holder``)."""
+    cameras: tuple[str, ...] = ()
+    """The cameras a device key may report sightings for (none: it reports for none)."""
 
     @property
     def active(self) -> bool:
@@ -61,6 +63,7 @@ class ApiKey:
             "holder": self.holder,
             "created_at": self.created_at.isoformat(), "created_by": self.created_by,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "cameras": list(self.cameras),
         }
 
 

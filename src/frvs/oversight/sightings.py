@@ -1,6 +1,7 @@
 """Sighting search for investigators: by time, camera and subject, or by a probe photo
 compared with the sightings' best-shot templates. Every search is audited with its case
-reference and purpose (required through the API)."""
+reference and purpose (required through the API). An expired sighting is never found,
+even before the retention run deletes it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 
 from frvs.core.caller import subject_ref
-from frvs.galleries.ports import FaceAnalyser
+from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
 from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext
@@ -55,13 +56,15 @@ def _named(hits: list[StoredSighting]) -> list[str]:
 class SightingSearch:
     """Audited queries over stored sightings."""
 
-    def __init__(self, store: Store, trail: AuditTrail, analyser: FaceAnalyser) -> None:
+    def __init__(self, store: Store, trail: AuditTrail, analyser: FaceAnalyser,
+                 clock: Clock) -> None:
         self._store = store
         self._trail = trail
         self._analyser = analyser
+        self._clock = clock
 
     def _where(self, query: SightingQuery) -> list[object]:
-        clauses: list[object] = []
+        clauses: list[object] = [SightingRow.expires_at > self._clock()]
         if query.camera:
             clauses.append(SightingRow.camera == query.camera)
         if query.since:

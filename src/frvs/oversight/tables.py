@@ -28,7 +28,9 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The person the key belongs to; set at creation, never changed (0004_people).
-    holder: Mapped[str] = mapped_column(String(200), index=True)
+    holder: Mapped[str | None] = mapped_column(String(200), index=True)
+    # The cameras a device key may report for (0005_device_cameras); None: none.
+    cameras: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class AuditEntryRow(Base):

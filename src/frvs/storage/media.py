@@ -48,14 +48,20 @@ class MediaStore:
     def remove_gallery(self, gallery_id: int) -> None:
         shutil.rmtree(self.root / str(gallery_id), ignore_errors=True)
 
-    def sweep(self, referenced: set[str], older_than: float) -> int:
-        """Delete crops no template refers to, if last written before ``older_than``
-        (epoch seconds): left by a crash between a deletion's commit and its file
-        removal. Younger files may belong to an enrolment about to commit."""
+    def sweep(self, referenced: set[str], older_than: float, under: str | None = None) -> int:
+        """Delete crops nothing refers to, if last written before ``older_than`` (epoch
+        seconds): left by a crash between a deletion's commit and its file removal.
+        Younger files may belong to an enrolment about to commit. ``under`` names the
+        folder swept (``sightings``, ``alerts``); without it, the galleries' folders
+        (``<gallery id>/``) only, never sightings' crops or alerts' evidence."""
         removed = 0
         if not self.root.is_dir():
             return 0
-        for path in self.root.rglob("*.jpg"):
+        if under is None:
+            folders = [p for p in self.root.iterdir() if p.is_dir() and p.name.isdigit()]
+        else:
+            folders = [self.root / under]
+        for path in (p for folder in folders for p in folder.rglob("*.jpg")):
             relative = path.relative_to(self.root).as_posix()
             if relative not in referenced and path.stat().st_mtime < older_than:
                 path.unlink(missing_ok=True)

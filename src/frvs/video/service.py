@@ -1,7 +1,9 @@
 """Cameras and sightings in the store.
 
-Sightings of unknown people expire with their camera's retention and are purged; they
-never become subjects. A crop is stored only when the camera's policy keeps crops.
+Sightings of unknown people expire with their camera's retention; from then on no listing
+or search shows them, and the next retention run (``frvs.oversight.retention``) deletes
+them with their crops. They never become subjects. A crop is stored only when the
+camera's policy keeps crops.
 
 A camera's settings decide whose faces are matched against which watch list, so adding,
 changing and removing one is audited with its caller, in the same transaction as the
@@ -18,11 +20,11 @@ from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
-from frvs.storage.store import Store
+from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, Sighting
 from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 from frvs.video.tables import CameraRow, SightingRow
@@ -246,8 +248,17 @@ def jpeg(image: np.ndarray) -> bytes:
     return bytes(data.tobytes())
 
 
+@dataclass(frozen=True, slots=True)
+class ExpiredSightings:
+    """Sightings a retention run deleted: how many, and their crop files (removed once
+    the deletion has committed)."""
+
+    count: int
+    crops: tuple[str, ...]
+
+
 class SightingService:
-    """Records, lists and purges sightings."""
+    """Records, lists and expires sightings."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
@@ -303,9 +314,10 @@ class SightingService:
 
     def list(self, caller: AuditContext, camera: str | None = None,
              since: datetime | None = None, limit: int = 1000) -> list[StoredSighting]:
-        """Sightings oldest first; the listing is audited (``sightings.list``) with the
-        caller's case and purpose when they gave them."""
-        stmt = select(SightingRow).order_by(SightingRow.first_seen, SightingRow.id).limit(limit)
+        """Unexpired sightings oldest first; the listing is audited (``sightings.list``)
+        with the caller's case and purpose when they gave them."""
+        stmt = (select(SightingRow).where(SightingRow.expires_at > self._clock())
+                .order_by(SightingRow.first_seen, SightingRow.id).limit(limit))
         if camera is not None:
             stmt = stmt.where(SightingRow.camera == camera)
         if since is not None:
@@ -318,12 +330,22 @@ class SightingService:
             {"sightings": len(found), "matched": sum(1 for s in found if s.subject)}))
         return found
 
-    def purge(self) -> int:
-        """Delete expired sightings and their crops; returns how many."""
-        now = self._clock()
-        with self._store.unit(write=True) as uow:
-            crops = list(uow.session.scalars(select(SightingRow.crop_path).where(
-                SightingRow.expires_at <= now)))
-            uow.session.execute(delete(SightingRow).where(SightingRow.expires_at <= now))
-        self._store.media.remove(list(crops))
-        return len(crops)
+    @staticmethod
+    def expire(uow: UnitOfWork, now: datetime) -> ExpiredSightings:
+        """Delete the sightings expired at ``now`` in ``uow``'s transaction, whose owner
+        (the retention run) writes the audit entry beside the deletion; their crops are
+        for the caller to remove once it commits (a crash in between leaves orphan
+        files, which the next run sweeps, never a sighting without its picture)."""
+        expired = SightingRow.expires_at <= now
+        count = uow.session.scalar(select(func.count()).select_from(SightingRow)
+                                   .where(expired)) or 0
+        crops = tuple(c for c in uow.session.scalars(select(SightingRow.crop_path).where(
+            expired, SightingRow.crop_path.is_not(None))) if c)
+        uow.session.execute(delete(SightingRow).where(expired))
+        return ExpiredSightings(int(count), crops)
+
+    def crop_paths(self) -> set[str]:
+        """Every crop a stored sighting refers to (what a sweep of orphans keeps)."""
+        with self._store.unit() as uow:
+            return {c for c in uow.session.scalars(select(SightingRow.crop_path).where(
+                SightingRow.crop_path.is_not(None))) if c}

@@ -156,11 +156,13 @@ MATRIX: dict[str, Row] = {
                           request=lambda _w: {"headers": CASE}),
     "search_sightings_by_photo": Row("POST", "/v1/sightings/search", frozenset({I}),
                                      request=lambda w: _face(w) | {"headers": CASE}),
+    # The device key is bound to camera "edge"; times are the server's now (a report
+    # from before the camera was registered, or ahead of the clock, is refused).
     "submit_sighting": Row("POST", "/v1/sightings", frozenset({D}), 201,
                            request=lambda w: _face(w) | {"data": {
                                "camera": "edge", "track_id": "7",
-                               "first_seen": "2025-01-01T10:00:00Z",
-                               "last_seen": "2025-01-01T10:00:04Z"}}),
+                               "first_seen": datetime.now(UTC).isoformat(),
+                               "last_seen": datetime.now(UTC).isoformat()}}),
     "list_alerts": Row("GET", "/v1/alerts", frozenset({R})),
     "get_alert": Row("GET", "/v1/alerts/{a}", frozenset({R}),
                      params=lambda w: {"a": w.fresh_alert()}),
@@ -216,6 +218,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
     app.galleries.enrol(LOCAL, "staff", [EnrolItem("anchor", w.face, name="a.jpg")])
     # An edge node's camera: FRVS never opens its source (the node reports sightings).
     app.video.cameras.add(LOCAL, CameraSpec("edge", "/nonexistent/edge-node-gate", ("staff",)))
+    device = app.oversight.keys.authenticate(tokens[D.value])
+    app.oversight.keys.update(LOCAL, device.key_id, cameras=["edge"])
     with TestClient(create_api(app)) as client:
         yield w, client, tokens
 

@@ -9,25 +9,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import FaceUser
-from frvs.api.deps import AppDep, audited_refusals, read_upload
+from frvs.api.deps import AppDep, Refusal, analyse_uploads
+from frvs.api.limits import DetectRate, VerifyRate
 from frvs.api.schemas import DetectPublic, VerifyPublic
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
 
-@router.post("/detect", operation_id="detect_faces", response_model=DetectPublic)
+@router.post("/detect", operation_id="detect_faces", response_model=DetectPublic,
+             dependencies=[DetectRate])
 async def detect(app: AppDep, _: FaceUser, image: Annotated[UploadFile, File()],
                  pack: Annotated[str | None, Form()] = None) -> dict[str, object]:
     """Find the faces in an uploaded image, with landmarks, score and quality."""
-    pixels = await read_upload(image, app)
-    faces = await run_in_threadpool(app.engine.detect, pixels, pack)
+    faces = await analyse_uploads(app, [image],
+                                  lambda uploads: app.engine.detect(uploads[0].pixels, pack))
     return {"image": image.filename or "upload", "faces": [f.as_dict() for f in faces]}
 
 
-@router.post("/verify", operation_id="verify_faces", response_model=VerifyPublic)
+@router.post("/verify", operation_id="verify_faces", response_model=VerifyPublic,
+             dependencies=[VerifyRate])
 async def verify(
     app: AppDep,
     who: FaceUser,
@@ -37,9 +39,9 @@ async def verify(
 ) -> dict[str, object]:
     """1:1: compare the largest face of each image at the pack's default threshold."""
     names = (image_a.filename or "image_a", image_b.filename or "image_b")
-    async with audited_refusals(app, who.context, "verify", {"images": list(names),
-                                                             "pack": pack}):
-        a = await read_upload(image_a, app)
-        b = await read_upload(image_b, app)
-    result = await run_in_threadpool(app.engine.verify, who.context, (a, b), names, pack)
+    refusal = Refusal(who.context, "verify", {"images": list(names), "pack": pack})
+    result = await analyse_uploads(
+        app, [image_a, image_b],
+        lambda uploads: app.engine.verify(who.context, (uploads[0].pixels, uploads[1].pixels),
+                                          names, pack), refusal)
     return result.as_dict()

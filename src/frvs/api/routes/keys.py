@@ -1,4 +1,5 @@
-"""/v1/keys (admin): create, list, show and revoke API keys; /v1/me: who am I."""
+"""/v1/keys (admin): create, list, show, change and revoke API keys (device keys with
+the cameras they are bound to); /v1/me: who am I."""
 
 from __future__ import annotations
 
@@ -29,15 +30,23 @@ class KeyCreate(BaseModel):
     holder: str | None = Field(None, min_length=1, max_length=200, description=(
         "The person the key belongs to (default: the name). Fixed for the key's life: the "
         "two-person rule counts holders, so every key of one person needs the same holder."))
+    cameras: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100, description=(
+            "Device keys only: the registered cameras the edge node may report sightings "
+            "for; a report for any other camera is refused (403)."))
 
 
 class KeyUpdate(BaseModel):
-    """What may change on a key: its name. Role and token never change (make a new key)."""
+    """What may change on a key: its name and, for a device key, the cameras it reports
+    for. Role, token and holder never change (make a new key)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"name": "front desk kiosk (hall B)"}]})
+        {"name": "front desk kiosk (hall B)"}, {"cameras": ["gate", "stage"]}]})
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    cameras: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=100, description="Device keys: the new binding, replacing the "
+        "old ([]: no camera).")
 
 
 class KeyPublic(BaseModel):
@@ -48,6 +57,7 @@ class KeyPublic(BaseModel):
     created_by: str = Field(examples=["key:k_1688e10d1728"])
     revoked_at: datetime | None
     holder: str = Field(description="The person the key belongs to (never changes).")
+    cameras: list[str] = Field(description="Device keys: the cameras it may report for.")
 
 
 class KeyIssued(KeyPublic):
@@ -73,7 +83,7 @@ async def list_keys(app: AppDep, _: Admin, cursor: CursorQuery = None,
 async def create_key(app: AppDep, who: Admin, body: KeyCreate) -> KeyIssued:
     """Create a key with one role (audited); the token is in this response only."""
     issued = await run_in_threadpool(app.oversight.keys.create, who.context, body.role,
-                                     body.name, body.holder)
+                                     body.name, body.holder, body.cameras)
     return KeyIssued.model_validate(issued.key.as_dict() | {"token": issued.token})
 
 
@@ -85,9 +95,10 @@ async def get_key(app: AppDep, _: Admin, key_id: KeyId) -> KeyPublic:
 
 @router.patch("/keys/{key_id}", operation_id="update_key", response_model=KeyPublic)
 async def update_key(app: AppDep, who: Admin, key_id: KeyId, body: KeyUpdate) -> KeyPublic:
-    """Rename a key (audited)."""
-    return _public(await run_in_threadpool(app.oversight.keys.rename, who.context, key_id,
-                                           body.name))
+    """Rename a key or change the cameras a device key is bound to (audited with both
+    before and after)."""
+    return _public(await run_in_threadpool(lambda: app.oversight.keys.update(
+        who.context, key_id, name=body.name, cameras=body.cameras)))
 
 
 @router.delete("/keys/{key_id}", operation_id="revoke_key", response_model=KeyPublic)

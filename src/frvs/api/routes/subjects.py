@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Admin, Operator
 from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
+from frvs.api.limits import EnrolRate
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, page_by_key
 from frvs.api.routes.galleries import GalleryName
 from frvs.core.errors import InvalidInputError, NotFoundError
@@ -119,7 +120,8 @@ def _metadata(raw: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-@router.post("/{subject}/templates", operation_id="enrol_subject", response_model=EnrolPublic)
+@router.post("/{subject}/templates", operation_id="enrol_subject", response_model=EnrolPublic,
+             dependencies=[EnrolRate])
 async def enrol(*,
     app: AppDep, who: Operator, name: GalleryName, subject: SubjectId,
     images: Annotated[list[UploadFile], File(description="Photos of the subject, one usable "

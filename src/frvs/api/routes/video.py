@@ -7,19 +7,18 @@ import hashlib
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer, ReviewerOnly
-from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
-from frvs.api.limits import SearchRate
+from frvs.api.deps import AppDep, Refusal, analyse_uploads, audited_refusals
+from frvs.api.limits import SearchRate, rate_limits
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.core.errors import InvalidInputError
 from frvs.core.times import check_day, check_time
-from frvs.imaging.decode import decode_image
-from frvs.oversight.edge import EdgeIntake, EdgeSighting
+from frvs.oversight.edge import EdgeSighting
 from frvs.oversight.sightings import SightingQuery
 from frvs.video.sources import describe
 
@@ -153,14 +152,12 @@ async def search_sightings(
 ) -> list[SightingHitPublic]:
     """Sightings whose best shot resembles the probe (audited with case and purpose)."""
     who = who.with_case(case_reference, purpose)
-    async with audited_refusals(app, who.context, "sightings.search", {"camera": camera}):
+    refusal = Refusal(who.context, "sightings.search", {"camera": camera})
+    async with audited_refusals(app, refusal.caller, refusal.action, refusal.inputs):
         who.context.require_case("sighting search")
-        data = await read_upload_bytes(image, app)
-        pixels = await run_in_threadpool(decode_image, data, app.image_limits,
-                                         image.filename or "probe")
-    hits = await run_in_threadpool(
-        app.oversight.sightings.by_probe, who.context, pixels, hashlib.sha256(data).hexdigest(),
-        SightingQuery(camera=camera, limit=limit), threshold)
+    hits = await analyse_uploads(app, [image], lambda probe: app.oversight.sightings.by_probe(
+        who.context, probe[0].pixels, hashlib.sha256(probe[0].data).hexdigest(),
+        SightingQuery(camera=camera, limit=limit), threshold), refusal)
     return [SightingHitPublic(sighting=SightingPublic.model_validate(h.sighting.as_dict()),
                               score=round(h.score, 6)) for h in hits]
 
@@ -279,7 +276,7 @@ class SubmittedSightingPublic(BaseModel):
 @router.post("/sightings", operation_id="submit_sighting",
              response_model=SubmittedSightingPublic, status_code=201, tags=["devices"])
 async def submit_sighting(
-    *, app: AppDep, who: Device,
+    *, app: AppDep, who: Device, request: Request,
     camera: Annotated[str, Form(max_length=100, description="A registered camera.")],
     track_id: Annotated[int, Form(ge=0, le=2**31)],
     first_seen: Annotated[datetime, Form()],
@@ -287,13 +284,16 @@ async def submit_sighting(
     frames: Annotated[int, Form(ge=1, le=10**7)] = 1,
     image: Annotated[UploadFile, File(description="The track's best-shot crop.")],
 ) -> SubmittedSightingPublic:
-    """An edge node reports an ended track with its best shot (device keys; audited)."""
-    async with audited_refusals(app, who.context, "sighting.submit",
-                                {"camera": camera, "track": track_id}):
+    """An edge node reports an ended track with its best shot (device keys; audited).
+    A device key reports only for the cameras it is bound to (403), within
+    ``devices.clock_skew_s`` of the server's clock and not before the camera was
+    registered (400), at most ``devices.submit_rate_per_minute`` a minute (429)."""
+    refusal = Refusal(who.context, "sighting.submit", {"camera": camera, "track": track_id})
+    async with audited_refusals(app, refusal.caller, refusal.action, refusal.inputs):
+        rate_limits(request).check("submit", who.key.key_id)
         report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
-        data = await read_upload_bytes(image, app)
-        pixels = await run_in_threadpool(decode_image, data, app.image_limits,
-                                         image.filename or "best-shot")
-    intake = EdgeIntake(app.video, app.store, app.engine)
-    result = await run_in_threadpool(intake.submit, who.context, report, pixels, data)
+        # Binding and times first: a refused report costs no decoding.
+        await run_in_threadpool(app.edge.admit, who.context, report)
+    result = await analyse_uploads(app, [image], lambda shot: app.edge.submit(
+        who.context, report, shot[0].pixels, shot[0].data), refusal)
     return SubmittedSightingPublic.model_validate(result.as_dict())
