@@ -94,8 +94,15 @@ class PixelBudget:
 
     @property
     def in_use(self) -> int:
+        """Pixels reserved now."""
         with self._changed:
             return self._used
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for room now."""
+        with self._changed:
+            return len(self._queue)
 
     def reserve(self, pixels: int, what: str = "image") -> Reservation:
         """Hold ``pixels`` (at most the capacity), waiting up to ``wait_s`` for room;
