@@ -50,7 +50,11 @@ class Console:
 @contextmanager
 def served(data_dir: Path, log: Path) -> Iterator[Console]:
     """``frvs init``, keys of each role, then ``frvs serve`` on a free loopback port."""
-    env = {"FRVS_DATA_DIR": str(data_dir)}
+    # The operator adds a camera on the shared clip: the shared data is the media root
+    # the deployment lets API callers name files under (video.media_roots).
+    shared = Path(os.environ.get("FRVS_SHARED", REPO.parent / "shared")).resolve()
+    env = {"FRVS_DATA_DIR": str(data_dir),
+           "FRVS_VIDEO__MEDIA_ROOTS": json.dumps([str(shared / "data")])}
     tokens = {"admin": str(frvs(["init"], env)["admin_key"])}
     with frvs_serve(env, log) as base:
         # Keys through the API (one process already running): the CLI would cost a start each.
