@@ -7,6 +7,7 @@
   const save = document.getElementById("c-save");
   const cancel = document.getElementById("c-cancel");
   let editing = null;
+  let shownSource = null;
   let statuses = new Map();
   const frames = new Map();
 
@@ -73,6 +74,7 @@
 
   function edit(camera) {
     editing = camera.name;
+    shownSource = camera.source;
     form.elements.name.value = camera.name;
     form.elements.name.readOnly = true;
     form.elements.source_url.value = camera.source;
@@ -112,8 +114,15 @@
         retention_days: Number(f.retention_days.value), keep_crops: f.keep_crops.checked,
         enabled: f.enabled.checked,
       };
-      if (editing) await api(`/v1/cameras/${encodeURIComponent(editing)}`, { method: "DELETE" });
-      await api("/v1/cameras", { method: "POST", json: body });
+      if (editing) {
+        // A change, not a re-creation: the camera keeps its history, and a source shown
+        // with its password masked is sent back only when the operator typed a new one.
+        const { name, ...changes } = body;
+        if (changes.source_url === shownSource) delete changes.source_url;
+        await api(`/v1/cameras/${encodeURIComponent(name)}`, { method: "PATCH", json: changes });
+      } else {
+        await api("/v1/cameras", { method: "POST", json: body });
+      }
       toast(`Camera ${body.name} ${editing ? "saved" : "added"}`);
       reset();
       await refresh();
