@@ -133,6 +133,10 @@ class SourcePolicy:
     allow_private: bool = False
     resolver: Resolver = field(default=resolve_host, repr=False, compare=False)
 
+    def in_media_root(self, path: Path) -> bool:
+        """Whether ``path`` (resolved) lies under one of the media roots."""
+        return any(_within(path, root.resolve()) for root in self.media_roots)
+
     def check(self, url: str, origin: SourceOrigin) -> CheckedSource:
         """The source ``url`` as it may be opened for ``origin``; ``SourceRefusedError``
         with the reason otherwise (never whether a port is open or what a file holds)."""

@@ -17,6 +17,7 @@ closed one.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ import av.error
 import cv2
 import numpy as np
 
-from frvs.core.errors import FrvsError, ImageError
-from frvs.imaging.decode import ImageLimits, read_image
+from frvs.core.errors import FrvsError, ImageError, ImageTooLargeError
+from frvs.imaging.decode import ImageLimits, decode_image
 from frvs.video.models import Frame
 from frvs.video.source_policy import (
     CheckedSource,
@@ -343,6 +344,9 @@ class ImageFolderSource:
     def __init__(self, folder: Path, camera: str, options: SourceOptions) -> None:
         self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                              and _allowed(p, camera, options))
+        # A folder under a media root only ever yields files under a media root: a link
+        # inside it cannot reach elsewhere, whoever registered the camera.
+        self._confined = options.policy.in_media_root(folder.resolve())
         if not self._files:
             raise SourceError(f"{folder} holds no images")
         self._camera = camera
@@ -375,12 +379,35 @@ class ImageFolderSource:
             if due is not None and not due(timestamp):
                 continue  # not decoded at all
             try:
-                image = read_image(path, self._limits)
+                image = decode_image(self._checked_bytes(path), self._limits, str(path))
             except ImageError as exc:
                 logger.warning("skipping %s: %s", path, exc.message)
                 continue
+            except (OSError, SourceRefusedError) as exc:
+                logger.warning("camera %s: skipping %s: %s", self._camera, path.name,
+                               getattr(exc, "message", exc))
+                continue
             return Frame(self._camera, i, timestamp, captured, image)
         return None
+
+    def _checked_bytes(self, path: Path) -> bytes:
+        """The file's bytes, judged on the file actually opened (its path read back from
+        the open descriptor), not on its name: a link swapped after the folder was
+        checked cannot make a camera read FRVS's data or leave the media roots."""
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            self._options.policy.check(str(opened), self._options.origin)
+            if self._confined and not self._options.policy.in_media_root(opened):
+                raise SourceRefusedError(f"{path.name} leads outside video.media_roots")
+            size = os.fstat(fd).st_size
+            if size > self._limits.max_bytes:
+                raise ImageTooLargeError(f"{path}: {size} bytes is more than the limit of "
+                                         f"{self._limits.max_bytes} bytes")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(self._limits.max_bytes + 1)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self._index = len(self._files)
