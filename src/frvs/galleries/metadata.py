@@ -25,26 +25,35 @@ from frvs.core.errors import InvalidInputError, ProhibitedAttributeError
 _PROHIBITED_STEMS = (
     # race and ethnicity
     "racial", "rassisch", "ethni", "etni", "volkszugehorigkeit", "abstammung",
-    "种族", "種族", "人种", "人種", "民族", "族裔",
+    "rassenzugehorig", "herkunft", "ascendenc", "ascendanc", "complexion",
+    "种族", "種族", "人种", "人種", "民族", "族裔", "族群",
     # skin colour
     "skincolo", "skintone", "hautfarbe", "hautton", "couleurdepeau", "couleurdelapeau",
     "couleurpeau", "colordepiel", "colorpiel", "tonodepiel", "cordapele", "cordepele",
     "tomdepele", "肤色", "膚色",
     # religion and belief
     "religi", "konfession", "glaube", "bekenntnis", "croyance", "creencia", "crenca",
+    "confesion", "confissao", "weltanschauung", "denomination", "church",
     "宗教", "信仰",
     # political opinion
     "politi", "ideolog", "parteizugehorigkeit", "partyaffiliation", "partymembership",
-    "政治", "政见", "政見", "党派", "黨派",
+    "parteimitglied", "partido",
+    "政治", "政见", "政見", "党派", "黨派", "政党", "政黨",
     # health
     "health", "medical", "medicale", "medico", "medizin", "diagnos", "disabilit", "handicap",
     "gesundheit", "krank", "behinderung", "maladie", "enfermedad", "discapacidad", "doenca",
     "deficiencia", "pregnan", "schwanger", "grossesse", "embaraz", "gravidez",
-    "健康", "医疗", "醫療", "疾病", "病史", "残疾", "殘疾",
+    "behinder", "discapacit", "medica", "medika", "psychiatr", "psiquiatr", "wheelchair",
+    "rollstuhl", "fauteuilroulant", "silladeruedas", "cadeiraderodas", "bloodtype",
+    "bloodgroup", "blutgruppe", "groupesanguin", "tiposanguineo", "allerg", "alergi",
+    "hivstatus", "diabet", "cancer",
+    "健康", "医疗", "醫療", "疾病", "病史", "残疾", "殘疾", "病历", "病歷", "诊断", "診斷",
+    "怀孕", "懷孕", "残障", "殘障", "血型",
     # sexual orientation
     "sexualorient", "sexualit", "sexualidad", "sexualpref", "orientationsexuel",
     "orientacionsexual", "orientacaosexual", "sexuelleorient", "sexuelleausricht",
-    "性取向", "性倾向", "性傾向",
+    "homosex", "heterosex", "bisexu", "lesbi", "lgbt",
+    "性取向", "性倾向", "性傾向", "同性恋", "同性戀",
     # emotion
     "emotion", "emocion", "emocao", "gefuhl", "gemutszustand", "estadodeanimo", "sentiment",
     "sentimient", "情绪", "情緒", "情感", "心情",
@@ -54,9 +63,11 @@ _PROHIBITED_TOKENS = frozenset({
     "skin", "peau", "teint", "piel", "pele",
     "religion", "faith", "creed", "credo", "belief", "beliefs", "culte",
     "partei",
-    "illness", "disease", "sante", "salud", "saude",
-    "orientation",
+    "illness", "disease", "sante", "salud", "saude", "disabled", "deficiente", "enfermo",
+    "enferma", "malade", "doente", "krankheit", "hiv", "aids",
+    "orientation", "orientacion", "orientacao", "orientierung", "gay", "queer",
     "emotion", "mood", "moods", "affect", "feeling", "feelings", "humeur", "humor", "stimmung",
+    "laune", "animo",
 })
 _LONGEST_TOKEN = max(len(t) for t in _PROHIBITED_TOKENS)
 _INNOCENT = ("demotion",)
@@ -69,6 +80,9 @@ _LOOKALIKES = str.maketrans({
     "м": "m", "н": "h", "о": "o", "р": "p", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԁ": "d",
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
     "τ": "t", "υ": "u", "χ": "x", "ı": "i",
+    # IPA and other Latin-like letters NFKC leaves alone.
+    "ɑ": "a", "ɡ": "g", "ɾ": "r", "ʀ": "r", "ɩ": "i", "ɪ": "i", "ʟ": "l", "ӏ": "l",
+    "ɛ": "e", "ɔ": "o", "ʏ": "y", "ɴ": "n", "ʜ": "h", "ʙ": "b",
 })
 
 
