@@ -9,25 +9,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from frvs.config.settings import load_settings, read_config_file
 from frvs.core.errors import ConfigurationError
 from frvs.evaluation.calibration import Calibration
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"cannot read configuration {path}: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigurationError(f"{path}: the configuration must be a mapping")
-    return loaded
 
 
 def write_calibration(config: Path, calibration: Calibration, as_default: bool = False) -> None:
