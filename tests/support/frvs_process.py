@@ -24,6 +24,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_healthy(proc: subprocess.Popen[bytes], base: str, log: Path,
+                       timeout: float = 120.0) -> None:
+    """Return once ``base`` answers ``/healthz``; raise with the log's tail if ``proc``
+    exits or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> Iterator[str]:
     """``frvs serve`` with ``env`` until it answers ``/healthz``; its base URL. Stopped
@@ -34,16 +50,7 @@ def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> 
                                 stderr=subprocess.STDOUT, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_until_healthy(proc, base, log, start_timeout)
         yield base
     finally:
         proc.terminate()

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
-from frvs_process import FRVS, free_port
+from frvs_process import FRVS, free_port, wait_until_healthy
 from PIL import Image, ImageOps
 
 from frvs.api.app import create_api
@@ -336,15 +336,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
                                 stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
+        wait_until_healthy(proc, base, tmp_path / "serve.log")
         yield proc, base, admin
     finally:
         proc.terminate()

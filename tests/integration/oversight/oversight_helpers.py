@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from frvs_process import FRVS, free_port
+from frvs_process import FRVS, free_port, wait_until_healthy
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -311,16 +311,7 @@ def killable_service(env: dict[str, str], log: Path, start_timeout: float = 90
                                 start_new_session=True)
     service = Service(proc, f"http://127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                if httpx.get(f"{service.base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"frvs serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_until_healthy(proc, service.base, log, start_timeout)
         yield service
     finally:
         service.kill()
