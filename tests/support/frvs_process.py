@@ -41,9 +41,10 @@ def wait_until_healthy(proc: subprocess.Popen[bytes], base: str, log: Path,
 
 
 @contextmanager
-def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> Iterator[str]:
-    """``frvs serve`` with ``env`` until it answers ``/healthz``; its base URL. Stopped
-    (terminated, then killed) afterwards; its output goes to ``log``."""
+def serve_process(env: dict[str, str], log: Path, start_timeout: float = 120.0
+                  ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``frvs serve`` with ``env`` until it answers ``/healthz``: its process and base URL.
+    Stopped (terminated, then killed) afterwards; its output goes to ``log``."""
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], stdout=out,
@@ -51,7 +52,7 @@ def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(proc, base, log, start_timeout)
-        yield base
+        yield proc, base
     finally:
         proc.terminate()
         try:
@@ -59,3 +60,11 @@ def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def frvs_serve(env: dict[str, str], log: Path, start_timeout: float = 120.0) -> Iterator[str]:
+    """``frvs serve`` with ``env`` until it answers ``/healthz``: its base URL (see
+    ``serve_process``)."""
+    with serve_process(env, log, start_timeout) as (_, base):
+        yield base

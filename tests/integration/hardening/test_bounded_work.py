@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
-from frvs_process import FRVS, free_port, wait_until_healthy
+from frvs_process import FRVS, serve_process
 from PIL import Image, ImageOps
 
 from frvs.api.app import create_api
@@ -330,21 +330,8 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
     env = {**os.environ, "FRVS_DATA_DIR": str(tmp_path / "data")}
     admin = json.loads(subprocess.run([FRVS, "init", "--json"], env=env, check=True,
                                       capture_output=True, text=True).stdout)["admin_key"]
-    port = free_port()
-    with (tmp_path / "serve.log").open("w") as log:
-        proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(proc, base, tmp_path / "serve.log")
+    with serve_process(env, tmp_path / "serve.log") as (proc, base):
         yield proc, base, admin
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow

@@ -11,9 +11,7 @@ purge of gallery subjects swept the crops of sightings and alerts that had not e
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import httpx
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
-from frvs_process import FRVS
+from frvs_process import serve_process
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
@@ -45,7 +43,6 @@ from frvs.video.tables import SightingRow
 
 PROBLEM = "application/problem+json"
 CASE = {"X-Case-Reference": "CASE-12", "X-Purpose": "retention regression test"}
-PORTS = range(19040, 19050)
 """Loopback ports this file's ``frvs serve`` may use."""
 
 
@@ -224,17 +221,6 @@ def test_retention_deletes_alert_evidence_and_subjects_by_policy_and_spares_the_
     assert purge["subjects"] == ["watch/biden"]
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free port in {PORTS}")
-
-
 def _sighting(camera: str, track: int, expires: datetime, crop: str | None) -> SightingRow:
     now = datetime.now(UTC)
     return SightingRow(camera=camera, track_id=track, first_seen=now, last_seen=now, frames=1,
@@ -257,22 +243,14 @@ def test_frvs_serve_runs_retention_on_its_schedule_as_the_system(tmp_path: Path)
                              _sighting("cam", 2, past, None),
                              _sighting("cam", 3, future, None)])
     app.store.close()
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    env = {**os.environ, "FRVS_DATA_DIR": str(data), "FRVS_RETENTION__INTERVAL_S": "1"}
-    proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    env = {"FRVS_DATA_DIR": str(data), "FRVS_RETENTION__INTERVAL_S": "1"}
     db = data / "frvs.db"
-    try:
+    runs = "select count(*) from audit_entries where action = 'retention'"
+    with serve_process(env, tmp_path / "serve.log", 90) as (proc, _):
         deadline = time.monotonic() + 90
-        runs = "select count(*) from audit_entries where action = 'retention'"
         while time.monotonic() < deadline and _count(db, runs) < 2:
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
             time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
     assert _count(db, runs) >= 2, "frvs serve did not run retention every second"
     assert _count(db, "select count(*) from sightings") == 1
     assert not (data / "media" / "sightings" / "cam" / "1.jpg").exists()
