@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _serve
 import httpx
 import numpy as np
 from sqlalchemy import insert
@@ -42,7 +42,6 @@ from frvs.storage.schema import SubjectRow, TemplateRow
 
 SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DATA = SHARED / "data"
-FRVS = str(Path(sys.executable).parent / "frvs")
 CASE = {"X-Case-Reference": "BENCH", "X-Purpose": "benchmark"}
 _BATCH = 5000
 
@@ -85,22 +84,6 @@ def seed(data_dir: Path, sizes: dict[str, int], real: Path) -> str:
         log(f"seeded {name}: {size} synthetic subjects + 1 real")
     app.store.close()
     return token
-
-
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FRVS_DATA_DIR": str(data_dir),
-           "FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000", "FRVS_API__SEARCH_BURST": "100000"}
-    proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("frvs serve did not start")
 
 
 def load(base: str, token: str, request: dict[str, Any], total: int,
@@ -149,7 +132,9 @@ def main() -> None:
         token = seed(data_dir, {"g1k": 1000, "g100k": args.big}, real)
         seed_s = time.perf_counter() - began
         began = time.perf_counter()
-        proc = start(data_dir, args.port)
+        unlimited = {"FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000",
+                     "FRVS_API__SEARCH_BURST": "100000"}
+        proc = _serve.start(data_dir, args.port, unlimited, timeout=300)
         start_s = time.perf_counter() - began
         base = f"http://127.0.0.1:{args.port}"
         pair = [("image_a", ("a.jpg", (photos / "img1.jpg").read_bytes(), "image/jpeg")),

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _serve
 import httpx
 from PIL import Image
 
-FRVS = str(Path(sys.executable).parent / "frvs")
 SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 PHOTO = SHARED / "data" / "pairs" / "images" / "img1.jpg"
 WIDE = (16383, 2441)
@@ -165,21 +165,6 @@ def wave(proc: subprocess.Popen[bytes], base: str, token: str, upload: tuple[str
             "healthz_errors": watch.health_errors}
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FRVS_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen([FRVS, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("frvs serve did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,9 +178,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="frvs-hostile-") as tmp:
         data_dir = Path(tmp) / "data"
         env = {**os.environ, "FRVS_DATA_DIR": str(data_dir)}
-        admin = json.loads(subprocess.run([FRVS, "init", "--json"], env=env, check=True,
+        admin = json.loads(subprocess.run([_serve.FRVS, "init", "--json"], env=env, check=True,
                                           capture_output=True, text=True).stdout)["admin_key"]
-        proc = start(data_dir, port)
+        proc = _serve.start(data_dir, port)
         try:
             warm = httpx.post(f"{base}/v1/detect", headers={"Authorization": f"Bearer {admin}"},
                               files={"image": ("photo.jpg", PHOTO.read_bytes())}, timeout=120)
