@@ -12,6 +12,10 @@ from frvs.core.errors import InvalidInputError, InvalidRecordError
 @pytest.mark.parametrize("spelling", [
     "alice", "Alice", "  ALICE ", "ａｌｉｃｅ", "Ａlice", "al\u200bice", "alice\u2060",
     "\ufeffalice", "ALICE\u200d",
+    # The adversary's spellings: zero-width marks that are not format characters
+    # (combining grapheme joiner, variation selectors) and letters that render as nothing.
+    "alice\u034f", "alice\ufe0f", "al\U000e0101ice", "alice\u3164", "alice\u2800",
+    "\u115falice", "alice\uffa0", "a\u180blice",
 ])
 def test_every_spelling_of_one_holder_is_one_person(spelling: str) -> None:
     assert normalise_holder(spelling) == "alice"
@@ -24,7 +28,8 @@ def test_other_names_stay_other_people() -> None:
     assert normalise_holder("Alice   B") == "alice b"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "\u200b", "al\x00ice", "a\nb", "x" * 201])
+@pytest.mark.parametrize("bad", ["", "   ", "\u200b", "\u034f\u3164\u2800", "al\x00ice", "a\nb",
+                                 "x" * 201])
 def test_empty_invisible_or_control_holders_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInputError):
         normalise_holder(bad)

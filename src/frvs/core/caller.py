@@ -38,14 +38,18 @@ class Role(StrEnum):
 
 def normalise_holder(holder: str) -> str:
     """How holders compare: compatibility forms folded (NFKC: full-width letters are
-    letters), invisible format characters (zero-width spaces, joiners) removed,
+    letters), what renders as nothing (zero-width spaces and joiners, variation
+    selectors, Hangul fillers, the blank Braille pattern) removed,
     whitespace collapsed and case folded, so "Ａlice\u200b  B" == "alice b". Look-alike
     letters of other scripts (a Cyrillic "а") stay distinct: they are other names."""
     if any(unicodedata.category(c) == "Cc" for c in holder):
         raise InvalidInputError("a key holder cannot contain control characters")
-    folded = unicodedata.normalize("NFKC", holder)
-    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-    value = " ".join(visible.split()).casefold()
+    # Invisible characters go before NFKC too: a joiner between two letters would
+    # otherwise stop them composing, leaving a spelling that differs only invisibly.
+    seen = "".join(c for c in holder if not _renders_as_nothing(c))
+    folded = unicodedata.normalize("NFKC", seen)
+    seen = "".join(c for c in folded if not _renders_as_nothing(c))
+    value = " ".join(seen.split()).casefold()
     if not value or len(value) > 200:
         raise InvalidInputError("a key holder is a person's id of 1-200 characters")
     return value
@@ -55,11 +59,29 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 """Characters Unicode files as letters or symbols that render as nothing (Hangul fillers,
 the blank Braille pattern)."""
 
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+"""Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): what a
+renderer shows as nothing. ``unicodedata`` does not expose the property, and the
+category alone misses some (the combining grapheme joiner and the variation selectors
+are marks, not format characters)."""
+
+
+def _renders_as_nothing(c: str) -> bool:
+    code = ord(c)
+    return (unicodedata.category(c) == "Cf" or c in _BLANK_LETTERS
+            or any(low <= code <= high for low, high in _DEFAULT_IGNORABLE))
+
 
 def visible(text: str | None) -> bool:
     """Whether ``text`` has a character a reader can see: a letter, digit, punctuation
     mark or symbol, not only spaces, zero-width or control characters ("\\u200b")."""
-    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS
+    return any(unicodedata.category(c)[0] in "LNPS" and not _renders_as_nothing(c)
                for c in text or "")
 
 

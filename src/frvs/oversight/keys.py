@@ -50,8 +50,17 @@ def token_hash(token: str) -> str:
 
 def _key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(row.key_id, row.name, Role(row.role), row.created_at, row.created_by,
-                  row.revoked_at, row.holder or normalise_holder(row.name),
-                  tuple(row.cameras or ()))
+                  row.revoked_at, _holder(row), tuple(row.cameras or ()))
+
+
+def _holder(row: ApiKeyRow) -> str:
+    # Compared under today's rule, so a key made before the rule learnt another invisible
+    # character counts as the person it names. A holder that is nothing but such
+    # characters stays as it was stored: it was always someone else.
+    try:
+        return normalise_holder(row.holder or row.name)
+    except InvalidInputError:
+        return row.holder or row.name
 
 
 def _checked_name(name: str) -> str:

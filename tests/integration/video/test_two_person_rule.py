@@ -207,6 +207,13 @@ def test_cli_reviews_count_key_holders_not_names(backend: Backend,
     code, error = _cli(backend, "alerts", "review", a, "confirm", "--note", "from the phone",
                        "--json", key=phone["token"])
     assert (code, error["error"]) == (17, "conflict"), error
+    # The adversary's spelling: marks and letters that render as nothing.
+    code, tablet = _cli(backend, "key", "create", "ann tablet", "--role", "reviewer",
+                        "--holder", "ann\u034f\ufe0f\u3164\u2800", "--json")
+    assert (code, tablet["holder"]) == (0, "ann"), tablet
+    code, error = _cli(backend, "alerts", "review", a, "confirm", "--note", "from the tablet",
+                       "--json", key=tablet["token"])
+    assert (code, error["error"]) == (17, "conflict"), error
     assert _people(app.video.alerts.get(alert)) == [("ann", "confirm")]
 
     # A second person (holder = the key's name by default) confirms it.
