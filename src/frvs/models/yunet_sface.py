@@ -188,16 +188,19 @@ def build(config: YuNetSFaceConfig) -> ModelPack:
     """Load the pack with the configured runtime; checksums are verified first."""
     det_path, emb_path = _files(config)
     runtime = config.runtime
+    # 'auto' is ONNX Runtime, on CPU and on CUDA alike. Measured on the 2-core reference
+    # machine (ORT 1.31, OpenCV 4.14, same photo, the two runtimes interleaved):
+    # detection at 640x480 took a median 35 ms on ORT against 78 ms on OpenCV (CPU time
+    # 18 vs 40 ms), align + embed one face 95 vs 117 ms (CPU 49 vs 59 ms);
+    # benchmarks/engine.py agrees at 1280x720 and for batches, which OpenCV's DNN gets
+    # wrong for SFace anyway. The machine was shared (load 5-9); the ratios held.
     if runtime in ("auto", "onnxruntime"):
         from frvs.models import yunet_sface_ort
 
-        if runtime == "onnxruntime" or yunet_sface_ort.preferred_on_this_machine():
-            detector = yunet_sface_ort.OrtYuNetDetector(det_path, config)
-            embedder = yunet_sface_ort.OrtSFaceEmbedder(emb_path)
-            active = [*detector.providers, *embedder.providers]
-            return ModelPack(
-                INFO, detector, embedder, runtime=yunet_sface_ort.runtime_name(active)
-            )
+        detector = yunet_sface_ort.OrtYuNetDetector(det_path, config)
+        embedder = yunet_sface_ort.OrtSFaceEmbedder(emb_path)
+        active = [*detector.providers, *embedder.providers]
+        return ModelPack(INFO, detector, embedder, runtime=yunet_sface_ort.runtime_name(active))
     return ModelPack(
         INFO, OpenCVYuNetDetector(det_path, config), OpenCVSFaceEmbedder(emb_path), "opencv"
     )

@@ -56,19 +56,6 @@ def runtime_name(providers: Sequence[str] | None = None) -> str:
     return "onnxruntime-cuda" if CUDA in active else "onnxruntime-cpu"
 
 
-def preferred_on_this_machine() -> bool:
-    """Whether runtime 'auto' should pick ONNX Runtime over OpenCV.
-
-    Measured on the 2-core reference machine (ORT 1.31, OpenCV 4.14, same photo, the two
-    runtimes interleaved): detection at 640x480 took a median 35 ms on ORT against 78 ms
-    on OpenCV (CPU time 18 vs 40 ms), align + embed one face 95 vs 117 ms (CPU 49 vs
-    59 ms); benchmarks/engine.py agrees at 1280x720 and for batches, which OpenCV's DNN
-    gets wrong for SFace anyway. The machine was shared (load 5-9), hence the absolute
-    figures; the ratios held in every run. So ORT is preferred on CPU, and on CUDA too.
-    """
-    return True
-
-
 def session_options() -> ort.SessionOptions:
     """Options for every session: all graph optimisations, threads sized to the machine.
 

@@ -46,11 +46,6 @@ def _first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0][:300] if error is not None else ""
 
 
-def default_database_url(data_dir: Path) -> str:
-    """``sqlite:///<data_dir>/frvs.db``."""
-    return f"sqlite:///{(data_dir / 'frvs.db').resolve()}"
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling skips BEGIN for DDL and reads; take it over.
     dbapi_connection.isolation_level = None
@@ -159,10 +154,3 @@ def _upgrade(connection: Any) -> None:
     # "heads": independent branches (video, oversight) off 0001 each reach their tip.
     command.upgrade(config, "heads")
 
-
-def open_database(url: str) -> Database:
-    """Open and migrate the store at ``url``."""
-    database = Database(url)
-    database.migrate()
-    logger.info("store open at %s", database.safe_url)
-    return database

@@ -114,12 +114,6 @@ class GalleryRepository:
     def get(self, name: str) -> Gallery:
         return _gallery(self._row(name))
 
-    def by_id(self, gallery_id: int) -> Gallery:
-        row = self._s.get(GalleryRow, gallery_id)
-        if row is None:
-            raise NotFoundError(f"no gallery with id {gallery_id}")
-        return _gallery(row)
-
     def all(self) -> list[Gallery]:
         return [_gallery(r) for r in self._s.scalars(select(GalleryRow).order_by(GalleryRow.name))]
 

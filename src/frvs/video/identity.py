@@ -129,10 +129,6 @@ class TrackIdentity:
             for gallery, ranked in self.fused().items()
             if ranked and gallery not in self._decided)
 
-    @property
-    def decided(self) -> dict[str, Fused]:
-        return dict(self._decided)
-
     def add(self, weight: float, eye_px: float, candidates: Sequence[Candidate]) -> list[Fused]:
         """Record an attempt; return the galleries newly decided by it."""
         self._attempts.append(Attempt(weight, eye_px, tuple(candidates)))

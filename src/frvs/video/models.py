@@ -1,4 +1,4 @@
-"""Records of the video pipeline: Frame -> TrackedFace -> Shot -> Candidate ->
+"""Records of the video pipeline: Frame -> Shot -> Candidate ->
 TrackDecision / Sighting, and the camera's health (CameraStatus).
 
 Each record validates itself where it is made.
@@ -46,15 +46,6 @@ class Frame:
             raise InvalidRecordError(f"frame image must be (H, W, 3) BGR, got shape {shape}")
         if self.captured_at.tzinfo is None:
             raise InvalidRecordError("frame captured_at must be timezone-aware")
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedFace:
-    """A face of one frame with the id of the track it belongs to."""
-
-    track_id: int
-    detection: FaceDetection
-    quality: FaceQuality
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from callers import LOCAL
 from fastapi.testclient import TestClient
 from service_helpers import served
@@ -25,6 +26,7 @@ from frvs.config.settings import load_settings
 ST = str(Path(sys.executable).parent / "st")
 
 
+@pytest.mark.slow
 def test_no_server_errors_under_fuzzing(tmp_path: Path, data_dir: Path) -> None:
     env = {"FRVS_DATA_DIR": str(tmp_path / "data"),
            "FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000", "FRVS_API__SEARCH_BURST": "100000"}

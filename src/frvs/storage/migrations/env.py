@@ -9,7 +9,7 @@ from frvs.storage.schema import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only the store runs these migrations
-    raise RuntimeError("FRVS migrations run through frvs.storage.database.open_database")
+    raise RuntimeError("FRVS migrations run through frvs.storage.database.Database.migrate")
 
 # render_as_batch lets ALTERs work on SQLite, which rewrites tables to alter them.
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
