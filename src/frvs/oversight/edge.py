@@ -15,7 +15,6 @@ retention has already passed. Refusals are audited (``sighting.submit``, ``refus
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,11 +31,9 @@ from frvs.core.errors import (
     PermissionDeniedError,
 )
 from frvs.core.geometry import Box, Landmarks
-from frvs.core.templates import ModelSpace, Template
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
-from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import AuditContext, Role
@@ -45,6 +42,7 @@ from frvs.pipeline.events import VideoEvent
 from frvs.pipeline.services import VideoServices
 from frvs.storage.database import StoreError
 from frvs.storage.store import Store
+from frvs.video.edge_report import NodeTemplate
 from frvs.video.models import Shot, Sighting, TrackDecision
 from frvs.video.service import CameraSpec, jpeg
 from frvs.video.tables import CameraRow
@@ -83,39 +81,6 @@ class EdgeResult:
                 "gallery": self.gallery,
                 "score": None if self.score is None else round(self.score, 6),
                 "sighting": self.sighting, "alert": self.alert, "replayed": self.replayed}
-
-
-@dataclass(frozen=True, slots=True)
-class NodeTemplate:
-    """The best shot's template as the node made it: its model space's key, the float32
-    vector's bytes, and the shot's quality measurements."""
-
-    space: str
-    vector: bytes
-    quality: dict[str, float]
-
-    def as_template(self, space: ModelSpace) -> Template:
-        if len(self.vector) != 4 * space.dimension:
-            raise InvalidInputError(f"a template of {space.key} has {space.dimension} "
-                                    f"float32 values; got {len(self.vector)} bytes")
-        values = np.frombuffer(self.vector, dtype="<f4")
-        if not np.all(np.isfinite(values)):
-            raise InvalidInputError("the template holds non-finite values")
-        return Template.from_raw(values, space)
-
-    def face_quality(self) -> FaceQuality:
-        q = self.quality
-
-        def get(name: str) -> float:
-            value = float(q.get(name, 0.0))
-            if not math.isfinite(value):
-                raise InvalidInputError(f"quality {name} must be finite")
-            return value
-
-        return FaceQuality(get("detector_score"), get("face_size_px"), get("inter_eye_px"),
-                           get("sharpness"), get("brightness"), get("contrast"),
-                           PoseEstimate(get("yaw"), get("pitch"), get("roll")),
-                           min(1.0, max(0.0, get("overall"))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,25 +145,28 @@ class NodeRegistry:
             offset = (beat.sent_at - now).total_seconds()
             with self._store.unit(write=True) as uow:
                 row = uow.session.get(EdgeNodeRow, key.key_id)
+                first = row is None
+                before_crops = 0 if row is None else row.dropped_crops
+                before_reports = 0 if row is None else row.dropped_reports
                 if row is None:
-                    row = EdgeNodeRow(key_id=key.key_id, first_contact=now, dropped_crops=0,
-                                      dropped_reports=0, reports=0)
-                    uow.session.add(row)
-                    uow.audit(context, AuditDraft("edge.register", inputs | {
-                        "version": beat.version, "pack": beat.pack}, {"key_id": key.key_id}))
-                new_crops = _delta(beat.dropped_crops, row.dropped_crops)
-                new_reports = _delta(beat.dropped_reports, row.dropped_reports)
-                if new_crops or new_reports:
-                    uow.audit(context, AuditDraft("edge.drops", inputs, {
-                        "crops": new_crops, "reports": new_reports,
-                        "total_crops": beat.dropped_crops,
-                        "total_reports": beat.dropped_reports}))
+                    row = EdgeNodeRow(key_id=key.key_id, first_contact=now, reports=0)
                 row.name, row.cameras = beat.name[:200], list(beat.cameras)
                 row.version, row.pack, row.location = beat.version[:50], beat.pack, beat.location
                 row.last_heartbeat, row.backlog = now, beat.backlog
                 row.backlog_bytes, row.oldest_pending = beat.backlog_bytes, beat.oldest_pending
                 row.clock_offset_s = offset
                 row.dropped_crops, row.dropped_reports = beat.dropped_crops, beat.dropped_reports
+                uow.session.add(row)
+                if first:
+                    uow.audit(context, AuditDraft("edge.register", inputs | {
+                        "version": beat.version, "pack": beat.pack}, {"key_id": key.key_id}))
+                new_crops = _delta(beat.dropped_crops, before_crops)
+                new_reports = _delta(beat.dropped_reports, before_reports)
+                if new_crops or new_reports:
+                    uow.audit(context, AuditDraft("edge.drops", inputs, {
+                        "crops": new_crops, "reports": new_reports,
+                        "total_crops": beat.dropped_crops,
+                        "total_reports": beat.dropped_reports}))
         except Exception as exc:
             record_refusal(self._store, context, "edge.heartbeat", inputs, exc)
             raise

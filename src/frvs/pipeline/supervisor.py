@@ -15,8 +15,7 @@ from collections.abc import Callable
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.galleries.ports import PackCatalog
 from frvs.pipeline.batching import EmbedBatcher
-from frvs.pipeline.camera import CameraPipeline, CameraRun, CameraRuntime
-from frvs.pipeline.events import EventRouter
+from frvs.pipeline.camera import CameraPipeline, CameraRun, CameraRuntime, StepSink
 from frvs.video.models import CameraStatus
 from frvs.video.ports import Matcher
 from frvs.video.service import CameraSpec
@@ -30,7 +29,7 @@ RunListener = Callable[[CameraRun], None]
 class Supervisor:
     """Owns the running camera pipelines of a process."""
 
-    def __init__(self, packs: PackCatalog, matcher: Matcher, router: EventRouter) -> None:
+    def __init__(self, packs: PackCatalog, matcher: Matcher, router: StepSink) -> None:
         self._packs = packs
         self._matcher = matcher
         self.router = router

@@ -21,8 +21,9 @@ from frvs.api.limits import SearchRate, rate_limits
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.core.errors import InvalidInputError
 from frvs.core.times import check_day, check_time
-from frvs.oversight.edge import EdgeSighting, NodeTemplate
+from frvs.oversight.edge import EdgeSighting
 from frvs.oversight.sightings import SightingQuery
+from frvs.video.edge_report import NodeTemplate
 from frvs.video.sources import describe
 
 router = APIRouter(prefix="/v1", tags=["video"])
