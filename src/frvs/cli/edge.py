@@ -88,6 +88,9 @@ def run(
         "Undelivered reports older than this are dropped (counted and reported))."))
     ] = 168.0,
     heartbeat_s: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+    retry_max_s: Annotated[float, typer.Option(help=(
+        "Longest wait between tries while the centre is away (exponential backoff with "
+        "jitter up to this)."))] = 30.0,
     as_json: bool = JsonOption,
 ) -> None:
     """Run local cameras through the analysis pipeline (detection, tracking, best shot,
@@ -116,7 +119,7 @@ def run(
             outbox.set_meta("cameras", names)
         sender = Sender(outbox, link, NodeInfo(name or socket.gethostname(), _version(),
                                                space.key, tuple(names), location),
-                        backoff=Backoff(), heartbeat_s=heartbeat_s)
+                        backoff=Backoff(min(0.5, retry_max_s), retry_max_s), heartbeat_s=heartbeat_s)
         supervisor = Supervisor(packs, NodeMatcher(pack_name), OutboxSink(outbox, space))
         # Sources named on the node's own command line: cameras on its local network
         # are what a node is for; its data directory stays out of reach.

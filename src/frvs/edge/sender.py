@@ -53,6 +53,11 @@ class Backoff:
     base_s: float = 0.5
     cap_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        if not 0 < self.base_s <= self.cap_s <= 3600:
+            raise InvalidInputError("backoff needs 0 < base <= cap <= 3600 s, got "
+                                    f"{self.base_s}, {self.cap_s}")
+
     def delay(self, failures: int, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.cap_s, self.base_s * 2 ** min(failures, 30)))
 
