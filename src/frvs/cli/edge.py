@@ -119,7 +119,8 @@ def run(
             outbox.set_meta("cameras", names)
         sender = Sender(outbox, link, NodeInfo(name or socket.gethostname(), _version(),
                                                space.key, tuple(names), location),
-                        backoff=Backoff(min(0.5, retry_max_s), retry_max_s), heartbeat_s=heartbeat_s)
+                        backoff=Backoff(min(0.5, retry_max_s), retry_max_s),
+                        heartbeat_s=heartbeat_s)
         supervisor = Supervisor(packs, NodeMatcher(pack_name), OutboxSink(outbox, space))
         # Sources named on the node's own command line: cameras on its local network
         # are what a node is for; its data directory stays out of reach.
