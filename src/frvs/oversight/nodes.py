@@ -85,6 +85,7 @@ class NodeRecord:
     first_contact: datetime
     last_heartbeat: datetime | None
     status: str
+    lagging: bool
     backlog: int
     backlog_bytes: int
     oldest_pending: datetime | None
@@ -102,6 +103,7 @@ class NodeRecord:
                 "version": self.version, "pack": self.pack, "location": self.location,
                 "first_contact": self.first_contact.isoformat(),
                 "last_heartbeat": iso(self.last_heartbeat), "status": self.status,
+                "lagging": self.lagging,
                 "backlog": self.backlog, "backlog_bytes": self.backlog_bytes,
                 "oldest_pending": iso(self.oldest_pending),
                 "clock_offset_s": self.clock_offset_s, "clock_ok": self.clock_ok,
@@ -111,11 +113,14 @@ class NodeRecord:
 
 @dataclass(frozen=True, slots=True)
 class NodePolicy:
-    """When a node counts as offline (no heartbeat for ``offline_after_s``) and how far
-    its clock may be off (the device clock-skew limit)."""
+    """When a node counts as offline (no heartbeat for ``offline_after_s``), as lagging
+    (its oldest undelivered report older than ``lagging_after_s`` when it last called
+    in: its backlog is not draining) and how far its clock may be off (the device
+    clock-skew limit)."""
 
     offline_after_s: float = 60.0
     clock_skew_s: float = 120.0
+    lagging_after_s: float = 300.0
 
 
 class NodeRegistry:
@@ -199,9 +204,13 @@ class NodeRegistry:
         last = row.last_heartbeat
         offline = last is None or now - last > timedelta(seconds=self.policy.offline_after_s)
         offset = row.clock_offset_s
+        oldest = row.oldest_pending
+        lagging = (oldest is not None and last is not None
+                   and last - oldest > timedelta(seconds=self.policy.lagging_after_s))
         return NodeRecord(row.key_id, row.name, tuple(row.cameras), row.version, row.pack,
                           row.location, row.first_contact, last,
-                          "offline" if offline else "online", row.backlog, row.backlog_bytes,
+                          "offline" if offline else "online", lagging, row.backlog,
+                          row.backlog_bytes,
                           row.oldest_pending, offset,
                           offset is None or abs(offset) <= self.policy.clock_skew_s,
                           row.dropped_crops, row.dropped_reports, reports)

@@ -58,6 +58,9 @@ class NodePublic(BaseModel):
     last_heartbeat: datetime | None
     status: str = Field(description="online, or offline when no heartbeat came for "
                         "the offline limit.")
+    lagging: bool = Field(description="Its oldest undelivered report was older than the "
+                          "lagging limit when it last called in: its backlog is not "
+                          "draining.")
     backlog: int
     backlog_bytes: int
     oldest_pending: datetime | None
