@@ -48,7 +48,13 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from frvs.app import build_application
+from frvs.config.settings import load_settings
+from frvs.core.caller import Actor, AuditContext, Role
 from frvs.edge.outbox import Outbox, OutboxLimits, Report
+from frvs.galleries.enrolment import EnrolItem
+from frvs.galleries.models import GalleryKind, GallerySpec
+from frvs.video.service import CameraSpec
 
 SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 VIDEO = SHARED / "data" / "video"
@@ -73,19 +79,22 @@ def frvs(data: Path, *args: str) -> str:
 
 
 def setup_centre(data: Path) -> dict[str, str]:
-    frvs(data, "init", "--json")
-    frvs(data, "gallery", "create", "hamilton", "--kind", "watchlist", "--purpose", "bench",
-         "--legal-basis", "bench")
-    for person in ("lin-manuel-miranda", "alex-lacamoire"):
-        frvs(data, "enroll", "hamilton", "--subject", person, str(VIDEO / f"{person}.png"))
-    tokens = {}
-    for camera in ("intake", "clip", "outage-a", "outage-b"):
-        frvs(data, "camera", "add", camera, "edge", "--gallery", "hamilton")
-        key = json.loads(frvs(data, "key", "create", f"node-{camera}", "--role", "device",
-                              "--camera", camera, *(["--camera", "outage-b"]
-                                                    if camera == "outage-a" else []),
-                              "--json"))
-        tokens[camera] = key["token"]
+    """A watch list with the two reference photos, four edge cameras and their keys."""
+    app = build_application(load_settings(data_dir=data))
+    app.store.open()
+    me = AuditContext(Actor("cli", "benchmark"))
+    app.galleries.create(me, GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="bench",
+                                         legal_basis="bench"))
+    app.galleries.enrol(me, "hamilton", [EnrolItem(p, VIDEO / f"{p}.png")
+                                         for p in ("lin-manuel-miranda", "alex-lacamoire")])
+    cameras = ("intake", "clip", "outage-a", "outage-b")
+    for camera in cameras:
+        app.video.cameras.add(me, CameraSpec(camera, "edge", ("hamilton",)))
+    tokens = {camera: app.oversight.keys.create(
+        me, Role.DEVICE, f"node-{camera}",
+        cameras=[camera, "outage-b"] if camera == "outage-a" else [camera]).token
+        for camera in cameras[:3]}
+    app.stop()
     return tokens
 
 
@@ -104,8 +113,9 @@ def space_of(data: Path) -> tuple[str, int]:
     return str(default["space"]), int(default["embedding_size"])
 
 
-def measure_intake(base: str, token: str, space: str, dim: int, reports: int,
+def measure_intake(base: str, token: str, space: tuple[str, int], *, reports: int,
                    crop: bytes | None, first_track: int) -> dict[str, Any]:
+    space_key, dim = space
     rng = np.random.default_rng(first_track)
     now = datetime.now(UTC)
     forms = []
@@ -114,7 +124,7 @@ def measure_intake(base: str, token: str, space: str, dim: int, reports: int,
         v /= np.linalg.norm(v)
         forms.append({"camera": "intake", "track_id": str(first_track + i),
                       "first_seen": (now - timedelta(seconds=3)).isoformat(),
-                      "last_seen": now.isoformat(), "frames": "12", "space": space,
+                      "last_seen": now.isoformat(), "frames": "12", "space": space_key,
                       "template": base64.b64encode(v.tobytes()).decode(),
                       "quality": json.dumps({"overall": 0.6, "detector_score": 0.9})})
     files = {"image": ("best-shot.jpg", crop, "image/jpeg")} if crop else None
@@ -203,9 +213,10 @@ def watch_cpu(data: Path, clip: Path) -> tuple[float, float]:
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
-def outage(folder: Path, base: str, token: str, space: str, dim: int,
+def outage(folder: Path, base: str, token: str, space: tuple[str, int], *,
            reports_per_hour_per_camera: float, crop: bytes) -> dict[str, Any]:
     """Fill a node's outbox with an hour of two cameras' reports, then drain it."""
+    space_key, dim = space
     node = folder / "outage-node"
     box = Outbox(node / "edge" / "outbox.db", OutboxLimits())
     count = round(2 * reports_per_hour_per_camera)
@@ -216,7 +227,7 @@ def outage(folder: Path, base: str, token: str, space: str, dim: int,
         v = rng.standard_normal(dim).astype("<f4")
         v /= np.linalg.norm(v)
         seen = start + timedelta(seconds=3600 * i / max(1, count))
-        box.add(Report(camera, i, seen, seen + timedelta(seconds=2), 10, space, v.tobytes(),
+        box.add(Report(camera, i, seen, seen + timedelta(seconds=2), 10, space_key, v.tobytes(),
                        {"overall": 0.6}, crop), now=seen.timestamp())
     status = box.status()
     box.set_meta("cameras", ["outage-a", "outage-b"])
@@ -244,17 +255,17 @@ def main() -> None:
     result: dict[str, Any] = {"load_avg_before": [round(x, 2) for x in os.getloadavg()]}
     log("setting up the centre")
     tokens = setup_centre(centre)
-    space, dim = space_of(centre)
+    space = space_of(centre)
     proc = _serve.start(centre, port, {"FRVS_DEVICES__SUBMIT_RATE_PER_MINUTE": "1000000",
                                        "FRVS_DEVICES__SUBMIT_BURST": "100000"})
     try:
         crop = face_crop()
         log("intake without crops")
-        result["intake_template_only"] = measure_intake(base, tokens["intake"], space, dim,
-                                                        args.reports, None, 1)
+        result["intake_template_only"] = measure_intake(
+            base, tokens["intake"], space, reports=args.reports, crop=None, first_track=1)
         log("intake with crops")
-        result["intake_with_crop"] = measure_intake(base, tokens["intake"], space, dim,
-                                                    args.reports, crop, 10**6)
+        result["intake_with_crop"] = measure_intake(
+            base, tokens["intake"], space, reports=args.reports, crop=crop, first_track=10**6)
         log("delivery latency: a node on the clip over a healthy link")
         node = folder / "latency-node"
         wall, _ = run_node(node, base, tokens["clip"], "--camera", f"clip={CLIP}")
@@ -278,9 +289,9 @@ def main() -> None:
                     "process; both include process start and model loading"}
         per_hour = made / clip_s * 3600
         log(f"1-hour outage: 2 cameras at {per_hour:.0f} reports/h each")
-        result["outage_1h"] = outage(folder, base, tokens["outage-a"], space, dim,
-                                     per_hour, crop) | {"reports_per_hour_per_camera":
-                                                        round(per_hour)}
+        result["outage_1h"] = outage(folder, base, tokens["outage-a"], space,
+                                     reports_per_hour_per_camera=per_hour, crop=crop) | {
+            "reports_per_hour_per_camera": round(per_hour)}
     finally:
         proc.terminate()
         proc.wait(30)
