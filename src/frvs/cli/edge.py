@@ -15,14 +15,14 @@ from rich.console import Console
 
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state
 from frvs.core.caller import system_caller
-from frvs.core.errors import InvalidInputError
+from frvs.core.errors import FileReadError, InvalidInputError
 from frvs.edge.node import EdgeNode, NodeMatcher, OutboxSink
 from frvs.edge.outbox import Outbox, OutboxLimits
 from frvs.edge.sender import Backoff, Link, NodeInfo, Sender
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.supervisor import Supervisor
 from frvs.video.service import CameraSpec
-from frvs.video.source_policy import SourceOrigin, SourcePolicy
+from frvs.video.source_policy import SourceKind, SourceOrigin, SourcePolicy
 from frvs.video.sources import SourceOptions
 
 console = Console()
@@ -104,6 +104,11 @@ def run(
         link = Link(centre, os.environ.get("FRVS_DEVICE_KEY", "").strip(), ca_file, insecure)
         link.verify()  # a missing --ca-file fails now, not at the first delivery
         specs = [_camera(c, fps) for c in camera or []]
+        policy = SourcePolicy(protected=(root.resolve(),), allow_private=True)
+        for spec in specs:  # a refused source or a missing file fails now, with its reason
+            checked = policy.check(spec.source_url, SourceOrigin.LOCAL)
+            if checked.kind is SourceKind.PATH and not Path(checked.location).exists():
+                raise FileReadError(f"camera {spec.name}: {spec.source_url} does not exist")
         if len({s.name for s in specs}) != len(specs):
             raise InvalidInputError("each --camera NAME may be given once")
         limits = OutboxLimits(int(max_outbox_mb * 1024 * 1024), max_age_hours * 3600.0,
@@ -122,9 +127,8 @@ def run(
                         backoff=Backoff(min(0.5, retry_max_s), retry_max_s),
                         heartbeat_s=heartbeat_s)
         supervisor = Supervisor(packs, NodeMatcher(pack_name), OutboxSink(outbox, space))
-        # Sources named on the node's own command line: cameras on its local network
-        # are what a node is for; its data directory stays out of reach.
-        policy = SourcePolicy(protected=(root.resolve(),), allow_private=True)
+        # Sources named on the node's own command line (policy above): cameras on its
+        # local network are what a node is for; its data directory stays out of reach.
         runtime = CameraRuntime(processor=settings.video.processor(), caller=EDGE_NODE,
                                 source=SourceOptions(policy=policy, origin=SourceOrigin.LOCAL))
         node = EdgeNode(outbox, sender, supervisor, specs, runtime)
