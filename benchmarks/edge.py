@@ -222,13 +222,18 @@ def outage(folder: Path, base: str, token: str, space: tuple[str, int], *,
     count = round(2 * reports_per_hour_per_camera)
     start = datetime.now(UTC) - timedelta(hours=1)
     rng = np.random.default_rng(7)
+    batch: list[tuple[Report, float]] = []
     for i in range(count):
         camera = "outage-a" if i % 2 == 0 else "outage-b"
         v = rng.standard_normal(dim).astype("<f4")
         v /= np.linalg.norm(v)
         seen = start + timedelta(seconds=3600 * i / max(1, count))
-        box.add(Report(camera, i, seen, seen + timedelta(seconds=2), 10, space_key, v.tobytes(),
-                       {"overall": 0.6}, crop), now=seen.timestamp())
+        batch.append((Report(camera, i, seen, seen + timedelta(seconds=2), 10, space_key,
+                             v.tobytes(), {"overall": 0.6}, crop), seen.timestamp()))
+        if len(batch) == 500:  # the node adds one by one; the simulation in batches
+            box.add_all(batch)
+            batch = []
+    box.add_all(batch)
     status = box.status()
     box.set_meta("cameras", ["outage-a", "outage-b"])
     box.close()
@@ -263,15 +268,18 @@ def main() -> None:
         log("intake without crops")
         result["intake_template_only"] = measure_intake(
             base, tokens["intake"], space, reports=args.reports, crop=None, first_track=1)
+        log(json.dumps(result))
         log("intake with crops")
         result["intake_with_crop"] = measure_intake(
             base, tokens["intake"], space, reports=args.reports, crop=crop, first_track=10**6)
+        log(json.dumps(result["intake_with_crop"]))
         log("delivery latency: a node on the clip over a healthy link")
         node = folder / "latency-node"
         wall, _ = run_node(node, base, tokens["clip"], "--camera", f"clip={CLIP}")
         result["delivery_latency"] = latency(node, centre) | {"run_seconds": round(wall, 1)}
         with sqlite3.connect(node / "edge" / "outbox.db") as db:
             made = db.execute("select count(*) from reports").fetchone()[0]
+        log(json.dumps(result["delivery_latency"]))
         clip_s = 10.0
         log(f"CPU per 720p camera at 5 fps ({args.loops} loops of the clip)")
         big = clip_720p(folder, args.loops)
@@ -287,6 +295,7 @@ def main() -> None:
             "edge_wall_s": round(wall_e, 1), "in_process_wall_s": round(wall_w, 1),
             "note": "in-process = 'frvs watch', the serve pipeline with galleries in one "
                     "process; both include process start and model loading"}
+        log(json.dumps(result["cpu_per_720p_camera_5fps"]))
         per_hour = made / clip_s * 3600
         log(f"1-hour outage: 2 cameras at {per_hour:.0f} reports/h each")
         result["outage_1h"] = outage(folder, base, tokens["outage-a"], space,

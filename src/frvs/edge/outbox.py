@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS reports (
     UNIQUE (camera, track_id, first_seen)
 );
 CREATE INDEX IF NOT EXISTS ix_reports_pending ON reports (state, id);
+-- Covering indexes: the byte total and the age limit are checked on every add.
+CREATE INDEX IF NOT EXISTS ix_reports_state_bytes ON reports (state, bytes);
+CREATE INDEX IF NOT EXISTS ix_reports_state_made ON reports (state, made_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -169,28 +172,35 @@ class Outbox:
     def add(self, report: Report, now: float | None = None) -> int:
         """Commit ``report`` (once per camera, track and start time), then enforce the
         limits. Returns its row id."""
-        now = time.time() if now is None else now
+        return self.add_all([(report, time.time() if now is None else now)])[0]
+
+    def add_all(self, reports: Sequence[tuple[Report, float]]) -> list[int]:
+        """Commit several reports made at the given times in one transaction (a node
+        adds one at a time; a simulated backlog many), then enforce the limits."""
+        ids = []
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO reports (camera, track_id, first_seen, last_seen, "
-                "frames, space, vector, quality, crop, bytes, made_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (report.camera, report.track_id, report.first_seen.isoformat(),
-                 report.last_seen.isoformat(), report.frames, report.space, report.vector,
-                 json.dumps(report.quality), report.crop, report.size, now))
-            row_id = int(cur.lastrowid or 0)
-            if cur.rowcount:
-                self._bump(db, "made", 1)
-            self._enforce(db, now)
-        return row_id
+            for report, made in reports:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO reports (camera, track_id, first_seen, last_seen, "
+                    "frames, space, vector, quality, crop, bytes, made_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (report.camera, report.track_id, report.first_seen.isoformat(),
+                     report.last_seen.isoformat(), report.frames, report.space,
+                     report.vector, json.dumps(report.quality), report.crop, report.size,
+                     made))
+                ids.append(int(cur.lastrowid or 0))
+                if cur.rowcount:
+                    self._bump(db, "made", 1)
+            self._enforce(db, max((m for _, m in reports), default=time.time()))
+        return ids
 
     def _enforce(self, db: sqlite3.Connection, now: float) -> None:
         """Drop what exceeds the limits: too old first, then crops, then reports."""
         old = db.execute("DELETE FROM reports WHERE state = ? AND made_at < ?",
                          (PENDING, now - self.limits.max_age_s)).rowcount
         self._bump(db, "dropped_reports", old)
-        db.execute("DELETE FROM reports WHERE state != ? AND COALESCE(delivered_at, made_at) < ?",
-                   (PENDING, now - self.limits.keep_delivered_s))
+        db.execute("DELETE FROM reports WHERE state IN (?, ?) AND made_at < ?",
+                   (DELIVERED, REFUSED, now - self.limits.keep_delivered_s))
         total = self._pending_bytes(db)
         if total <= self.limits.max_bytes:
             return
