@@ -47,6 +47,7 @@ import _serve
 import httpx
 import numpy as np
 from PIL import Image
+from sqlalchemy import select
 
 from frvs.app import build_application
 from frvs.config.settings import load_settings
@@ -55,6 +56,7 @@ from frvs.edge.outbox import Outbox, OutboxLimits, Report
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.video.service import CameraSpec
+from frvs.video.tables import CameraRow
 
 SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 VIDEO = SHARED / "data" / "video"
@@ -90,6 +92,11 @@ def setup_centre(data: Path) -> dict[str, str]:
     cameras = ("intake", "clip", "outage-a", "outage-b")
     for camera in cameras:
         app.video.cameras.add(me, CameraSpec(camera, "edge", ("hamilton",)))
+    # The simulated outage's reports date from the last hour: the cameras are dated as
+    # registered before it (the centre refuses reports from before a camera existed).
+    with app.store.unit(write=True) as uow:
+        for row in uow.session.scalars(select(CameraRow)):
+            row.created_at -= timedelta(hours=2)
     tokens = {camera: app.oversight.keys.create(
         me, Role.DEVICE, f"node-{camera}",
         cameras=[camera, "outage-b"] if camera == "outage-a" else [camera]).token
@@ -244,7 +251,7 @@ def outage(folder: Path, base: str, token: str, space: tuple[str, int], *,
     return {"cameras": 2, "reports": count, "outbox_bytes": status.backlog_bytes,
             "outbox_mb": round(status.backlog_bytes / 2**20, 2),
             "dropped": status.counters["dropped_crops"] + status.counters["dropped_reports"],
-            "delivered": after.delivered, "left": after.backlog,
+            "delivered": after.delivered, "refused": after.refused, "left": after.backlog,
             "drain_seconds": round(wall, 1)}
 
 
@@ -308,8 +315,8 @@ def main() -> None:
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["goals"] = {"intake_200_per_s": result["intake_template_only"]["reports_per_s"] >= 200,
                        "p95_delivery_1s": result["delivery_latency"].get("p95_s", 99) <= 1.0,
-                       "outage_nothing_lost": result["outage_1h"]["left"] == 0
-                       and result["outage_1h"]["dropped"] == 0}
+                       "outage_nothing_lost": result["outage_1h"]["delivered"]
+                       == result["outage_1h"]["reports"]}
     print(json.dumps(result, indent=2))
 
 

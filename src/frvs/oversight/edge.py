@@ -176,7 +176,8 @@ class EdgeIntake:
                           sighting_id, alert_id, replayed=True)
 
     def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage | None,
-               crop_bytes: bytes | None, template: NodeTemplate | None = None) -> EdgeResult:
+               crop_bytes: bytes | None, template: NodeTemplate | None = None, *,
+               admitted: CameraSpec | None = None) -> EdgeResult:
         """Match an ended track's best shot and store its sighting (and alert or
         attendance event), exactly once per idempotency key (node, camera, track, start
         time): the key is stored in the same transaction under a unique constraint, so a
@@ -184,7 +185,8 @@ class EdgeIntake:
 
         The node's template is matched directly when its model space is the space of the
         camera's galleries; otherwise the crop is embedded here; with neither, the
-        report is refused (409)."""
+        report is refused (409). ``admitted``: the camera ``admit`` already returned for
+        this report and caller (the route admits before reading the upload)."""
         inputs: dict[str, object] = {
             "camera": report.camera, "track": report.track_id,
             "first_seen": report.first_seen.isoformat(),
@@ -194,7 +196,7 @@ class EdgeIntake:
         # Success leaves the sighting's own ``sighting.record`` entry, written with it
         # (and ``alert.raise`` with an alert); a refusal leaves ``sighting.submit``.
         try:
-            spec = self.admit(context, report)
+            spec = admitted or self.admit(context, report)
             first = self.prior(context, report)
             if first is not None:
                 return first

@@ -306,11 +306,15 @@ def test_link_cut_centre_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
     assert centre.alerts("stage") == alerts >= 1
     assert _counter(home, "retries") > 0
     _verify(centre)
+    operator = {"Authorization": f"Bearer {_operator(centre)}"}
     nodes = httpx.get(f"{centre.url}/v1/edge/nodes", verify=centre.trust(),
-                      headers={"Authorization": f"Bearer {_admin(centre)}"}).json()
+                      headers=operator).json()
     stage = next(n for n in nodes if n["cameras"] == ["stage"])
-    assert stage["status"] == "online" and stage["backlog"] == 0
+    assert stage["status"] == "online" and stage["backlog"] == 0 and not stage["lagging"]
     assert stage["reports"] == len(delivered) and stage["clock_ok"]
+    events = httpx.get(f"{centre.url}/v1/events", params={"max_seconds": 1},
+                       verify=centre.trust(), headers=operator, timeout=30).text
+    assert "event: edge.nodes" in events and '"status": "online"' in events
 
 
 def test_rtsp_node_delivers_what_it_made(tmp_path: Path, centre: Centre,
@@ -354,7 +358,7 @@ def test_a_full_outbox_drops_crops_then_reports_and_the_centre_audits_it(
     _verify(centre)
 
 
-def _admin(centre: Centre) -> str:
+def _operator(centre: Centre) -> str:
     done = subprocess.run([FRVS, "key", "create", "ops", "--role", "operator", "--json"],
                           check=False, capture_output=True, text=True,
                           env={**os.environ, "FRVS_DATA_DIR": str(centre.data)})

@@ -334,13 +334,13 @@ async def submit_sighting(
         if node is None and image is None:
             raise InvalidInputError("a report needs a template (space, template) or an image")
         # Binding and times first: a refused report costs no decoding.
-        await run_in_threadpool(app.edge.admit, who.context, report)
+        spec = await run_in_threadpool(app.edge.admit, who.context, report)
     if image is None:
-        result = await run_in_threadpool(app.edge.submit, who.context, report, None, None,
-                                         node)
+        result = await run_in_threadpool(lambda: app.edge.submit(
+            who.context, report, None, None, node, admitted=spec))
     else:
         result = await analyse_uploads(app, [image], lambda shot: app.edge.submit(
-            who.context, report, shot[0].pixels, shot[0].data, node), refusal)
+            who.context, report, shot[0].pixels, shot[0].data, node, admitted=spec), refusal)
     if result.replayed:
         response.status_code = 200
     return SubmittedSightingPublic.model_validate(result.as_dict())
