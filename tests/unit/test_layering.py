@@ -34,10 +34,11 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"core", "imaging", "models", "storage", "pipeline", "evaluation"},
     "oversight": {"core", "imaging", "storage", "galleries", "video", "alerts", "attendance",
                   "pipeline"},
+    "edge": {"core", "imaging", "models", "video", "pipeline"},
     "app": BELOW_APP,
     "web": {"core", "oversight", "app"},
     "api": BELOW_APP | {"app", "web"},
-    "cli": BELOW_APP | {"app", "api", "evaluation.runner"},
+    "cli": BELOW_APP | {"app", "api", "evaluation.runner", "edge"},
 }
 
 

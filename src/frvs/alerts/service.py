@@ -34,7 +34,7 @@ from frvs.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from frvs.storage.store import Store
+from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 
 logger = logging.getLogger(__name__)
@@ -123,39 +123,56 @@ class AlertService:
         together."""
         if decision.gallery_kind != WATCH_LIST:
             return None
-        rule = self.rule(decision.gallery)
-        since = decision.captured_at - timedelta(seconds=rule.suppress_seconds)
         with self._store.unit(write=True) as uow:
-            recent = uow.session.scalar(select(AlertRow.id).where(
-                AlertRow.gallery == decision.gallery, AlertRow.subject == decision.subject,
-                AlertRow.camera == decision.camera, AlertRow.at >= since,
-                AlertRow.at <= decision.captured_at).limit(1))
-            if recent is not None and rule.suppress_seconds > 0:
-                self.suppressed += 1
-                logger.info("alert for %s on %s suppressed (repeat within %d s)",
-                            decision.subject, decision.camera, rule.suppress_seconds)
-                return None
-            row = AlertRow(
-                camera=decision.camera, track_id=decision.track_id, gallery=decision.gallery,
-                subject=decision.subject, score=decision.score, threshold=decision.threshold,
-                attempts=decision.attempts, at=decision.captured_at,
-                frame_time=decision.timestamp, quality=decision.best_shot.quality.overall,
-                crop_path=crop_path, status=AlertStatus.NEW.value,
-                # A watch list always needs two people, whatever a rule or default says.
-                two_person=True, created_at=self._clock(), decided_at=None)
-            uow.session.add(row)
-            uow.session.flush()
-            alert = _alert(row)
-            uow.audit(caller, AuditDraft(
-                "alert.raise", {"alert_id": alert.id, "camera": alert.camera,
-                                "gallery": alert.gallery, "track": alert.track_id},
-                {"subject": alert.subject, "score": round(alert.score, 6),
-                 "threshold": alert.threshold, "at": alert.at.isoformat(),
-                 "quality": round(alert.quality, 4), "evidence": alert.crop_path,
-                 "two_person": alert.two_person},
-                [subject_ref(alert.gallery, alert.subject)]))
-        self._notify(AlertNotice("raised", alert))
+            alert = self.raise_in(uow, caller, decision, crop_path)
+        if alert is not None:
+            self.announce(alert)
         return alert
+
+    def raise_in(self, uow: UnitOfWork, caller: AuditContext, decision: TrackDecision,
+                 crop_path: str | None = None) -> Alert | None:
+        """``raise_for`` inside ``uow``'s transaction, for a use case whose other writes
+        must commit with the alert (edge intake's idempotency key); its owner calls
+        ``announce`` once that transaction has committed."""
+        if decision.gallery_kind != WATCH_LIST:
+            return None
+        ruled = uow.session.get(AlertRuleRow, decision.gallery)
+        suppress = (ruled.suppress_seconds if ruled is not None
+                    else self.defaults.suppress_seconds)
+        since = decision.captured_at - timedelta(seconds=suppress)
+        recent = uow.session.scalar(select(AlertRow.id).where(
+            AlertRow.gallery == decision.gallery, AlertRow.subject == decision.subject,
+            AlertRow.camera == decision.camera, AlertRow.at >= since,
+            AlertRow.at <= decision.captured_at).limit(1))
+        if recent is not None and suppress > 0:
+            self.suppressed += 1
+            logger.info("alert for %s on %s suppressed (repeat within %d s)",
+                        decision.subject, decision.camera, suppress)
+            return None
+        row = AlertRow(
+            camera=decision.camera, track_id=decision.track_id, gallery=decision.gallery,
+            subject=decision.subject, score=decision.score, threshold=decision.threshold,
+            attempts=decision.attempts, at=decision.captured_at,
+            frame_time=decision.timestamp, quality=decision.best_shot.quality.overall,
+            crop_path=crop_path, status=AlertStatus.NEW.value,
+            # A watch list always needs two people, whatever a rule or default says.
+            two_person=True, created_at=self._clock(), decided_at=None)
+        uow.session.add(row)
+        uow.session.flush()
+        alert = _alert(row)
+        uow.audit(caller, AuditDraft(
+            "alert.raise", {"alert_id": alert.id, "camera": alert.camera,
+                            "gallery": alert.gallery, "track": alert.track_id},
+            {"subject": alert.subject, "score": round(alert.score, 6),
+             "threshold": alert.threshold, "at": alert.at.isoformat(),
+             "quality": round(alert.quality, 4), "evidence": alert.crop_path,
+             "two_person": alert.two_person},
+            [subject_ref(alert.gallery, alert.subject)]))
+        return alert
+
+    def announce(self, alert: Alert) -> None:
+        """Tell the notifiers (event bus, webhooks) about a raised alert, once committed."""
+        self._notify(AlertNotice("raised", alert))
 
     def review(self, caller: AuditContext, alert_id: int, verdict: Verdict,
                note: str | None = None) -> Alert:

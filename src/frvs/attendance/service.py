@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import select
 
 from frvs.attendance.tables import AttendanceEventRow
-from frvs.storage.store import Store
+from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, TrackDecision
 
 ATTENDANCE = "attendance"
@@ -83,12 +83,20 @@ class AttendanceService:
         camera; None otherwise."""
         if decision.gallery_kind != ATTENDANCE or role is CameraRole.GENERAL:
             return None
+        with self._store.unit(write=True) as uow:
+            return self.record_in(uow, decision, role)
+
+    @staticmethod
+    def record_in(uow: UnitOfWork, decision: TrackDecision,
+                  role: CameraRole) -> AttendanceEvent | None:
+        """``record`` inside ``uow``'s transaction (edge intake: with its idempotency key)."""
+        if decision.gallery_kind != ATTENDANCE or role is CameraRole.GENERAL:
+            return None
         event = AttendanceEvent(decision.gallery, decision.subject, decision.camera, role,
                                 decision.best_shot.captured_at, decision.score)
-        with self._store.unit(write=True) as uow:
-            uow.session.add(AttendanceEventRow(
-                gallery=event.gallery, subject=event.subject, camera=event.camera,
-                direction=event.direction.value, at=event.at, score=event.score))
+        uow.session.add(AttendanceEventRow(
+            gallery=event.gallery, subject=event.subject, camera=event.camera,
+            direction=event.direction.value, at=event.at, score=event.score))
         return event
 
     def events(self, day: date, gallery: str | None = None,

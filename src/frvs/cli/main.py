@@ -11,6 +11,7 @@ import typer
 from frvs.cli import admin, evaluation, faces, serve
 from frvs.cli.context import CliState
 from frvs.cli.doctor import doctor
+from frvs.cli.edge import edge_app
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
 from frvs.cli.video import alerts_app, attendance_app, camera_app, sightings, watch
@@ -67,6 +68,7 @@ app.add_typer(camera_app, name="camera")
 app.command()(sightings)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(attendance_app, name="attendance")
+app.add_typer(edge_app, name="edge")
 
 
 def main() -> None:

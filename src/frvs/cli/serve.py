@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from frvs.cli.admin import ensure_admin_key
 from frvs.cli.context import domain_errors, state
+from frvs.core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +32,19 @@ def serve(
     init: Annotated[bool, typer.Option(
         "--init", help="On a first start (no admin key yet), create the data directory, "
         "the store and the first admin key, and print the key once.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", help="Serve HTTPS with this PEM certificate (chain); needs --tls-key. "
+        "Edge nodes verify it (system CAs or their --ca-file).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        "--tls-key", help="The certificate's PEM private key.")] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) until interrupted."""
     with domain_errors(False):
+        if (tls_cert is None) != (tls_key is None):
+            raise InvalidInputError("give both --tls-cert and --tls-key, or neither")
+        for path in (tls_cert, tls_key):
+            if path is not None and not path.is_file():
+                raise InvalidInputError(f"{path} is not a readable file")
         app = state(ctx).app
         token = ensure_admin_key(app) if init else None
     if token is not None:
@@ -41,10 +53,10 @@ def serve(
     settings = app.settings.server
     bind_host = host or settings.host
     bind_port = port or settings.port
-    if not _is_loopback(bind_host):
+    if not _is_loopback(bind_host) and tls_cert is None:
         typer.secho(
             f"warning: binding {bind_host} exposes biometric endpoints beyond this machine; "
-            "put FRVS behind a TLS-terminating proxy.",
+            "serve with --tls-cert/--tls-key or put FRVS behind a TLS-terminating proxy.",
             fg=typer.colors.YELLOW,
             err=True,
         )
@@ -54,4 +66,6 @@ def serve(
 
     from frvs.api.app import create_api
 
-    uvicorn.run(create_api(app), host=bind_host, port=bind_port, log_level="info")
+    uvicorn.run(create_api(app), host=bind_host, port=bind_port, log_level="info",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)

@@ -18,25 +18,33 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy import select
 
 from frvs.core.caller import record_refusal
+from frvs.core.detections import FaceDetection
 from frvs.core.errors import (
     InvalidInputError,
+    ModelSpaceMismatchError,
     NoFaceError,
     NotFoundError,
     PermissionDeniedError,
 )
+from frvs.core.geometry import Box, Landmarks
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
+from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import AuditContext, Role
+from frvs.oversight.nodes import NodePolicy, NodeRegistry
+from frvs.pipeline.events import VideoEvent
 from frvs.pipeline.services import VideoServices
+from frvs.storage.database import StoreError
 from frvs.storage.store import Store
+from frvs.video.edge_report import NodeTemplate
 from frvs.video.models import Shot, Sighting, TrackDecision
-from frvs.video.processor import StepResult
-from frvs.video.service import CameraSpec
+from frvs.video.service import CameraSpec, jpeg
 from frvs.video.tables import CameraRow
 
 
@@ -64,11 +72,15 @@ class EdgeResult:
     subject: str | None
     gallery: str | None
     score: float | None
+    sighting: int | None = None
+    alert: int | None = None
+    replayed: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {"camera": self.camera, "track": self.track_id, "subject": self.subject,
                 "gallery": self.gallery,
-                "score": None if self.score is None else round(self.score, 6)}
+                "score": None if self.score is None else round(self.score, 6),
+                "sighting": self.sighting, "alert": self.alert, "replayed": self.replayed}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,9 @@ class EdgeIntake:
         self._keys = keys
         self._clock = clock
         self._policy = policy or DevicePolicy()
+        # The node registry shares the device policy's clock-skew limit.
+        self.nodes = NodeRegistry(store, keys, video.cameras, clock=clock,
+                                  policy=NodePolicy(clock_skew_s=self._policy.clock_skew_s))
 
     def admit(self, context: AuditContext, report: EdgeSighting) -> CameraSpec:
         """The camera ``report`` is for, if the caller may report for it and its times are
@@ -141,24 +156,53 @@ class EdgeIntake:
                 f"{spec.name!r}'s sighting retention ({spec.retention_days} days): it would "
                 "be deleted as soon as it was stored")
 
-    def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage,
-               crop_bytes: bytes) -> EdgeResult:
-        inputs = {"camera": report.camera, "track": report.track_id,
-                  "crop_sha256": hashlib.sha256(crop_bytes).hexdigest(),
-                  "first_seen": report.first_seen.isoformat(),
-                  "last_seen": report.last_seen.isoformat()}
+    def prior(self, context: AuditContext, report: EdgeSighting) -> EdgeResult | None:
+        """The answer given when this report (by its idempotency key) was first accepted,
+        or None if it never was. A replay is not a new operation: nothing is audited."""
+        node = node_of(context)
+        with self._store.unit() as uow:
+            row = uow.session.scalar(select(EdgeReportRow).where(
+                EdgeReportRow.node == node, EdgeReportRow.camera == report.camera,
+                EdgeReportRow.track_id == report.track_id,
+                EdgeReportRow.first_seen == report.first_seen))
+            if row is None:
+                return None
+            sighting_id, alert_id = row.sighting_id, row.alert_id
+        stored = None if sighting_id is None else self._video.sightings.stored(sighting_id)
+        return EdgeResult(report.camera, report.track_id,
+                          stored.subject if stored else None,
+                          stored.gallery if stored else None,
+                          stored.score if stored else None,
+                          sighting_id, alert_id, replayed=True)
+
+    def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage | None,
+               crop_bytes: bytes | None, template: NodeTemplate | None = None, *,
+               admitted: CameraSpec | None = None) -> EdgeResult:
+        """Match an ended track's best shot and store its sighting (and alert or
+        attendance event), exactly once per idempotency key (node, camera, track, start
+        time): the key is stored in the same transaction under a unique constraint, so a
+        report sent again, even concurrently, gets the first answer back and adds nothing.
+
+        The node's template is matched directly when its model space is the space of the
+        camera's galleries; otherwise the crop is embedded here; with neither, the
+        report is refused (409). ``admitted``: the camera ``admit`` already returned for
+        this report and caller (the route admits before reading the upload)."""
+        inputs: dict[str, object] = {
+            "camera": report.camera, "track": report.track_id,
+            "first_seen": report.first_seen.isoformat(),
+            "last_seen": report.last_seen.isoformat(),
+            "crop_sha256": hashlib.sha256(crop_bytes).hexdigest() if crop_bytes else None,
+            "space": template.space if template else None}
         # Success leaves the sighting's own ``sighting.record`` entry, written with it
         # (and ``alert.raise`` with an alert); a refusal leaves ``sighting.submit``.
         try:
-            spec = self.admit(context, report)
-            pack = self._video.matcher.pack_for(spec.galleries)
-            faces = self._analyser.analyse(crop, pack)
-            if not faces:
-                raise NoFaceError("the best-shot crop holds no face")
-            face = faces[0]
-            shot = Shot(report.track_id, 0, 0.0, report.last_seen, face.face.detection,
-                        face.face.quality, crop, face.face.detection, 1.0, face.template)
-            ranked = self._video.matcher.match([face.template], spec.galleries)[0]
+            spec = admitted or self.admit(context, report)
+            first = self.prior(context, report)
+            if first is not None:
+                return first
+            shot = self._shot(spec, report, crop, template)
+            assert shot.template is not None  # _shot embeds or takes the node's
+            ranked = self._video.matcher.match([shot.template], spec.galleries)[0]
             best = max(ranked, key=lambda c: c.score, default=None)
             decision = None
             if best is not None and best.passes:
@@ -169,13 +213,97 @@ class EdgeIntake:
             sighting = Sighting(report.camera, report.track_id, report.first_seen,
                                 report.last_seen, 0.0, duration, report.frames, shot, best,
                                 decision, 1)
-            # The device is the caller: an alert it raises is recorded as raised for it.
-            self._video.router.handle(spec, StepResult(
-                decisions=(decision,) if decision else (), sightings=(sighting,)), context)
+            return self._store_once(context, spec, report, sighting, decision,
+                                    has_crop=crop is not None)
         except Exception as exc:
             record_refusal(self._store, context, "sighting.submit", inputs, exc)
             raise
-        return EdgeResult(report.camera, report.track_id,
-                          decision.subject if decision else None,
-                          decision.gallery if decision else None,
-                          decision.score if decision else None)
+
+    def _shot(self, spec: CameraSpec, report: EdgeSighting, crop: BGRImage | None,
+              template: NodeTemplate | None) -> Shot:
+        pack = self._video.matcher.pack_for(spec.galleries)
+        space = self._analyser.packs.info(pack).space
+        if template is not None and template.space == space.key:
+            probe = template.as_template(space)
+            patch = crop if crop is not None else np.zeros((1, 1, 3), np.uint8)
+            h, w = patch.shape[:2]
+            quality = template.face_quality()
+            detection = FaceDetection(Box(0, 0, float(w), float(h)),
+                                      Landmarks(np.zeros((5, 2), np.float32)),
+                                      min(1.0, max(0.0, quality.detector_score)))
+            return Shot(report.track_id, 0, 0.0, report.last_seen, detection, quality,
+                        patch, detection, 1.0, probe)
+        if crop is None:
+            sent = template.space if template else "none"
+            raise ModelSpaceMismatchError(
+                f"camera {spec.name!r} matches in {space.key}; the report's template is in "
+                f"{sent} and it carries no crop to embed here: run the node with the "
+                "galleries' pack or let it ship crops")
+        faces = self._analyser.analyse(crop, pack)
+        if not faces:
+            raise NoFaceError("the best-shot crop holds no face")
+        face = faces[0]
+        return Shot(report.track_id, 0, 0.0, report.last_seen, face.face.detection,
+                    face.face.quality, crop, face.face.detection, 1.0, face.template)
+
+    def _store_once(self, context: AuditContext, spec: CameraSpec, report: EdgeSighting,
+                    sighting: Sighting, decision: TrackDecision | None,
+                    *, has_crop: bool) -> EdgeResult:
+        """One transaction: alert, attendance event, sighting, their audit entries and
+        the report's idempotency key; the crops are written first and removed if it does
+        not commit."""
+        media = self._store.media
+        alert_crop = sighting_crop = None
+        if has_crop and decision is not None and decision.gallery_kind == "watch_list":
+            alert_crop = (f"alerts/{report.camera}/{report.last_seen:%Y%m%dT%H%M%S%f}-"
+                          f"{report.track_id}-{node_of(context)}.jpg")
+            media.write(alert_crop, jpeg(sighting.best_shot.patch))
+        if has_crop and spec.keep_crops:
+            sighting_crop = (f"sightings/{report.camera}/{report.first_seen:%Y%m%dT%H%M%S}-"
+                             f"{report.track_id}-{node_of(context)}.jpg")
+            media.write(sighting_crop, jpeg(sighting.best_shot.patch))
+        written: list[str | None] = [c for c in (alert_crop, sighting_crop) if c]
+        try:
+            with self._store.unit(write=True) as uow:
+                alert = None
+                if decision is not None:
+                    alert = self._video.alerts.raise_in(uow, context, decision, alert_crop)
+                    attendance = self._video.attendance.record_in(uow, decision, spec.role)
+                else:
+                    attendance = None
+                stored = self._video.sightings.record_in(uow, context, sighting,
+                                                         spec.retention_days, sighting_crop)
+                uow.session.add(EdgeReportRow(
+                    node=node_of(context), camera=report.camera, track_id=report.track_id,
+                    first_seen=report.first_seen, sighting_id=stored.id,
+                    alert_id=alert.id if alert else None, received_at=self._clock()))
+                uow.session.flush()
+        except StoreError:
+            media.remove(written)
+            # Another delivery of the same report won the race (the unique key refused
+            # this one): its answer is this one's.
+            first = self.prior(context, report)
+            if first is not None:
+                return first
+            raise
+        except BaseException:
+            media.remove(written)
+            raise
+        if alert_crop is not None and alert is None:
+            media.remove([alert_crop])  # suppressed as a repeat: no evidence to keep
+        router = self._video.router
+        if alert is not None:
+            self._video.alerts.announce(alert)
+            router.publish(VideoEvent("alert", spec.name, alert.subject, alert.as_dict()))
+        if attendance is not None:
+            router.publish(VideoEvent("attendance", spec.name, attendance.subject,
+                                      attendance.as_dict()))
+        router.publish(VideoEvent("sighting", spec.name, stored.subject, stored.as_dict()))
+        return EdgeResult(report.camera, report.track_id, stored.subject, stored.gallery,
+                          stored.score, stored.id, alert.id if alert else None)
+
+
+def node_of(context: AuditContext) -> str:
+    """The node part of a report's idempotency key: the device key that sent it."""
+    actor = context.actor
+    return actor.key_id or f"{actor.kind}:{actor.name}"[:32]

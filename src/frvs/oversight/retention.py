@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from frvs.alerts.models import AlertStatus
 from frvs.alerts.tables import AlertRow
@@ -34,9 +34,11 @@ from frvs.core.caller import AuditContext, AuditDraft, record_refusal, system_ca
 from frvs.galleries.models import DeletedSubject
 from frvs.galleries.ports import Clock
 from frvs.galleries.service import GalleryService
+from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.service import SightingService
+from frvs.video.tables import SightingRow
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,10 @@ class Retention:
         try:
             with self._store.unit(write=True) as uow:
                 expired = self._sightings.expire(uow, now)
+                # Idempotency keys of edge reports whose sighting has expired: a replay
+                # of one is refused as older than the camera's retention anyway.
+                uow.session.execute(delete(EdgeReportRow).where(
+                    EdgeReportRow.sighting_id.not_in(select(SightingRow.id))))
                 evidence = _expire_evidence(uow, now)
                 report = RetentionReport(now, subjects, expired.count, len(expired.crops),
                                          evidence.count, orphan_files=0)

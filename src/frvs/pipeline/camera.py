@@ -12,21 +12,28 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from frvs.core.caller import AuditContext, system_caller
 from frvs.core.geometry import Box
 from frvs.models.pack import ModelPack
-from frvs.pipeline.events import EventRouter
 from frvs.video.capture import Backoff, CameraMonitor, CaptureWorker, LatestFrameBuffer
 from frvs.video.models import CameraStatus, Frame, Health
 from frvs.video.ports import Matcher
-from frvs.video.processor import EmbedFn, ProcessorOptions, TrackProcessor
+from frvs.video.processor import EmbedFn, ProcessorOptions, StepResult, TrackProcessor
 from frvs.video.sampling import FrameSampler
 from frvs.video.service import CameraSpec
 from frvs.video.sources import FrameSource, SourceOptions, describe, open_source
 from frvs.video.tracking import TrackerOptions
 
 logger = logging.getLogger(__name__)
+
+class StepSink(Protocol):
+    """Where a camera's analysis results go: the event router in 'frvs serve' and
+    'frvs watch' (alerts, sightings), an edge node's outbox in 'frvs edge run'."""
+
+    def handle(self, camera: CameraSpec, result: StepResult, caller: AuditContext) -> None: ...
+
 
 CAMERA_RUNNER = system_caller("camera-runner")
 """Who a camera run started by the service acts as: FRVS itself, by name."""
@@ -88,10 +95,10 @@ def processor_options(spec: CameraSpec, base: ProcessorOptions | None,
 
 
 class CameraPipeline:
-    """Capture + analysis of one camera, feeding ``router``."""
+    """Capture + analysis of one camera, feeding ``router`` (any ``StepSink``)."""
 
     def __init__(self, spec: CameraSpec, pack: ModelPack, matcher: Matcher,
-                 router: EventRouter, runtime: CameraRuntime | None = None,
+                 router: StepSink, runtime: CameraRuntime | None = None,
                  *, embed: EmbedFn | None = None,
                  on_run: Callable[[CameraRun], None] | None = None) -> None:
         self.spec = spec

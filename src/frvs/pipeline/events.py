@@ -97,6 +97,11 @@ class EventRouter:
             self._emit(VideoEvent("attendance", camera.name, event.subject, event.as_dict()),
                        "attendance")
 
+    def publish(self, event: VideoEvent) -> None:
+        """Hand an outcome recorded elsewhere (edge intake) to the listeners, counted."""
+        self._emit(event, {"alert": "alerts", "sighting": "sightings"}.get(event.event,
+                                                                           "attendance"))
+
     def _emit(self, event: VideoEvent, counter: str) -> None:
         with self._lock:
             setattr(self.counts, counter, getattr(self.counts, counter) + 1)

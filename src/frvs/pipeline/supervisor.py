@@ -12,14 +12,14 @@ import logging
 import threading
 from collections.abc import Callable
 
-from frvs.core.errors import ConflictError, NotFoundError
+from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.galleries.ports import PackCatalog
 from frvs.pipeline.batching import EmbedBatcher
-from frvs.pipeline.camera import CameraPipeline, CameraRun, CameraRuntime
-from frvs.pipeline.events import EventRouter
+from frvs.pipeline.camera import CameraPipeline, CameraRun, CameraRuntime, StepSink
 from frvs.video.models import CameraStatus
 from frvs.video.ports import Matcher
 from frvs.video.service import CameraSpec
+from frvs.video.source_policy import EDGE_SOURCE
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ RunListener = Callable[[CameraRun], None]
 class Supervisor:
     """Owns the running camera pipelines of a process."""
 
-    def __init__(self, packs: PackCatalog, matcher: Matcher, router: EventRouter) -> None:
+    def __init__(self, packs: PackCatalog, matcher: Matcher, router: StepSink) -> None:
         self._packs = packs
         self._matcher = matcher
         self.router = router
@@ -64,6 +64,9 @@ class Supervisor:
 
     def start_camera(self, spec: CameraSpec, runtime: CameraRuntime | None = None) -> None:
         """Start one camera; its pack is its galleries' pack (checked here, not later)."""
+        if spec.source_url == EDGE_SOURCE:
+            raise InvalidInputError(f"camera {spec.name!r} is run by an edge node ('frvs edge "
+                                    "run'); the centre never opens its source")
         pack_name = self._matcher.pack_for(spec.galleries)
         pack = self._packs.get(pack_name)
         with self._lock:
@@ -86,7 +89,8 @@ class Supervisor:
     def start(self, specs: list[CameraSpec], runtime: CameraRuntime | None = None) -> None:
         """Start every enabled camera; one that cannot start is logged, not fatal."""
         for spec in specs:
-            if not spec.enabled:
+            # An edge camera is run by its node; the centre only takes its reports.
+            if not spec.enabled or spec.source_url == EDGE_SOURCE:
                 continue
             try:
                 self.start_camera(spec, runtime)

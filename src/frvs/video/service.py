@@ -269,12 +269,25 @@ class SightingService:
         """Store an ended track's sighting and its ``sighting.record`` entry (for the
         caller running the camera, or the device that submitted it) in one transaction;
         a crop written for it is removed if that transaction does not commit."""
-        template = sighting.template
         crop_path = None
         if keep_crop:
             crop_path = (f"sightings/{sighting.camera}/"
                          f"{sighting.first_seen:%Y%m%dT%H%M%S}-{sighting.track_id}.jpg")
             self._store.media.write(crop_path, jpeg(sighting.best_shot.patch))
+        try:
+            with self._store.unit(write=True) as uow:
+                stored = self.record_in(uow, caller, sighting, retention_days, crop_path)
+        except BaseException:
+            if crop_path is not None:
+                self._store.media.remove([crop_path])
+            raise
+        return stored
+
+    def record_in(self, uow: UnitOfWork, caller: AuditContext, sighting: Sighting,
+                  retention_days: int, crop_path: str | None) -> StoredSighting:
+        """``record`` inside ``uow``'s transaction, with its crop already written to
+        ``crop_path`` (removed by the caller if the transaction does not commit)."""
+        template = sighting.template
         matched = sighting.matched
         row = SightingRow(
             camera=sighting.camera, track_id=sighting.track_id,
@@ -290,27 +303,27 @@ class SightingService:
             best_score=sighting.best.score if sighting.best else None,
             crop_path=crop_path,
             expires_at=sighting.last_seen + timedelta(days=retention_days))
-        try:
-            with self._store.unit(write=True) as uow:
-                uow.session.add(row)
-                uow.session.flush()
-                stored = _stored(row)
-                uow.audit(caller, AuditDraft(
-                    "sighting.record",
-                    {"camera": sighting.camera, "track": sighting.track_id,
-                     "first_seen": sighting.first_seen.isoformat(),
-                     "last_seen": sighting.last_seen.isoformat(), "frames": sighting.frames},
-                    {"sighting_id": stored.id, "gallery": stored.gallery,
-                     "subject": stored.subject,
-                     "score": None if stored.score is None else round(stored.score, 6),
-                     "crop": crop_path is not None, "expires_at": stored.expires_at.isoformat()},
-                    [subject_ref(stored.gallery, stored.subject)]
-                    if stored.gallery and stored.subject else []))
-        except BaseException:
-            if crop_path is not None:
-                self._store.media.remove([crop_path])
-            raise
+        uow.session.add(row)
+        uow.session.flush()
+        stored = _stored(row)
+        uow.audit(caller, AuditDraft(
+            "sighting.record",
+            {"camera": sighting.camera, "track": sighting.track_id,
+             "first_seen": sighting.first_seen.isoformat(),
+             "last_seen": sighting.last_seen.isoformat(), "frames": sighting.frames},
+            {"sighting_id": stored.id, "gallery": stored.gallery,
+             "subject": stored.subject,
+             "score": None if stored.score is None else round(stored.score, 6),
+             "crop": crop_path is not None, "expires_at": stored.expires_at.isoformat()},
+            [subject_ref(stored.gallery, stored.subject)]
+            if stored.gallery and stored.subject else []))
         return stored
+
+    def stored(self, sighting_id: int) -> StoredSighting | None:
+        """One stored sighting by id (None once retention or erasure removed it)."""
+        with self._store.unit() as uow:
+            row = uow.session.get(SightingRow, sighting_id)
+            return None if row is None else _stored(row)
 
     def list(self, caller: AuditContext, camera: str | None = None,
              since: datetime | None = None, limit: int = 1000) -> list[StoredSighting]:

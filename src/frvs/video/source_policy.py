@@ -39,6 +39,9 @@ WEBHOOK_SCHEMES = frozenset({"http", "https"})
 DEVICE = re.compile(r"/dev/video\d{1,3}")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _ALLOWED = "rtsp://, rtsps://, http://, https://, /dev/videoN, a file or a folder"
+EDGE_SOURCE = "edge"
+"""The source of a camera an edge node runs ('frvs edge run'): the centre binds it to
+galleries and takes the node's reports for it, and never opens it itself."""
 
 Resolver = Callable[[str], Sequence[str]]
 """The addresses a host name resolves to (``OSError`` when it does not resolve)."""
@@ -83,6 +86,7 @@ class SourceKind(StrEnum):
     STREAM = "stream"
     DEVICE = "device"
     PATH = "path"
+    EDGE = "edge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ class SourcePolicy:
                                      "characters")
         if DEVICE.fullmatch(url):
             return CheckedSource(SourceKind.DEVICE, url)
+        if url == EDGE_SOURCE:
+            return CheckedSource(SourceKind.EDGE, url)
         scheme = _SCHEME.match(url)
         if scheme is None:
             return self._check_path(url, origin)

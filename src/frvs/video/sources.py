@@ -140,6 +140,9 @@ def open_source(url: str, camera: str, options: SourceOptions | None = None) -> 
         raise SourceBlockedError(exc.message) from exc
     if checked.kind is SourceKind.STREAM:
         return AvSource(checked, describe(url), camera, options)
+    if checked.kind is SourceKind.EDGE:
+        raise SourceBlockedError(f"camera {camera} is fed by an edge node ('frvs edge run'); "
+                                 "the centre never opens its source")
     if checked.kind is SourceKind.DEVICE:
         return WebcamSource(int(checked.location.removeprefix("/dev/video")), camera)
     path = Path(checked.location)

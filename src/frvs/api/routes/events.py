@@ -1,7 +1,9 @@
 """GET /v1/events: live alerts and camera status as Server-Sent Events.
 
 Each alert notice is one ``event: alert.raised`` / ``alert.reviewed`` message; camera
-status comes every ``status_every`` seconds as ``event: camera.status``; a comment
+status comes every ``status_every`` seconds as ``event: camera.status``, and with it,
+once any edge node has called in, ``event: edge.nodes`` (each node's status: online or
+offline, lagging when its oldest undelivered report is old, its clock offset); a comment
 line keeps idle connections open. The stream ends after ``max_seconds`` (clients
 reconnect, as EventSource does by itself), so no request lives forever.
 """
@@ -16,6 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Watcher
 from frvs.api.deps import AppDep
@@ -46,6 +49,10 @@ async def _stream(app: Application, request: Request, person: str | None, max_se
             if time.monotonic() >= next_status:
                 yield _message("camera.status",
                                [s.as_dict() for s in app.video.supervisor.status()])
+                # Edge nodes: offline (no heartbeat), lagging (an old backlog), clock off.
+                nodes = await run_in_threadpool(app.edge.nodes.nodes)
+                if nodes:
+                    yield _message("edge.nodes", [n.as_dict() for n in nodes])
                 next_status = time.monotonic() + status_every
             await asyncio.sleep(_POLL_S)
     finally:
@@ -54,7 +61,8 @@ async def _stream(app: Application, request: Request, person: str | None, max_se
 
 @router.get("/events", operation_id="stream_events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "alert.raised, alert.reviewed, camera.status"}})
+                             "description": "alert.raised, alert.reviewed, camera.status, "
+                                            "edge.nodes"}})
 async def events(
     app: AppDep, request: Request, who: Watcher,
     max_seconds: Annotated[float, Query(ge=1, le=3600)] = 300,

@@ -3,11 +3,14 @@ attendance reports (operator) and webhooks (admin)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +23,7 @@ from frvs.core.errors import InvalidInputError
 from frvs.core.times import check_day, check_time
 from frvs.oversight.edge import EdgeSighting
 from frvs.oversight.sightings import SightingQuery
+from frvs.video.edge_report import NodeTemplate
 from frvs.video.sources import describe
 
 router = APIRouter(prefix="/v1", tags=["video"])
@@ -271,29 +275,72 @@ class SubmittedSightingPublic(BaseModel):
                                 "event may follow).")
     gallery: str | None
     score: float | None
+    sighting: int | None = Field(None, description="The stored sighting's id.")
+    alert: int | None = Field(None, description="The alert raised for it, if any.")
+    replayed: bool = Field(False, description="True when this report (node, camera, "
+                           "track, first_seen) had been accepted before: the first answer "
+                           "is returned (200) and nothing new is stored or audited.")
+
+
+def _node_template(space: str | None, template: str | None,
+                   quality: str | None) -> NodeTemplate | None:
+    if template is None:
+        return None
+    if not space:
+        raise InvalidInputError("a template needs its model space (field 'space')")
+    try:
+        vector = base64.b64decode(template, validate=True)
+        measured = json.loads(quality) if quality else {}
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidInputError("template must be base64 float32 values and quality a JSON "
+                                "object of numbers") from exc
+    if not isinstance(measured, dict) or not all(
+            isinstance(v, int | float) for v in measured.values()):
+        raise InvalidInputError("quality must be a JSON object of numbers")
+    return NodeTemplate(space, vector, {str(k): float(v) for k, v in measured.items()})
 
 
 @router.post("/sightings", operation_id="submit_sighting",
              response_model=SubmittedSightingPublic, status_code=201, tags=["devices"])
 async def submit_sighting(
-    *, app: AppDep, who: Device, request: Request,
+    *, app: AppDep, who: Device, request: Request, response: Response,
     camera: Annotated[str, Form(max_length=100, description="A registered camera.")],
     track_id: Annotated[int, Form(ge=0, le=2**31)],
     first_seen: Annotated[datetime, Form()],
     last_seen: Annotated[datetime, Form()],
     frames: Annotated[int, Form(ge=1, le=10**7)] = 1,
-    image: Annotated[UploadFile, File(description="The track's best-shot crop.")],
+    space: Annotated[str | None, Form(max_length=200, description=(
+        "The template's model space key (pack@version/dim/metric).")) ] = None,
+    template: Annotated[str | None, Form(max_length=65_536, description=(
+        "The best shot's template: base64 of little-endian float32 values."))] = None,
+    quality: Annotated[str | None, Form(max_length=2000, description=(
+        "The best shot's quality measurements, a JSON object of numbers."))] = None,
+    image: Annotated[UploadFile | None, File(description="The track's best-shot crop "
+                                             "(optional with a template).")] = None,
 ) -> SubmittedSightingPublic:
-    """An edge node reports an ended track with its best shot (device keys; audited).
-    A device key reports only for the cameras it is bound to (403), within
+    """An edge node reports an ended track with its best shot's template and/or crop
+    (device keys; audited). Exactly once per (device key, camera, track, first_seen): a
+    report sent again returns the first answer with 200 and ``replayed``, and stores
+    nothing new. A device key reports only for the cameras it is bound to (403), within
     ``devices.clock_skew_s`` of the server's clock and not before the camera was
-    registered (400), at most ``devices.submit_rate_per_minute`` a minute (429)."""
+    registered (400), at most ``devices.submit_rate_per_minute`` a minute (429). A
+    template in another model space than the camera's galleries is embedded from the
+    crop, and refused without one (409)."""
     refusal = Refusal(who.context, "sighting.submit", {"camera": camera, "track": track_id})
     async with audited_refusals(app, refusal.caller, refusal.action, refusal.inputs):
         rate_limits(request).check("submit", who.key.key_id)
         report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
+        node = _node_template(space, template, quality)
+        if node is None and image is None:
+            raise InvalidInputError("a report needs a template (space, template) or an image")
         # Binding and times first: a refused report costs no decoding.
-        await run_in_threadpool(app.edge.admit, who.context, report)
-    result = await analyse_uploads(app, [image], lambda shot: app.edge.submit(
-        who.context, report, shot[0].pixels, shot[0].data), refusal)
+        spec = await run_in_threadpool(app.edge.admit, who.context, report)
+    if image is None:
+        result = await run_in_threadpool(lambda: app.edge.submit(
+            who.context, report, None, None, node, admitted=spec))
+    else:
+        result = await analyse_uploads(app, [image], lambda shot: app.edge.submit(
+            who.context, report, shot[0].pixels, shot[0].data, node, admitted=spec), refusal)
+    if result.replayed:
+        response.status_code = 200
     return SubmittedSightingPublic.model_validate(result.as_dict())

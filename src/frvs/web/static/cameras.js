@@ -11,8 +11,10 @@
   let statuses = new Map();
   const frames = new Map();
 
-  function statusLine(name) {
+  function statusLine(name, source) {
     const s = statuses.get(name);
+    if (!s && source === "edge") return [badge("edge node", "online"),
+      el("span", { class: "muted", text: " analysed by its node (see Nodes); the centre never opens it" })];
     if (!s) return [badge("not running", "warn")];
     return [badge(s.health, s.health),
       el("span", { class: "muted", text: ` ${s.processed_fps.toFixed(1)} fps analysed · ${s.input_fps.toFixed(1)} fps read · ${s.dropped} dropped · lag ${s.lag_seconds.toFixed(2)} s · ${s.frames_processed} frames` }),
@@ -40,7 +42,7 @@
     return el("article", { class: "card camera", "aria-labelledby": `cam-${camera.name}`, dataset: { camera: camera.name } },
       el("h2", { id: `cam-${camera.name}`, text: camera.name }),
       placeholder, img,
-      el("p", { class: "status" }, statusLine(camera.name)),
+      el("p", { class: "status" }, statusLine(camera.name, camera.source)),
       el("dl", { class: "facts" },
         el("dt", { text: "Source" }), el("dd", { text: camera.source }),
         el("dt", { text: "Galleries" }), el("dd", { text: camera.galleries.join(", ") || "none" }),
@@ -48,7 +50,7 @@
         el("dt", { text: "Location" }), el("dd", { text: camera.location || "—" }),
         el("dt", { text: "Analysis" }), el("dd", { text: camera.sample_fps ? `${camera.sample_fps} fps` : "every frame" })),
       el("div", { class: "actions" },
-        el("button", { type: "button", disabled: running, "aria-label": `Start ${camera.name}`,
+        el("button", { type: "button", disabled: running || camera.source === "edge", "aria-label": `Start ${camera.name}`,
           onclick: (e) => guard(async () => {
             await api(`/v1/cameras/${encodeURIComponent(camera.name)}/start`, { method: "POST" });
             toast(`Camera ${camera.name} started`);
@@ -65,11 +67,30 @@
           }, e.currentTarget) }, "Remove")));
   }
 
+  function nodeRow(n) {
+    const when = n.last_heartbeat ? new Date(n.last_heartbeat).toLocaleString() : "never";
+    const backlog = `${n.backlog} (${(n.backlog_bytes / 1048576).toFixed(1)} MiB)`;
+    const offset = n.clock_offset_s === null ? "—" : `${n.clock_offset_s.toFixed(1)} s`;
+    return el("tr", { dataset: { node: n.key_id } },
+      el("th", { scope: "row", text: n.name }),
+      el("td", {}, badge(n.status, n.status)),
+      el("td", { text: n.cameras.join(", ") }),
+      el("td", { text: when }),
+      el("td", { text: backlog }),
+      el("td", {}, n.clock_ok ? offset : badge(`${offset} (beyond the allowed skew)`, "warn")),
+      el("td", { text: `${n.dropped_reports} reports, ${n.dropped_crops} crops` }),
+      el("td", { text: String(n.reports) }),
+      el("td", { text: n.version || "—" }));
+  }
+
   async function refresh() {
-    const [cameras, status] = await Promise.all([all("/v1/cameras"), api("/v1/cameras/status")]);
+    const [cameras, status, nodes] = await Promise.all([
+      all("/v1/cameras"), api("/v1/cameras/status"), api("/v1/edge/nodes")]);
     statuses = new Map(status.map((s) => [s.camera, s]));
     clear(grid, ...cameras.map(cameraCard));
     document.getElementById("no-cameras").hidden = cameras.length > 0;
+    clear(document.querySelector("#nodes tbody"), ...nodes.map(nodeRow));
+    document.getElementById("nodes-section").hidden = nodes.length === 0;
   }
 
   function edit(camera) {

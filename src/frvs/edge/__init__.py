@@ -1,0 +1,2 @@
+"""Edge nodes: cameras analysed on the node, their reports delivered to a centre
+through a durable outbox."""
