@@ -22,6 +22,7 @@ from frvs.oversight.service import Oversight
 from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
 from frvs.pipeline.audit import CameraRunAuditor
+from frvs.pipeline.leases import Replica
 from frvs.pipeline.services import VideoServices, build_video
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
@@ -83,8 +84,12 @@ def build_application(settings: Settings) -> Application:
                           SubjectRights(store, galleries, trail), StatsService(trail),
                           SightingSearch(store, trail, engine, utc_now))
     sources = settings.video.source_policy(settings.data_dir, settings.store_url())
-    video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources)
+    video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources,
+                        terms=settings.replica.terms())
     oversight.attach_video(store)
+    replica = settings.replica
+    video.leases.bind(Replica(replica.name or f"{settings.server.host}:{settings.server.port}",
+                              replica.role))
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
     retention = Retention(store, galleries, video.sightings, utc_now)

@@ -126,6 +126,9 @@ class AlertService:
         rule = self.rule(decision.gallery)
         since = decision.captured_at - timedelta(seconds=rule.suppress_seconds)
         with self._store.unit(write=True) as uow:
+            # One check-and-insert at a time per subject and camera across replicas: a
+            # camera taken over mid-track yields one alert per repeat window, not two.
+            uow.serialise(f"alert:{decision.gallery}:{decision.subject}:{decision.camera}")
             recent = uow.session.scalar(select(AlertRow.id).where(
                 AlertRow.gallery == decision.gallery, AlertRow.subject == decision.subject,
                 AlertRow.camera == decision.camera, AlertRow.at >= since,
@@ -154,6 +157,8 @@ class AlertService:
                  "quality": round(alert.quality, 4), "evidence": alert.crop_path,
                  "two_person": alert.two_person},
                 [subject_ref(alert.gallery, alert.subject)]))
+            # Every replica's live stream serves it from the store's event log.
+            uow.publish("alert.raised", alert.as_dict(), self._clock())
         self._notify(AlertNotice("raised", alert))
         return alert
 
@@ -205,6 +210,9 @@ class AlertService:
                     "reviewer": person, "note": (note or "")[:500],
                     "reviews": len(alert.reviews)},
                     [subject_ref(alert.gallery, alert.subject)]))
+                # As with notices, only a decision is announced (see below).
+                if alert.status is not AlertStatus.NEW:
+                    uow.publish("alert.reviewed", alert.as_dict(), review.at)
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise

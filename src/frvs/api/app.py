@@ -72,6 +72,10 @@ def create_api(application: Application) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": frvs_version()}
 
+    if not application.video.leases.replica.serves_api:
+        # A replica for cameras only (--role cameras) answers for its health alone.
+        api.include_router(cameras.status_only())
+        return api
     api.include_router(faces.router)
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)

@@ -27,7 +27,7 @@ from frvs.imaging.decode import (
 from frvs.models.pack import ThresholdOverride
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
-from frvs.pipeline.config import VideoSettings
+from frvs.pipeline.config import ReplicaSettings, VideoSettings
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 
 
@@ -210,6 +210,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     database_url: str | None = Field(
         None,
         title="Database URL",

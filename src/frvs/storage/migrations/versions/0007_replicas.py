@@ -1,0 +1,47 @@
+"""Several replicas on one store: camera leases, the durable event log.
+
+Revision ID: 0007_replicas
+Revises: 0005_device_cameras
+Create Date: 2026-12-20
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from frvs.storage.schema import BigId, UTCDateTime
+
+revision = "0007_replicas"
+down_revision = "0005_device_cameras"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Which replica runs each camera, until when (pipeline/leases.py).
+    op.create_table(
+        "camera_leases",
+        sa.Column("camera", sa.String(100), primary_key=True),
+        sa.Column("holder", sa.String(200), nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("acquired_at", UTCDateTime(), nullable=False),
+        sa.Column("renewed_at", UTCDateTime(), nullable=False),
+        sa.Column("status", sa.JSON()),
+    )
+    # The durable event log every replica's live stream serves (storage/events.py).
+    op.create_table(
+        "events",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(50), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_events_at", "events", ["at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_events_at", table_name="events")
+    op.drop_table("events")
+    op.drop_table("camera_leases")
