@@ -25,6 +25,7 @@ from frvs.api.routes import (
 )
 from frvs.api.schemas import Health
 from frvs.app import Application
+from frvs.storage.rates import SharedBuckets
 from frvs.web import mount_console
 
 
@@ -62,7 +63,8 @@ def create_api(application: Application) -> FastAPI:
         "verify": Rate(limits.verify_rate_per_minute, limits.verify_burst),
         "enrol": Rate(limits.enrol_rate_per_minute, limits.enrol_burst),
         "submit": Rate(devices.submit_rate_per_minute, devices.submit_burst),
-    })
+    }, shared=SharedBuckets(application.store)
+        if application.store.database.dialect == "postgresql" else None)
     api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
                        timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)

@@ -36,6 +36,7 @@ from frvs.core.errors import ConflictError
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.supervisor import Supervisor
 from frvs.pipeline.tables import CameraLeaseRow
+from frvs.storage.database import insert_absent
 from frvs.storage.store import Store
 from frvs.video.models import CameraStatus, Health
 from frvs.video.service import CameraSpec
@@ -99,16 +100,9 @@ def _rowcount(result: object) -> int:
 
 def _insert_absent(session: Session, camera: str, now: datetime) -> None:
     """A lease row for ``camera`` if there is none yet (expired, held by nobody)."""
-    values = {"camera": camera, "holder": "", "generation": 0, "expires_at": now,
-              "acquired_at": now, "renewed_at": now}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        session.execute(pg_insert(CameraLeaseRow).values(**values)
-                        .on_conflict_do_nothing(index_elements=["camera"]))
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-        session.execute(sqlite_insert(CameraLeaseRow).values(**values)
-                        .on_conflict_do_nothing(index_elements=["camera"]))
+    insert_absent(session, CameraLeaseRow, {
+        "camera": camera, "holder": "", "generation": 0, "expires_at": now,
+        "acquired_at": now, "renewed_at": now}, ["camera"])
 
 
 class LeaseBook:
@@ -129,7 +123,7 @@ class LeaseBook:
             stmt = (update(CameraLeaseRow)
                     .where(CameraLeaseRow.camera == camera,
                            (CameraLeaseRow.holder == holder)
-                           | (CameraLeaseRow.expires_at < now))
+                           | (CameraLeaseRow.expires_at <= now))
                     .values(holder=holder, generation=CameraLeaseRow.generation + 1,
                             expires_at=now + timedelta(seconds=terms.seconds),
                             acquired_at=now, renewed_at=now, status=None)

@@ -290,7 +290,7 @@ async def submit_sighting(
     registered (400), at most ``devices.submit_rate_per_minute`` a minute (429)."""
     refusal = Refusal(who.context, "sighting.submit", {"camera": camera, "track": track_id})
     async with audited_refusals(app, refusal.caller, refusal.action, refusal.inputs):
-        rate_limits(request).check("submit", who.key.key_id)
+        await run_in_threadpool(rate_limits(request).check, "submit", who.key.key_id)
         report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
         # Binding and times first: a refused report costs no decoding.
         await run_in_threadpool(app.edge.admit, who.context, report)

@@ -1,4 +1,5 @@
-"""Several replicas on one store: camera leases, the durable event log.
+"""Several replicas on one store: camera leases, the durable event log,
+rate limits shared by the replicas.
 
 Revision ID: 0007_replicas
 Revises: 0005_device_cameras
@@ -39,9 +40,18 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_index("ix_events_at", "events", ["at"])
+    # Per-key token buckets shared by the replicas (storage/rates.py).
+    op.create_table(
+        "rate_buckets",
+        sa.Column("kind", sa.String(20), primary_key=True),
+        sa.Column("key_id", sa.String(64), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("stamp", sa.Float(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_buckets")
     op.drop_index("ix_events_at", table_name="events")
     op.drop_table("events")
     op.drop_table("camera_leases")
