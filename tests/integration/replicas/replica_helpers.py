@@ -1,0 +1,69 @@
+"""Real ``frvs serve`` replicas for the replica tests: start, kill, talk to them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from frvs_process import FRVS, free_port, wait_until_healthy
+
+
+@dataclass
+class Replica:
+    """One running ``frvs serve --replica NAME``."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no clean stop, no lease released."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=60,
+                            headers={"Authorization": f"Bearer {token}"})
+
+
+@dataclass
+class Cluster:
+    """Replicas sharing one store and one data directory (shared media storage)."""
+
+    env: dict[str, str]
+    folder: Path
+    replicas: list[Replica] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([FRVS, *args], env={**os.environ, **self.env},
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, f"frvs {' '.join(args)}: {done.stderr[-2000:]}"
+        return done.stdout
+
+    def start(self, name: str, *extra: str) -> Replica:
+        port = free_port()
+        log = self.folder / f"{name}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen([FRVS, "serve", "--port", str(port), "--replica", name,
+                                     *extra], stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **self.env})
+        replica = Replica(name, proc, f"http://127.0.0.1:{port}", log)
+        self.replicas.append(replica)
+        wait_until_healthy(proc, replica.base, log, 180)
+        return replica
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            if replica.proc.poll() is None:
+                replica.proc.terminate()
+        for replica in self.replicas:
+            try:
+                replica.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                replica.proc.kill()
+                replica.proc.wait()
