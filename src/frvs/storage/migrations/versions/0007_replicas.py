@@ -1,5 +1,6 @@
 """Several replicas on one store: camera leases, the durable event log,
-rate limits shared by the replicas.
+rate limits shared by the replicas, the
+index change log of each gallery.
 
 Revision ID: 0007_replicas
 Revises: 0005_device_cameras
@@ -40,6 +41,18 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_index("ix_events_at", "events", ["at"])
+    # Each gallery's template additions and removals, for the indexes' catch-up
+    # (storage/index/catalog.py). Templates stored before it are in every first load.
+    op.create_table(
+        "index_changes",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("gallery_id", BigId, sa.ForeignKey("galleries.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("template_id", sa.BigInteger(), nullable=False),
+        sa.Column("space_key", sa.String(200), nullable=False),
+        sa.Column("added", sa.Boolean(), nullable=False),
+    )
+    op.create_index("ix_index_changes_gallery_id_id", "index_changes", ["gallery_id", "id"])
     # Per-key token buckets shared by the replicas (storage/rates.py).
     op.create_table(
         "rate_buckets",
@@ -52,6 +65,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rate_buckets")
+    op.drop_index("ix_index_changes_gallery_id_id", table_name="index_changes")
+    op.drop_table("index_changes")
     op.drop_index("ix_events_at", table_name="events")
     op.drop_table("events")
     op.drop_table("camera_leases")
