@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from frvs.alerts.webhooks import WebhookService, WebhookWorker
 from frvs.config.settings import Settings
 from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
@@ -46,12 +47,15 @@ class Application:
     retention_schedule: RetentionSchedule
     edge: EdgeIntake
     pixel_budget: PixelBudget
+    webhooks: WebhookService
+    webhook_queue: WebhookWorker
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
         logger.info("FRVS starting with data dir %s", self.settings.data_dir)
         self.store.open()
         self.galleries.warm()
+        self.webhook_queue.start()  # any replica delivers the store's queued webhooks
         self.video.start()  # each camera run is audited by the supervisor's run listener
         self.retention_schedule.start()  # every retention.interval_s, as system:retention
 
@@ -59,6 +63,7 @@ class Application:
         """Stop background work in reverse order, then close the store."""
         self.retention_schedule.stop()
         self.video.stop()
+        self.webhook_queue.stop()
         self.store.close()
         logger.info("FRVS stopped")
 
@@ -96,5 +101,8 @@ def build_application(settings: Settings) -> Application:
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))
+    # Webhooks managed over the API and CLI, delivered from the store by any replica.
+    webhooks = WebhookService(store, utc_now, sources)
+    queue = WebhookWorker(store, utc_now, sources)
     return Application(settings, packs, engine, limits, store, galleries, oversight, video,
-                       retention, schedule, edge, budget)
+                       retention, schedule, edge, budget, webhooks, queue)

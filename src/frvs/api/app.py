@@ -22,6 +22,7 @@ from frvs.api.routes import (
     stats,
     subjects,
     video,
+    webhooks,
 )
 from frvs.api.schemas import Health
 from frvs.app import Application
@@ -82,6 +83,7 @@ def create_api(application: Application) -> FastAPI:
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
     api.include_router(evidence.router)  # pictures and camera start, added for the console
+    api.include_router(webhooks.router)  # managed webhooks, delivered by any replica
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)
     return api

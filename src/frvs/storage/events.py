@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from frvs.storage.database import Database
 from frvs.storage.schema import Base, BigId, UTCDateTime
+from frvs.storage.webhooks import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ def append_event(session: Session, kind: str, data: dict[str, object], at: datet
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
-    session.add(EventRow(kind=kind, at=at, data=data))
+    row = EventRow(kind=kind, at=at, data=data)
+    session.add(row)
     session.flush()
+    enqueue(session, row.id, kind, data, at)  # webhook deliveries, in the same transaction
     if postgres:  # delivered to listeners when (and only if) the transaction commits
         session.execute(text(f"NOTIFY {CHANNEL}"))
 

@@ -67,3 +67,48 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 replica.proc.kill()
                 replica.proc.wait()
+
+
+@dataclass
+class Delivery:
+    """One POST the receiver took: its headers (names in lower case) and JSON body."""
+
+    headers: dict[str, str]
+    body: dict[str, object]
+
+
+class HookReceiver:
+    """A loopback webhook receiver: answers each POST with ``statuses`` in turn (then
+    204), remembering every request."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.deliveries: list[Delivery] = []
+        answers = list(statuses or [])
+        lock = threading.Lock()
+        received = self.deliveries
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length))
+                with lock:
+                    received.append(Delivery({k.lower(): v for k, v in self.headers.items()},
+                                              body))
+                    status = answers.pop(0) if answers else 204
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -15,12 +15,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
-from replica_helpers import Cluster, Replica
+from replica_helpers import Cluster, HookReceiver, Replica
 from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.postgres
@@ -40,6 +42,7 @@ class World:
     b: Replica
     c: Replica
     database_url: str
+    hooks: HookReceiver
 
 
 def _long_clip(data_dir: Path, folder: Path) -> Path:
@@ -71,10 +74,18 @@ def _wait(what: str, ready: object, timeout: float) -> float:
 
 
 @pytest.fixture(scope="module")
+def hooks() -> Iterator[HookReceiver]:
+    receiver = HookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
 def world(cluster_factory: object, postgres_database: str, data_dir: Path,
-          tmp_path_factory: pytest.TempPathFactory) -> World:
+          tmp_path_factory: pytest.TempPathFactory, hooks: HookReceiver) -> World:
     assert callable(cluster_factory)
     cluster: Cluster = cluster_factory({
+        "FRVS_VIDEO__ALLOW_PRIVATE_SOURCES": "true", "FRVS_WEBHOOK_SECRET": "a-secret-of-16+",
         "FRVS_REPLICA__LEASE_SECONDS": str(LEASE_S), "FRVS_REPLICA__SCAN_SECONDS": str(SCAN_S),
         "FRVS_API__DETECT_RATE_PER_MINUTE": "1", "FRVS_API__DETECT_BURST": "4",
         "FRVS_API__SEARCH_RATE_PER_MINUTE": "100000", "FRVS_API__SEARCH_BURST": "1000",
@@ -88,11 +99,12 @@ def world(cluster_factory: object, postgres_database: str, data_dir: Path,
                     str(data_dir / "video" / f"{person}.png"))
     for camera in CAMERAS:
         cluster.cli("camera", "add", camera, str(clip), "--gallery", "hamilton")
+    cluster.cli("webhook", "add", "soc", hooks.url)  # delivered by whichever replica
     a = cluster.start("a")  # alone at first: it takes both cameras
     _wait("replica a runs both cameras", lambda: all(
         _status(a, token).get(c, {}).get("replica") == "a" for c in CAMERAS), 60)
     b, c = cluster.start("b"), cluster.start("c")
-    return World(cluster, token, a, b, c, postgres_database)
+    return World(cluster, token, a, b, c, postgres_database, hooks)
 
 
 def test_every_replica_reports_every_camera_with_the_replica_running_it(world: World) -> None:
@@ -255,6 +267,13 @@ def test_failover_moves_both_cameras_and_the_event_stream_resumes(world: World) 
             and d.get("replica") in {"b", "c"}) == len(CAMERAS), 20)
     finally:
         reader.stop.set()
+    # Each alert reached the webhook once, from the replicas' shared queue.
+    _wait("every alert delivered to the webhook", lambda: len(world.hooks.deliveries) >= sum(
+        after.values()), 30)
+    time.sleep(1)  # a second delivery of anything would arrive by now
+    delivered = Counter(str(d.body["event"]) + ":" + str(cast(dict[str, object],
+                        d.body["alert"])["id"]) for d in world.hooks.deliveries)
+    assert set(delivered.values()) == {1} and len(delivered) == sum(after.values()), delivered
     assert reader.reconnects >= 1
     received = [event_id for event_id, _, _ in reader.events]
     logged = _logged_ids(world.database_url)

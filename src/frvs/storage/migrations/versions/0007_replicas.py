@@ -1,6 +1,6 @@
 """Several replicas on one store: camera leases, the durable event log,
 rate limits shared by the replicas, the
-index change log of each gallery.
+index change log of each gallery, webhooks and their delivery queue.
 
 Revision ID: 0007_replicas
 Revises: 0005_device_cameras
@@ -53,6 +53,35 @@ def upgrade() -> None:
         sa.Column("added", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_index_changes_gallery_id_id", "index_changes", ["gallery_id", "id"])
+    # Webhooks managed over the API and CLI, and the durable queue of their deliveries
+    # that any replica works (storage/webhooks.py).
+    op.create_table(
+        "webhooks",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("webhook_id", BigId, sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("event_id", BigId, nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_at", UTCDateTime(), nullable=False),
+        sa.Column("last_error", sa.Text()),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("done_at", UTCDateTime()),
+    )
+    op.create_index("ix_webhook_deliveries_webhook_id", "webhook_deliveries", ["webhook_id"])
+    op.create_index("ix_webhook_deliveries_state_next_at", "webhook_deliveries",
+                    ["state", "next_at"])
     # Per-key token buckets shared by the replicas (storage/rates.py).
     op.create_table(
         "rate_buckets",
@@ -65,6 +94,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rate_buckets")
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhooks")
     op.drop_index("ix_index_changes_gallery_id_id", table_name="index_changes")
     op.drop_table("index_changes")
     op.drop_index("ix_events_at", table_name="events")
