@@ -85,7 +85,7 @@ def world(cluster_factory: object, postgres_database: str, data_dir: Path,
           tmp_path_factory: pytest.TempPathFactory, hooks: HookReceiver) -> World:
     assert callable(cluster_factory)
     cluster: Cluster = cluster_factory({
-        "FRVS_VIDEO__ALLOW_PRIVATE_SOURCES": "true", "FRVS_WEBHOOK_SECRET": "a-secret-of-16+",
+        "FRVS_VIDEO__ALLOW_PRIVATE_SOURCES": "true", "FRVS_WEBHOOK_SECRET": "a-secret-of-sixteen+",
         "FRVS_REPLICA__LEASE_SECONDS": str(LEASE_S), "FRVS_REPLICA__SCAN_SECONDS": str(SCAN_S),
         "FRVS_API__DETECT_RATE_PER_MINUTE": "1", "FRVS_API__DETECT_BURST": "4",
         "FRVS_API__SEARCH_RATE_PER_MINUTE": "100000", "FRVS_API__SEARCH_BURST": "1000",
