@@ -93,6 +93,7 @@ def _template(gallery_id: int, subject_id: int, vector: np.ndarray, tag: str) ->
 
 def catch_up(url: str, size: int, folder: Path, repeats: int = 20) -> dict[str, Any]:
     """Milliseconds for ``fresh`` to apply one change at ``size`` templates."""
+    folder.mkdir(parents=True, exist_ok=True)
     store = Store(url, folder / "media").open()
     now = datetime.now(UTC)
     with store.unit(write=True) as uow:
@@ -184,7 +185,7 @@ def _latencies(url: str, arrivals: dict[int, float]) -> list[float]:
     engine = create_engine(url)
     with engine.connect() as conn:
         logged = dict(conn.execute(text(
-            "SELECT id, at FROM events WHERE kind = 'alert.raised'")).tuples().all())
+            "SELECT id, at FROM events WHERE kind = 'alert.raised'")).all())
     engine.dispose()
     return sorted(arrivals[i] - at.timestamp() for i, at in logged.items() if i in arrivals)
 
@@ -192,6 +193,7 @@ def _latencies(url: str, arrivals: dict[int, float]) -> list[float]:
 def cluster(url: str, folder: Path) -> dict[str, Any]:
     env = {"FRVS_DATABASE_URL": url, "FRVS_DATA_DIR": str(folder / "data")}
     clip = DATA / "video" / "short_hamilton_clip.mp4"
+    folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "list.txt"
     listing.write_text("".join(f"file '{clip}'\n" for _ in range(10)))
     long_clip = folder / "long.mp4"
