@@ -97,7 +97,8 @@ def build_application(settings: Settings) -> Application:
                               replica.role))
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
-    retention = Retention(store, galleries, video.sightings, utc_now)
+    retention = Retention(store, galleries, video.sightings, utc_now,
+                          settings.retention.event_log_hours)
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))

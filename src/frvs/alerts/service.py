@@ -158,7 +158,8 @@ class AlertService:
                  "two_person": alert.two_person},
                 [subject_ref(alert.gallery, alert.subject)]))
             # Every replica's live stream serves it from the store's event log.
-            uow.publish("alert.raised", alert.as_dict(), self._clock())
+            uow.publish("alert.raised", alert.as_dict(), self._clock(),
+                        subject_ref(alert.gallery, alert.subject))
         self._notify(AlertNotice("raised", alert))
         return alert
 
@@ -212,7 +213,8 @@ class AlertService:
                     [subject_ref(alert.gallery, alert.subject)]))
                 # As with notices, only a decision is announced (see below).
                 if alert.status is not AlertStatus.NEW:
-                    uow.publish("alert.reviewed", alert.as_dict(), review.at)
+                    uow.publish("alert.reviewed", alert.as_dict(), review.at,
+                                subject_ref(alert.gallery, alert.subject))
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise

@@ -36,6 +36,7 @@ from frvs.galleries.ports import Clock
 from frvs.galleries.service import GalleryService
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.store import Store, UnitOfWork
+from frvs.storage.webhooks import prune_finished
 from frvs.video.service import SightingService
 
 logger = logging.getLogger(__name__)
@@ -99,11 +100,12 @@ class Retention:
     """Deletes subjects, sightings and alert evidence past their retention."""
 
     def __init__(self, store: Store, galleries: GalleryService, sightings: SightingService,
-                 clock: Clock) -> None:
+                 clock: Clock, event_log_hours: float = 72.0) -> None:
         self._store = store
         self._galleries = galleries
         self._sightings = sightings
         self._clock = clock
+        self._event_log = timedelta(hours=event_log_hours)
 
     def run(self, caller: AuditContext) -> RetentionReport:
         """One retention run for ``caller``, audited (``retention``) with its counts."""
@@ -114,6 +116,10 @@ class Retention:
             with self._store.unit(write=True) as uow:
                 expired = self._sightings.expire(uow, now)
                 evidence = _expire_evidence(uow, now)
+                # The live streams' log and finished webhook deliveries hold copies of
+                # alerts: kept only long enough for clients to resume.
+                events = self._store.events.prune(uow.session, now - self._event_log)
+                deliveries = prune_finished(uow.session, now - self._event_log)
                 report = RetentionReport(now, subjects, expired.count, len(expired.crops),
                                          evidence.count, orphan_files=0)
                 uow.audit(caller, AuditDraft(ACTION, inputs, report.counts()))
@@ -123,9 +129,10 @@ class Retention:
         # After the commit: a crash in between leaves files the next run sweeps.
         self._store.media.remove([*expired.crops, *evidence.files])
         report = replace(report, orphan_files=self._sweep())
-        if any(report.counts().values()) or report.orphan_files:
-            logger.info("retention: %s, %d orphan file(s)", report.counts(),
-                        report.orphan_files)
+        if any(report.counts().values()) or report.orphan_files or events or deliveries:
+            logger.info("retention: %s, %d orphan file(s), %d event(s) and %d webhook "
+                        "deliveries past the event log's %s", report.counts(),
+                        report.orphan_files, events, deliveries, self._event_log)
         return report
 
     def _sweep(self) -> int:

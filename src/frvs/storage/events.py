@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, func, select, text
+from sqlalchemy import JSON, Index, String, delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -43,6 +43,9 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(50))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, object]] = mapped_column(JSON)
+    # "gallery/subject" of the person an event is about, so that erasing the subject
+    # erases the events too (``frvs.oversight.records.EventRecords``).
+    subject_ref: Mapped[str | None] = mapped_column(String(320), index=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +58,14 @@ class StoredEvent:
     data: dict[str, object]
 
 
-def append_event(session: Session, kind: str, data: dict[str, object], at: datetime) -> None:
-    """Append one event in ``session``'s transaction (see the module's note on order)."""
+def append_event(session: Session, kind: str, data: dict[str, object], at: datetime,
+                 subject: str | None = None) -> None:
+    """Append one event in ``session``'s transaction (see the module's note on order);
+    ``subject`` is the ``gallery/subject`` reference of the person it is about."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
-    row = EventRow(kind=kind, at=at, data=data)
+    row = EventRow(kind=kind, at=at, data=data, subject_ref=subject)
     session.add(row)
     session.flush()
     enqueue(session, row.id, kind, data, at)  # webhook deliveries, in the same transaction
@@ -83,6 +88,12 @@ class EventLog:
         with self._database.session() as session:
             return [StoredEvent(r.id, r.kind, r.at, dict(r.data))
                     for r in session.scalars(stmt)]
+
+    def prune(self, session: Session, before: datetime) -> int:
+        """Delete events older than ``before`` in ``session``'s transaction (a client
+        resuming from one of them starts at the oldest kept): how many."""
+        result = session.execute(delete(EventRow).where(EventRow.at < before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def head(self) -> int:
         """The newest event's id (0 for an empty log)."""

@@ -55,10 +55,12 @@ class UnitOfWork:
         """Append ``draft`` to the audit trail in this transaction."""
         self.journal.write(self.session, caller, draft)
 
-    def publish(self, kind: str, data: dict[str, object], at: datetime) -> None:
+    def publish(self, kind: str, data: dict[str, object], at: datetime,
+                subject: str | None = None) -> None:
         """Append an event to the durable event log in this transaction (it reaches
-        every replica's live stream once the transaction commits)."""
-        append_event(self.session, kind, data, at)
+        every replica's live stream once the transaction commits); ``subject`` is the
+        ``gallery/subject`` it is about, erased with that subject."""
+        append_event(self.session, kind, data, at, subject)
 
     def serialise(self, key: str) -> None:
         """Make transactions naming the same ``key`` run one after the other, from here

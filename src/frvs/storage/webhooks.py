@@ -16,7 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from frvs.storage.schema import Base, BigId, UTCDateTime
@@ -109,3 +120,10 @@ def finish(session: Session, delivery_id: int, now: datetime, error: str | None,
         values = {"state": "failed", "done_at": now, "last_error": error}
     session.execute(update(WebhookDeliveryRow).where(WebhookDeliveryRow.id == delivery_id)
                     .values(**values))
+
+
+def prune_finished(session: Session, before: datetime) -> int:
+    """Delete deliveries delivered or given up before ``before``: how many."""
+    result = session.execute(delete(WebhookDeliveryRow).where(
+        WebhookDeliveryRow.state != "pending", WebhookDeliveryRow.done_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -39,8 +39,10 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(50), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("subject_ref", sa.String(320)),
     )
     op.create_index("ix_events_at", "events", ["at"])
+    op.create_index("ix_events_subject_ref", "events", ["subject_ref"])
     # Each gallery's template additions and removals, for the indexes' catch-up
     # (storage/index/catalog.py). Templates stored before it are in every first load.
     op.create_table(
@@ -98,6 +100,7 @@ def downgrade() -> None:
     op.drop_table("webhooks")
     op.drop_index("ix_index_changes_gallery_id_id", table_name="index_changes")
     op.drop_table("index_changes")
+    op.drop_index("ix_events_subject_ref", table_name="events")
     op.drop_index("ix_events_at", table_name="events")
     op.drop_table("events")
     op.drop_table("camera_leases")
