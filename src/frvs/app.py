@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from frvs.alerts.webhooks import WebhookService, WebhookWorker
 from frvs.config.settings import Settings
 from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
@@ -22,6 +23,7 @@ from frvs.oversight.service import Oversight
 from frvs.oversight.sightings import SightingSearch
 from frvs.oversight.stats import StatsService
 from frvs.pipeline.audit import CameraRunAuditor
+from frvs.pipeline.leases import Replica
 from frvs.pipeline.services import VideoServices, build_video
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
@@ -45,12 +47,15 @@ class Application:
     retention_schedule: RetentionSchedule
     edge: EdgeIntake
     pixel_budget: PixelBudget
+    webhooks: WebhookService
+    webhook_queue: WebhookWorker
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
         logger.info("FRVS starting with data dir %s", self.settings.data_dir)
         self.store.open()
         self.galleries.warm()
+        self.webhook_queue.start()  # any replica delivers the store's queued webhooks
         self.video.start()  # each camera run is audited by the supervisor's run listener
         self.retention_schedule.start()  # every retention.interval_s, as system:retention
 
@@ -58,6 +63,7 @@ class Application:
         """Stop background work in reverse order, then close the store."""
         self.retention_schedule.stop()
         self.video.stop()
+        self.webhook_queue.stop()
         self.store.close()
         logger.info("FRVS stopped")
 
@@ -83,13 +89,21 @@ def build_application(settings: Settings) -> Application:
                           SubjectRights(store, galleries, trail), StatsService(trail),
                           SightingSearch(store, trail, engine, utc_now))
     sources = settings.video.source_policy(settings.data_dir, settings.store_url())
-    video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources)
+    video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources,
+                        terms=settings.replica.terms())
     oversight.attach_video(store)
+    replica = settings.replica
+    video.leases.bind(Replica(replica.name or f"{settings.server.host}:{settings.server.port}",
+                              replica.role))
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
-    retention = Retention(store, galleries, video.sightings, utc_now)
+    retention = Retention(store, galleries, video.sightings, utc_now,
+                          settings.retention.event_log_hours)
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))
+    # Webhooks managed over the API and CLI, delivered from the store by any replica.
+    webhooks = WebhookService(store, utc_now, sources)
+    queue = WebhookWorker(store, utc_now, sources)
     return Application(settings, packs, engine, limits, store, galleries, oversight, video,
-                       retention, schedule, edge, budget)
+                       retention, schedule, edge, budget, webhooks, queue)

@@ -1,5 +1,6 @@
 """One contract for every ``VectorIndex``: exact, faiss_pq (fast-scan codes, exact re-rank,
-run both before and after it has codes), faiss (HNSW) and milvus (Milvus Lite).
+run both before and after it has codes), faiss (HNSW) and milvus (Milvus Lite, and the
+embedded Milvus server as its own process: marked slow, it takes 10-30 s to start).
 
 Small literal vectors make each expectation readable; the recall check at the end uses a
 few thousand clustered vectors, where an approximate index can actually go wrong.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,7 +47,30 @@ def _needs(module: str, extra: str) -> None:
         pytest.skip(f"{module} not installed: pip install 'frvs[{extra}]'")
 
 
-@pytest.fixture(params=["exact", "faiss_pq_exact", "faiss_pq_codes", "faiss", "milvus"])
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded Milvus server (PyPI ``milvus``: a Milvus binary run as its own process,
+    speaking Milvus's gRPC API) on a free port with a fresh base directory: its URI."""
+    _needs("pymilvus", "milvus")
+    if importlib.util.find_spec("milvus") is None:
+        pytest.skip("the embedded Milvus server is not installed: pip install 'frvs[dev]'")
+    import socket
+
+    from milvus import default_server
+
+    default_server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        default_server.listen_port = int(s.getsockname()[1])
+    default_server.start()
+    try:
+        yield f"http://127.0.0.1:{default_server.listen_port}"
+    finally:
+        default_server.stop()
+
+
+@pytest.fixture(params=["exact", "faiss_pq_exact", "faiss_pq_codes", "faiss", "milvus",
+                        pytest.param("milvus_server", marks=pytest.mark.slow)])
 def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeIndex]:
     """A factory of fresh, empty indexes of one implementation."""
     made: list[VectorIndex] = []
@@ -72,6 +97,12 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeI
             from frvs.storage.index.faiss_index import FaissIndex
 
             index = FaissIndex(dimension)
+        elif request.param == "milvus_server":
+            from frvs.storage.index.milvus_index import MilvusIndex
+
+            uri = request.getfixturevalue("milvus_server")
+            # One collection per index, as each (gallery, space) has its own.
+            index = MilvusIndex(dimension, uri=uri, collection=f"c_{uuid.uuid4().hex}")
         else:
             _needs("pymilvus", "milvus")
             _needs("milvus_lite", "milvus")

@@ -142,6 +142,10 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
+unfollowed_opener = _opener
+"""The same opener for the store's webhook queue (``frvs.alerts.webhooks``)."""
+
+
 class WebhookNotifier:
     """Delivers notices to one webhook target from its own thread.
 

@@ -136,6 +136,9 @@ class AlertService:
         ``announce`` once that transaction has committed."""
         if decision.gallery_kind != WATCH_LIST:
             return None
+        # One check-and-insert at a time per subject and camera across replicas: a
+        # camera taken over mid-track yields one alert per repeat window, not two.
+        uow.serialise(f"alert:{decision.gallery}:{decision.subject}:{decision.camera}")
         ruled = uow.session.get(AlertRuleRow, decision.gallery)
         suppress = (ruled.suppress_seconds if ruled is not None
                     else self.defaults.suppress_seconds)
@@ -168,6 +171,9 @@ class AlertService:
              "quality": round(alert.quality, 4), "evidence": alert.crop_path,
              "two_person": alert.two_person},
             [subject_ref(alert.gallery, alert.subject)]))
+        # Every replica's live stream serves it from the store's event log.
+        uow.publish("alert.raised", alert.as_dict(), self._clock(),
+                    subject_ref(alert.gallery, alert.subject))
         return alert
 
     def announce(self, alert: Alert) -> None:
@@ -222,6 +228,10 @@ class AlertService:
                     "reviewer": person, "note": (note or "")[:500],
                     "reviews": len(alert.reviews)},
                     [subject_ref(alert.gallery, alert.subject)]))
+                # As with notices, only a decision is announced (see below).
+                if alert.status is not AlertStatus.NEW:
+                    uow.publish("alert.reviewed", alert.as_dict(), review.at,
+                                subject_ref(alert.gallery, alert.subject))
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise

@@ -23,9 +23,11 @@ from frvs.api.routes import (
     stats,
     subjects,
     video,
+    webhooks,
 )
 from frvs.api.schemas import Health
 from frvs.app import Application
+from frvs.storage.rates import SharedBuckets
 from frvs.web import mount_console
 
 
@@ -63,7 +65,8 @@ def create_api(application: Application) -> FastAPI:
         "verify": Rate(limits.verify_rate_per_minute, limits.verify_burst),
         "enrol": Rate(limits.enrol_rate_per_minute, limits.enrol_burst),
         "submit": Rate(devices.submit_rate_per_minute, devices.submit_burst),
-    })
+    }, shared=SharedBuckets(application.store)
+        if application.store.database.dialect == "postgresql" else None)
     api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
                        timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)
@@ -73,11 +76,16 @@ def create_api(application: Application) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": frvs_version()}
 
+    if not application.video.leases.replica.serves_api:
+        # A replica for cameras only (--role cameras) answers for its health alone.
+        api.include_router(cameras.status_only())
+        return api
     api.include_router(faces.router)
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
     api.include_router(evidence.router)  # pictures and camera start, added for the console
     api.include_router(edge.router)  # edge nodes: heartbeats and the node registry
+    api.include_router(webhooks.router)  # managed webhooks, delivered by any replica
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)
     return api

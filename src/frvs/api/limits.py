@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from frvs.api.auth import Principal, authenticate
 from frvs.core.caller import record_refusal
 from frvs.core.errors import RateLimitedError
+from frvs.storage.rates import SharedBuckets
 
 logger = logging.getLogger(__name__)
 
@@ -171,19 +173,27 @@ class Rate:
 
 class RateLimits:
     """One token bucket per key and kind of request (search, detect, verify, enrol,
-    submit), in this process (several processes each limit on their own: the effective
-    limit is per process; a shared limiter would need the database)."""
+    submit). With ``shared`` (the store, when it is PostgreSQL: several replicas), the
+    buckets live in the store and the limit holds across replicas; without it they
+    live in this process (SQLite: one machine)."""
 
-    def __init__(self, rates: Mapping[str, Rate]) -> None:
+    def __init__(self, rates: Mapping[str, Rate], shared: SharedBuckets | None = None) -> None:
         self._rates = dict(rates)
+        self._shared = shared
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
 
     def check(self, kind: str, key_id: str) -> None:
-        """Take a token of ``kind`` for ``key_id`` or raise ``RateLimitedError``."""
+        """Take a token of ``kind`` for ``key_id`` or raise ``RateLimitedError`` (may
+        wait on the store: call it from a worker thread)."""
         rate = self._rates[kind]
-        bucket = self._buckets.setdefault(
-            (kind, key_id), TokenBucket(rate.per_minute / 60.0, float(rate.burst)))
-        wait = bucket.take(time.monotonic())
+        if self._shared is not None:
+            wait = self._shared.take(kind, key_id, rate.per_minute / 60.0, float(rate.burst))
+        else:
+            with self._lock:
+                bucket = self._buckets.setdefault(
+                    (kind, key_id), TokenBucket(rate.per_minute / 60.0, float(rate.burst)))
+                wait = bucket.take(time.monotonic())
         if wait > 0:
             raise RateLimitedError(f"{kind} rate limit reached for key {key_id}; retry in "
                                    f"{wait:.1f} s", retry_after=wait)
@@ -211,7 +221,7 @@ def rate_limit(kind: str, action: str | Callable[[str], str]) -> Any:
     async def dependency(request: Request,
                          principal: Annotated[Principal, Depends(authenticate)]) -> None:
         try:
-            rate_limits(request).check(kind, principal.key.key_id)
+            await run_in_threadpool(rate_limits(request).check, kind, principal.key.key_id)
         except RateLimitedError as exc:
             path = request.url.path
             store = request.app.state.frvs.store

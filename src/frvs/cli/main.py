@@ -15,6 +15,7 @@ from frvs.cli.edge import edge_app
 from frvs.cli.enrol import enroll, identify, reindex
 from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
 from frvs.cli.video import alerts_app, attendance_app, camera_app, sightings, watch
+from frvs.cli.webhooks import webhook_app
 
 app = typer.Typer(
     name="frvs",
@@ -69,6 +70,7 @@ app.command()(sightings)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(edge_app, name="edge")
+app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:

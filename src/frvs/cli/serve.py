@@ -12,6 +12,7 @@ import typer
 from frvs.cli.admin import ensure_admin_key
 from frvs.cli.context import domain_errors, state
 from frvs.core.errors import InvalidInputError
+from frvs.pipeline.leases import Replica, ReplicaRole
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    role: Annotated[ReplicaRole | None, typer.Option(
+        help="all (API and cameras; default), api (no cameras) or cameras (cameras, with "
+        "only /healthz and camera status over HTTP).")] = None,
+    replica: Annotated[str | None, typer.Option(
+        help="This replica's name among several on one store (default host:port).")] = None,
     init: Annotated[bool, typer.Option(
         "--init", help="On a first start (no admin key yet), create the data directory, "
         "the store and the first admin key, and print the key once.")] = False,
@@ -53,6 +59,10 @@ def serve(
     settings = app.settings.server
     bind_host = host or settings.host
     bind_port = port or settings.port
+    # Which cameras run here is settled by leases in the store (pipeline/leases.py).
+    app.video.leases.bind(Replica(replica or app.settings.replica.name
+                                  or f"{bind_host}:{bind_port}",
+                                  role or app.settings.replica.role))
     if not _is_loopback(bind_host) and tls_cert is None:
         typer.secho(
             f"warning: binding {bind_host} exposes biometric endpoints beyond this machine; "

@@ -27,7 +27,7 @@ from frvs.imaging.decode import (
 from frvs.models.pack import ThresholdOverride
 from frvs.models.quality import QualityMinimums
 from frvs.models.registry import PackConfig, default_pack_configs
-from frvs.pipeline.config import VideoSettings
+from frvs.pipeline.config import ReplicaSettings, VideoSettings
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 
 
@@ -153,6 +153,11 @@ class RetentionSettings(_Section):
         "principal 'retention'; 'frvs purge' runs the same on demand. Expired sightings "
         "are never shown meanwhile. Shorter deletes closer to the promised time at the "
         "cost of a scan per run; 0 turns the schedule off ('frvs purge' only).")
+    event_log_hours: float = Field(
+        72.0, ge=1, le=24 * 365, title="Event log kept (hours)",
+        description="How long the live streams' event log and finished webhook deliveries "
+        "are kept (they hold copies of alerts): a client can resume from an event this "
+        "old; longer keeps more personal data.")
 
 
 class DeviceSettings(_Section):
@@ -210,6 +215,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
     database_url: str | None = Field(
         None,
         title="Database URL",

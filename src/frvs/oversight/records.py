@@ -1,5 +1,6 @@
 """What the video concepts hold about a subject, as ``SubjectRecords`` sources for
-export and erasure: sightings that matched them, alerts about them, attendance.
+export and erasure: sightings that matched them, alerts about them, attendance, and the
+events and webhook deliveries made of those alerts.
 
 Erasure runs inside the caller's transaction (the subject's own deletion and its
 ``subject.erase`` entry commit with it); files to remove are returned and removed after
@@ -14,8 +15,11 @@ from sqlalchemy.orm import Session
 
 from frvs.alerts.tables import AlertReviewRow, AlertRow
 from frvs.attendance.tables import AttendanceEventRow
+from frvs.core.caller import subject_ref
 from frvs.oversight.models import Erased
+from frvs.storage.events import EventRow
 from frvs.storage.store import Store
+from frvs.storage.webhooks import WebhookDeliveryRow
 from frvs.video.tables import SightingRow
 
 
@@ -115,3 +119,31 @@ class AttendanceRecords:
             AttendanceEventRow.gallery == gallery,
             AttendanceEventRow.subject == external_id)).rowcount  # type: ignore[attr-defined]
         return Erased(int(removed))
+
+
+class EventRecords:
+    """Events of the live streams' log about the subject (alerts raised and decided) and
+    the webhook deliveries made of them; erasure deletes both (a client resuming past
+    them simply does not get them)."""
+
+    kind = "events"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def export(self, gallery: str, external_id: str) -> list[dict[str, Any]]:
+        with self._store.unit() as uow:
+            rows = uow.session.scalars(select(EventRow).where(
+                EventRow.subject_ref == subject_ref(gallery, external_id))
+                .order_by(EventRow.id))
+            return [{"id": r.id, "kind": r.kind, "at": r.at.isoformat(), "data": r.data}
+                    for r in rows]
+
+    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
+        ids = list(session.scalars(select(EventRow.id).where(
+            EventRow.subject_ref == subject_ref(gallery, external_id))))
+        if ids:
+            session.execute(delete(WebhookDeliveryRow).where(
+                WebhookDeliveryRow.event_id.in_(ids)))
+            session.execute(delete(EventRow).where(EventRow.id.in_(ids)))
+        return Erased(len(ids), ())

@@ -37,6 +37,7 @@ from frvs.galleries.service import GalleryService
 from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.store import Store, UnitOfWork
+from frvs.storage.webhooks import prune_finished
 from frvs.video.service import SightingService
 from frvs.video.tables import SightingRow
 
@@ -101,11 +102,12 @@ class Retention:
     """Deletes subjects, sightings and alert evidence past their retention."""
 
     def __init__(self, store: Store, galleries: GalleryService, sightings: SightingService,
-                 clock: Clock) -> None:
+                 clock: Clock, event_log_hours: float = 72.0) -> None:
         self._store = store
         self._galleries = galleries
         self._sightings = sightings
         self._clock = clock
+        self._event_log = timedelta(hours=event_log_hours)
 
     def run(self, caller: AuditContext) -> RetentionReport:
         """One retention run for ``caller``, audited (``retention``) with its counts."""
@@ -120,6 +122,10 @@ class Retention:
                 uow.session.execute(delete(EdgeReportRow).where(
                     EdgeReportRow.sighting_id.not_in(select(SightingRow.id))))
                 evidence = _expire_evidence(uow, now)
+                # The live streams' log and finished webhook deliveries hold copies of
+                # alerts: kept only long enough for clients to resume.
+                events = self._store.events.prune(uow.session, now - self._event_log)
+                deliveries = prune_finished(uow.session, now - self._event_log)
                 report = RetentionReport(now, subjects, expired.count, len(expired.crops),
                                          evidence.count, orphan_files=0)
                 uow.audit(caller, AuditDraft(ACTION, inputs, report.counts()))
@@ -129,9 +135,10 @@ class Retention:
         # After the commit: a crash in between leaves files the next run sweeps.
         self._store.media.remove([*expired.crops, *evidence.files])
         report = replace(report, orphan_files=self._sweep())
-        if any(report.counts().values()) or report.orphan_files:
-            logger.info("retention: %s, %d orphan file(s)", report.counts(),
-                        report.orphan_files)
+        if any(report.counts().values()) or report.orphan_files or events or deliveries:
+            logger.info("retention: %s, %d orphan file(s), %d event(s) and %d webhook "
+                        "deliveries past the event log's %s", report.counts(),
+                        report.orphan_files, events, deliveries, self._event_log)
         return report
 
     def _sweep(self) -> int:

@@ -24,7 +24,13 @@ class Oversight:
 
     def attach_video(self, store: Store) -> None:
         """Export and erase video records of subjects (alerts audit themselves)."""
-        from frvs.oversight.records import AlertRecords, AttendanceRecords, SightingRecords
+        from frvs.oversight.records import (
+            AlertRecords,
+            AttendanceRecords,
+            EventRecords,
+            SightingRecords,
+        )
 
-        for source in (SightingRecords(store), AlertRecords(store), AttendanceRecords(store)):
+        for source in (SightingRecords(store), AlertRecords(store), AttendanceRecords(store),
+                       EventRecords(store)):
             self.rights.add_source(source)

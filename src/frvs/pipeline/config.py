@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.alerts.notify import WebhookTarget
 from frvs.alerts.service import AlertDefaults
+from frvs.pipeline.leases import LeaseTerms, ReplicaRole
 from frvs.video.bestshot import ShotPolicy
 from frvs.video.identity import IdentityPolicy
 from frvs.video.processor import DetectionScale, ProcessorOptions
@@ -25,6 +26,29 @@ class WebhookSettings(_Section):
                         "(header X-FRVS-Signature over 'timestamp.body').")
     attempts: int = Field(4, ge=1, le=20, description="Deliveries tried before giving up; "
                           "retries back off exponentially.")
+
+
+class ReplicaSettings(_Section):
+    """This process among several ``frvs serve`` replicas on one PostgreSQL store."""
+
+    name: str | None = Field(
+        None, max_length=200, title="Replica name",
+        description="Unique among the replicas; shown as the 'replica' running each "
+        "camera. Default: host:port of 'frvs serve'.")
+    role: ReplicaRole = Field(
+        ReplicaRole.ALL, description="all (API and cameras), api (no cameras) or cameras "
+        "(cameras, with only /healthz and camera status over HTTP).")
+    lease_seconds: float = Field(
+        10.0, ge=2, le=300, title="Camera lease (s)",
+        description="How long a replica's hold on a camera lasts without renewal. A "
+        "killed replica's cameras run elsewhere within lease_seconds + scan_seconds; "
+        "shorter fails over sooner but loses cameras on a store that stalls that long.")
+    scan_seconds: float = Field(
+        2.0, ge=0.2, le=60, description="How often a replica looks for cameras to take "
+        "over (one small query each time).")
+
+    def terms(self) -> LeaseTerms:
+        return LeaseTerms(self.lease_seconds, self.scan_seconds)
 
 
 class VideoSettings(_Section):

@@ -13,6 +13,7 @@ from frvs.galleries.ports import FaceAnalyser
 from frvs.pipeline.camera import CAMERA_RUNNER, CameraRuntime
 from frvs.pipeline.config import VideoSettings
 from frvs.pipeline.events import EventRouter
+from frvs.pipeline.leases import CameraLeases, LeaseBook, LeaseTerms
 from frvs.pipeline.matching import GalleryMatcher
 from frvs.pipeline.supervisor import Supervisor
 from frvs.storage.index.catalog import IndexCatalog
@@ -36,6 +37,7 @@ class VideoServices:
     router: EventRouter
     supervisor: Supervisor
     sources: SourcePolicy
+    leases: CameraLeases
     webhooks: list[WebhookNotifier] = field(default_factory=list)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
@@ -51,18 +53,19 @@ class VideoServices:
             notifier = WebhookNotifier(target, self.sources)
             self.webhooks.append(notifier)
             self.alerts.add_notifier(notifier)
-        self.supervisor.start(self.cameras.all(), self.runtime())
+        # Each enabled camera on exactly one replica: the ones whose lease this one gets.
+        self.leases.start(self.runtime())
 
     def stop(self) -> None:
-        """Cameras first (they produce), then webhooks, flushed."""
-        self.supervisor.stop()
+        """Cameras first (they produce; their leases released), then webhooks, flushed."""
+        self.leases.stop()
         for notifier in self.webhooks:
             notifier.close()
 
 
 def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
                 analyser: FaceAnalyser, clock: Clock, *,
-                sources: SourcePolicy) -> VideoServices:
+                sources: SourcePolicy, terms: LeaseTerms | None = None) -> VideoServices:
     alerts = AlertService(store, clock, settings.alert_defaults())
     bus = AlertBus()
     alerts.add_notifier(bus.publish)
@@ -71,5 +74,8 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     matcher = GalleryMatcher(store, catalog, analyser)
     router = EventRouter(store, alerts, attendance, sightings)
     supervisor = Supervisor(analyser.packs, matcher, router)
-    return VideoServices(settings, CameraService(store, clock, sources), sightings, alerts,
-                         attendance, bus, matcher, router, supervisor, sources)
+    cameras = CameraService(store, clock, sources)
+    leases = CameraLeases(LeaseBook(store, clock), supervisor, cameras.all,
+                          terms or LeaseTerms(), clock)
+    return VideoServices(settings, cameras, sightings, alerts, attendance, bus, matcher,
+                         router, supervisor, sources, leases)

@@ -154,3 +154,17 @@ def _upgrade(connection: Any) -> None:
     # "heads": independent branches (video, oversight) off 0001 each reach their tip.
     command.upgrade(config, "heads")
 
+
+
+def insert_absent(session: Session, table: type[Any], values: dict[str, Any],
+                  keys: list[str]) -> None:
+    """Insert a row of ``table`` unless one with the same ``keys`` exists: never a
+    conflict when several processes race to create the same row."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        session.execute(pg_insert(table).values(**values)
+                        .on_conflict_do_nothing(index_elements=keys))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        session.execute(sqlite_insert(table).values(**values)
+                        .on_conflict_do_nothing(index_elements=keys))

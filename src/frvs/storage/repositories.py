@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from frvs.galleries.models import (
     SubjectSpec,
 )
 from frvs.storage.index.base import IdArray, Matrix
-from frvs.storage.schema import GalleryRow, SubjectRow, TemplateRow
+from frvs.storage.schema import GalleryRow, IndexChangeRow, SubjectRow, TemplateRow
 
 _VECTOR_DTYPE = np.dtype("<f4")
 _PAGE = 65_536
@@ -226,7 +226,38 @@ class SubjectRepository:
             done, last = done + len(rows), rows[-1][0]
 
     def delete(self, subject_id: int) -> None:
+        """Delete the subject with its templates (their removal logged for the indexes)."""
+        rows = self._s.execute(select(TemplateRow.id, TemplateRow.gallery_id,
+                                      TemplateRow.space_key)
+                               .where(TemplateRow.subject_id == subject_id)).all()
+        log_changes(self._s, rows, added=False)
         self._s.execute(delete(SubjectRow).where(SubjectRow.id == subject_id))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChange:
+    """One entry of a gallery's index change log."""
+
+    id: int
+    template_id: int
+    space_key: str
+    added: bool
+
+
+def log_changes(session: Session, rows: Iterable[Any], *, added: bool) -> None:
+    """Log templates (id, gallery id, space key) as added or removed, in the caller's
+    transaction. Each gallery's revision is bumped first: its row stays locked until
+    commit, so a gallery's changes take their ids in commit order (see
+    ``IndexChangeRow``)."""
+    by_gallery: dict[int, list[tuple[int, str]]] = {}
+    for template_id, gallery_id, space_key in rows:
+        by_gallery.setdefault(int(gallery_id), []).append((int(template_id), str(space_key)))
+    for gallery_id in sorted(by_gallery):  # one lock order for every writer: no deadlock
+        session.execute(update(GalleryRow).where(GalleryRow.id == gallery_id)
+                        .values(revision=GalleryRow.revision + 1))
+        session.execute(insert(IndexChangeRow), [
+            {"gallery_id": gallery_id, "template_id": template_id, "space_key": space_key,
+             "added": added} for template_id, space_key in by_gallery[gallery_id]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +300,28 @@ class TemplateRepository:
                 self._s.add(row)
         except IntegrityError:
             return None
+        log_changes(self._s, [(row.id, row.gallery_id, row.space_key)], added=True)
         return row.id
+
+    def record_added(self, gallery_id: int, space_key: str, ids: Sequence[int]) -> None:
+        """Log templates written in bulk (not through ``add``) for the indexes."""
+        log_changes(self._s, [(i, gallery_id, space_key) for i in ids], added=True)
+
+    def changes_since(self, gallery_id: int, position: int,
+                      limit: int = 100_000) -> list[IndexChange]:
+        """The gallery's index changes after ``position``, oldest first."""
+        rows = self._s.execute(
+            select(IndexChangeRow.id, IndexChangeRow.template_id, IndexChangeRow.space_key,
+                   IndexChangeRow.added)
+            .where(IndexChangeRow.gallery_id == gallery_id, IndexChangeRow.id > position)
+            .order_by(IndexChangeRow.id).limit(limit)).all()
+        return [IndexChange(int(i), int(t), str(k), bool(a)) for i, t, k, a in rows]
+
+    def change_head(self, gallery_id: int) -> int:
+        """The id of the gallery's newest index change (0 when none)."""
+        value = self._s.scalar(select(func.max(IndexChangeRow.id))
+                               .where(IndexChangeRow.gallery_id == gallery_id))
+        return int(value or 0)
 
     def vector_pages(self, gallery_id: int, space: ModelSpace, after_id: int = 0,
                      page: int = _PAGE) -> Iterator[VectorBatch]:
@@ -361,5 +413,10 @@ class TemplateRepository:
         return {str(r) for r in rows}
 
     def delete(self, ids: Sequence[int]) -> None:
+        """Delete templates (their removal logged for the indexes)."""
         if ids:
+            rows = self._s.execute(select(TemplateRow.id, TemplateRow.gallery_id,
+                                          TemplateRow.space_key)
+                                   .where(TemplateRow.id.in_(list(ids)))).all()
+            log_changes(self._s, rows, added=False)
             self._s.execute(delete(TemplateRow).where(TemplateRow.id.in_(list(ids))))

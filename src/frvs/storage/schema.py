@@ -141,3 +141,22 @@ class TemplateRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     subject: Mapped[SubjectRow] = relationship(back_populates="templates")
+
+
+class IndexChangeRow(Base):
+    """A template added to or removed from a gallery, written in the transaction that
+    added or removed it (migration ``0007_replicas``). Each process's index of the
+    gallery remembers the last change it applied and reads only the ones after it.
+
+    Ids grow in commit order within a gallery: a writer bumps the gallery's revision
+    (locking its row until commit) before it takes ids here, so no change of a gallery
+    can commit behind a later one that a reader has already passed."""
+
+    __tablename__ = "index_changes"
+    __table_args__ = (Index("ix_index_changes_gallery_id_id", "gallery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gallery_id: Mapped[int] = mapped_column(ForeignKey("galleries.id", ondelete="CASCADE"))
+    template_id: Mapped[int] = mapped_column(BigInteger)
+    space_key: Mapped[str] = mapped_column(String(200))
+    added: Mapped[bool] = mapped_column(Boolean)

@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from frvs.core.caller import AuditContext, AuditDraft
 from frvs.core.errors import ConfigurationError
 from frvs.storage.database import Database
+from frvs.storage.events import EventLog, append_event
 from frvs.storage.media import MediaStore
 from frvs.storage.repositories import GalleryRepository, SubjectRepository, TemplateRepository
 
@@ -52,6 +55,21 @@ class UnitOfWork:
         """Append ``draft`` to the audit trail in this transaction."""
         self.journal.write(self.session, caller, draft)
 
+    def publish(self, kind: str, data: dict[str, object], at: datetime,
+                subject: str | None = None) -> None:
+        """Append an event to the durable event log in this transaction (it reaches
+        every replica's live stream once the transaction commits); ``subject`` is the
+        ``gallery/subject`` it is about, erased with that subject."""
+        append_event(self.session, kind, data, at, subject)
+
+    def serialise(self, key: str) -> None:
+        """Make transactions naming the same ``key`` run one after the other, from here
+        to their end, whichever process runs them: a transaction-scoped advisory lock on
+        PostgreSQL (SQLite's write transactions already run one at a time)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                 {"k": key})
+
 
 class Store:
     """Galleries, subjects and templates in SQL; crops under ``media/``."""
@@ -61,6 +79,7 @@ class Store:
         self.database = Database(url)
         self.media = MediaStore(media_root)
         self.journal: Journal = _NoJournal()
+        self.events = EventLog(self.database)
         self._opened = False
 
     def attach_journal(self, journal: Journal) -> None:
@@ -93,4 +112,5 @@ class Store:
             uow.audit(caller, draft)
 
     def close(self) -> None:
+        self.events.close()
         self.database.close()

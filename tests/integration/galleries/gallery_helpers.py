@@ -161,11 +161,12 @@ def add_distractors(service: GalleryService, gallery: str, count: int, seed: int
              "attributes": {}, "created_at": now, "expires_at": None} for i in range(count)])
         ids = {name: sid for name, sid in s.execute(
             select(SubjectRow.external_id, SubjectRow.id).where(SubjectRow.gallery_id == g.id))}
-        s.execute(insert(TemplateRow), [
+        added = s.scalars(insert(TemplateRow).returning(TemplateRow.id), [
             {"subject_id": ids[f"distractor-{seed}-{i}"], "gallery_id": g.id,
              "space_key": space.key, "pack": space.pack, "pack_version": space.version,
              "dimension": space.dimension, "metric": space.metric.value,
              "vector": vectors[i].tobytes(), "quality": 0.9, "image_sha256": f"{seed}-{i}",
              "source": None, "box": [0, 0, 1, 1], "crop_path": None, "created_at": now}
-            for i in range(count)])
+            for i in range(count)]).all()
+        uow.templates.record_added(g.id, space.key, list(added))  # for the indexes
         uow.galleries.bump_revision(g.id)

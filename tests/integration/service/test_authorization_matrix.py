@@ -37,6 +37,9 @@ OPEN = "open"
 CASE = {"X-Case-Reference": "CASE-1", "X-Purpose": "authorisation matrix test"}
 
 _counter = itertools.count()
+# A public address (no name to resolve): the source policy lets it through, and nothing
+# is ever sent to it (no alert is raised in this module).
+WEBHOOK_URL = "https://93.184.215.14/frvs-hook"
 
 
 @dataclass
@@ -69,6 +72,11 @@ class World:
     def fresh_camera(self) -> str:
         name = f"cam{next(_counter)}"
         self.app.video.cameras.add(LOCAL, CameraSpec(name, "/nonexistent/folder"))
+        return name
+
+    def fresh_webhook(self) -> str:
+        name = f"hook{next(_counter)}"
+        self.app.webhooks.add(LOCAL, name, WEBHOOK_URL, "a-secret-of-sixteen")
         return name
 
     def fresh_alert(self) -> str:
@@ -176,6 +184,12 @@ MATRIX: dict[str, Row] = {
                                                        "suppress_seconds": 60}}),
     "attendance_report": Row("GET", "/v1/attendance", frozenset({O})),
     "list_webhooks": Row("GET", "/v1/webhooks", frozenset()),
+    # Managed webhooks every replica delivers (routes/webhooks.py): admin only.
+    "create_webhook": Row("POST", "/v1/webhooks", frozenset(), 201, request=lambda _w: {
+        "json": {"name": f"new{next(_counter)}", "url": WEBHOOK_URL,
+                 "secret": "a-secret-of-sixteen"}}),
+    "delete_webhook": Row("DELETE", "/v1/webhooks/{h}", frozenset(),
+                          params=lambda w: {"h": w.fresh_webhook()}),
     "stream_events": Row("GET", "/v1/events?max_seconds=1", frozenset({O, R})),
     # Pictures and camera start (routes/evidence.py, for the console). No picture is kept
     # for these records, the camera is not running and has no gallery to match against

@@ -79,6 +79,8 @@ class CameraStatusPublic(BaseModel):
     reconnects: int
     last_error: str | None
     gaps: list[GapPublic]
+    replica: str | None = Field(None, description="The replica running the camera (its "
+                                "name among several 'frvs serve' on one store).")
 
 
 def _public(spec: CameraSpec) -> CameraPublic:
@@ -108,9 +110,18 @@ async def create_camera(app: AppDep, who: Operator, body: CameraCreate) -> Camer
 
 @router.get("/status", operation_id="camera_status", response_model=list[CameraStatusPublic])
 async def camera_status(app: AppDep, _: Watcher) -> list[CameraStatusPublic]:
-    """Health of the cameras running in this process (reviewers and operators)."""
-    return [CameraStatusPublic.model_validate(s.as_dict())
-            for s in app.video.supervisor.status()]
+    """Health of the running cameras of every replica, each with the replica running
+    it: this one's live, the others' as they last reported (every few seconds)."""
+    return [CameraStatusPublic.model_validate(s)
+            for s in await run_in_threadpool(app.video.leases.status)]
+
+
+def status_only() -> APIRouter:
+    """The camera status route alone: all a replica for cameras only serves."""
+    only = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+    only.add_api_route("/status", camera_status, methods=["GET"], operation_id="camera_status",
+                       response_model=list[CameraStatusPublic])
+    return only
 
 
 @router.get("/{name}", operation_id="get_camera", response_model=CameraPublic)

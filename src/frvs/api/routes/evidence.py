@@ -111,7 +111,8 @@ async def start_camera(app: AppDep, who: Operator, name: CameraName) -> CameraSt
             record_refusal(app.store, who.context, "camera.run_requested",
                            {"camera": spec.name, "galleries": list(spec.galleries)}, exc)
             raise
-        app.video.supervisor.start_camera(spec, app.video.runtime())
+        # Leased to this replica first: a camera never runs on two replicas at once.
+        app.video.leases.run_here(spec, app.video.runtime())
         app.oversight.trail.append(who.context, AuditDraft(
             "camera.run_requested", {"camera": spec.name, "galleries": list(spec.galleries)}, {}))
         status = app.video.supervisor.camera(name).status()

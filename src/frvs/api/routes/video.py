@@ -109,6 +109,11 @@ class WebhookPublic(BaseModel):
     retries: int
     dropped: int
     last_error: str | None
+    name: str | None = Field(None, description="Managed webhooks (source 'store') only.")
+    source: str = Field("config", description="config (video.webhooks: delivered by this "
+                        "process) or store (added over the API or CLI: delivered from the "
+                        "store's queue by any replica).")
+    pending: int = Field(0, description="Store webhooks: deliveries queued or retrying.")
 
 
 def _aware(value: datetime | None, name: str = "time") -> datetime | None:
@@ -259,12 +264,18 @@ async def attendance(
 
 @router.get("/webhooks", operation_id="list_webhooks", response_model=list[WebhookPublic])
 async def list_webhooks(app: AppDep, _: Admin) -> list[WebhookPublic]:
-    """Configured webhook targets (video.webhooks) and their delivery counts; secrets
-    are never shown."""
-    return [WebhookPublic(url=describe(n.target.url), attempts=n.target.attempts,
-                          delivered=n.stats.delivered, failed=n.stats.failed,
-                          retries=n.stats.retries, dropped=n.stats.dropped,
-                          last_error=n.stats.last_error) for n in app.video.webhooks]
+    """Webhook targets and their delivery counts: configured ones (video.webhooks, this
+    process's counts) and managed ones (POST /v1/webhooks, counted in the store's
+    queue); secrets are never shown."""
+    configured = [WebhookPublic(url=describe(n.target.url), attempts=n.target.attempts,
+                                delivered=n.stats.delivered, failed=n.stats.failed,
+                                retries=n.stats.retries, dropped=n.stats.dropped,
+                                last_error=n.stats.last_error) for n in app.video.webhooks]
+    managed = [WebhookPublic(url=h.url, attempts=h.attempts, delivered=h.delivered,
+                             failed=h.failed, retries=0, dropped=0, last_error=None,
+                             name=h.name, source="store", pending=h.pending)
+               for h in await run_in_threadpool(app.webhooks.list)]
+    return configured + managed
 
 
 class SubmittedSightingPublic(BaseModel):
@@ -328,7 +339,7 @@ async def submit_sighting(
     crop, and refused without one (409)."""
     refusal = Refusal(who.context, "sighting.submit", {"camera": camera, "track": track_id})
     async with audited_refusals(app, refusal.caller, refusal.action, refusal.inputs):
-        rate_limits(request).check("submit", who.key.key_id)
+        await run_in_threadpool(rate_limits(request).check, "submit", who.key.key_id)
         report = EdgeSighting(camera, track_id, first_seen, last_seen, frames)
         node = _node_template(space, template, quality)
         if node is None and image is None:

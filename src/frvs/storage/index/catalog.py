@@ -12,16 +12,19 @@ and a small watch list is searched in microseconds even beside a 10M attendance
 gallery. The cost, many small index objects when there are thousands of galleries,
 is cheap for ``exact`` and acceptable for the others.
 
-Consistency across processes: the store is the truth. Every template write bumps its
-gallery's ``revision`` in the same transaction. Before a search, ``fresh`` reads the
-revision; when it moved, it loads the templates above the highest id it has seen and
-compares counts with the store. When they differ (a deletion, or an id committed out of
-order by another PostgreSQL session) it compares ids, removing and loading the
-difference; only if counts still differ is the index rebuilt. Templates load in pages,
-so a 10M gallery never sits in memory as Python objects. So a
-template is searchable as soon as its enrolment returns, in any process, and results
-are also checked against the store (``TemplateRepository.owners``) so an entry deleted
-by another process a moment ago is never reported.
+Consistency across processes: the store is the truth. Every template added or removed
+is logged in the gallery's index change log (``IndexChangeRow``) in the same
+transaction, and bumps the gallery's revision. Before a search, ``fresh`` reads the
+revision; when it moved, it reads the changes after the last one this index applied and
+applies them (removals, then the vectors of additions still stored): one change costs
+one small indexed query, whatever the gallery's size. A first load reads the log's head
+before the templates, so a change committed during a long load is applied again
+afterwards (adding and removing are idempotent). Log ids grow in commit order within a
+gallery, so no change is passed over (the "equal counts" hole of comparing counts is
+gone). Templates load in pages, so a 10M gallery never sits in memory as Python
+objects. So a template is searchable as soon as its enrolment returns, in any process,
+and results are also checked against the store (``TemplateRepository.owners``) so an
+entry deleted by another process a moment ago is never reported.
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ import numpy as np
 
 from frvs.core.errors import NotFoundError
 from frvs.core.templates import ModelSpace
-from frvs.storage.index.base import IdArray, Matrix, VectorIndex
+from frvs.storage.index.base import Matrix, VectorIndex
 from frvs.storage.index.factory import IndexSettings, build_index, index_name
 from frvs.storage.repositories import VectorBatch
 from frvs.storage.store import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+_CHANGE_PAGE = 65_536
 
 
 @dataclass
@@ -51,7 +56,8 @@ class _Entry:
     space: ModelSpace
     gallery_id: int
     revision: int = -1
-    max_id: int = 0
+    # The last change of the gallery's index change log applied here; None until loaded.
+    position: int | None = None
     # Catching up one gallery (a rebuild can take seconds at 10M) must not stall searches
     # of the others: each entry has its own lock; the catalog's guards only the dict.
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -87,17 +93,37 @@ class IndexCatalog:
 
     def _catch_up(self, entry: _Entry, revision: int, uow: UnitOfWork) -> VectorIndex:
         gallery_id, space = entry.gallery_id, entry.space
-        self._load(entry, uow.templates.vector_pages(gallery_id, space, entry.max_id))
-        stored = uow.templates.count(gallery_id, space)
-        if entry.index.count() != stored:
-            stored = self._reconcile(entry, uow.templates.ids(gallery_id, space), uow)
-        if entry.index.count() != stored:  # the store moved under us: start afresh
-            logger.warning("rebuilding index %s: %d entries, store has %d",
-                           index_name(gallery_id, space.key), entry.index.count(), stored)
-            entry.index, entry.max_id = self._build(gallery_id, space), 0
+        if entry.position is None:
+            head = uow.templates.change_head(gallery_id)  # before the load: see above
             self._load(entry, uow.templates.vector_pages(gallery_id, space))
+            entry.position = head
+        else:
+            self._apply(entry, uow)
         entry.revision = revision
         return entry.index
+
+    def _apply(self, entry: _Entry, uow: UnitOfWork) -> None:
+        """Apply the gallery's changes after ``entry.position``, in pages, in order:
+        each template's last change wins."""
+        assert entry.position is not None
+        while True:
+            changes = uow.templates.changes_since(entry.gallery_id, entry.position,
+                                                  _CHANGE_PAGE)
+            if not changes:
+                return
+            last: dict[int, bool] = {}
+            for change in changes:
+                if change.space_key == entry.space.key:
+                    last[change.template_id] = change.added
+            gone = np.fromiter((t for t, added in last.items() if not added), dtype=np.int64)
+            new = np.fromiter((t for t, added in last.items() if added), dtype=np.int64)
+            if len(gone):
+                entry.index.remove(gone)
+            loaded = self._load(entry, uow.templates.vectors_of(np.sort(new), entry.space))
+            entry.position = changes[-1].id
+            logger.debug("index %s caught up to change %d: %d removed, %d added",
+                         index_name(entry.gallery_id, entry.space.key), entry.position,
+                         len(gone), loaded)
 
     @contextmanager
     def _forgotten_on_failure(self, key: tuple[int, str], entry: _Entry) -> Iterator[None]:
@@ -118,24 +144,8 @@ class IndexCatalog:
         loaded = 0
         for batch in pages:
             entry.index.add(batch.ids, batch.vectors)
-            entry.max_id = max(entry.max_id, int(batch.ids.max()))
             loaded += len(batch.ids)
         return loaded
-
-    def _reconcile(self, entry: _Entry, stored: IdArray, uow: UnitOfWork) -> int:
-        """Catch up by difference: drop what another process deleted, load what it
-        committed below our highest id (PostgreSQL commits ids out of order). At 10M
-        templates this reads 80 MB of ids instead of 5 GB of vectors. Returns how many
-        templates the store holds, less any deleted while we were loading."""
-        held = entry.index.ids()
-        gone = np.setdiff1d(held, stored, assume_unique=True)
-        missing = np.setdiff1d(stored, held, assume_unique=True)
-        if len(gone):
-            entry.index.remove(gone)
-        loaded = self._load(entry, uow.templates.vectors_of(missing, entry.space))
-        logger.info("caught up index of space %s: %d removed, %d added",
-                    entry.space.key, len(gone), loaded)
-        return len(stored) - (len(missing) - loaded)
 
     def _build(self, gallery_id: int, space: ModelSpace) -> VectorIndex:
         name = index_name(gallery_id, space.key)
@@ -158,7 +168,6 @@ class IndexCatalog:
             return
         with entry.lock, self._forgotten_on_failure(key, entry):
             entry.index.add(np.asarray(ids, dtype=np.int64), vectors)
-            entry.max_id = max(entry.max_id, *ids)
 
     def removed(self, gallery_id: int, ids: Sequence[int]) -> None:
         """Templates this process just deleted; gone from every space's index at once."""

@@ -1,0 +1,57 @@
+"""Token buckets in the store, so that per-key rate limits hold across replicas.
+
+One row per (kind, key): the tokens left and when they were counted. Taking a token
+locks the row (``SELECT ... FOR UPDATE`` on PostgreSQL; the write transaction on
+SQLite), refills it for the time passed and takes one, so replicas behind one load
+balancer share one bucket per key. Times are the replicas' wall clocks (keep them in
+step with NTP; a skew of a second is worth ``rate`` tokens at most).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Float, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from frvs.storage.database import insert_absent
+from frvs.storage.schema import Base
+from frvs.storage.store import Store
+
+
+class RateBucketRow(Base):
+    __tablename__ = "rate_buckets"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    # Seconds since the epoch when ``tokens`` was counted.
+    stamp: Mapped[float] = mapped_column(Float)
+
+
+class SharedBuckets:
+    """Token buckets of every replica on one store."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def take(self, kind: str, key_id: str, rate: float, burst: float) -> float:
+        """Take a token of ``kind`` for ``key_id`` (``rate`` a second, up to ``burst``):
+        0 when taken, else the seconds until one is available."""
+        with self._store.unit(write=True) as uow:
+            insert_absent(uow.session, RateBucketRow, {
+                "kind": kind, "key_id": key_id, "tokens": burst, "stamp": self._clock()},
+                ["kind", "key_id"])
+            row = uow.session.scalars(select(RateBucketRow).where(
+                RateBucketRow.kind == kind, RateBucketRow.key_id == key_id)
+                .with_for_update().execution_options(populate_existing=True)).one()
+            now = self._clock()  # after the lock: the replica before us counted earlier
+            tokens = min(burst, row.tokens + max(0.0, now - row.stamp) * rate)
+            row.stamp = now
+            if tokens >= 1:
+                row.tokens = tokens - 1
+                return 0.0
+            row.tokens = tokens
+            return (1 - tokens) / rate

@@ -1,0 +1,129 @@
+"""Webhooks kept in the store, and the durable queue of their deliveries.
+
+A delivery is queued in the transaction of the event it reports (``append_event``
+calls ``enqueue``): an alert raised on any replica has its deliveries queued when it
+commits, or neither exists. Any replica works the queue: a worker claims due
+deliveries (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two replicas never claim the
+same one; SQLite's write transactions run one at a time), pushing each one's
+``next_at`` past the time a delivery may take, then delivers outside the transaction
+and records the outcome. A replica killed mid-delivery leaves its claim to expire and
+another replica retries it: deliveries are at least once, and each carries its id
+(``X-FRVS-Delivery``) for receivers to drop a repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from frvs.storage.schema import Base, BigId, UTCDateTime
+
+# Events that webhooks receive (the alert notices they always received).
+DELIVERED_KINDS = frozenset({"alert.raised", "alert.reviewed"})
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    # The HMAC key signing each body: the receiver holds the same one.
+    secret: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"),
+                                            index=True)
+    event_id: Mapped[int] = mapped_column(BigId)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed by one worker: what to send where, and which attempt it is."""
+
+    id: int
+    webhook: str
+    url: str
+    secret: str
+    max_attempts: int
+    attempt: int
+    body: dict[str, object]
+
+
+def enqueue(session: Session, event_id: int, kind: str, data: dict[str, object],
+            at: datetime) -> None:
+    """Queue the event for every enabled webhook, in the caller's transaction."""
+    if kind not in DELIVERED_KINDS:
+        return
+    hooks = session.scalars(select(WebhookRow.id).where(WebhookRow.enabled.is_(True))).all()
+    body: dict[str, object] = {"event": kind, "alert": data}
+    for hook in hooks:
+        session.add(WebhookDeliveryRow(webhook_id=hook, event_id=event_id, body=body,
+                                       state="pending", attempts=0, next_at=at,
+                                       last_error=None, created_at=at, done_at=None))
+
+
+def claim(session: Session, now: datetime, hold: timedelta, limit: int = 10) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries for ``hold`` (none another worker holds)."""
+    stmt = (select(WebhookDeliveryRow, WebhookRow)
+            .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_at <= now)
+            .order_by(WebhookDeliveryRow.id).limit(limit)
+            .with_for_update(skip_locked=True, of=WebhookDeliveryRow))
+    claimed = []
+    for delivery, hook in session.execute(stmt).all():
+        delivery.attempts += 1
+        delivery.next_at = now + hold
+        claimed.append(Claimed(delivery.id, hook.name, hook.url, hook.secret, hook.attempts,
+                               delivery.attempts, dict(delivery.body)))
+    return claimed
+
+
+def finish(session: Session, delivery_id: int, now: datetime, error: str | None,
+           retry_at: datetime | None) -> None:
+    """Record an attempt's outcome: delivered (no error), due again at ``retry_at``, or
+    failed for good (an error and no retry)."""
+    if error is None:
+        values: dict[str, object] = {"state": "delivered", "done_at": now, "last_error": None}
+    elif retry_at is not None:
+        values = {"next_at": retry_at, "last_error": error}
+    else:
+        values = {"state": "failed", "done_at": now, "last_error": error}
+    session.execute(update(WebhookDeliveryRow).where(WebhookDeliveryRow.id == delivery_id)
+                    .values(**values))
+
+
+def prune_finished(session: Session, before: datetime) -> int:
+    """Delete deliveries delivered or given up before ``before``: how many."""
+    result = session.execute(delete(WebhookDeliveryRow).where(
+        WebhookDeliveryRow.state != "pending", WebhookDeliveryRow.done_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
