@@ -171,6 +171,12 @@ MATRIX: dict[str, Row] = {
                                "camera": "edge", "track_id": "7",
                                "first_seen": datetime.now(UTC).isoformat(),
                                "last_seen": datetime.now(UTC).isoformat()}}),
+    # Edge nodes (routes/edge.py): a device key calls in for the cameras bound to it; an
+    # admin key is bound to none, so its heartbeat naming a camera is refused too.
+    "edge_heartbeat": Row("POST", "/v1/edge/heartbeat", frozenset({D}), request=lambda _w: {
+        "json": {"name": "node", "version": "1", "cameras": ["edge"],
+                 "sent_at": datetime.now(UTC).isoformat()}}, admin=False),
+    "list_edge_nodes": Row("GET", "/v1/edge/nodes", frozenset({O})),
     "list_alerts": Row("GET", "/v1/alerts", frozenset({R})),
     "get_alert": Row("GET", "/v1/alerts/{a}", frozenset({R}),
                      params=lambda w: {"a": w.fresh_alert()}),
