@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from frvs.checks.models import CheckPolicy, Move
+from frvs.checks.service import IdentityChecks
 from frvs.config.settings import Settings
 from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
@@ -45,6 +47,7 @@ class Application:
     retention_schedule: RetentionSchedule
     edge: EdgeIntake
     pixel_budget: PixelBudget
+    checks: IdentityChecks
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
@@ -91,5 +94,9 @@ def build_application(settings: Settings) -> Application:
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))
+    check_settings = settings.checks.model_dump()
+    moves = tuple(Move(m) for m in check_settings["moves"])
+    checks = IdentityChecks(engine, store, CheckPolicy(**check_settings | {"moves": moves}),
+                            utc_now)
     return Application(settings, packs, engine, limits, store, galleries, oversight, video,
-                       retention, schedule, edge, budget)
+                       retention, schedule, edge, budget, checks)
