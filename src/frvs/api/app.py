@@ -13,6 +13,7 @@ from frvs.api.problems import install_problem_handlers
 from frvs.api.routes import (
     audit,
     cameras,
+    checks,
     events,
     evidence,
     faces,
@@ -76,6 +77,7 @@ def create_api(application: Application) -> FastAPI:
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
     api.include_router(evidence.router)  # pictures and camera start, added for the console
+    api.include_router(checks.router)  # identity checks at a counter (verifier keys)
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)
     return api

@@ -173,7 +173,7 @@ def judge(poses: Sequence[FramePose], templates: Sequence[Template], frames: int
         missing = challenge[len(seen)]
         reasons.append(
             f"challenge not followed: asked {_names(challenge)}; saw {_names(seen)} "
-            f"(no turn to the {missing.value} after it; yaw ranged "
+            f"(no '{missing.value}' move after that; yaw ranged "
             f"{yaw_range[0]:+.0f}..{yaw_range[1]:+.0f} deg, pitch "
             f"{pitch_range[0]:+.0f}..{pitch_range[1]:+.0f} deg)")
     elapsed = None if done_at is None else done_at - poses[0].time_s

@@ -1,0 +1,95 @@
+"""Identity checks at a counter: ``POST /v1/checks`` and the verifier's own results.
+
+Verifier keys (and admin) only. A verifier reads only their own checks (same key
+holder); another's check answers 404, as if it did not exist. The browser console
+sends the live frames as JPEG files in capture order with their capture times."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from frvs.api.auth import Verifier
+from frvs.api.deps import AppDep, Refusal, analyse_uploads
+from frvs.api.limits import rate_limit
+from frvs.checks.models import LiveFrame, Move, parse_challenge
+from frvs.core.caller import record_refusal
+from frvs.core.errors import FrvsError, InvalidInputError
+
+router = APIRouter(prefix="/v1", tags=["identity checks"])
+
+CheckRate = rate_limit("verify", "identity_check")
+
+
+def _times(text: str | None, count: int, fps: float) -> list[float]:
+    """Capture times in seconds from the first frame: ``times`` (comma-separated
+    seconds) or, without it, ``1/fps`` apart."""
+    if text is None or not text.strip():
+        return [i / fps for i in range(count)]
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise InvalidInputError("times: comma-separated seconds, one per live frame") from exc
+    if len(values) != count:
+        raise InvalidInputError(f"times: {len(values)} values for {count} live frames")
+    if not all(math.isfinite(v) and abs(v) <= 3600 for v in values):
+        raise InvalidInputError("times: each within an hour of the first frame")
+    return [v - values[0] for v in values]
+
+
+@router.post("/checks", operation_id="run_identity_check", status_code=201,
+             dependencies=[CheckRate])
+async def run_check(
+    app: AppDep,
+    who: Verifier,
+    document: Annotated[UploadFile, File(description="The identity document: a scan or "
+                                         "photo of the page with the portrait.")],
+    live: Annotated[list[UploadFile], File(description="Live frames in capture order.")],
+    challenge: Annotated[str, Form(max_length=100, description="The moves asked for, in "
+                                   "the customer's own left/right, e.g. left,right.")],
+    *,
+    times: Annotated[str | None, Form(max_length=4000, description="Capture time of each "
+                                      "frame, seconds, comma-separated.")] = None,
+    purpose: Annotated[str | None, Form(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Run an identity check: match of the live face against the document's portrait at
+    the declared FMR's threshold, and challenge-response liveness. Only the digests and
+    the decision are stored unless the deployment keeps images."""
+    policy = app.checks.policy
+    inputs = {"purpose": purpose, "challenge": challenge, "frames": len(live)}
+    try:
+        moves: tuple[Move, ...] = parse_challenge(challenge)
+        if len(live) > policy.max_frames:
+            raise InvalidInputError(f"too many frames: {len(live)}, at most "
+                                    f"{policy.max_frames}")
+        seconds = _times(times, len(live), 5.0)
+    except FrvsError as exc:
+        await run_in_threadpool(record_refusal, app.store, who.context, "identity_check",
+                                inputs, exc)
+        raise
+    refusal = Refusal(who.context, "identity_check", inputs)
+    result = await analyse_uploads(
+        app, [document, *live],
+        lambda ups: app.checks.run(
+            who.context, ups[0].pixels,
+            [LiveFrame(u.pixels, t, u.name) for u, t in zip(ups[1:], seconds, strict=True)],
+            moves, purpose=purpose), refusal)
+    return result.as_dict()
+
+
+@router.get("/checks", operation_id="list_identity_checks")
+async def list_checks(app: AppDep, who: Verifier,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    """The caller's own identity checks, newest first (an admin's: everyone's)."""
+    items = await run_in_threadpool(app.checks.mine, who.context, limit)
+    return {"items": items, "next_cursor": None}
+
+
+@router.get("/checks/{check_id}", operation_id="get_identity_check")
+async def get_check(app: AppDep, who: Verifier, check_id: str) -> dict[str, Any]:
+    """One of the caller's own checks, as its receipt states it: what was checked, the
+    result, what was kept and for how long, and who to ask."""
+    return await run_in_threadpool(app.checks.get, who.context, check_id)
