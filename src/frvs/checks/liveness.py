@@ -67,12 +67,16 @@ def moves_in_order(poses: Sequence[FramePose], challenge: Sequence[Move], turn_d
         lo_yaw, hi_yaw = min(lo_yaw, pose.yaw), max(hi_yaw, pose.yaw)
         lo_pitch, hi_pitch = min(lo_pitch, pose.pitch), max(hi_pitch, pose.pitch)
         target = challenge[len(seen)]
+        # The pitch read from five landmarks drifts when the head is turned far aside:
+        # a nod counts only while the head faces about forward.
+        facing = abs(pose.yaw - mid_yaw) < turn_deg
         done = {
             Move.LEFT: pose.yaw - lo_yaw >= turn_deg and pose.yaw >= mid_yaw + yaw_side,
             Move.RIGHT: hi_yaw - pose.yaw >= turn_deg and pose.yaw <= mid_yaw - yaw_side,
-            Move.DOWN: (pose.pitch - lo_pitch >= nod_deg
+            Move.DOWN: (facing and pose.pitch - lo_pitch >= nod_deg
                         and pose.pitch >= mid_pitch + pitch_side),
-            Move.UP: hi_pitch - pose.pitch >= nod_deg and pose.pitch <= mid_pitch - pitch_side,
+            Move.UP: (facing and hi_pitch - pose.pitch >= nod_deg
+                      and pose.pitch <= mid_pitch - pitch_side),
         }[target]
         if done:
             seen.append(target)
