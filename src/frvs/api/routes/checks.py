@@ -80,6 +80,16 @@ async def run_check(
     return result.as_dict()
 
 
+@router.get("/checks/challenge", operation_id="new_identity_challenge")
+async def new_challenge(app: AppDep, _: Verifier) -> dict[str, Any]:
+    """A random challenge for the next check (the console asks for one per check), with
+    the limits the capture must keep to."""
+    policy = app.checks.policy
+    return {"moves": [m.value for m in app.checks.random_challenge()],
+            "time_limit_s": policy.time_limit_s, "min_frames": policy.min_frames,
+            "max_frames": policy.max_frames, "purpose": policy.purpose}
+
+
 @router.get("/checks", operation_id="list_identity_checks")
 async def list_checks(app: AppDep, who: Verifier,
                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
