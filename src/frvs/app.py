@@ -90,13 +90,15 @@ def build_application(settings: Settings) -> Application:
     oversight.attach_video(store)
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
-    retention = Retention(store, galleries, video.sightings, utc_now)
-    schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
-    edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
-                      policy=DevicePolicy(settings.devices.clock_skew_s))
     check_settings = settings.checks.model_dump()
     moves = tuple(Move(m) for m in check_settings["moves"])
     checks = IdentityChecks(engine, store, CheckPolicy(**check_settings | {"moves": moves}),
                             utc_now)
+    # Kept images of identity checks (only if checks.keep_images) go with each run.
+    retention = Retention(store, galleries, video.sightings, utc_now,
+                          purgers=(checks.purge_expired,))
+    schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
+    edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
+                      policy=DevicePolicy(settings.devices.clock_skew_s))
     return Application(settings, packs, engine, limits, store, galleries, oversight, video,
                        retention, schedule, edge, budget, checks)

@@ -251,3 +251,28 @@ def test_images_are_kept_only_when_turned_on_and_purged_after_retention(
     assert not folder.exists()
     assert checks.get(LOCAL, result.id)["kept"]["images"] is False
     app.stop()
+
+
+def test_the_retention_run_deletes_kept_images_past_their_period(world: World,
+                                                                 tmp_path: Path) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data",
+                                          checks={"keep_images": True}))
+    app.store.open()
+    frames = [LiveFrame(decode_image(f), i / 5, str(i)) for i, f in enumerate(world.turn[:6])]
+    result = app.checks.run(LOCAL, decode_image(world.lin_card), frames,
+                            parse_challenge("right"))
+    folder = tmp_path / "data" / "media" / "checks" / result.id
+    assert folder.is_dir()
+    app.retention.run(LOCAL)
+    assert folder.is_dir()  # within its period (30 days by default)
+    with app.store.unit(write=True) as uow:  # the period has passed
+        row = uow.session.get(IdentityCheckRow, result.id)
+        assert row is not None
+        row.images_until = utc_now() - timedelta(seconds=1)
+    app.retention.run(LOCAL)
+    assert not folder.exists()
+    with app.store.unit() as uow:
+        actions = list(uow.session.scalars(select(AuditEntryRow.action).where(
+            AuditEntryRow.action == "identity_check_purge")))
+    assert actions == ["identity_check_purge"]
+    app.stop()
