@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import check_media as cm
+import cv2
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
@@ -276,3 +277,26 @@ def test_the_retention_run_deletes_kept_images_past_their_period(world: World,
             AuditEntryRow.action == "identity_check_purge")))
     assert actions == ["identity_check_purge"]
     app.stop()
+
+
+def test_left_and_right_are_the_customers_own_and_a_mirrored_capture_is_set_back(
+        world: World, tmp_path: Path) -> None:
+    # The first 2.6 s of the footage: he turns to his right (the image's left), then back
+    # past frontal to his left.
+    first = [decode_image(f) for f in world.turn[:14]]
+    flipped = [cv2.flip(image, 1) for image in first]
+    document = decode_image(world.lin_card)
+
+    def moves(app: Application, images: list[Any], challenge: str) -> list[str]:
+        frames = [LiveFrame(image, i / 5, str(i)) for i, image in enumerate(images)]
+        check = app.checks.run(LOCAL, document, frames, parse_challenge(challenge))
+        return [m.value for m in check.liveness.moves_seen]
+
+    assert moves(world.app, first, "right,left") == ["right", "left"]
+    assert moves(world.app, first, "left,right") == ["left"]
+    assert moves(world.app, flipped, "left,right") == ["left", "right"]  # a mirror swaps
+    mirrored = build_application(load_settings(data_dir=tmp_path / "data",
+                                               checks={"mirrored_capture": True}))
+    mirrored.store.open()
+    assert moves(mirrored, flipped, "right,left") == ["right", "left"]
+    mirrored.stop()
