@@ -10,11 +10,14 @@ document, too few frames, ...) is audited as a refusal with its reason.
 
 The operating point: ``checks.target_fmr`` (default 1e-3) names the false match rate
 the deployment declares; its threshold is the pack's calibrated threshold for that FMR
-(``thresholds.<pack>.by_fmr`` in the configuration, written by ``frvs calibrate
---target-fmr F --write`` from the deployer's own labelled pairs). Without one, the
-pack's default threshold is used and the result says ``calibrated: false`` (for the
-shipped pack, SFace's published operating point 0.363, chosen on LFW), unless
-``checks.require_calibrated`` refuses such checks.
+(``thresholds.<pack>.by_fmr`` in the configuration: ``frvs calibrate PAIRS --target-fmr F
+--write CONFIG.yaml`` measures it on the deployer's own labelled pairs with
+``evaluation/calibration.py`` and ``config/thresholds_file.py`` writes it; the pack
+registry applies it). Without one, the pack's default threshold is used and the result
+says ``calibrated: false`` (for the shipped pack, SFace's published operating point
+0.363, chosen on LFW), unless ``checks.require_calibrated`` refuses such checks. (The
+galleries' calibration, ``galleries/calibration.py``, is for 1:N searches, FPIR, and
+has no say here.)
 """
 
 from __future__ import annotations
@@ -103,8 +106,9 @@ class IdentityChecks:
         if self.policy.require_calibrated:
             raise ConfigurationError(
                 f"identity checks need a threshold calibrated for FMR {fmr:g} on pack "
-                f"{name}: run 'frvs calibrate PAIRS.csv --target-fmr {fmr:g} --write' on "
-                "your own labelled pairs, or set checks.require_calibrated to false")
+                f"{name}: run 'frvs calibrate PAIRS.csv --target-fmr {fmr:g} --write "
+                "CONFIG.yaml' on your own labelled pairs, or set checks.require_calibrated "
+                "to false")
         return OperatingPoint(
             name, fmr, thresholds.default, False,
             f"not calibrated for FMR {fmr:g} on this deployment: the pack's default "

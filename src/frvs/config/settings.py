@@ -181,8 +181,8 @@ class CheckSettings(_Section):
     target_fmr: float = Field(
         0.001, gt=0, lt=1, title="Declared false match rate",
         description="The FMR a match is decided at: the threshold is the pack's "
-        "thresholds.<pack>.by_fmr entry for it ('frvs calibrate --target-fmr F --write' on "
-        "your own labelled pairs), else the pack's default (the result says "
+        "thresholds.<pack>.by_fmr entry for it ('frvs calibrate PAIRS --target-fmr F --write "
+        "CONFIG' on your own labelled pairs), else the pack's default (the result says "
         "calibrated: false). Lower lets fewer impostors through but rejects more of the "
         "right customers.")
     require_calibrated: bool = Field(
