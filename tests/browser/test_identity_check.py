@@ -93,6 +93,12 @@ def test_the_same_person_turning_is_verified_and_gets_a_receipt(
         page = who.page
         nav = page.get_by_role("navigation", name="Console pages")
         assert nav.get_by_role("link").all_inner_texts() == ["Identity check"]
+        for slug in ("search", "galleries", "alerts", "audit"):  # nothing else
+            response = page.goto(f"/console/{slug}")
+            assert response is not None and response.status == 403, slug
+        # Refusals are page loads the test asked for, not script errors.
+        who.errors[:] = [e for e in who.errors if "403" not in e]
+        page.goto("/console/check")
         got = run_check(who, media["lin"])
         who.shot("check-verified")
         assert got == {"decision": "verified", "match": "true", "live": "true"}, (
