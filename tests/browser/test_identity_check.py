@@ -4,7 +4,8 @@ document made from a photo of the same person, follows the page's random challen
 is verified; a still frame as the camera fails liveness; another person's document
 does not match. Then the printable receipt says what was kept.
 
-The server draws challenges from left and right only (``FRVS_CHECKS__MOVES``): the
+The server issues the challenges (and accepts no other) and draws them from left and
+right only (``FRVS_CHECKS__MOVES``): the
 footage turns the head both ways but does not nod. The Y4M file is the turn played
 twice, and Chromium loops it, so whichever of "left,right" and "right,left" the page
 draws, and wherever in the loop the capture starts, both turns are in it."""
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     root = tmp_path_factory.mktemp("check-console")
-    env = {"FRVS_DATA_DIR": str(root / "data"), "FRVS_CHECKS__MOVES": json.dumps(["left", "right"])}
+    env = {"FRVS_DATA_DIR": str(root / "data"), "FRVS_CHECKS__MOVES": json.dumps(["left", "right"]),
+           "FRVS_CHECKS__REQUIRE_ISSUED_CHALLENGE": "true"}
     admin = str(frvs(["init"], env)["admin_key"])
     with frvs_serve(env, root / "serve.log") as base:
         made = httpx.post(f"{base}/v1/keys", json={"name": "counter 1", "role": "verifier"},

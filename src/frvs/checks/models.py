@@ -41,6 +41,22 @@ def parse_challenge(text: str) -> tuple[Move, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    """A random challenge the server issued to one verifier, to be answered once before
+    ``expires_at``."""
+
+    id: str
+    moves: tuple[Move, ...]
+    issued_at: datetime
+    expires_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "moves": [m.value for m in self.moves],
+                "issued_at": self.issued_at.isoformat(),
+                "expires_at": self.expires_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
 class LiveFrame:
     """One frame of the live capture: its pixels, its time in seconds from the first
     frame, and a name for messages."""
@@ -66,6 +82,8 @@ class CheckPolicy:
     mirrored_capture: bool = False
     moves: tuple[Move, ...] = (Move.LEFT, Move.RIGHT, Move.UP, Move.DOWN)
     challenge_length: int = 2
+    require_issued_challenge: bool = False
+    challenge_slack_s: float = 30.0
     keep_images: bool = False
     image_retention_days: int = 30
     purpose: str = "identity check at a counter"

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select, update
 
 from frvs.checks import liveness
 from frvs.checks.models import (
@@ -41,15 +41,17 @@ from frvs.checks.models import (
     CheckResult,
     DocumentPortrait,
     FramePose,
+    IssuedChallenge,
     Kept,
     LiveFrame,
     Move,
     OperatingPoint,
 )
-from frvs.checks.tables import IdentityCheckRow
+from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
 from frvs.core.caller import AuditContext, AuditDraft, Role, record_refusal
 from frvs.core.errors import (
     ConfigurationError,
+    ConflictError,
     InvalidInputError,
     MultipleFacesError,
     NoFaceError,
@@ -122,21 +124,67 @@ class IdentityChecks:
             moves.append(secrets.choice(options))
         return tuple(moves)
 
+    def issue_challenge(self, caller: AuditContext) -> IssuedChallenge:
+        """A random challenge for ``caller``'s next check, answerable once, by them,
+        within ``time_limit_s + challenge_slack_s`` by the server's clock."""
+        moves = self.random_challenge()
+        now = self._clock()
+        until = now + timedelta(seconds=self.policy.time_limit_s + self.policy.challenge_slack_s)
+        issued = IssuedChallenge(uuid.uuid4().hex, moves, now, until)
+        with self._store.unit(write=True) as uow:
+            # Challenges long expired are of no use to anyone: cleared as new ones come.
+            uow.session.execute(delete(IdentityChallengeRow).where(
+                IdentityChallengeRow.expires_at < now - timedelta(days=1)))
+            uow.session.add(IdentityChallengeRow(
+                id=issued.id, actor=caller.actor.label, holder=caller.actor.person,
+                moves=",".join(m.value for m in moves), issued_at=now, expires_at=until))
+        return issued
+
+    def _issued(self, caller: AuditContext, challenge_id: str,
+                challenge: Sequence[Move]) -> tuple[Move, ...]:
+        """The moves of the issued challenge ``challenge_id``, if ``caller`` may answer it
+        now; a clear refusal otherwise."""
+        with self._store.unit() as uow:
+            row = uow.session.get(IdentityChallengeRow, challenge_id)
+            if row is None or not (row.actor == caller.actor.label or (
+                    caller.actor.person is not None and row.holder == caller.actor.person)):
+                raise InvalidInputError(f"challenge {challenge_id!r} was not issued to you; "
+                                        "ask for one (POST /v1/checks/challenges)")
+            if row.used_at is not None:
+                raise ConflictError(f"challenge {challenge_id!r} was already answered; each "
+                                    "challenge is answered once")
+            if self._clock() > row.expires_at:
+                raise InvalidInputError(
+                    f"challenge {challenge_id!r} expired at {row.expires_at.isoformat()}: "
+                    f"the capture must arrive within {self.policy.time_limit_s:g} s + "
+                    f"{self.policy.challenge_slack_s:g} s of the challenge")
+            moves = tuple(Move(m) for m in row.moves.split(","))
+        if challenge and tuple(challenge) != moves:
+            raise InvalidInputError(
+                f"challenge: {', '.join(m.value for m in challenge)} is not the challenge "
+                f"issued ({', '.join(m.value for m in moves)})")
+        return moves
+
     def run(self, caller: AuditContext, document: BGRImage, frames: Sequence[LiveFrame],
             challenge: Sequence[Move], *, purpose: str | None = None,
-            pack: str | None = None) -> CheckResult:
+            pack: str | None = None, challenge_id: str | None = None) -> CheckResult:
         """Check ``frames`` (in capture order) against the portrait of ``document``;
-        audited for ``caller`` with the purpose and the decision, refusals included."""
+        audited for ``caller`` with the purpose and the decision, refusals included.
+        With ``challenge_id``, the moves are those of that issued challenge, which this
+        check uses up."""
         purpose = (purpose or caller.purpose or self.policy.purpose).strip()[:500]
         caller = replace(caller, purpose=purpose)
         inputs: dict[str, object] = {
             "purpose": purpose, "challenge": [m.value for m in challenge],
+            "challenge_id": challenge_id,
             "frames": len(frames), "document_sha256": pixels_sha256(document),
             "capture_sha256": capture_digest(frames)}
         try:
+            if challenge_id is not None:
+                challenge = self._issued(caller, challenge_id, challenge)
             result, row = self._check(caller, document, frames, challenge, purpose=purpose,
                                       pack=pack)
-            self._record(caller, row, inputs, document, frames)
+            self._record(caller, row, inputs, document, frames, challenge_id=challenge_id)
         except Exception as exc:
             record_refusal(self._store, caller, ACTION, inputs, exc)
             raise
@@ -199,7 +247,8 @@ class IdentityChecks:
         return result, row
 
     def _record(self, caller: AuditContext, row: IdentityCheckRow, inputs: dict[str, object],
-                document: BGRImage, frames: Sequence[LiveFrame]) -> None:
+                document: BGRImage, frames: Sequence[LiveFrame], *,
+                challenge_id: str | None) -> None:
         if row.media_path is not None:
             # Written before the row commits: a crash leaves files no row names, never
             # a row naming missing files.
@@ -208,6 +257,14 @@ class IdentityChecks:
                 self._store.media.write(f"{row.media_path}/frame-{i:03d}.jpg",
                                         _jpeg(frame.image))
         with self._store.unit(write=True) as uow:
+            if challenge_id is not None:
+                # Used up in the check's own transaction, by a conditional update: of two
+                # checks answering one challenge at once, exactly one commits.
+                used = uow.session.execute(update(IdentityChallengeRow).where(
+                    IdentityChallengeRow.id == challenge_id,
+                    IdentityChallengeRow.used_at.is_(None)).values(used_at=row.at))
+                if getattr(used, "rowcount", 0) != 1:
+                    raise ConflictError(f"challenge {challenge_id!r} was already answered")
             uow.session.add(row)
             uow.audit(caller, AuditDraft(ACTION, inputs, {
                 "check": row.id, "decision": "verified" if row.passed else "not verified",

@@ -1,4 +1,5 @@
-"""The SQL table of identity checks (migration ``0008_identity_checks``).
+"""The SQL tables of identity checks and their issued challenges (migration
+``0008_identity_checks``).
 
 A row holds the decision and the digests of what was compared, never a template, a
 landmark or a picture: kept images (only when the deployment turns that on) live as
@@ -45,3 +46,19 @@ class IdentityCheckRow(Base):
     images_kept: Mapped[bool] = mapped_column(Boolean)
     images_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     media_path: Mapped[str | None] = mapped_column(String(100))
+
+
+class IdentityChallengeRow(Base):
+    """A challenge the server issued to a verifier: answered at most once, before it
+    expires, by that verifier (``used_at`` is set in the check's transaction)."""
+
+    __tablename__ = "identity_challenges"
+    __table_args__ = (Index("ix_identity_challenges_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(300))
+    holder: Mapped[str | None] = mapped_column(String(200))
+    moves: Mapped[str] = mapped_column(String(100))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -218,6 +218,16 @@ class CheckSettings(_Section):
         description="Moves the console draws its random challenge from.")
     challenge_length: int = Field(2, ge=1, le=4, description="Moves per challenge: "
                                   "more resists replays of a short clip, takes longer.")
+    require_issued_challenge: bool = Field(
+        False, description="API checks must answer a challenge the server issued to the "
+        "same verifier (POST /v1/checks/challenges; the console always does): random by "
+        "the server, answered once, within time_limit_s + challenge_slack_s of being "
+        "issued by the server's clock. Off also accepts a challenge named by the client "
+        "(integrations with their own capture; 'frvs check').")
+    challenge_slack_s: float = Field(
+        30.0, ge=0, le=600, description="Time beyond time_limit_s an issued challenge "
+        "stays answerable: camera start, upload and analysis. Shorter narrows the window "
+        "for preparing an answer; too short refuses slow uploads.")
     keep_images: bool = Field(
         False, description="Keep the document image and the live frames (under "
         "media/checks/) for image_retention_days. Off: only digests and the decision.")

@@ -22,7 +22,7 @@ from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.checks.service import IdentityChecks
-from frvs.checks.tables import IdentityCheckRow
+from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
 from frvs.galleries.ports import utc_now
@@ -302,3 +302,50 @@ def test_left_and_right_are_the_customers_own_and_a_mirrored_capture_is_set_back
     mirrored.store.open()
     assert moves(mirrored, flipped, "right,left") == ["right", "left"]
     mirrored.stop()
+
+
+def _answer(w: World, challenge_id: str, challenge: str | None = None,
+            headers: dict[str, str] | None = None) -> Any:
+    files = [("document", ("document.jpg", w.lin_card, "image/jpeg"))]
+    files += [("live", (f"frame{i:02d}.jpg", f, "image/jpeg")) for i, f in enumerate(w.turn)]
+    data = {"challenge_id": challenge_id} | ({"challenge": challenge} if challenge else {})
+    return w.client.post("/v1/checks", files=files, data=data, headers=headers or w.verifier)
+
+
+def test_an_issued_challenge_is_answered_once_by_its_verifier_in_time(world: World) -> None:
+    issued = world.client.post("/v1/checks/challenges", headers=world.verifier)
+    assert issued.status_code == 201, issued.text
+    challenge = issued.json()
+    assert len(challenge["moves"]) == 2 and challenge["moves"][0] != challenge["moves"][1]
+    other = world.client.post("/v1/checks/challenges", headers=world.verifier).json()
+    # Another verifier cannot answer it; the issued moves cannot be swapped for others.
+    refused = _answer(world, challenge["id"], headers=world.other_verifier)
+    assert refused.status_code == 400 and "was not issued to you" in refused.json()["detail"]
+    wrong = "up,down" if challenge["moves"] != ["up", "down"] else "left,right"
+    refused = _answer(world, challenge["id"], wrong)
+    assert refused.status_code == 400 and "is not the challenge issued" in refused.text
+    answered = _answer(world, challenge["id"])
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["liveness"]["challenge"] == challenge["moves"]
+    again = _answer(world, challenge["id"])
+    assert again.status_code == 409 and "already answered" in again.json()["detail"]
+    # Past its time (by the server's clock) it is refused.
+    with world.app.store.unit(write=True) as uow:
+        row = uow.session.get(IdentityChallengeRow, other["id"])
+        assert row is not None
+        row.expires_at = utc_now() - timedelta(seconds=1)
+    late = _answer(world, other["id"])
+    assert late.status_code == 400 and "expired" in late.json()["detail"]
+
+
+def test_an_installation_may_require_issued_challenges(tmp_path: Path, world: World) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data",
+                                          checks={"require_issued_challenge": True}))
+    app.store.open()
+    token, _ = key_caller(app, Role.VERIFIER, "counter", "cy")
+    with TestClient(create_api(app)) as client:
+        files = [("document", ("d.jpg", world.lin_card, "image/jpeg"))]
+        files += [("live", (f"f{i}.jpg", f, "image/jpeg")) for i, f in enumerate(world.turn)]
+        r = client.post("/v1/checks", files=files, data={"challenge": "left,right"},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400 and "checks only issued challenges" in r.json()["detail"]

@@ -204,7 +204,7 @@ MATRIX: dict[str, Row] = {
                   *[("live", (f"f{i}.jpg", w.face, "image/jpeg")) for i in range(5)]],
         "data": {"challenge": "left,right"}}),
     "list_identity_checks": Row("GET", "/v1/checks", frozenset({V})),
-    "new_identity_challenge": Row("GET", "/v1/checks/challenge", frozenset({V})),
+    "issue_identity_challenge": Row("POST", "/v1/checks/challenges", frozenset({V}), 201),
     "get_identity_check": Row("GET", "/v1/checks/{c}", frozenset({V}),
                               params=lambda w: {"c": w.verifier_check()}),
     "list_audit_entries": Row("GET", "/v1/audit", frozenset({U})),

@@ -48,9 +48,13 @@ async def run_check(
     document: Annotated[UploadFile, File(description="The identity document: a scan or "
                                          "photo of the page with the portrait.")],
     live: Annotated[list[UploadFile], File(description="Live frames in capture order.")],
-    challenge: Annotated[str, Form(max_length=100, description="The moves asked for, in "
-                                   "the customer's own left/right, e.g. left,right.")],
     *,
+    challenge: Annotated[str | None, Form(max_length=100, description="The moves asked "
+                                          "for, in the customer's own left/right, e.g. "
+                                          "left,right (or challenge_id).")] = None,
+    challenge_id: Annotated[str | None, Form(max_length=32, description="An issued "
+                                             "challenge (POST /v1/checks/challenges).")
+                            ] = None,
     times: Annotated[str | None, Form(max_length=4000, description="Capture time of each "
                                       "frame, seconds, comma-separated.")] = None,
     purpose: Annotated[str | None, Form(max_length=500)] = None,
@@ -59,9 +63,16 @@ async def run_check(
     the declared FMR's threshold, and challenge-response liveness. Only the digests and
     the decision are stored unless the deployment keeps images."""
     policy = app.checks.policy
-    inputs = {"purpose": purpose, "challenge": challenge, "frames": len(live)}
+    inputs = {"purpose": purpose, "challenge": challenge, "challenge_id": challenge_id,
+              "frames": len(live)}
     try:
-        moves: tuple[Move, ...] = parse_challenge(challenge)
+        if challenge_id is None and policy.require_issued_challenge:
+            raise InvalidInputError("this installation checks only issued challenges: ask "
+                                    "for one (POST /v1/checks/challenges) and send its "
+                                    "challenge_id")
+        if challenge_id is None and not challenge:
+            raise InvalidInputError("send the challenge (e.g. left,right) or challenge_id")
+        moves: tuple[Move, ...] = parse_challenge(challenge) if challenge else ()
         if len(live) > policy.max_frames:
             raise InvalidInputError(f"too many frames: {len(live)}, at most "
                                     f"{policy.max_frames}")
@@ -76,18 +87,20 @@ async def run_check(
         lambda ups: app.checks.run(
             who.context, ups[0].pixels,
             [LiveFrame(u.pixels, t, u.name) for u, t in zip(ups[1:], seconds, strict=True)],
-            moves, purpose=purpose), refusal)
+            moves, purpose=purpose, challenge_id=challenge_id), refusal)
     return result.as_dict()
 
 
-@router.get("/checks/challenge", operation_id="new_identity_challenge")
-async def new_challenge(app: AppDep, _: Verifier) -> dict[str, Any]:
-    """A random challenge for the next check (the console asks for one per check), with
-    the limits the capture must keep to."""
+@router.post("/checks/challenges", operation_id="issue_identity_challenge",
+             status_code=201)
+async def issue_challenge(app: AppDep, who: Verifier) -> dict[str, Any]:
+    """A random challenge for the caller's next check, answerable once, by them, until
+    ``expires_at`` (the console asks for one per check), with the capture's limits."""
     policy = app.checks.policy
-    return {"moves": [m.value for m in app.checks.random_challenge()],
-            "time_limit_s": policy.time_limit_s, "min_frames": policy.min_frames,
-            "max_frames": policy.max_frames, "purpose": policy.purpose}
+    issued = await run_in_threadpool(app.checks.issue_challenge, who.context)
+    return issued.as_dict() | {"time_limit_s": policy.time_limit_s,
+                               "min_frames": policy.min_frames,
+                               "max_frames": policy.max_frames, "purpose": policy.purpose}
 
 
 @router.get("/checks", operation_id="list_identity_checks")

@@ -69,13 +69,14 @@
     guard(async () => {
       const f = form.elements;
       clear(result, el("p", { class: "muted", text: "Checking…" }));
-      const challenge = await api("/v1/checks/challenge");
+      const challenge = await api("/v1/checks/challenges", { method: "POST" });
       const frames = await capture(challenge.moves);
       prompt.textContent = "Comparing…";
       const body = new FormData();
       body.append("document", f.document.files[0]);
       frames.forEach((frame, i) => body.append("live", frame.blob, `frame-${String(i).padStart(3, "0")}.jpg`));
       body.append("times", frames.map((frame) => frame.t.toFixed(3)).join(","));
+      body.append("challenge_id", challenge.id);
       body.append("challenge", challenge.moves.join(","));
       if (f.purpose.value.trim()) body.append("purpose", f.purpose.value.trim());
       try {

@@ -1,5 +1,6 @@
 """Identity checks at a counter: one row per check with its decision and the digests of
-the document image and the live capture (no template, no picture).
+the document image and the live capture (no template, no picture); and the challenges
+the server issued, each answered at most once.
 
 Revision ID: 0008_identity_checks
 Revises: 0005_device_cameras
@@ -48,7 +49,20 @@ def upgrade() -> None:
     op.create_index("ix_identity_checks_holder_at", "identity_checks", ["holder", "at"])
     op.create_index("ix_identity_checks_actor_at", "identity_checks", ["actor", "at"])
     op.create_index("ix_identity_checks_images_until", "identity_checks", ["images_until"])
+    op.create_table(
+        "identity_challenges",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("actor", sa.String(300), nullable=False),
+        sa.Column("holder", sa.String(200)),
+        sa.Column("moves", sa.String(100), nullable=False),
+        sa.Column("issued_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("used_at", UTCDateTime()),
+    )
+    op.create_index("ix_identity_challenges_expires_at", "identity_challenges",
+                    ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("identity_challenges")
     op.drop_table("identity_checks")
