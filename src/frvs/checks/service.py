@@ -174,16 +174,16 @@ class IdentityChecks:
         check uses up."""
         purpose = (purpose or caller.purpose or self.policy.purpose).strip()[:500]
         caller = replace(caller, purpose=purpose)
+        digests = (pixels_sha256(document), capture_digest(frames))
         inputs: dict[str, object] = {
             "purpose": purpose, "challenge": [m.value for m in challenge],
-            "challenge_id": challenge_id,
-            "frames": len(frames), "document_sha256": pixels_sha256(document),
-            "capture_sha256": capture_digest(frames)}
+            "challenge_id": challenge_id, "frames": len(frames),
+            "document_sha256": digests[0], "capture_sha256": digests[1]}
         try:
             if challenge_id is not None:
                 challenge = self._issued(caller, challenge_id, challenge)
             result, row = self._check(caller, document, frames, challenge, purpose=purpose,
-                                      pack=pack)
+                                      pack=pack, digests=digests)
             self._record(caller, row, inputs, document, frames, challenge_id=challenge_id)
         except Exception as exc:
             record_refusal(self._store, caller, ACTION, inputs, exc)
@@ -191,8 +191,8 @@ class IdentityChecks:
         return result
 
     def _check(self, caller: AuditContext, document: BGRImage, frames: Sequence[LiveFrame],
-               challenge: Sequence[Move], *, purpose: str, pack: str | None
-               ) -> tuple[CheckResult, IdentityCheckRow]:
+               challenge: Sequence[Move], *, purpose: str, pack: str | None,
+               digests: tuple[str, str]) -> tuple[CheckResult, IdentityCheckRow]:
         policy = self.policy
         if not challenge:
             raise InvalidInputError("a check needs a challenge of one or more moves "
@@ -232,7 +232,7 @@ class IdentityChecks:
             id=check_id, at=now, verifier=caller.actor.label, purpose=purpose,
             match=score >= point.threshold, score=score, operating_point=point,
             liveness=result_live, document=portrait, live_quality=qualities[best],
-            document_sha256=pixels_sha256(document), capture_sha256=capture_digest(frames),
+            document_sha256=digests[0], capture_sha256=digests[1],
             kept=Kept(keep, until, media), contact=policy.contact, notes=tuple(notes))
         actor = caller.actor
         row = IdentityCheckRow(
