@@ -349,3 +349,22 @@ def test_an_installation_may_require_issued_challenges(tmp_path: Path, world: Wo
         r = client.post("/v1/checks", files=files, data={"challenge": "left,right"},
                         headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400 and "checks only issued challenges" in r.json()["detail"]
+
+
+def test_the_auditors_statistics_count_checks_and_their_outcomes(world: World) -> None:
+    token, _ = key_caller(world.app, Role.AUDITOR, "auditor", "dee")
+    auditor = {"Authorization": f"Bearer {token}"}
+
+    def counts() -> tuple[int, int, int]:
+        r = world.client.get("/v1/stats", params={"period": "month"}, headers=auditor)
+        assert r.status_code == 200, r.text
+        b = r.json()["buckets"][-1]
+        return (b["identity_checks"], b["identity_checks_verified"],
+                b["identity_checks_liveness_failed"])
+
+    before = counts()
+    assert post_check(world, world.lin_card, world.turn).json()["passed"] is True
+    assert post_check(world, world.lin_card, [world.turn[0]] * 6).json()["passed"] is False
+    post_check(world, world.lin_card, world.turn[:2])  # refused: not a check, not counted
+    after = counts()
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (2, 1, 1)
