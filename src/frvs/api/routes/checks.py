@@ -7,19 +7,109 @@ sends the live frames as JPEG files in capture order with their capture times.""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Verifier
 from frvs.api.deps import AppDep, Refusal, analyse_uploads
 from frvs.api.limits import rate_limit
+from frvs.api.schemas import QualityPublic
 from frvs.checks.models import LiveFrame, Move, parse_challenge
 from frvs.core.caller import record_refusal
 from frvs.core.errors import FrvsError, InvalidInputError
 
 router = APIRouter(prefix="/v1", tags=["identity checks"])
+
+
+class OperatingPointPublic(BaseModel):
+    pack: str = Field(examples=["yunet_sface"])
+    target_fmr: float = Field(examples=[0.001], description="The declared false match rate.")
+    threshold: float = Field(examples=[0.363])
+    calibrated: bool = Field(description="Whether the threshold was calibrated for "
+                             "target_fmr on this deployment (else: the pack's default).")
+    source: str | None = Field(None, description="Where the threshold comes from.")
+
+
+class LivenessPublic(BaseModel):
+    passed: bool
+    reasons: list[str] = Field(description="Why liveness failed, one sentence each.")
+    challenge: list[str] = Field(default_factory=list, examples=[["left", "right"]])
+    moves_seen: list[str] = Field(default_factory=list)
+    frames: int | None = None
+    frames_with_face: int | None = None
+    yaw_range_deg: list[float] | None = None
+    pitch_range_deg: list[float] | None = None
+    elapsed_s: float | None = None
+    frame_agreement: float | None = Field(None, description="Weakest similarity linking "
+                                          "the frames' faces.")
+
+
+class DocumentFacePublic(BaseModel):
+    faces_found: int
+    box: list[float]
+    chosen: str = Field(description="Which face was taken as the portrait, and why.")
+    quality: QualityPublic
+
+
+class CheckQualityPublic(BaseModel):
+    document: DocumentFacePublic | None
+    live: QualityPublic | None
+
+
+class DigestsPublic(BaseModel):
+    document_sha256: str
+    capture_sha256: str
+
+
+class KeptPublic(BaseModel):
+    images: bool
+    images_until: datetime | None
+    stored: list[str]
+    not_stored: list[str]
+
+
+class CheckPublic(BaseModel):
+    """A check as it was run (POST) or as its receipt states it (GET: without the
+    per-frame details and qualities, which are not stored)."""
+
+    id: str
+    at: datetime
+    verifier: str
+    purpose: str
+    passed: bool
+    decision: str = Field(examples=["verified"])
+    match: bool
+    score: float
+    threshold: float
+    operating_point: OperatingPointPublic
+    liveness: LivenessPublic
+    quality: CheckQualityPublic | None = None
+    challenge: list[str] | None = None
+    frames: int | None = None
+    digests: DigestsPublic
+    kept: KeptPublic
+    contact: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class CheckListPublic(BaseModel):
+    items: list[CheckPublic]
+    next_cursor: str | None = None
+
+
+class ChallengePublic(BaseModel):
+    id: str
+    moves: list[str] = Field(examples=[["right", "left"]])
+    issued_at: datetime
+    expires_at: datetime
+    time_limit_s: float
+    min_frames: int
+    max_frames: int
+    purpose: str
 
 CheckRate = rate_limit("verify", "identity_check")
 
@@ -41,7 +131,7 @@ def _times(text: str | None, count: int, fps: float) -> list[float]:
 
 
 @router.post("/checks", operation_id="run_identity_check", status_code=201,
-             dependencies=[CheckRate])
+             dependencies=[CheckRate], response_model=CheckPublic)
 async def run_check(
     app: AppDep,
     who: Verifier,
@@ -92,7 +182,7 @@ async def run_check(
 
 
 @router.post("/checks/challenges", operation_id="issue_identity_challenge",
-             status_code=201)
+             status_code=201, response_model=ChallengePublic)
 async def issue_challenge(app: AppDep, who: Verifier) -> dict[str, Any]:
     """A random challenge for the caller's next check, answerable once, by them, until
     ``expires_at`` (the console asks for one per check), with the capture's limits."""
@@ -103,7 +193,7 @@ async def issue_challenge(app: AppDep, who: Verifier) -> dict[str, Any]:
                                "max_frames": policy.max_frames, "purpose": policy.purpose}
 
 
-@router.get("/checks", operation_id="list_identity_checks")
+@router.get("/checks", operation_id="list_identity_checks", response_model=CheckListPublic)
 async def list_checks(app: AppDep, who: Verifier,
                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     """The caller's own identity checks, newest first (an admin's: everyone's)."""
@@ -111,7 +201,8 @@ async def list_checks(app: AppDep, who: Verifier,
     return {"items": items, "next_cursor": None}
 
 
-@router.get("/checks/{check_id}", operation_id="get_identity_check")
+@router.get("/checks/{check_id}", operation_id="get_identity_check",
+            response_model=CheckPublic)
 async def get_check(app: AppDep, who: Verifier, check_id: str) -> dict[str, Any]:
     """One of the caller's own checks, as its receipt states it: what was checked, the
     result, what was kept and for how long, and who to ask."""
