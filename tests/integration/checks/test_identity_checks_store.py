@@ -5,8 +5,10 @@ commits its row and audit entry on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,9 @@ from sqlalchemy.engine import make_url
 
 from frvs.app import build_application
 from frvs.checks.models import LiveFrame, parse_challenge
-from frvs.checks.tables import IdentityCheckRow
+from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
 from frvs.config.settings import load_settings
+from frvs.core.errors import ConflictError
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.schema import Base
@@ -69,4 +72,38 @@ def test_migration_matches_the_orm_and_a_check_commits(store_url: str, tmp_path:
         audited = uow.session.scalars(select(AuditEntryRow.result).where(
             AuditEntryRow.action == "identity_check")).one()
         assert audited["check"] == result.id
+    app.stop()
+
+
+def test_an_issued_challenge_is_used_up_by_exactly_one_of_two_concurrent_checks(
+        store_url: str, tmp_path: Path, data_dir: Path) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data", database_url=store_url))
+    app.store.open()
+    images = data_dir / "pairs" / "images"
+    document = read_image(images / "img38.jpg")
+    frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
+    app.checks.run(LOCAL, document, frames, parse_challenge("left"))  # models loaded
+    issued = app.checks.issue_challenge(LOCAL)
+    start = threading.Barrier(2)
+
+    def answer() -> str:
+        start.wait()
+        try:
+            app.checks.run(LOCAL, document, frames, (), challenge_id=issued.id)
+        except ConflictError:
+            return "conflict"
+        return "checked"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: answer(), range(2)))
+    assert outcomes == ["checked", "conflict"]
+    with app.store.unit() as uow:
+        row = uow.session.get(IdentityChallengeRow, issued.id)
+        assert row is not None and row.used_at is not None
+        checks = uow.session.scalars(select(IdentityCheckRow).where(
+            IdentityCheckRow.challenge == ",".join(m.value for m in issued.moves))).all()
+        refusals = uow.session.scalars(select(AuditEntryRow.result).where(
+            AuditEntryRow.action == "identity_check", AuditEntryRow.outcome == "refused")).all()
+    assert len(refusals) == 1 and refusals[0]["error"] == "conflict"
+    assert checks  # the one that committed
     app.stop()
