@@ -94,6 +94,9 @@ class CheckPolicy:
             raise InvalidRecordError(
                 f"checks: need 2 <= min_frames <= max_frames, got {self.min_frames}, "
                 f"{self.max_frames}")
+        if len(set(self.moves)) < 2:
+            raise InvalidRecordError("checks.moves: at least two different moves, so that a "
+                                     "challenge can alternate them")
 
 
 @dataclass(frozen=True, slots=True)

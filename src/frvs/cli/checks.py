@@ -72,8 +72,8 @@ def check(
     """Identity check: does the live face match the document's portrait, and did a live
     head follow the challenge? Only digests and the decision are kept (unless the
     deployment keeps images). A key in FRVS_API_KEY must be a verifier's (or admin's)."""
-    app = state(ctx).app
-    with domain_errors(as_json):
+    with domain_errors(as_json):  # an invalid configuration too: a message, no traceback
+        app = state(ctx).app
         caller = who(ctx, with_key=True)
         role = caller.actor.role
         if caller.actor.key_id is not None and role not in (Role.VERIFIER, Role.ADMIN):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
@@ -216,6 +216,14 @@ class CheckSettings(_Section):
     moves: list[MoveName] = Field(
         default_factory=lambda: list(MOVE_NAMES), min_length=2,
         description="Moves the console draws its random challenge from.")
+    @field_validator("moves")
+    @classmethod
+    def _two_different_moves(cls, moves: list[MoveName]) -> list[MoveName]:
+        if len(set(moves)) < 2:
+            raise ValueError("at least two different moves, so that a challenge can "
+                             "alternate them")
+        return moves
+
     challenge_length: int = Field(2, ge=1, le=4, description="Moves per challenge: "
                                   "more resists replays of a short clip, takes longer.")
     require_issued_challenge: bool = Field(
