@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from frvs.alerts.webhooks import WebhookService, WebhookWorker
+from frvs.checks.models import CheckPolicy, Move
+from frvs.checks.service import IdentityChecks
 from frvs.config.settings import Settings
 from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
@@ -49,6 +51,7 @@ class Application:
     pixel_budget: PixelBudget
     webhooks: WebhookService
     webhook_queue: WebhookWorker
+    checks: IdentityChecks
 
     def start(self) -> None:
         """Open the store (migrating it) and rebuild the vector indexes from it."""
@@ -97,8 +100,13 @@ def build_application(settings: Settings) -> Application:
                               replica.role))
     # Each camera run's start and end, 'frvs watch' included (EU AI Act Art. 12(3)).
     video.supervisor.add_run_listener(CameraRunAuditor(store))
+    check_settings = settings.checks.model_dump()
+    moves = tuple(Move(m) for m in check_settings["moves"])
+    checks = IdentityChecks(engine, store, CheckPolicy(**check_settings | {"moves": moves}),
+                            utc_now)
+    # Kept images of identity checks (only if checks.keep_images) go with each run.
     retention = Retention(store, galleries, video.sightings, utc_now,
-                          settings.retention.event_log_hours)
+                          settings.retention.event_log_hours, purgers=(checks.purge_expired,))
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))
@@ -106,4 +114,4 @@ def build_application(settings: Settings) -> Application:
     webhooks = WebhookService(store, utc_now, sources)
     queue = WebhookWorker(store, utc_now, sources)
     return Application(settings, packs, engine, limits, store, galleries, oversight, video,
-                       retention, schedule, edge, budget, webhooks, queue)
+                       retention, schedule, edge, budget, webhooks, queue, checks)

@@ -14,6 +14,7 @@ from frvs.api.routes import (
     audit,
     cameras,
     edge,
+    checks,
     events,
     evidence,
     faces,
@@ -86,6 +87,7 @@ def create_api(application: Application) -> FastAPI:
     api.include_router(evidence.router)  # pictures and camera start, added for the console
     api.include_router(edge.router)  # edge nodes: heartbeats and the node registry
     api.include_router(webhooks.router)  # managed webhooks, delivered by any replica
+    api.include_router(checks.router)  # identity checks at a counter (verifier keys)
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)
     return api

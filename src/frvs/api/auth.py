@@ -103,7 +103,7 @@ class Allow:
 
 ALL_PEOPLE = (Role.OPERATOR, Role.INVESTIGATOR, Role.REVIEWER, Role.AUDITOR)
 
-AnyRole = Annotated[Principal, Depends(Allow(*ALL_PEOPLE, Role.DEVICE))]
+AnyRole = Annotated[Principal, Depends(Allow(*ALL_PEOPLE, Role.DEVICE, Role.VERIFIER))]
 Operator = Annotated[Principal, Depends(Allow(Role.OPERATOR))]
 GalleryReader = Annotated[Principal, Depends(Allow(Role.OPERATOR, Role.INVESTIGATOR,
                                                     Role.REVIEWER))]
@@ -117,3 +117,5 @@ Auditor = Annotated[Principal, Depends(Allow(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(Allow())]
 Device = Annotated[Principal, Depends(Allow(Role.DEVICE))]
 Watcher = Annotated[Principal, Depends(Allow(Role.OPERATOR, Role.REVIEWER))]
+Verifier = Annotated[Principal, Depends(Allow(Role.VERIFIER))]
+"""Identity checks at a counter, and nothing else."""

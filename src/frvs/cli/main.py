@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from frvs.cli import admin, evaluation, faces, serve
+from frvs.cli.checks import check
 from frvs.cli.context import CliState
 from frvs.cli.doctor import doctor
 from frvs.cli.edge import edge_app
@@ -49,6 +50,7 @@ def root(
 app.command()(faces.detect)
 app.command()(faces.verify)
 app.command()(faces.models)
+app.command()(check)
 app.command()(serve.serve)
 app.command()(admin.init)
 app.add_typer(admin.key_app, name="key")

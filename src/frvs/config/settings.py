@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
@@ -175,6 +175,85 @@ class DeviceSettings(_Section):
                               "at once before the sustained rate applies.")
 
 
+MoveName = Literal["left", "right", "up", "down"]
+MOVE_NAMES: tuple[MoveName, ...] = ("left", "right", "up", "down")
+
+
+class CheckSettings(_Section):
+    """Identity checks at a counter (``frvs check``, ``POST /v1/checks``, the console's
+    Identity check page): the operating point, the liveness challenge, what is kept."""
+
+    target_fmr: float = Field(
+        0.001, gt=0, lt=1, title="Declared false match rate",
+        description="The FMR a match is decided at: the threshold is the pack's "
+        "thresholds.<pack>.by_fmr entry for it ('frvs calibrate PAIRS --target-fmr F --write "
+        "CONFIG' on your own labelled pairs), else the pack's default (the result says "
+        "calibrated: false). Lower lets fewer impostors through but rejects more of the "
+        "right customers.")
+    require_calibrated: bool = Field(
+        False, description="Refuse checks until a threshold is calibrated for target_fmr. "
+        "On is the honest setting for production; off lets a new installation run.")
+    min_frames: int = Field(5, ge=2, le=100, description="Fewest live frames (with a "
+                            "face) a check accepts. More resists lucky poses but needs "
+                            "a longer capture.")
+    max_frames: int = Field(60, ge=2, le=300, description="Most live frames a check "
+                            "accepts; each costs a detection and an embedding (~30 ms).")
+    time_limit_s: float = Field(10.0, gt=0, le=120, description="The moves must be done "
+                                "within this many seconds of the first frame.")
+    turn_deg: float = Field(
+        25.0, ge=5, le=80, title="Head turn (deg)",
+        description="Change of yaw that counts as a turn to the left or right. Higher "
+        "resists small movements of a flat picture better but asks customers for a "
+        "bigger turn; the landmark pose estimate is coarse (about +-10 deg).")
+    nod_deg: float = Field(15.0, ge=5, le=60, title="Nod (deg)",
+                           description="Change of pitch that counts as up or down.")
+    still_motion: float = Field(
+        0.02, ge=0, le=1, description="A capture whose landmarks move less than this "
+        "(in eye distances) between frames is a still image.")
+    ghost_max_ratio: float = Field(
+        0.6, gt=0, le=1, description="A second face in the document up to this share "
+        "of the largest one's area is its ghost copy; a larger one is refused as "
+        "ambiguous.")
+    mirrored_capture: bool = Field(
+        False, description="The live frames reach FRVS mirrored (a capture device or "
+        "app that flips them): left and right are swapped back. The console sends "
+        "unmirrored frames (only its preview is mirrored).")
+    moves: list[MoveName] = Field(
+        default_factory=lambda: list(MOVE_NAMES), min_length=2,
+        description="Moves the console draws its random challenge from.")
+    @field_validator("moves")
+    @classmethod
+    def _two_different_moves(cls, moves: list[MoveName]) -> list[MoveName]:
+        if len(set(moves)) < 2:
+            raise ValueError("at least two different moves, so that a challenge can "
+                             "alternate them")
+        return moves
+
+    challenge_length: int = Field(2, ge=1, le=4, description="Moves per challenge: "
+                                  "more resists replays of a short clip, takes longer.")
+    require_issued_challenge: bool = Field(
+        False, description="API checks must answer a challenge the server issued to the "
+        "same verifier (POST /v1/checks/challenges; the console always does): random by "
+        "the server, answered once, within time_limit_s + challenge_slack_s of being "
+        "issued by the server's clock. Off also accepts a challenge named by the client "
+        "(integrations with their own capture; 'frvs check').")
+    challenge_slack_s: float = Field(
+        30.0, ge=0, le=600, description="Time beyond time_limit_s an issued challenge "
+        "stays answerable: camera start, upload and analysis. Shorter narrows the window "
+        "for preparing an answer; too short refuses slow uploads.")
+    keep_images: bool = Field(
+        False, description="Keep the document image and the live frames (under "
+        "media/checks/) for image_retention_days. Off: only digests and the decision.")
+    image_retention_days: int = Field(30, ge=1, le=3650, description="How long kept "
+                                      "images stay before retention deletes them.")
+    purpose: str = Field("identity check at a counter", min_length=1, max_length=500,
+                         description="The purpose recorded when a check names none.")
+    contact: str = Field(
+        "the data protection contact of the organisation that ran this check",
+        min_length=1, max_length=500,
+        description="Who a customer asks about their check (printed on the receipt).")
+
+
 class PackThresholdSettings(_Section):
     """Thresholds of one pack calibrated on the deployer's data (``frvs calibrate --write``)."""
 
@@ -216,6 +295,7 @@ class Settings(BaseSettings):
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
     replica: ReplicaSettings = Field(default_factory=ReplicaSettings)
+    checks: CheckSettings = Field(default_factory=CheckSettings)
     database_url: str | None = Field(
         None,
         title="Database URL",

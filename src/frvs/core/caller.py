@@ -34,6 +34,8 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     AUDITOR = "auditor"
     DEVICE = "device"
+    VERIFIER = "verifier"
+    """Identity checks at a counter (1:1 against an ID document) and nothing else."""
 
 
 def normalise_holder(holder: str) -> str:

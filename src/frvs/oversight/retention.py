@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -98,16 +99,25 @@ def _expire_evidence(uow: UnitOfWork, now: datetime) -> _Evidence:
     return _Evidence(len(files), tuple(files))
 
 
+Purger = Callable[[AuditContext], int]
+"""A deletion run with retention, audited by itself; returns how many records it cleared."""
+
+
 class Retention:
     """Deletes subjects, sightings and alert evidence past their retention."""
 
     def __init__(self, store: Store, galleries: GalleryService, sightings: SightingService,
-                 clock: Clock, event_log_hours: float = 72.0) -> None:
+                 clock: Clock, event_log_hours: float = 72.0,
+                 purgers: Sequence[Purger] = ()) -> None:
         self._store = store
         self._galleries = galleries
         self._sightings = sightings
         self._clock = clock
         self._event_log = timedelta(hours=event_log_hours)
+        # Other domains' deletions that run with every run, each auditing its own (the
+        # kept images of identity checks): the composition root passes them in, so this
+        # module need not know those domains.
+        self._purgers = tuple(purgers)
 
     def run(self, caller: AuditContext) -> RetentionReport:
         """One retention run for ``caller``, audited (``retention``) with its counts."""
@@ -134,6 +144,8 @@ class Retention:
             raise
         # After the commit: a crash in between leaves files the next run sweeps.
         self._store.media.remove([*expired.crops, *evidence.files])
+        for purge in self._purgers:
+            purge(caller)
         report = replace(report, orphan_files=self._sweep())
         if any(report.counts().values()) or report.orphan_files or events or deliveries:
             logger.info("retention: %s, %d orphan file(s), %d event(s) and %d webhook "

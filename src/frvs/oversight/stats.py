@@ -61,6 +61,9 @@ class StatsBucket:
     alerts_raised: int = 0
     alerts_confirmed: int = 0
     alerts_dismissed: int = 0
+    identity_checks: int = 0
+    identity_checks_verified: int = 0
+    identity_checks_liveness_failed: int = 0
 
     @property
     def dismissed_share(self) -> float | None:
@@ -76,6 +79,10 @@ class StatsBucket:
             self.searches[entry.purpose or "(none given)"] += 1
         elif action == "verify":
             self.verifications += 1
+        elif action == "identity_check":
+            self.identity_checks += 1
+            self.identity_checks_verified += result.get("decision") == "verified"
+            self.identity_checks_liveness_failed += result.get("liveness_passed") is False
         elif action == "enrol":
             # One entry per image now (with its template id); older batch entries counted
             # their images in "enrolled".
@@ -105,6 +112,9 @@ class StatsBucket:
             "alerts_raised": self.alerts_raised, "alerts_confirmed": self.alerts_confirmed,
             "alerts_dismissed": self.alerts_dismissed,
             "dismissed_share": None if share is None else round(share, 4),
+            "identity_checks": self.identity_checks,
+            "identity_checks_verified": self.identity_checks_verified,
+            "identity_checks_liveness_failed": self.identity_checks_liveness_failed,
         }
 
 

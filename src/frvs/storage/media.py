@@ -45,6 +45,10 @@ class MediaStore:
                     removed += 1
         return removed
 
+    def remove_folder(self, relative: str) -> None:
+        """Delete a folder of files under the root (an identity check's kept images)."""
+        shutil.rmtree(self.root / relative, ignore_errors=True)
+
     def remove_gallery(self, gallery_id: int) -> None:
         shutil.rmtree(self.root / str(gallery_id), ignore_errors=True)
 

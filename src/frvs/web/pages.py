@@ -20,6 +20,7 @@ class Page:
     title: str
     roles: frozenset[Role]
     summary: str
+    nav: bool = True  # False: opened from another page (a receipt), not the navigation
 
     def allows(self, role: Role) -> bool:
         return role is Role.ADMIN or role in self.roles
@@ -42,16 +43,20 @@ PAGES: tuple[Page, ...] = (
          "1:N search of a probe photo, and past sightings."),
     Page("audit", "Audit", frozenset({Role.AUDITOR}),
          "The audit trail, its integrity and the statistics."),
+    Page("check", "Identity check", frozenset({Role.VERIFIER}),
+         "A customer's live face, with a head-movement challenge, against their ID."),
+    Page("receipt", "Receipt", frozenset({Role.VERIFIER}),
+         "The printable receipt of one identity check.", nav=False),
 )
 
 BY_SLUG = {page.slug: page for page in PAGES}
 CONSOLE_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.REVIEWER,
-                           Role.AUDITOR})
+                           Role.AUDITOR, Role.VERIFIER})
 
 
 def pages_for(role: Role) -> list[Page]:
     """The pages ``role`` may open, in navigation order."""
-    return [page for page in PAGES if page.allows(role)]
+    return [page for page in PAGES if page.nav and page.allows(role)]
 
 
 def home_for(role: Role) -> str:

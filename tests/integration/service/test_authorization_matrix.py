@@ -31,6 +31,7 @@ from frvs.video.service import CameraSpec
 
 A, O, I, R, U, D = (Role.ADMIN, Role.OPERATOR, Role.INVESTIGATOR, Role.REVIEWER,  # noqa: E741
                     Role.AUDITOR, Role.DEVICE)
+V = Role.VERIFIER
 PEOPLE = frozenset({O, I, R})
 EVERYONE = frozenset(Role)
 OPEN = "open"
@@ -49,6 +50,7 @@ class World:
     app: Application
     face: bytes
     other_face: bytes
+    check_id: str = ""
 
     def fresh_gallery(self) -> str:
         name = f"g{next(_counter)}"
@@ -78,6 +80,11 @@ class World:
         name = f"hook{next(_counter)}"
         self.app.webhooks.add(LOCAL, name, WEBHOOK_URL, "a-secret-of-sixteen")
         return name
+
+    def verifier_check(self) -> str:
+        """A check run by the verifier key: its own result, which only it (and admin)
+        may read."""
+        return self.check_id
 
     def fresh_alert(self) -> str:
         now = datetime.now(UTC)
@@ -210,6 +217,16 @@ MATRIX: dict[str, Row] = {
                             params=lambda w: {"c": w.fresh_camera()}),
     "start_camera": Row("POST", "/v1/cameras/{c}/start", frozenset({O}), 404,
                         params=lambda w: {"c": w.fresh_camera()}),
+    # Identity checks: verifier keys only (and admin); a still photo as the live capture
+    # is a completed check that fails liveness (201), not a refusal.
+    "run_identity_check": Row("POST", "/v1/checks", frozenset({V}), 201, request=lambda w: {
+        "files": [("document", ("doc.jpg", w.face, "image/jpeg")),
+                  *[("live", (f"f{i}.jpg", w.face, "image/jpeg")) for i in range(5)]],
+        "data": {"challenge": "left,right"}}),
+    "list_identity_checks": Row("GET", "/v1/checks", frozenset({V})),
+    "issue_identity_challenge": Row("POST", "/v1/checks/challenges", frozenset({V}), 201),
+    "get_identity_check": Row("GET", "/v1/checks/{c}", frozenset({V}),
+                              params=lambda w: {"c": w.verifier_check()}),
     "list_audit_entries": Row("GET", "/v1/audit", frozenset({U})),
     "verify_audit_trail": Row("GET", "/v1/audit/verify", frozenset({U})),
     "get_stats": Row("GET", "/v1/stats", frozenset({U})),
@@ -241,6 +258,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
     device = app.oversight.keys.authenticate(tokens[D.value])
     app.oversight.keys.update(LOCAL, device.key_id, cameras=["edge"])
     with TestClient(create_api(app)) as client:
+        made = client.post("/v1/checks", headers={"Authorization": f"Bearer {tokens[V.value]}"},
+                           **MATRIX["run_identity_check"].request(w))
+        assert made.status_code == 201, made.text
+        w.check_id = made.json()["id"]
         yield w, client, tokens
 
 

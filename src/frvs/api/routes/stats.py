@@ -28,6 +28,13 @@ class StatsBucketPublic(BaseModel):
     alerts_raised: int
     alerts_confirmed: int
     alerts_dismissed: int
+    identity_checks: int = Field(0, description="Identity checks run (refusals not "
+                                 "counted).")
+    identity_checks_verified: int = Field(0, description="Of those, verified: the face "
+                                          "matched the document and liveness passed.")
+    identity_checks_liveness_failed: int = Field(0, description="Of those, failed "
+                                                 "liveness (a photo held up, a challenge "
+                                                 "not followed, ...).")
     dismissed_share: float | None = Field(description="Dismissed / reviewed alerts: the "
                                           "observed false-alert rate.")
 

@@ -1,0 +1,109 @@
+"""The identity checks' table on both stores: migration ``0008_identity_checks`` creates
+exactly what the ORM declares, and a real check (a real still photo as the capture)
+commits its row and audit entry on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from callers import LOCAL
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from frvs.app import build_application
+from frvs.checks.models import LiveFrame, parse_challenge
+from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
+from frvs.config.settings import load_settings
+from frvs.core.errors import ConflictError
+from frvs.imaging.decode import read_image
+from frvs.oversight.tables import AuditEntryRow
+from frvs.storage.schema import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'frvs.db'}"
+        return
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    name = f"frvs_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migration_matches_the_orm_and_a_check_commits(store_url: str, tmp_path: Path,
+                                                        data_dir: Path) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data", database_url=store_url))
+    app.store.open()
+    with app.store.database.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if "identity_" in repr(d)] == []
+    images = data_dir / "pairs" / "images"
+    still = read_image(images / "img39.jpg")
+    frames = [LiveFrame(still, i / 5, f"f{i}") for i in range(5)]
+    result = app.checks.run(LOCAL, read_image(images / "img38.jpg"), frames,
+                            parse_challenge("left,right"))
+    assert result.match and not result.liveness.passed
+    with app.store.unit() as uow:
+        row = uow.session.get(IdentityCheckRow, result.id)
+        assert row is not None and row.liveness_reasons == list(result.liveness.reasons)
+        assert row.document_sha256 == result.document_sha256
+        audited = uow.session.scalars(select(AuditEntryRow.result).where(
+            AuditEntryRow.action == "identity_check")).one()
+        assert audited["check"] == result.id
+    app.stop()
+
+
+def test_an_issued_challenge_is_used_up_by_exactly_one_of_two_concurrent_checks(
+        store_url: str, tmp_path: Path, data_dir: Path) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data", database_url=store_url))
+    app.store.open()
+    images = data_dir / "pairs" / "images"
+    document = read_image(images / "img38.jpg")
+    frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
+    app.checks.run(LOCAL, document, frames, parse_challenge("left"))  # models loaded
+    issued = app.checks.issue_challenge(LOCAL)
+    start = threading.Barrier(2)
+
+    def answer() -> str:
+        start.wait()
+        try:
+            app.checks.run(LOCAL, document, frames, (), challenge_id=issued.id)
+        except ConflictError:
+            return "conflict"
+        return "checked"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: answer(), range(2)))
+    assert outcomes == ["checked", "conflict"]
+    with app.store.unit() as uow:
+        row = uow.session.get(IdentityChallengeRow, issued.id)
+        assert row is not None and row.used_at is not None
+        checks = uow.session.scalars(select(IdentityCheckRow).where(
+            IdentityCheckRow.challenge == ",".join(m.value for m in issued.moves))).all()
+        refusals = uow.session.scalars(select(AuditEntryRow.result).where(
+            AuditEntryRow.action == "identity_check", AuditEntryRow.outcome == "refused")).all()
+    assert len(refusals) == 1 and refusals[0]["error"] == "conflict"
+    assert checks  # the one that committed
+    app.stop()
