@@ -106,7 +106,8 @@ def build_application(settings: Settings) -> Application:
                             utc_now)
     # Kept images of identity checks (only if checks.keep_images) go with each run.
     retention = Retention(store, galleries, video.sightings, utc_now,
-                          settings.retention.event_log_hours, purgers=(checks.purge_expired,))
+                          event_log_hours=settings.retention.event_log_hours,
+                          purgers=(checks.purge_expired,))
     schedule = RetentionSchedule(retention, settings.retention.interval_s, utc_now)
     edge = EdgeIntake(video, store, engine, oversight.keys, clock=utc_now,
                       policy=DevicePolicy(settings.devices.clock_skew_s))

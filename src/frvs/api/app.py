@@ -13,8 +13,8 @@ from frvs.api.problems import install_problem_handlers
 from frvs.api.routes import (
     audit,
     cameras,
-    edge,
     checks,
+    edge,
     events,
     evidence,
     faces,

@@ -107,7 +107,7 @@ class Retention:
     """Deletes subjects, sightings and alert evidence past their retention."""
 
     def __init__(self, store: Store, galleries: GalleryService, sightings: SightingService,
-                 clock: Clock, event_log_hours: float = 72.0,
+                 clock: Clock, *, event_log_hours: float = 72.0,
                  purgers: Sequence[Purger] = ()) -> None:
         self._store = store
         self._galleries = galleries
