@@ -34,6 +34,7 @@ from frvs.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from frvs.core.metrics import ALERTS_RAISED, ALERTS_REVIEWED
 from frvs.storage.store import Store
 from frvs.video.models import TrackDecision
 
@@ -154,6 +155,7 @@ class AlertService:
                  "quality": round(alert.quality, 4), "evidence": alert.crop_path,
                  "two_person": alert.two_person},
                 [subject_ref(alert.gallery, alert.subject)]))
+        ALERTS_RAISED.labels(alert.gallery, alert.camera).inc()
         self._notify(AlertNotice("raised", alert))
         return alert
 
@@ -208,6 +210,7 @@ class AlertService:
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise
+        ALERTS_REVIEWED.labels(alert.gallery, verdict.value).inc()
         # Only a decision is announced: a notice while the alert still waits would tell
         # the next reviewer that somebody confirmed (one dismissal decides at once).
         if alert.status is not AlertStatus.NEW:

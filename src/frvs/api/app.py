@@ -8,7 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from frvs.api.docs import mount_offline_docs
 from frvs.api.limits import HardeningMiddleware, Rate, RateLimits
+from frvs.api.metrics import router as metrics_router
 from frvs.api.problems import install_problem_handlers
 from frvs.api.routes import (
     audit,
@@ -52,6 +54,8 @@ def create_api(application: Application) -> FastAPI:
         description="Face recognition for visual surveillance, with oversight: every "
         "biometric operation audited, every alert reviewed by a person.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN; mount_offline_docs below
+        redoc_url=None,
     )
     api.state.frvs = application
     limits = application.settings.api
@@ -66,6 +70,7 @@ def create_api(application: Application) -> FastAPI:
     api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
                        timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)
+    mount_offline_docs(api)
 
     @api.get("/healthz", operation_id="health", response_model=Health, tags=["service"])
     async def healthz() -> dict[str, str]:
@@ -75,6 +80,7 @@ def create_api(application: Application) -> FastAPI:
     api.include_router(faces.router)
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
+    api.include_router(metrics_router)  # GET /metrics, Prometheus text
     api.include_router(evidence.router)  # pictures and camera start, added for the console
     # The web console (GET /, /console/...): HTML for people over the same /v1 routes.
     mount_console(api)

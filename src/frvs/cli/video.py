@@ -23,7 +23,7 @@ from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
 from frvs.video.service import CameraSpec
 from frvs.video.source_policy import SourceOrigin
-from frvs.video.sources import SourceError, SourceOptions, open_source
+from frvs.video.sources import SourceError, SourceOptions, check_local, open_source
 
 console = Console()
 camera_app = typer.Typer(help="Cameras: add, list, remove, status.", no_args_is_help=True)
@@ -91,18 +91,22 @@ def watch(
             sample_fps=rate or None, roi=known.roi if known else None,
             retention_days=known.retention_days if known else 7,
             keep_crops=known.keep_crops if known else False)
-        # Checked again when opened; here a refused source fails at once, with its reason.
-        video.sources.check(source, SourceOrigin.LOCAL)
+        runner = who(ctx)
+        # Before any work: a refused source fails with its reason (exit 22), a missing
+        # or unreadable file, folder or device with exit 9. Checked again when opened.
+        check_local(source, spec.name, video.runtime(runner).source, opened=True)
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
-        video.supervisor.start_camera(spec, video.runtime(who(ctx)))
+        # The same alert sinks (webhooks, MQTT) as 'frvs serve', built by its factory.
+        video.start_sinks()
         try:
+            video.supervisor.start_camera(spec, video.runtime(runner))
             while not video.supervisor.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
-            video.supervisor.stop()
+            video.stop()
         status = video.supervisor.camera(spec.name).status()
         elapsed = time.monotonic() - started
         counts = video.router.counts

@@ -37,6 +37,7 @@ class VideoServices:
     supervisor: Supervisor
     sources: SourcePolicy
     webhooks: list[WebhookNotifier] = field(default_factory=list)
+    _sinks_started: bool = field(default=False, repr=False)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
         """How cameras run here, recorded for ``caller`` (the service's camera runner
@@ -45,12 +46,20 @@ class VideoServices:
                              source=SourceOptions(policy=self.sources,
                                                   origin=SourceOrigin.of(caller)))
 
-    def start(self) -> None:
-        """Webhooks first (they receive), then the configured cameras."""
+    def start_sinks(self) -> None:
+        """The configured alert sinks (webhooks), once: what 'frvs serve' and 'frvs
+        watch' both deliver to."""
+        if self._sinks_started:
+            return
+        self._sinks_started = True
         for target in self.settings.webhook_targets():
             notifier = WebhookNotifier(target, self.sources)
             self.webhooks.append(notifier)
             self.alerts.add_notifier(notifier)
+
+    def start(self) -> None:
+        """Alert sinks first (they receive), then the configured cameras."""
+        self.start_sinks()
         self.supervisor.start(self.cameras.all(), self.runtime())
 
     def stop(self) -> None:
