@@ -23,6 +23,16 @@ from starlette.responses import HTMLResponse
 ASSETS_URL = "/docs-assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 """Swagger UI's and ReDoc's bundles as the package ships them."""
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'")
+"""The pages' one inline script (their configuration) runs; nothing they load may come
+from another host (ReDoc's bundle would fetch its vendor's logo from a CDN)."""
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 def mount_offline_docs(api: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
@@ -34,13 +44,13 @@ def mount_offline_docs(api: FastAPI, docs_url: str = "/docs", redoc_url: str = "
 
     @api.get(docs_url, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        return _offline(get_swagger_ui_html(
             openapi_url=openapi_url, title=f"{api.title} - API",
             oauth2_redirect_url=oauth2_url,
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters=api.swagger_ui_parameters)
+            swagger_ui_parameters=api.swagger_ui_parameters))
 
     @api.get(oauth2_url, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -48,7 +58,7 @@ def mount_offline_docs(api: FastAPI, docs_url: str = "/docs", redoc_url: str = "
 
     @api.get(redoc_url, include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
+        return _offline(get_redoc_html(
             openapi_url=openapi_url, title=f"{api.title} - API reference",
             redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False)
+            redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False))
