@@ -11,7 +11,7 @@ library leaks into FRVS's page, and FRVS registers nothing there.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -40,3 +40,6 @@ DELIVERIES = Counter(
 AUDIT_APPEND_SECONDS = Histogram(
     "frvs_audit_append_seconds", "Time to append one entry to the audit trail (hash "
     "chained, in the operation's transaction).", buckets=_FAST, registry=REGISTRY)
+MQTT_CONNECTED = Gauge(
+    "frvs_mqtt_connected", "1 while the MQTT publisher is connected to its broker.",
+    registry=REGISTRY)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from frvs.alerts.mqtt import MqttTarget
 from frvs.alerts.notify import WebhookTarget
 from frvs.alerts.service import AlertDefaults
 from frvs.video.bestshot import ShotPolicy
@@ -25,6 +26,27 @@ class WebhookSettings(_Section):
                         "(header X-FRVS-Signature over 'timestamp.body').")
     attempts: int = Field(4, ge=1, le=20, description="Deliveries tried before giving up; "
                           "retries back off exponentially.")
+
+
+class MqttSettings(_Section):
+    host: str = Field(description="The MQTT broker's host name or address.")
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("frvs", min_length=1, pattern=r"^[^#+]+$", description="Topic "
+                        "prefix: <prefix>/available, /alerts, /reviews, /sightings, "
+                        "/cameras/<camera>/status.")
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = Field(None, description="MQTT client id (default: random).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    sightings: bool = Field(False, description="Also publish each ended track's sighting "
+                            "(who, when, which camera): off by default, sightings of "
+                            "strangers are personal data.")
+    sighting_crops: bool = Field(False, description="With sightings, include the face crop "
+                                 "(base64 JPEG) when the camera keeps crops.")
+    status_interval_s: float = Field(10.0, ge=0, le=3600, description="How often each "
+                                     "camera's status is published (retained); 0: never.")
+    reconnect_max_s: int = Field(60, ge=1, le=3600, description="Longest wait between "
+                                 "reconnection attempts (from 1 s, doubling).")
 
 
 class VideoSettings(_Section):
@@ -59,6 +81,8 @@ class VideoSettings(_Section):
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
                                   "subject on the same camera within this window.")
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    mqtt: MqttSettings | None = Field(None, description="Publish alerts, reviews, camera "
+                                      "status (and optionally sightings) to this broker.")
     media_roots: list[Path] = Field(
         default_factory=list, title="Folders API cameras may read",
         description="Files and folders a camera source set through the API or the console "
@@ -96,6 +120,15 @@ class VideoSettings(_Section):
             protected.append(Path(store_url.removeprefix("sqlite:///")))
         return SourcePolicy(tuple(protected), tuple(self.media_roots),
                             self.allow_private_sources)
+
+    def mqtt_target(self) -> MqttTarget | None:
+        m = self.mqtt
+        if m is None:
+            return None
+        return MqttTarget(m.host, m.port, m.prefix, m.username, m.password, m.client_id,
+                          m.tls, sightings=m.sightings, sighting_crops=m.sighting_crops,
+                          status_interval_s=m.status_interval_s,
+                          reconnect_max_s=m.reconnect_max_s)
 
     def webhook_targets(self) -> list[WebhookTarget]:
         return [WebhookTarget(w.url, w.secret, w.attempts) for w in self.webhooks]

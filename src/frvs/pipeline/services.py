@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from frvs.alerts.mqtt import MqttPublisher
 from frvs.alerts.notify import AlertBus, WebhookNotifier
 from frvs.alerts.service import AlertService, Clock
 from frvs.attendance.service import AttendanceService
@@ -37,6 +38,8 @@ class VideoServices:
     supervisor: Supervisor
     sources: SourcePolicy
     webhooks: list[WebhookNotifier] = field(default_factory=list)
+    store: Store | None = None
+    mqtt: MqttPublisher | None = None
     _sinks_started: bool = field(default=False, repr=False)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
@@ -47,8 +50,8 @@ class VideoServices:
                                                   origin=SourceOrigin.of(caller)))
 
     def start_sinks(self) -> None:
-        """The configured alert sinks (webhooks), once: what 'frvs serve' and 'frvs
-        watch' both deliver to."""
+        """The configured alert sinks (webhooks, MQTT), once: what 'frvs serve' and
+        'frvs watch' both deliver to."""
         if self._sinks_started:
             return
         self._sinks_started = True
@@ -56,6 +59,20 @@ class VideoServices:
             notifier = WebhookNotifier(target, self.sources)
             self.webhooks.append(notifier)
             self.alerts.add_notifier(notifier)
+        broker = self.settings.mqtt_target()
+        if broker is not None:
+            self.mqtt = MqttPublisher(broker, status=self.supervisor.status,
+                                      read_crop=self._read_crop)
+            self.alerts.add_notifier(self.mqtt)
+            publisher = self.mqtt
+            self.router.listen(lambda event: publisher.on_event(event.document()))
+            self.mqtt.start()
+
+    def _read_crop(self, path: str) -> bytes | None:
+        media = self.store.media if self.store is not None else None
+        if media is None or not media.exists(path):
+            return None
+        return (media.root / path).read_bytes()
 
     def start(self) -> None:
         """Alert sinks first (they receive), then the configured cameras."""
@@ -63,10 +80,12 @@ class VideoServices:
         self.supervisor.start(self.cameras.all(), self.runtime())
 
     def stop(self) -> None:
-        """Cameras first (they produce), then webhooks, flushed."""
+        """Cameras first (they produce), then the alert sinks, flushed."""
         self.supervisor.stop()
         for notifier in self.webhooks:
             notifier.close()
+        if self.mqtt is not None:
+            self.mqtt.close()
 
 
 def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
@@ -81,4 +100,4 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     router = EventRouter(store, alerts, attendance, sightings)
     supervisor = Supervisor(analyser.packs, matcher, router)
     return VideoServices(settings, CameraService(store, clock, sources), sightings, alerts,
-                         attendance, bus, matcher, router, supervisor, sources)
+                         attendance, bus, matcher, router, supervisor, sources, store=store)
