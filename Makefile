@@ -5,23 +5,44 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.frvs-installed
 EXTRAS ?= dev,dlib,faiss,milvus,postgres
+# Debian packages, installed when missing (scripts/system-packages.sh: apt-get as root or
+# through sudo, one clear message otherwise): what building .venv and serving need, and
+# what the tests use beyond it (FFmpeg, PostgreSQL, Chromium, GStreamer's RTSP server,
+# Mosquitto).
+RUN_PACKAGES ?= python3 python3-venv python3-dev build-essential ca-certificates
+TEST_PACKAGES ?= $(RUN_PACKAGES) git curl ffmpeg postgresql postgresql-contrib chromium \
+    fonts-dejavu-core gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
+    python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto
+SYSTEM_PACKAGES ?= $(RUN_PACKAGES)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean system services
 
-$(STAMP): pyproject.toml
+# The system step: the packages of the goal asked for ('make test' needs more).
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+SYSTEM_PACKAGES := $(TEST_PACKAGES)
+endif
+system:
+	@scripts/system-packages.sh $(SYSTEM_PACKAGES)
+
+# PostgreSQL and Mosquitto for the tests, started when not running.
+services: system
+	@scripts/services.sh
+
+$(STAMP): pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: system $(STAMP)
 	$(BIN)/frvs serve --init
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: system services lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
