@@ -44,7 +44,7 @@ def _add_camera(op: Person, name: str, clip: Path) -> None:
     page.get_by_label("Source").fill(str(clip))
     page.get_by_label("Galleries matched").select_option(GALLERY)
     page.get_by_label("Frames analysed per second").fill("5")
-    page.get_by_label("Enabled (runs at service start)").uncheck()
+    page.get_by_label("Enabled (runs while the service runs)").uncheck()
     page.get_by_role("button", name="Add camera").click()
     page.locator(f"article.camera[data-camera='{name}']").wait_for()
 

@@ -8,16 +8,23 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state, who
+from frvs.cli.context import (
+    JsonOption,
+    domain_errors,
+    emit_json,
+    err_console,
+    output_console,
+    state,
+    who,
+)
 from frvs.core.errors import InvalidInputError
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.galleries.service import GalleryOverview, GalleryService
 
-console = Console()
+console = output_console()
 
 gallery_app = typer.Typer(help="Create, list, show and delete galleries.", no_args_is_help=True)
 subject_app = typer.Typer(help="Manage enrolled subjects.", no_args_is_help=True)

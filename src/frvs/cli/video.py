@@ -9,23 +9,23 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.attendance.service import report_csv
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
+from frvs.cli.context import JsonOption, domain_errors, emit_json, output_console, state, who
 from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
 from frvs.video.service import CameraSpec
-from frvs.video.source_policy import SourceOrigin
+from frvs.video.source_policy import SourceKind, SourceOrigin, SourcePolicy, SourceRefusedError
 from frvs.video.sources import SourceError, SourceOptions, check_local, open_source
 
-console = Console()
+console = output_console()
 camera_app = typer.Typer(help="Cameras: add, list, remove, status.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Watch-list alerts: list and review.", no_args_is_help=True)
 attendance_app = typer.Typer(help="Attendance from entry/exit cameras.", no_args_is_help=True)
@@ -134,6 +134,23 @@ def _roi(text: str) -> tuple[float, float, float, float]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+def _source_found(policy: SourcePolicy, source: str, camera: str) -> str:
+    """What was checked of a new source, said in words: a file, folder or device exists
+    and is readable (``FileReadError``, exit 9, otherwise); a stream URL parses and its
+    host resolves (it is not opened: it may be down now and up later). A source the
+    policy refuses is left to ``CameraService`` (which audits the refusal)."""
+    try:
+        checked = check_local(source, camera, SourceOptions(policy=policy,
+                                                           origin=SourceOrigin.LOCAL))
+    except SourceRefusedError:
+        return "source refused"
+    if checked.kind is SourceKind.STREAM:
+        return f"{checked.scheme} URL parsed and its host resolves (not opened yet)"
+    kind = "device" if checked.kind is SourceKind.DEVICE else (
+        "folder" if Path(checked.location).is_dir() else "file")
+    return f"{kind} {checked.location} exists and is readable"
+
+
 @camera_app.command("add")
 def camera_add(
     ctx: typer.Context,
@@ -148,20 +165,23 @@ def camera_add(
     keep_crops: Annotated[bool, typer.Option(help="Store each sighting's face crop.")] = False,
     as_json: bool = JsonOption,
 ) -> None:
-    """Register a camera; 'frvs serve' runs it in the background."""
+    """Register a camera; 'frvs serve' runs it in the background (a running service
+    starts it at once). A file, folder or device must exist (exit 9 otherwise); a URL
+    must parse and its host resolve."""
     with domain_errors(as_json):
         box = _roi(roi) if roi else None
         spec = CameraSpec(name, source, tuple(gallery or ()), role, location,
                           5.0 if fps is None else (fps or None), box, retention_days,
                           keep_crops)
         app = state(ctx).app
+        found = _source_found(app.video.sources, source, name)
         if spec.galleries:
             app.video.matcher.pack_for(spec.galleries)
         app.video.cameras.add(who(ctx), spec)
     if as_json:
         emit_json(spec.as_dict())
     else:
-        console.print(f"camera {name} added")
+        console.print(f"camera {name} added; {found}", highlight=False, markup=False)
 
 
 @camera_app.command("update")
@@ -190,8 +210,8 @@ def camera_update(
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Change a registered camera; what is not given stays. A running camera picks the
-    change up at its next start."""
+    """Change a registered camera; what is not given stays. A running 'frvs serve'
+    restarts the camera with the change at once."""
     with domain_errors(as_json):
         changes: dict[str, object] = {k: v for k, v in {
             "source_url": source, "role": role, "location": location,
@@ -210,6 +230,8 @@ def camera_update(
             raise InvalidInputError("nothing to change: give at least one option "
                                     "(see frvs camera update --help)")
         app = state(ctx).app
+        if source is not None:
+            _source_found(app.video.sources, source, name)
         if changes.get("galleries"):
             app.video.matcher.pack_for(tuple(gallery or ()))
         spec = app.video.cameras.update(who(ctx), name, changes)

@@ -80,6 +80,10 @@ class VideoSettings(_Section):
                                     "own rule need two different reviewers to confirm.")
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
                                   "subject on the same camera within this window.")
+    camera_sync_s: float = Field(
+        2.0, ge=0, le=3600, description="How often 'frvs serve' looks for cameras added, "
+        "changed or removed (by another process, the API or the console) and starts, "
+        "restarts or stops them; 0: only at service start.")
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     mqtt: MqttSettings | None = Field(None, description="Publish alerts, reviews, camera "
                                       "status (and optionally sightings) to this broker.")

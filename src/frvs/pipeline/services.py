@@ -16,6 +16,7 @@ from frvs.pipeline.config import VideoSettings
 from frvs.pipeline.events import EventRouter
 from frvs.pipeline.matching import GalleryMatcher
 from frvs.pipeline.supervisor import Supervisor
+from frvs.pipeline.sync import CameraSync
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 from frvs.video.service import CameraService, SightingService
@@ -40,6 +41,7 @@ class VideoServices:
     webhooks: list[WebhookNotifier] = field(default_factory=list)
     store: Store | None = None
     mqtt: MqttPublisher | None = None
+    sync: CameraSync | None = None
     _sinks_started: bool = field(default=False, repr=False)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
@@ -75,12 +77,17 @@ class VideoServices:
         return (media.root / path).read_bytes()
 
     def start(self) -> None:
-        """Alert sinks first (they receive), then the configured cameras."""
+        """Alert sinks first (they receive), then the registered cameras, kept in line
+        with their registrations from then on (added, changed, removed: at once)."""
         self.start_sinks()
-        self.supervisor.start(self.cameras.all(), self.runtime())
+        self.sync = CameraSync(self.cameras.all, self.supervisor, self.runtime,
+                               self.settings.camera_sync_s)
+        self.sync.start()
 
     def stop(self) -> None:
         """Cameras first (they produce), then the alert sinks, flushed."""
+        if self.sync is not None:
+            self.sync.stop()
         self.supervisor.stop()
         for notifier in self.webhooks:
             notifier.close()
