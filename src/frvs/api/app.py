@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from frvs.api.docs import mount_offline_docs
 from frvs.api.limits import HardeningMiddleware, Rate, RateLimits
 from frvs.api.metrics import router as metrics_router
 from frvs.api.problems import install_problem_handlers
+from frvs.api.query import refuse_unknown_query
 from frvs.api.routes import (
     audit,
     cameras,
@@ -56,6 +57,7 @@ def create_api(application: Application) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN; mount_offline_docs below
         redoc_url=None,
+        dependencies=[Depends(refuse_unknown_query)],  # ?typo=1 is a 400, not ignored
     )
     api.state.frvs = application
     limits = application.settings.api

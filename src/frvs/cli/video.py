@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.attendance.service import report_csv
@@ -52,15 +53,25 @@ def _print_event(event: VideoEvent, as_json: bool) -> None:
         emit_json(event.document())
         return
     d = event.detail
+    # Names are data, never Rich markup ('[new]' or '[bold]' in a name is printed as is).
     if event.event == "alert":
-        console.print(f"[bold red]ALERT[/] {event.subject} on {event.camera} "
-                      f"score {d['score']} (gallery {d['gallery']}, alert {d['id']})")
+        console.print(Text.assemble(("ALERT", "bold red"), f" {event.subject} on {event.camera} "
+                      f"score {d['score']} (gallery {d['gallery']}, alert {d['id']})"))
     elif event.event == "attendance":
-        console.print(f"[cyan]{d['direction']}[/] {event.subject} at {d['at']}")
+        console.print(Text.assemble((str(d["direction"]), "cyan"),
+                                    f" {event.subject} at {d['at']}"))
     else:
         who = event.subject or "unknown"
-        console.print(f"sighting {who} on {event.camera}: {d['first_seen']} - "
-                      f"{d['last_seen']} ({d['frames']} frames)")
+        console.print(Text(f"sighting {who} on {event.camera}: {d['first_seen']} - "
+                           f"{d['last_seen']} ({d['frames']} frames)"))
+
+
+def _print_table(columns: list[str], rows: list[dict[str, object]]) -> None:
+    """Rows as a table, every value as plain text ("-" for none)."""
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(Text("-" if row.get(c) is None else str(row[c])) for c in columns))
+    console.print(table)
 
 
 def watch(
@@ -121,7 +132,8 @@ def watch(
     if as_json:
         emit_json(summary)
     else:
-        console.print(summary)
+        _print_table(["what", "value"], [{"what": k, "value": v} for k, v in summary.items()
+                                         if k != "event"])
 
 
 def _roi(text: str) -> tuple[float, float, float, float]:
@@ -356,8 +368,8 @@ def sightings(
     if as_json:
         emit_json({"sightings": [s.as_dict() for s in found]})
         return
-    for s in found:
-        console.print(s.as_dict())
+    _print_table(["id", "camera", "first_seen", "last_seen", "frames", "subject", "score",
+                  "gallery", "expires_at"], [s.as_dict() for s in found])
 
 
 @alerts_app.command("list")
@@ -377,9 +389,10 @@ def alerts_list(
     if as_json:
         emit_json({"alerts": [a.as_dict() for a in found]})
         return
-    for a in found:
-        console.print(f"#{a.id} [{a.status.value}] {a.subject} on {a.camera} at "
-                      f"{a.at.isoformat()} score {a.score:.3f} ({len(a.reviews)} review(s))")
+    _print_table(["id", "status", "subject", "gallery", "camera", "at", "score", "reviews"],
+                 [{"id": a.id, "status": a.status.value, "subject": a.subject,
+                   "gallery": a.gallery, "camera": a.camera, "at": a.at.isoformat(),
+                   "score": f"{a.score:.3f}", "reviews": len(a.reviews)} for a in found])
 
 
 @alerts_app.command("rule")
@@ -435,7 +448,8 @@ def alerts_review(
 @attendance_app.command("report")
 def attendance_report(
     ctx: typer.Context,
-    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (UTC).")],
+    day: Annotated[str, typer.Option("--day", "--date",
+                                     help="YYYY-MM-DD (UTC); the API's 'day'.")],
     gallery: Annotated[str | None, typer.Option(help="Only this gallery.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     as_json: bool = JsonOption,
@@ -445,12 +459,14 @@ def attendance_report(
         try:
             parsed = date.fromisoformat(day)
         except ValueError as exc:
-            raise InvalidInputError(f"--date {day!r} is not YYYY-MM-DD") from exc
+            raise InvalidInputError(f"--day {day!r} is not YYYY-MM-DD") from exc
+        # An unknown gallery is an error (exit 16), not an empty report.
         lines = state(ctx).app.video.attendance.report(parsed, gallery)
     if as_csv:
         typer.echo(report_csv(lines), nl=False)
-    elif as_json:
-        emit_json({"date": day, "subjects": [line.as_dict() for line in lines]})
+    elif as_json:  # the API's document (GET /v1/attendance)
+        emit_json({"day": parsed.isoformat(), "gallery": gallery,
+                   "lines": [line.as_dict() for line in lines]})
     else:
-        for line in lines:
-            console.print(line.as_dict())
+        _print_table(["subject", "name", "first_in", "last_out", "present_seconds",
+                      "entries", "exits"], [line.as_dict() for line in lines])
