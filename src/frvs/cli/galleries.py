@@ -65,17 +65,21 @@ def create(
     fmr: Annotated[float | None, typer.Option(
         "--fmr", help="Target false match rate, when the pack has a calibrated threshold.")
     ] = None,
-    keep_crops: Annotated[bool, typer.Option(
-        "--keep-crops", help="Store aligned face crops under data/media (default: no).")
-    ] = False,
+    keep_crops: Annotated[bool | None, typer.Option(
+        "--keep-crops/--no-keep-crops", show_default=False,
+        help="Store aligned face crops under data/media. Default: yes for a watch list "
+        "(its alerts' reviewers compare the best shot with the enrolled photo, as in the "
+        "console), no for other kinds.")] = None,
     pack: Annotated[str | None, typer.Option(help="Model pack; default from config.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Create a gallery. NAME alone makes a general gallery: no retention limit, no crops,
-    the default pack at its default threshold."""
+    the default pack at its default threshold. A watch list keeps enrolment crops unless
+    told --no-keep-crops."""
     with domain_errors(as_json):
+        crops = keep_crops if keep_crops is not None else kind is GalleryKind.WATCH_LIST
         spec = GallerySpec(name, kind, purpose, legal_basis, retention_days, threshold, fmr,
-                           keep_crops, pack)
+                           crops, pack)
         gallery = service(ctx).create(who(ctx), spec)
     if as_json:
         emit_json(gallery.as_dict())
