@@ -93,6 +93,12 @@ class Supervisor:
             except Exception:  # one bad camera must not keep the others down
                 logger.exception("camera %s could not start", spec.name)
 
+    def spec_of(self, name: str) -> CameraSpec | None:
+        """The settings the camera was last started with here, or None."""
+        with self._lock:
+            pipeline = self._cameras.get(name)
+        return pipeline.spec if pipeline is not None else None
+
     def stop_camera(self, name: str) -> bool:
         """Stop one camera and forget it (its status goes with it); False when it was
         not known here."""

@@ -48,13 +48,17 @@ class CameraSync:
             for name, spec in wanted.items():
                 if self._known.get(name) == spec:
                     continue
+                if name not in self._known and self._supervisor.spec_of(name) == spec:
+                    # Started by an operator (Start) with these very settings: leave it.
+                    self._known[name] = spec
+                    continue
                 if name in self._known:
                     logger.info("camera %s changed: restarting it", name)
                     self._supervisor.stop_camera(name)
                 self._known[name] = spec  # tried once per version of its settings
                 try:
                     self._supervisor.start_camera(spec, self._runtime())
-                except ConflictError:  # an operator pressed Start first: it runs
+                except ConflictError:  # an operator's Start won a race: it runs
                     pass
                 except Exception:  # one bad camera must not keep the others down
                     logger.exception("camera %s could not start", name)
