@@ -96,3 +96,20 @@ def test_piped_tables_are_not_cut(app: Application, tmp_path: Path) -> None:
     assert code == 0 and key_id in out and "a-key-with-a-rather-long-name" in out, out
     code, out = _cli(tmp_path / "data", "sightings")
     assert code == 0 and "first_seen" in out and "{" not in out, out
+
+
+def test_watch_prints_its_summary_as_a_table(app: Application, tmp_path: Path,
+                                             data_dir: Path) -> None:
+    app.galleries.create(LOCAL, GallerySpec("people", GalleryKind.GENERAL))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for photo in sorted((data_dir / "identities" / "train" / "obama").glob("*"))[:2]:
+        (frames / photo.name).symlink_to(photo)
+    code, out = _cli(tmp_path / "data", "watch", str(frames), "--gallery", "people",
+                     "--fps", "0")
+    assert code == 0, out
+    assert "{" not in out and "'" not in out, out  # not a printed dict
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in out.splitlines() if line.count("│") == 3}
+    assert rows["frames_processed"] == str(len(list(frames.iterdir()))), out
+    assert rows["health"] == "ended"
