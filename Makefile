@@ -16,10 +16,12 @@ TEST_PACKAGES ?= $(RUN_PACKAGES) git curl ffmpeg postgresql postgresql-contrib c
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto
 SYSTEM_PACKAGES ?= $(RUN_PACKAGES)
 
-.PHONY: run test lint bench clean system services
+.PHONY: run test lint bench clean
+.PHONY: system services
 
-# The system step: the packages of the goal asked for ('make test' needs more).
-ifneq ($(filter test,$(MAKECMDGOALS)),)
+# The system step: the packages of the goal asked for (the tests need more), taken by
+# 'make run' and 'make test' before anything else.
+ifneq ($(filter test test-fast,$(MAKECMDGOALS)),)
 SYSTEM_PACKAGES := $(TEST_PACKAGES)
 endif
 system:
@@ -29,20 +31,23 @@ system:
 services: system
 	@scripts/services.sh
 
+run: system
+test: system services
+
 $(STAMP): pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-run: system $(STAMP)
+run: $(STAMP)
 	$(BIN)/frvs serve --init
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: system services lint
+test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
