@@ -57,3 +57,4 @@ services: system
 
 run: system
 test: system services
+test-fast: system services
