@@ -44,7 +44,7 @@ def _add_camera(op: Person, name: str, clip: Path) -> None:
     page.get_by_label("Source").fill(str(clip))
     page.get_by_label("Galleries matched").select_option(GALLERY)
     page.get_by_label("Frames analysed per second").fill("5")
-    page.get_by_label("Enabled (runs at service start)").uncheck()
+    page.get_by_label("Enabled (runs while the service runs)").uncheck()
     page.get_by_role("button", name="Add camera").click()
     page.locator(f"article.camera[data-camera='{name}']").wait_for()
 
@@ -109,6 +109,9 @@ def test_operator_reviewers_and_auditor(person: PersonFactory, console: Console,
         shutil.copyfile(queue_png, REPO / "docs" / "screenshots" / "alert-queue.png")
 
     _review(r1, lin_id, "Confirm", "same face as the enrolled photo, frontal, sharp")
+    # The toast says what happened (not "confirmed — now new").
+    toast = r1.page.locator("#toast")
+    toast.get_by_text("your confirmation is recorded; it waits for a second reviewer").wait_for()
     lin = r1.page.locator(f"article.alert[data-alert-id='{lin_id}']")
     lin.get_by_text("waiting for a second reviewer").wait_for()
     lin.get_by_text("You have reviewed this alert").wait_for()

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from frvs.alerts.models import Alert
+from frvs.core.metrics import DELIVERIES
 from frvs.video.source_policy import SourcePolicy, SourceRefusedError, describe
 
 logger = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class WebhookNotifier:
         except queue.Full:
             with self.stats.lock:
                 self.stats.dropped += 1
+            DELIVERIES.labels("webhook", "dropped").inc()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued notice was delivered or given up; False on timeout."""
@@ -219,6 +221,7 @@ class WebhookNotifier:
                     if 200 <= response.status < 300:
                         with self.stats.lock:
                             self.stats.delivered += 1
+                        DELIVERIES.labels("webhook", "delivered").inc()
                         return
                     error = f"HTTP {response.status}"
             except urllib.error.HTTPError as exc:
@@ -231,8 +234,10 @@ class WebhookNotifier:
                 if attempt < t.attempts:
                     self.stats.retries += 1
             if attempt < t.attempts:
+                DELIVERIES.labels("webhook", "retried").inc()
                 time.sleep(t.backoff * 2 ** (attempt - 1))
         with self.stats.lock:
             self.stats.failed += 1
+        DELIVERIES.labels("webhook", "failed").inc()
         logger.warning("webhook %s: giving up on alert %d: %s", describe(t.url),
                        notice.alert.id, self.stats.last_error)

@@ -34,6 +34,7 @@ from frvs.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from frvs.core.metrics import ALERTS_RAISED, ALERTS_REVIEWED
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 
@@ -178,6 +179,7 @@ class AlertService:
 
     def announce(self, alert: Alert) -> None:
         """Tell the notifiers (event bus, webhooks) about a raised alert, once committed."""
+        ALERTS_RAISED.labels(alert.gallery, alert.camera).inc()
         self._notify(AlertNotice("raised", alert))
 
     def review(self, caller: AuditContext, alert_id: int, verdict: Verdict,
@@ -235,6 +237,7 @@ class AlertService:
         except Exception as exc:
             record_refusal(self._store, caller, "alert.review", inputs, exc)
             raise
+        ALERTS_REVIEWED.labels(alert.gallery, verdict.value).inc()
         # Only a decision is announced: a notice while the alert still waits would tell
         # the next reviewer that somebody confirmed (one dismissal decides at once).
         if alert.status is not AlertStatus.NEW:

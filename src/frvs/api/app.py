@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from frvs.api.docs import mount_offline_docs
 from frvs.api.limits import HardeningMiddleware, Rate, RateLimits
+from frvs.api.metrics import router as metrics_router
 from frvs.api.problems import install_problem_handlers
+from frvs.api.query import refuse_unknown_query
 from frvs.api.routes import (
     audit,
     cameras,
@@ -56,6 +59,9 @@ def create_api(application: Application) -> FastAPI:
         description="Face recognition for visual surveillance, with oversight: every "
         "biometric operation audited, every alert reviewed by a person.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN; mount_offline_docs below
+        redoc_url=None,
+        dependencies=[Depends(refuse_unknown_query)],  # ?typo=1 is a 400, not ignored
     )
     api.state.frvs = application
     limits = application.settings.api
@@ -71,6 +77,7 @@ def create_api(application: Application) -> FastAPI:
     api.add_middleware(HardeningMiddleware, max_body=limits.max_request_bytes,
                        timeout_s=limits.request_timeout_s)
     install_problem_handlers(api)
+    mount_offline_docs(api)
 
     @api.get("/healthz", operation_id="health", response_model=Health, tags=["service"])
     async def healthz() -> dict[str, str]:
@@ -84,6 +91,7 @@ def create_api(application: Application) -> FastAPI:
     api.include_router(faces.router)
     for module in (galleries, subjects, search, cameras, video, events, keys, audit, stats):
         api.include_router(module.router)
+    api.include_router(metrics_router)  # GET /metrics, Prometheus text
     api.include_router(evidence.router)  # pictures and camera start, added for the console
     api.include_router(edge.router)  # edge nodes: heartbeats and the node registry
     api.include_router(webhooks.router)  # managed webhooks, delivered by any replica

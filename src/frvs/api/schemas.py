@@ -32,9 +32,21 @@ class FacePublic(BaseModel):
     quality: QualityPublic
 
 
+class EnrolmentCheckPublic(BaseModel):
+    usable: bool = Field(description="Whether this face meets the enrolment quality "
+                         "minimums (quality.* in the configuration).")
+    shortfalls: list[str] = Field(description="Why not, one reason per minimum missed "
+                                  "(the words enrolment refuses the image with).",
+                                  examples=[["yaw -88.00 (needs within +-45.0 deg)"]])
+
+
+class DetectedFacePublic(FacePublic):
+    enrolment: EnrolmentCheckPublic
+
+
 class DetectPublic(BaseModel):
     image: str
-    faces: list[FacePublic]
+    faces: list[DetectedFacePublic]
 
 
 class ProbeFacePublic(FacePublic):

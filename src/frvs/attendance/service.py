@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import select
 
 from frvs.attendance.tables import AttendanceEventRow
+from frvs.core.errors import NotFoundError
+from frvs.storage.schema import GalleryRow, SubjectRow
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, TrackDecision
 
@@ -46,9 +48,11 @@ class PresenceLine:
     present_seconds: float
     entries: int
     exits: int
+    name: str | None = None
+    """The subject's display name as enrolled (None when none was given)."""
 
     def as_dict(self) -> dict[str, object]:
-        return {"subject": self.subject,
+        return {"subject": self.subject, "name": self.name,
                 "first_in": self.first_in.isoformat() if self.first_in else None,
                 "last_out": self.last_out.isoformat() if self.last_out else None,
                 "present_seconds": round(self.present_seconds, 1),
@@ -113,18 +117,39 @@ class AttendanceService:
 
     def report(self, day: date, gallery: str | None = None,
                zone: tzinfo = UTC) -> list[PresenceLine]:
+        """Each subject's day, with the display name they were enrolled under; a
+        gallery that does not exist is ``NotFoundError`` (not an empty report)."""
+        if gallery is not None:
+            with self._store.unit() as uow:
+                if uow.session.scalar(select(GalleryRow.id).where(
+                        GalleryRow.name == gallery)) is None:
+                    raise NotFoundError(f"gallery {gallery!r} not found")
         by_subject: dict[str, list[AttendanceEvent]] = {}
         for event in self.events(day, gallery, zone):
             by_subject.setdefault(event.subject, []).append(event)
-        return [presence(s, ev) for s, ev in sorted(by_subject.items())]
+        names = self._names({(e.gallery, e.subject) for ev in by_subject.values() for e in ev})
+        return [replace(presence(s, ev), name=names.get(s)) for s, ev in sorted(by_subject.items())]
+
+    def _names(self, keys: set[tuple[str, str]]) -> dict[str, str]:
+        """Display names by subject id, of the (gallery, subject) pairs given."""
+        if not keys:
+            return {}
+        stmt = (select(GalleryRow.name, SubjectRow.external_id, SubjectRow.display_name)
+                .join(SubjectRow, SubjectRow.gallery_id == GalleryRow.id)
+                .where(SubjectRow.external_id.in_({s for _, s in keys}),
+                       SubjectRow.display_name.is_not(None)))
+        with self._store.unit() as uow:
+            return {subject: str(name) for gallery, subject, name in uow.session.execute(stmt)
+                    if (gallery, subject) in keys}
 
 
 def report_csv(lines: Sequence[PresenceLine]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["subject", "first_in", "last_out", "present_seconds", "entries", "exits"])
+    writer.writerow(["subject", "name", "first_in", "last_out", "present_seconds", "entries",
+                     "exits"])
     for line in lines:
         d = line.as_dict()
-        writer.writerow([d["subject"], d["first_in"] or "", d["last_out"] or "",
+        writer.writerow([d["subject"], d["name"] or "", d["first_in"] or "", d["last_out"] or "",
                          d["present_seconds"], d["entries"], d["exits"]])
     return out.getvalue()

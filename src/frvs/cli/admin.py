@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from frvs.app import Application
@@ -23,6 +22,7 @@ from frvs.cli.context import (
     domain_errors,
     emit_json,
     err_console,
+    output_console,
     state,
 )
 from frvs.core.errors import InvalidInputError
@@ -31,7 +31,7 @@ from frvs.oversight.audit import AuditQuery
 from frvs.oversight.models import Role
 from frvs.oversight.stats import Period
 
-console = Console()
+console = output_console()
 
 EXIT_AUDIT_BROKEN = 30
 """``frvs audit verify`` found a changed, removed or reordered entry or index row, or an

@@ -23,7 +23,20 @@ from frvs.core.caller import Actor, AuditContext, Role
 
 logger = logging.getLogger("frvs.cli")
 
-err_console = Console(stderr=True)
+PIPED_WIDTH = 1000
+"""Columns of output that goes to a file or a pipe: wide enough that no table cell (a
+key id to revoke, a path) is cut or wrapped, where a terminal would have its width."""
+
+
+def output_console(stderr: bool = False) -> Console:
+    """A Rich console as wide as the terminal, or ``PIPED_WIDTH`` (``COLUMNS`` if set)
+    when the output is piped or redirected: Rich's own default there is 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or PIPED_WIDTH)
+    return Console(stderr=stderr, width=width)
+
+
+err_console = output_console(stderr=True)
 
 # Exit codes, one per class of failure, so scripts can tell them apart.
 EXIT_CODES: list[tuple[type[errors.FrvsError], int]] = [

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state
+from frvs.cli.context import JsonOption, domain_errors, emit_json, output_console, state
 from frvs.oversight.doctor import examine
 
-console = Console()
+console = output_console()
 
 EXIT_DISAGREES = 30
 """Same as ``frvs audit verify``: the trail does not account for the store."""

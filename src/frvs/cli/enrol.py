@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from frvs.cli.context import (
@@ -18,6 +17,7 @@ from frvs.cli.context import (
     domain_errors,
     emit_json,
     err_console,
+    output_console,
     who,
 )
 from frvs.cli.galleries import service
@@ -25,7 +25,7 @@ from frvs.core.errors import FrvsError, InvalidInputError
 from frvs.galleries.enrolment import EnrolItem, OutcomeCallback
 from frvs.galleries.models import EnrolOutcome, EnrolReport, OutcomeStatus
 
-console = Console()
+console = output_console()
 
 GalleryArg = Annotated[str, typer.Argument(help="Gallery name.")]
 

@@ -9,17 +9,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state
+from frvs.cli.context import (
+    JsonOption,
+    domain_errors,
+    emit_json,
+    err_console,
+    output_console,
+    state,
+)
 from frvs.evaluation.datasets import load_identities, load_pairs
 from frvs.evaluation.models import IdentificationResult, VerificationResult
 from frvs.evaluation.runner.service import EvaluationService
 
-console = Console()
+console = output_console()
 
 eval_app = typer.Typer(
     name="eval",

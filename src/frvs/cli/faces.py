@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
+from frvs.cli.context import JsonOption, domain_errors, emit_json, output_console, state, who
 from frvs.faces.models import Face
 from frvs.imaging.decode import read_image
 
-console = Console()
+console = output_console()
 
 ImagesArg = Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, WebP, BMP, TIFF).")]
 PackOption = Annotated[

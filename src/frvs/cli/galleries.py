@@ -8,16 +8,23 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frvs.cli.context import JsonOption, domain_errors, emit_json, err_console, state, who
+from frvs.cli.context import (
+    JsonOption,
+    domain_errors,
+    emit_json,
+    err_console,
+    output_console,
+    state,
+    who,
+)
 from frvs.core.errors import InvalidInputError
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.galleries.service import GalleryOverview, GalleryService
 
-console = Console()
+console = output_console()
 
 gallery_app = typer.Typer(help="Create, list, show and delete galleries.", no_args_is_help=True)
 subject_app = typer.Typer(help="Manage enrolled subjects.", no_args_is_help=True)
@@ -58,17 +65,21 @@ def create(
     fmr: Annotated[float | None, typer.Option(
         "--fmr", help="Target false match rate, when the pack has a calibrated threshold.")
     ] = None,
-    keep_crops: Annotated[bool, typer.Option(
-        "--keep-crops", help="Store aligned face crops under data/media (default: no).")
-    ] = False,
+    keep_crops: Annotated[bool | None, typer.Option(
+        "--keep-crops/--no-keep-crops", show_default=False,
+        help="Store aligned face crops under data/media. Default: yes for a watch list "
+        "(its alerts' reviewers compare the best shot with the enrolled photo, as in the "
+        "console), no for other kinds.")] = None,
     pack: Annotated[str | None, typer.Option(help="Model pack; default from config.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Create a gallery. NAME alone makes a general gallery: no retention limit, no crops,
-    the default pack at its default threshold."""
+    the default pack at its default threshold. A watch list keeps enrolment crops unless
+    told --no-keep-crops."""
     with domain_errors(as_json):
+        crops = keep_crops if keep_crops is not None else kind is GalleryKind.WATCH_LIST
         spec = GallerySpec(name, kind, purpose, legal_basis, retention_days, threshold, fmr,
-                           keep_crops, pack)
+                           crops, pack)
         gallery = service(ctx).create(who(ctx), spec)
     if as_json:
         emit_json(gallery.as_dict())

@@ -53,9 +53,17 @@ def serve(
                 raise InvalidInputError(f"{path} is not a readable file")
         app = state(ctx).app
         token = ensure_admin_key(app) if init else None
+        if not init:
+            app.store.open()
+            no_admin = not app.oversight.keys.has_active_admin()
     if token is not None:
         typer.secho(f"first start: admin key (shown once, stored only as a hash): {token}",
                     fg=typer.colors.GREEN, err=True)
+    elif not init and no_admin:
+        # Nothing could sign in to this service: say how to get the first key.
+        typer.secho("warning: no active admin key in this data directory, so nobody can "
+                    "use the API or console yet; stop and run 'frvs serve --init' (or "
+                    "'frvs init') to create the first one", fg=typer.colors.YELLOW, err=True)
     settings = app.settings.server
     bind_host = host or settings.host
     bind_port = port or settings.port

@@ -9,23 +9,24 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from frvs.alerts.models import AlertRule, AlertStatus, Verdict
 from frvs.attendance.service import report_csv
-from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
+from frvs.cli.context import JsonOption, domain_errors, emit_json, output_console, state, who
 from frvs.core.errors import InvalidInputError, PermissionDeniedError
 from frvs.pipeline.events import VideoEvent
 from frvs.video.models import CameraRole
 from frvs.video.service import CameraSpec
-from frvs.video.source_policy import SourceOrigin
-from frvs.video.sources import SourceError, SourceOptions, open_source
+from frvs.video.source_policy import SourceKind, SourceOrigin, SourcePolicy, SourceRefusedError
+from frvs.video.sources import SourceError, SourceOptions, check_local, open_source
 
-console = Console()
+console = output_console()
 camera_app = typer.Typer(help="Cameras: add, list, remove, status.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Watch-list alerts: list and review.", no_args_is_help=True)
 attendance_app = typer.Typer(help="Attendance from entry/exit cameras.", no_args_is_help=True)
@@ -52,15 +53,25 @@ def _print_event(event: VideoEvent, as_json: bool) -> None:
         emit_json(event.document())
         return
     d = event.detail
+    # Names are data, never Rich markup ('[new]' or '[bold]' in a name is printed as is).
     if event.event == "alert":
-        console.print(f"[bold red]ALERT[/] {event.subject} on {event.camera} "
-                      f"score {d['score']} (gallery {d['gallery']}, alert {d['id']})")
+        console.print(Text.assemble(("ALERT", "bold red"), f" {event.subject} on {event.camera} "
+                      f"score {d['score']} (gallery {d['gallery']}, alert {d['id']})"))
     elif event.event == "attendance":
-        console.print(f"[cyan]{d['direction']}[/] {event.subject} at {d['at']}")
+        console.print(Text.assemble((str(d["direction"]), "cyan"),
+                                    f" {event.subject} at {d['at']}"))
     else:
         who = event.subject or "unknown"
-        console.print(f"sighting {who} on {event.camera}: {d['first_seen']} - "
-                      f"{d['last_seen']} ({d['frames']} frames)")
+        console.print(Text(f"sighting {who} on {event.camera}: {d['first_seen']} - "
+                           f"{d['last_seen']} ({d['frames']} frames)"))
+
+
+def _print_table(columns: list[str], rows: list[dict[str, object]]) -> None:
+    """Rows as a table, every value as plain text ("-" for none)."""
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(Text("-" if row.get(c) is None else str(row[c])) for c in columns))
+    console.print(table)
 
 
 def watch(
@@ -91,18 +102,22 @@ def watch(
             sample_fps=rate or None, roi=known.roi if known else None,
             retention_days=known.retention_days if known else 7,
             keep_crops=known.keep_crops if known else False)
-        # Checked again when opened; here a refused source fails at once, with its reason.
-        video.sources.check(source, SourceOrigin.LOCAL)
+        runner = who(ctx)
+        # Before any work: a refused source fails with its reason (exit 22), a missing
+        # or unreadable file, folder or device with exit 9. Checked again when opened.
+        check_local(source, spec.name, video.runtime(runner).source, opened=True)
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
-        video.supervisor.start_camera(spec, video.runtime(who(ctx)))
+        # The same alert sinks (webhooks, MQTT) as 'frvs serve', built by its factory.
+        video.start_sinks()
         try:
+            video.supervisor.start_camera(spec, video.runtime(runner))
             while not video.supervisor.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
-            video.supervisor.stop()
+            video.stop()
         status = video.supervisor.camera(spec.name).status()
         elapsed = time.monotonic() - started
         counts = video.router.counts
@@ -117,7 +132,8 @@ def watch(
     if as_json:
         emit_json(summary)
     else:
-        console.print(summary)
+        _print_table(["what", "value"], [{"what": k, "value": v} for k, v in summary.items()
+                                         if k != "event"])
 
 
 def _roi(text: str) -> tuple[float, float, float, float]:
@@ -128,6 +144,23 @@ def _roi(text: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise InvalidInputError(f"--roi is x,y,w,h in pixels, got {text!r}")
     return parts[0], parts[1], parts[2], parts[3]
+
+
+def _source_found(policy: SourcePolicy, source: str, camera: str) -> str:
+    """What was checked of a new source, said in words: a file, folder or device exists
+    and is readable (``FileReadError``, exit 9, otherwise); a stream URL parses and its
+    host resolves (it is not opened: it may be down now and up later). A source the
+    policy refuses is left to ``CameraService`` (which audits the refusal)."""
+    try:
+        checked = check_local(source, camera, SourceOptions(policy=policy,
+                                                           origin=SourceOrigin.LOCAL))
+    except SourceRefusedError:
+        return "source refused"
+    if checked.kind is SourceKind.STREAM:
+        return f"{checked.scheme} URL parsed and its host resolves (not opened yet)"
+    kind = "device" if checked.kind is SourceKind.DEVICE else (
+        "folder" if Path(checked.location).is_dir() else "file")
+    return f"{kind} {checked.location} exists and is readable"
 
 
 @camera_app.command("add")
@@ -144,20 +177,23 @@ def camera_add(
     keep_crops: Annotated[bool, typer.Option(help="Store each sighting's face crop.")] = False,
     as_json: bool = JsonOption,
 ) -> None:
-    """Register a camera; 'frvs serve' runs it in the background."""
+    """Register a camera; 'frvs serve' runs it in the background (a running service
+    starts it at once). A file, folder or device must exist (exit 9 otherwise); a URL
+    must parse and its host resolve."""
     with domain_errors(as_json):
         box = _roi(roi) if roi else None
         spec = CameraSpec(name, source, tuple(gallery or ()), role, location,
                           5.0 if fps is None else (fps or None), box, retention_days,
                           keep_crops)
         app = state(ctx).app
+        found = _source_found(app.video.sources, source, name)
         if spec.galleries:
             app.video.matcher.pack_for(spec.galleries)
         app.video.cameras.add(who(ctx), spec)
     if as_json:
         emit_json(spec.as_dict())
     else:
-        console.print(f"camera {name} added")
+        console.print(f"camera {name} added; {found}", highlight=False, markup=False)
 
 
 @camera_app.command("update")
@@ -186,8 +222,8 @@ def camera_update(
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
-    """Change a registered camera; what is not given stays. A running camera picks the
-    change up at its next start."""
+    """Change a registered camera; what is not given stays. A running 'frvs serve'
+    restarts the camera with the change at once."""
     with domain_errors(as_json):
         changes: dict[str, object] = {k: v for k, v in {
             "source_url": source, "role": role, "location": location,
@@ -206,6 +242,8 @@ def camera_update(
             raise InvalidInputError("nothing to change: give at least one option "
                                     "(see frvs camera update --help)")
         app = state(ctx).app
+        if source is not None:
+            _source_found(app.video.sources, source, name)
         if changes.get("galleries"):
             app.video.matcher.pack_for(tuple(gallery or ()))
         spec = app.video.cameras.update(who(ctx), name, changes)
@@ -330,8 +368,8 @@ def sightings(
     if as_json:
         emit_json({"sightings": [s.as_dict() for s in found]})
         return
-    for s in found:
-        console.print(s.as_dict())
+    _print_table(["id", "camera", "first_seen", "last_seen", "frames", "subject", "score",
+                  "gallery", "expires_at"], [s.as_dict() for s in found])
 
 
 @alerts_app.command("list")
@@ -351,9 +389,10 @@ def alerts_list(
     if as_json:
         emit_json({"alerts": [a.as_dict() for a in found]})
         return
-    for a in found:
-        console.print(f"#{a.id} [{a.status.value}] {a.subject} on {a.camera} at "
-                      f"{a.at.isoformat()} score {a.score:.3f} ({len(a.reviews)} review(s))")
+    _print_table(["id", "status", "subject", "gallery", "camera", "at", "score", "reviews"],
+                 [{"id": a.id, "status": a.status.value, "subject": a.subject,
+                   "gallery": a.gallery, "camera": a.camera, "at": a.at.isoformat(),
+                   "score": f"{a.score:.3f}", "reviews": len(a.reviews)} for a in found])
 
 
 @alerts_app.command("rule")
@@ -409,7 +448,8 @@ def alerts_review(
 @attendance_app.command("report")
 def attendance_report(
     ctx: typer.Context,
-    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (UTC).")],
+    day: Annotated[str, typer.Option("--day", "--date",
+                                     help="YYYY-MM-DD (UTC); the API's 'day'.")],
     gallery: Annotated[str | None, typer.Option(help="Only this gallery.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     as_json: bool = JsonOption,
@@ -419,12 +459,14 @@ def attendance_report(
         try:
             parsed = date.fromisoformat(day)
         except ValueError as exc:
-            raise InvalidInputError(f"--date {day!r} is not YYYY-MM-DD") from exc
+            raise InvalidInputError(f"--day {day!r} is not YYYY-MM-DD") from exc
+        # An unknown gallery is an error (exit 16), not an empty report.
         lines = state(ctx).app.video.attendance.report(parsed, gallery)
     if as_csv:
         typer.echo(report_csv(lines), nl=False)
-    elif as_json:
-        emit_json({"date": day, "subjects": [line.as_dict() for line in lines]})
+    elif as_json:  # the API's document (GET /v1/attendance)
+        emit_json({"day": parsed.isoformat(), "gallery": gallery,
+                   "lines": [line.as_dict() for line in lines]})
     else:
-        for line in lines:
-            console.print(line.as_dict())
+        _print_table(["subject", "name", "first_in", "last_out", "present_seconds",
+                      "entries", "exits"], [line.as_dict() for line in lines])

@@ -142,6 +142,10 @@ class ApiSettings(_Section):
     max_request_bytes: int = Field(
         100 * 1024 * 1024, ge=1024 * 1024, description="Largest request body (all files of "
         "a multipart upload together); larger answers 413 before it is read.")
+    metrics_key: str | None = Field(
+        None, min_length=16, description="Bearer token that lets a scraper on another "
+        "machine read GET /metrics ('Authorization: Bearer <key>'). Unset: /metrics answers "
+        "loopback clients only.")
 
 
 class RetentionSettings(_Section):

@@ -9,11 +9,13 @@ of the probe templates and of the index searched.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError
+from frvs.core.metrics import SEARCH_SECONDS
 from frvs.core.templates import ModelSpace
 from frvs.galleries.calibration import (
     MAX_PROBES,
@@ -72,7 +74,7 @@ class Searcher:
         if faces:
             index = self._catalog.fresh(gallery.id, info.space)
             queries = np.stack([f.template.vector for f in faces]).astype(np.float32)
-            ranked = self.rank(index, queries, top)
+            ranked = self.rank(index, queries, top, gallery.name)
             for face, best in zip(faces, ranked, strict=True):
                 candidates = tuple(Candidate(s, sc) for s, sc in
                                    sorted(best.items(), key=lambda kv: -kv[1])[:top])
@@ -82,9 +84,20 @@ class Searcher:
                                                   face.face.quality.overall, candidates, match))
         return Identification(gallery.name, gallery.pack, threshold, tuple(results))
 
-    def rank(self, index: VectorIndex, queries: Matrix, top: int) -> list[dict[str, float]]:
+    def rank(self, index: VectorIndex, queries: Matrix, top: int,
+             gallery: str | None = None) -> list[dict[str, float]]:
         """For each query, the best score of at least ``top`` subjects (fewer if the
-        gallery has fewer): fetch more templates until enough distinct subjects appear."""
+        gallery has fewer): fetch more templates until enough distinct subjects appear.
+        With ``gallery``, the time taken is recorded in its search latency metric."""
+        if gallery is None:
+            return self._rank(index, queries, top)
+        started = time.perf_counter()
+        try:
+            return self._rank(index, queries, top)
+        finally:
+            SEARCH_SECONDS.labels(gallery).observe(time.perf_counter() - started)
+
+    def _rank(self, index: VectorIndex, queries: Matrix, top: int) -> list[dict[str, float]]:
         total = index.count()
         if total == 0 or top <= 0:
             return [{} for _ in range(len(queries))]

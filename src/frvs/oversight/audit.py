@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,7 @@ from sqlalchemy.orm import Session
 
 from frvs.core.caller import AuditDraft, record_refusal
 from frvs.core.errors import InvalidRecordError
+from frvs.core.metrics import AUDIT_APPEND_SECONDS
 from frvs.galleries.ports import Clock
 from frvs.oversight.anchors import Anchor
 from frvs.oversight.models import AuditContext, AuditEntry, AuditVerification, canonical_json
@@ -137,7 +139,11 @@ class AuditTrail:
     def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> AuditEntry:
         """Append one entry inside the caller's transaction (``UnitOfWork.audit``): the
         operation's writes and its entry commit together, or neither does."""
-        return self._append_locked(session, self._lock_head(session), caller, draft)
+        started = time.perf_counter()
+        try:
+            return self._append_locked(session, self._lock_head(session), caller, draft)
+        finally:
+            AUDIT_APPEND_SECONDS.observe(time.perf_counter() - started)
 
     def append(self, caller: AuditContext, draft: AuditDraft) -> AuditEntry:
         """Append one entry in a transaction of its own; returns it with its hash."""

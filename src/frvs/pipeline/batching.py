@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from frvs.core.errors import FrvsError
+from frvs.core.metrics import EMBED_BATCH_SIZE, EMBED_SECONDS
 from frvs.core.templates import Template
 from frvs.models.pack import ModelPack
 from frvs.video.models import Shot
@@ -108,6 +110,7 @@ class EmbedBatcher:
 
     def _embed(self, batch: list[_Request]) -> None:
         shots = [s for r in batch for s in r.shots]
+        started = time.perf_counter()
         try:
             templates = embed_shots(self._pack, shots)
         except Exception as exc:  # a loop boundary: the callers re-raise it
@@ -118,6 +121,8 @@ class EmbedBatcher:
             return
         self.calls += 1
         self.shots += len(shots)
+        EMBED_SECONDS.labels(self._pack.info.name).observe(time.perf_counter() - started)
+        EMBED_BATCH_SIZE.labels(self._pack.info.name).observe(len(shots))
         start = 0
         for r in batch:
             r.templates = templates[start:start + len(r.shots)]

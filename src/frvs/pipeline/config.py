@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from frvs.alerts.mqtt import MqttTarget
 from frvs.alerts.notify import WebhookTarget
 from frvs.alerts.service import AlertDefaults
 from frvs.pipeline.leases import LeaseTerms, ReplicaRole
@@ -51,6 +52,27 @@ class ReplicaSettings(_Section):
         return LeaseTerms(self.lease_seconds, self.scan_seconds)
 
 
+class MqttSettings(_Section):
+    host: str = Field(description="The MQTT broker's host name or address.")
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("frvs", min_length=1, pattern=r"^[^#+]+$", description="Topic "
+                        "prefix: <prefix>/available, /alerts, /reviews, /sightings, "
+                        "/cameras/<camera>/status.")
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = Field(None, description="MQTT client id (default: random).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    sightings: bool = Field(False, description="Also publish each ended track's sighting "
+                            "(who, when, which camera): off by default, sightings of "
+                            "strangers are personal data.")
+    sighting_crops: bool = Field(False, description="With sightings, include the face crop "
+                                 "(base64 JPEG) when the camera keeps crops.")
+    status_interval_s: float = Field(10.0, ge=0, le=3600, description="How often each "
+                                     "camera's status is published (retained); 0: never.")
+    reconnect_max_s: int = Field(60, ge=1, le=3600, description="Longest wait between "
+                                 "reconnection attempts (from 1 s, doubling).")
+
+
 class VideoSettings(_Section):
     detect_min_short_side: int = Field(
         720, ge=120, le=2160, title="Detection scale for small frames",
@@ -82,7 +104,13 @@ class VideoSettings(_Section):
                                     "own rule need two different reviewers to confirm.")
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
                                   "subject on the same camera within this window.")
+    camera_sync_s: float = Field(
+        2.0, ge=0, le=3600, description="How often 'frvs serve' looks for cameras added, "
+        "changed or removed (by another process, the API or the console) and starts, "
+        "restarts or stops them; 0: only at service start.")
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    mqtt: MqttSettings | None = Field(None, description="Publish alerts, reviews, camera "
+                                      "status (and optionally sightings) to this broker.")
     media_roots: list[Path] = Field(
         default_factory=list, title="Folders API cameras may read",
         description="Files and folders a camera source set through the API or the console "
@@ -120,6 +148,15 @@ class VideoSettings(_Section):
             protected.append(Path(store_url.removeprefix("sqlite:///")))
         return SourcePolicy(tuple(protected), tuple(self.media_roots),
                             self.allow_private_sources)
+
+    def mqtt_target(self) -> MqttTarget | None:
+        m = self.mqtt
+        if m is None:
+            return None
+        return MqttTarget(m.host, m.port, m.prefix, m.username, m.password, m.client_id,
+                          m.tls, sightings=m.sightings, sighting_crops=m.sighting_crops,
+                          status_interval_s=m.status_interval_s,
+                          reconnect_max_s=m.reconnect_max_s)
 
     def webhook_targets(self) -> list[WebhookTarget]:
         return [WebhookTarget(w.url, w.secret, w.attempts) for w in self.webhooks]

@@ -314,6 +314,15 @@ class CameraLeases:
                            camera)
             self._let_go(camera)
 
+    def stop_here(self, camera: str) -> None:
+        """Stop ``camera`` on this replica and give its lease back (the camera was
+        removed or disabled)."""
+        with self._lock:
+            lease = self._held.pop(camera, None)
+        self._supervisor.stop_camera(camera)
+        if lease is not None:
+            self._book.release(camera, self.replica.name, lease.generation)
+
     def _let_go(self, camera: str) -> None:
         with self._lock:
             self._held.pop(camera, None)

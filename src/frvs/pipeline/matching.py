@@ -50,7 +50,8 @@ class GalleryMatcher:
             threshold = decision_threshold(gallery, info)
             index = self._catalog.fresh(gallery.id, info.space)
             queries = np.stack([t.vector for t in templates]).astype(np.float32)
-            for row, best in enumerate(self._searcher.rank(index, queries, top)):
+            for row, best in enumerate(self._searcher.rank(index, queries, top,
+                                                                  gallery.name)):
                 ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
                 out[row].extend(Candidate(gallery.name, gallery.kind.value, s, sc, threshold)
                                 for s, sc in ranked)

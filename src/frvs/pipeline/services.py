@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from frvs.alerts.mqtt import MqttPublisher
 from frvs.alerts.notify import AlertBus, WebhookNotifier
 from frvs.alerts.service import AlertService, Clock
 from frvs.attendance.service import AttendanceService
@@ -16,6 +17,7 @@ from frvs.pipeline.events import EventRouter
 from frvs.pipeline.leases import CameraLeases, LeaseBook, LeaseTerms
 from frvs.pipeline.matching import GalleryMatcher
 from frvs.pipeline.supervisor import Supervisor
+from frvs.pipeline.sync import CameraSync
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 from frvs.video.service import CameraService, SightingService
@@ -39,6 +41,10 @@ class VideoServices:
     sources: SourcePolicy
     leases: CameraLeases
     webhooks: list[WebhookNotifier] = field(default_factory=list)
+    store: Store | None = None
+    mqtt: MqttPublisher | None = None
+    sync: CameraSync | None = None
+    _sinks_started: bool = field(default=False, repr=False)
 
     def runtime(self, caller: AuditContext = CAMERA_RUNNER) -> CameraRuntime:
         """How cameras run here, recorded for ``caller`` (the service's camera runner
@@ -47,20 +53,53 @@ class VideoServices:
                              source=SourceOptions(policy=self.sources,
                                                   origin=SourceOrigin.of(caller)))
 
-    def start(self) -> None:
-        """Webhooks first (they receive), then the configured cameras."""
+    def start_sinks(self) -> None:
+        """The configured alert sinks (webhooks, MQTT), once: what 'frvs serve' and
+        'frvs watch' both deliver to."""
+        if self._sinks_started:
+            return
+        self._sinks_started = True
         for target in self.settings.webhook_targets():
             notifier = WebhookNotifier(target, self.sources)
             self.webhooks.append(notifier)
             self.alerts.add_notifier(notifier)
-        # Each enabled camera on exactly one replica: the ones whose lease this one gets.
-        self.leases.start(self.runtime())
+        broker = self.settings.mqtt_target()
+        if broker is not None:
+            self.mqtt = MqttPublisher(broker, status=self.supervisor.status,
+                                      read_crop=self._read_crop)
+            self.alerts.add_notifier(self.mqtt)
+            publisher = self.mqtt
+            self.router.listen(lambda event: publisher.on_event(event.document()))
+            self.mqtt.start()
+
+    def _read_crop(self, path: str) -> bytes | None:
+        media = self.store.media if self.store is not None else None
+        if media is None or not media.exists(path):
+            return None
+        return (media.root / path).read_bytes()
+
+    def start(self) -> None:
+        """Alert sinks first (they receive), then this replica's share of the cameras:
+        each enabled camera runs on exactly one replica (its lease), and the ones added,
+        changed or removed while the service runs start, restart or stop at once."""
+        self.start_sinks()
+        runtime = self.runtime()
+        self.leases.start(runtime)
+        if self.leases.replica.runs_cameras:
+            self.sync = CameraSync(self.cameras.all, self.leases, self.supervisor,
+                                   self.runtime, self.settings.camera_sync_s)
+            self.sync.start()
 
     def stop(self) -> None:
-        """Cameras first (they produce; their leases released), then webhooks, flushed."""
+        """Cameras first (they produce; their leases released), then the alert sinks,
+        flushed."""
+        if self.sync is not None:
+            self.sync.stop()
         self.leases.stop()
         for notifier in self.webhooks:
             notifier.close()
+        if self.mqtt is not None:
+            self.mqtt.close()
 
 
 def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
@@ -78,4 +117,4 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     leases = CameraLeases(LeaseBook(store, clock), supervisor, cameras.all,
                           terms or LeaseTerms(), clock)
     return VideoServices(settings, cameras, sightings, alerts, attendance, bus, matcher,
-                         router, supervisor, sources, leases)
+                         router, supervisor, sources, leases, store=store)

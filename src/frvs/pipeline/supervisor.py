@@ -97,6 +97,23 @@ class Supervisor:
             except Exception:  # one bad camera must not keep the others down
                 logger.exception("camera %s could not start", spec.name)
 
+    def spec_of(self, name: str) -> CameraSpec | None:
+        """The settings the camera was last started with here, or None."""
+        with self._lock:
+            pipeline = self._cameras.get(name)
+        return pipeline.spec if pipeline is not None else None
+
+    def stop_camera(self, name: str) -> bool:
+        """Stop one camera and forget it (its status goes with it); False when it was
+        not known here."""
+        with self._lock:
+            pipeline = self._cameras.pop(name, None)
+        if pipeline is None:
+            return False
+        pipeline.stop()
+        logger.info("camera %s stopped", name)
+        return True
+
     def stop(self) -> None:
         """Stop every camera, in reverse order of starting, then the shared embedders."""
         with self._lock:

@@ -151,8 +151,8 @@ class CameraService:
     def update(self, caller: AuditContext, name: str,
                changes: Mapping[str, object]) -> CameraSpec:
         """Change a camera's settings (all but its name), validated as a new camera would
-        be; a running camera picks them up at its next start. Audited with the settings
-        before and after."""
+        be; a running service restarts the camera with them (``CameraSync``). Audited
+        with the settings before and after."""
         inputs: dict[str, object] = {"camera": name, "changes": sorted(changes)}
         try:
             unknown = sorted(set(changes) - CAMERA_UPDATABLE)

@@ -30,7 +30,7 @@ import av.error
 import cv2
 import numpy as np
 
-from frvs.core.errors import FrvsError, ImageError, ImageTooLargeError
+from frvs.core.errors import FileReadError, FrvsError, ImageError, ImageTooLargeError
 from frvs.imaging.decode import ImageLimits, decode_image
 from frvs.video.models import Frame
 from frvs.video.source_policy import (
@@ -43,8 +43,8 @@ from frvs.video.source_policy import (
 )
 
 __all__ = ["AvSource", "FrameSource", "ImageFolderSource", "SourceBlockedError",
-           "SourceError", "SourceNotFoundError", "SourceOptions", "WebcamSource", "describe",
-           "open_source"]
+           "SourceError", "SourceNotFoundError", "SourceOptions", "WebcamSource", "check_local",
+           "describe", "open_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,32 @@ def open_source(url: str, camera: str, options: SourceOptions | None = None) -> 
         return AvSource(checked, describe(url), camera, options)
     raise SourceNotFoundError(f"source {describe(url)!r} is neither a stream URL, a device, "
                               "a folder nor a file")
+
+
+def check_local(url: str, camera: str, options: SourceOptions, *,
+                opened: bool = False) -> CheckedSource:
+    """The source as the policy lets it through, and, when it names a file, folder or
+    device, that it is there and readable: ``FileReadError`` (the CLI's exit 9) with the
+    reason otherwise, before any work starts. With ``opened``, a file or folder is also
+    opened once (FFmpeg reads its header; a folder must hold images), so a file that is
+    not a video fails here too. Streams are only parsed and their host resolved: one
+    that is down now may be up later, and the capture worker reconnects."""
+    checked = options.policy.check(url, options.origin)
+    if checked.kind is SourceKind.STREAM:
+        return checked
+    path = Path(checked.location)
+    if not path.exists():
+        raise FileReadError(f"source {describe(url)!r}: no such file, folder or device")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise FileReadError(f"source {describe(url)!r} is not readable (permissions)")
+    if opened and checked.kind is SourceKind.PATH:
+        try:
+            open_source(url, camera, options).close()
+        except SourceBlockedError:
+            raise
+        except SourceError as exc:
+            raise FileReadError(f"source {describe(url)!r}: {exc.message}") from exc
+    return checked
 
 
 class AvSource:

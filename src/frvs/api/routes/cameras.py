@@ -1,7 +1,8 @@
 """/v1/cameras (operator): register, list, show and remove cameras; their live status.
 
-A camera registered here runs from the next service start ('frvs serve' starts every
-enabled camera) or when an operator starts it (``POST /v1/cameras/{name}/start``). Its
+An enabled camera registered here starts at once in a running 'frvs serve' (which looks
+for added, changed and removed cameras every ``video.camera_sync_s``), or when an operator
+starts it (``POST /v1/cameras/{name}/start``). Its
 source passes the source policy when it is set (400 ``source_refused`` otherwise) and
 again when it is opened: streams over rtsp(s) or http(s) to public hosts (private ones
 only with ``video.allow_private_sources``), local devices, files and folders only under
@@ -131,7 +132,7 @@ async def get_camera(app: AppDep, _: Operator, name: CameraName) -> CameraPublic
 
 class CameraUpdate(BaseModel):
     """The settings to change; a field left out keeps its value, ``null`` clears it. A
-    running camera picks changes up at its next start."""
+    running service restarts the camera with them at once."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
         "examples": [{"galleries": ["staff", "visitors"], "sample_fps": 2}]})

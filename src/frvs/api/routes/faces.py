@@ -14,6 +14,8 @@ from frvs.api.auth import FaceUser
 from frvs.api.deps import AppDep, Refusal, analyse_uploads
 from frvs.api.limits import DetectRate, VerifyRate
 from frvs.api.schemas import DetectPublic, VerifyPublic
+from frvs.faces.models import Face
+from frvs.models.quality import quality_shortfalls
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
@@ -22,10 +24,18 @@ router = APIRouter(prefix="/v1", tags=["faces"])
              dependencies=[DetectRate])
 async def detect(app: AppDep, _: FaceUser, image: Annotated[UploadFile, File()],
                  pack: Annotated[str | None, Form()] = None) -> dict[str, object]:
-    """Find the faces in an uploaded image, with landmarks, score and quality."""
+    """Find the faces in an uploaded image, with landmarks, score and quality, and
+    whether each meets the enrolment quality minimums (with the reasons it does not)."""
     faces = await analyse_uploads(app, [image],
                                   lambda uploads: app.engine.detect(uploads[0].pixels, pack))
-    return {"image": image.filename or "upload", "faces": [f.as_dict() for f in faces]}
+    minimums = app.settings.quality.minimums()
+
+    def checked(face: Face) -> dict[str, object]:
+        shortfalls = quality_shortfalls(face.quality, minimums)
+        return face.as_dict() | {"enrolment": {"usable": not shortfalls,
+                                               "shortfalls": shortfalls}}
+
+    return {"image": image.filename or "upload", "faces": [checked(f) for f in faces]}
 
 
 @router.post("/verify", operation_id="verify_faces", response_model=VerifyPublic,

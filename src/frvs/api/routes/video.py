@@ -88,6 +88,8 @@ class AlertReview(BaseModel):
 
 class PresencePublic(BaseModel):
     subject: str
+    name: str | None = Field(None, description="The display name the subject was enrolled "
+                             "under.")
     first_in: datetime | None
     last_out: datetime | None
     present_seconds: float

@@ -74,7 +74,10 @@
       await guard(async () => {
         const updated = await api(`/v1/alerts/${alert.id}/review`, { method: "POST",
           json: { verdict, note: note.value.trim() || null } });
-        toast(`Alert ${alert.id}: ${verdict === "confirm" ? "confirmed" : "dismissed"} — now ${updated.status}`);
+        // A first confirmation of a two-person alert leaves it waiting: say so plainly.
+        toast(updated.status === "new"
+          ? `Alert ${alert.id}: your confirmation is recorded; it waits for a second reviewer`
+          : `Alert ${alert.id}: ${updated.status}`);
         show(updated);
       }, event.currentTarget);
     };

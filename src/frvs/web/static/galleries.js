@@ -88,15 +88,23 @@
       ctx.strokeRect(x, y, w, h);
     });
     const face = detected.faces[0];
-    const verdict = detected.faces.length === 1
-      ? el("p", { class: "check-ok", text: "One face: usable" })
-      : el("p", { class: "check-bad", text: detected.faces.length ? `${detected.faces.length} faces: crop the photo to one person` : "No face found" });
-    return { ok: detected.faces.length === 1, node: el("figure", { class: "card face-preview", dataset: { faces: detected.faces.length } },
+    // Usable means what enrolment will accept: one face meeting the quality minimums.
+    const usable = detected.faces.filter((f) => f.enrolment.usable);
+    const ok = detected.faces.length === 1 && usable.length === 1;
+    let verdict;
+    if (ok) verdict = el("p", { class: "check-ok", text: "One face: usable" });
+    else if (detected.faces.length === 1) {
+      verdict = el("div", { class: "check-bad shortfalls" },
+        el("p", { text: "One face, below the quality minimums: enrolment will refuse it" }),
+        el("ul", {}, face.enrolment.shortfalls.map((reason) => el("li", { text: reason }))));
+    } else verdict = el("p", { class: "check-bad", text: detected.faces.length ? `${detected.faces.length} faces: crop the photo to one person` : "No face found" });
+    return { ok, node: el("figure", { class: "card face-preview", dataset: { faces: detected.faces.length, usable: String(ok) } },
       canvas, el("figcaption", { text: file.name }), verdict,
       face ? el("div", { class: "bars" },
         bar("Overall quality", face.quality.overall, 1, score(face.quality.overall)),
         bar("Face size (px)", face.quality.face_size_px, 300, face.quality.face_size_px.toFixed(0)),
         bar("Sharpness", face.quality.sharpness, 500, face.quality.sharpness.toFixed(0)),
+        bar("Yaw (deg)", Math.abs(face.quality.pose.yaw), 90, face.quality.pose.yaw.toFixed(0)),
         bar("Detector score", face.score, 1, score(face.score))) : null) };
   }
 
@@ -122,7 +130,7 @@
         { method: "POST", form });
       clear(document.getElementById("enrol-result"), el("p", { class: report.refused ? "error" : "check-ok",
         text: `${subject}: ${report.enrolled} enrolled, ${report.duplicates} duplicate(s), ${report.refused} refused` }),
-        el("ul", {}, report.images.filter((i) => i.status === "refused").map((i) => el("li", { text: `${i.image}: ${i.error || i.reason}` }))));
+        el("ul", {}, report.images.filter((i) => i.status === "refused").map((i) => el("li", { text: `${i.image}: ${i.reason || i.error}` }))));
       toast(`Enrolled ${subject} in ${gallery}`);
       enrolForm.reset();
       clear(preview);
