@@ -66,6 +66,8 @@ def test_events_stream(tmp_path: Path) -> None:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             body = "".join(response.iter_text())
-        assert body.startswith(": connected") and "event: camera.status" in body
+        # The reconnection delay first (EventSource reads it), then the greeting.
+        assert body.startswith("retry: ") and "\n: connected\n" in body
+        assert "event: camera.status" in body
         assert client.get("/v1/events", headers={"Authorization": "Bearer nope"}
                           ).status_code == 401
