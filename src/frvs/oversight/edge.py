@@ -35,6 +35,7 @@ from frvs.core.errors import (
     PermissionDeniedError,
 )
 from frvs.core.geometry import Box, Landmarks
+from frvs.core.templates import ModelSpace
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
@@ -167,21 +168,30 @@ class EdgeIntake:
     def prior(self, context: AuditContext, report: EdgeSighting) -> EdgeResult | None:
         """The answer given when this report (by its idempotency key) was first accepted,
         or None if it never was. A replay is not a new operation: nothing is audited."""
+        return self._priors(context, [report]).get(_key(report))
+
+    def _priors(self, context: AuditContext, reports: Sequence[EdgeSighting]
+                ) -> dict[tuple[str, int, datetime], EdgeResult]:
+        """``prior`` for many reports in one query."""
         node = node_of(context)
+        wanted = {_key(r) for r in reports}
         with self._store.unit() as uow:
-            row = uow.session.scalar(select(EdgeReportRow).where(
-                EdgeReportRow.node == node, EdgeReportRow.camera == report.camera,
-                EdgeReportRow.track_id == report.track_id,
-                EdgeReportRow.first_seen == report.first_seen))
-            if row is None:
-                return None
-            sighting_id, alert_id = row.sighting_id, row.alert_id
-        stored = None if sighting_id is None else self._video.sightings.stored(sighting_id)
-        return EdgeResult(report.camera, report.track_id,
-                          stored.subject if stored else None,
-                          stored.gallery if stored else None,
-                          stored.score if stored else None,
-                          sighting_id, alert_id, replayed=True)
+            rows = [(r.camera, r.track_id, r.first_seen, r.sighting_id, r.alert_id)
+                    for r in uow.session.scalars(select(EdgeReportRow).where(
+                        EdgeReportRow.node == node,
+                        EdgeReportRow.camera.in_({k[0] for k in wanted}),
+                        EdgeReportRow.track_id.in_({k[1] for k in wanted}),
+                        EdgeReportRow.first_seen.in_({k[2] for k in wanted})))]
+        found = {}
+        for camera, track, first, sighting_id, alert_id in rows:
+            if (camera, track, first) not in wanted:
+                continue
+            stored = None if sighting_id is None else self._video.sightings.stored(sighting_id)
+            found[(camera, track, first)] = EdgeResult(
+                camera, track, stored.subject if stored else None,
+                stored.gallery if stored else None, stored.score if stored else None,
+                sighting_id, alert_id, replayed=True)
+        return found
 
     def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage | None,
                crop_bytes: bytes | None, template: NodeTemplate | None = None, *,
@@ -231,14 +241,18 @@ class EdgeIntake:
         out: list[EdgeResult | FrvsError | None] = [None] * len(reports)
         cameras: dict[str, tuple[CameraSpec, datetime] | FrvsError] = {}
         fresh: dict[str, list[tuple[int, EdgeSighting, NodeTemplate, Shot]]] = {}
+        priors = self._priors(context, [r for r, _ in reports])
+        spaces: dict[str, ModelSpace] = {}
         for i, (report, template) in enumerate(reports):
             try:
                 spec = self._batch_camera(context, report, cameras)
-                first = self.prior(context, report)
+                first = priors.get(_key(report))
                 if first is not None:
                     out[i] = first
                     continue
-                shot = self._shot(spec, report, None, template)
+                if spec.name not in spaces:
+                    spaces[spec.name] = self._space(spec)
+                shot = self._shot(spec, report, None, template, spaces[spec.name])
                 fresh.setdefault(spec.name, []).append((i, report, template, shot))
             except FrvsError as exc:
                 record_refusal(self._store, context, "sighting.submit", {
@@ -342,10 +356,13 @@ class EdgeIntake:
                                       attendance.as_dict()))
         router.publish(VideoEvent("sighting", spec.name, stored.subject, stored.as_dict()))
 
+    def _space(self, spec: CameraSpec) -> ModelSpace:
+        """The model space of the camera's galleries."""
+        return self._analyser.packs.info(self._video.matcher.pack_for(spec.galleries)).space
+
     def _shot(self, spec: CameraSpec, report: EdgeSighting, crop: BGRImage | None,
-              template: NodeTemplate | None) -> Shot:
-        pack = self._video.matcher.pack_for(spec.galleries)
-        space = self._analyser.packs.info(pack).space
+              template: NodeTemplate | None, space: ModelSpace | None = None) -> Shot:
+        space = space or self._space(spec)
         if template is not None and template.space == space.key:
             probe = template.as_template(space)
             patch = crop if crop is not None else np.zeros((1, 1, 3), np.uint8)
@@ -362,7 +379,7 @@ class EdgeIntake:
                 f"camera {spec.name!r} matches in {space.key}; the report's template is in "
                 f"{sent} and it carries no crop to embed here: run the node with the "
                 "galleries' pack or let it ship crops")
-        faces = self._analyser.analyse(crop, pack)
+        faces = self._analyser.analyse(crop, self._video.matcher.pack_for(spec.galleries))
         if not faces:
             raise NoFaceError("the best-shot crop holds no face")
         face = faces[0]
@@ -417,6 +434,10 @@ class EdgeIntake:
         self._announce(spec, stored, alert, attendance)
         return EdgeResult(report.camera, report.track_id, stored.subject, stored.gallery,
                           stored.score, stored.id, alert.id if alert else None)
+
+
+def _key(report: EdgeSighting) -> tuple[str, int, datetime]:
+    return report.camera, report.track_id, report.first_seen
 
 
 def node_of(context: AuditContext) -> str:
