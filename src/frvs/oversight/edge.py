@@ -322,8 +322,7 @@ class EdgeIntake:
                     node=node_of(context), camera=report.camera, track_id=report.track_id,
                     first_seen=report.first_seen, sighting_id=row.id,
                     alert_id=alert.id if alert else None, received_at=self._clock()))
-                uow.session.flush()
-                done.append((i, spec, row, alert, attendance))
+                done.append((i, spec, row, alert, attendance))  # keys flush with the next
         results = []
         for i, spec, row, alert, attendance in done:
             self._announce(spec, row, alert, attendance)
