@@ -126,12 +126,11 @@ class NodeInfo:
 
 
 class Sender:
-    """One delivery loop per node (its own thread, or the caller's with ``run``)."""
+    """A node's delivery loop, run in the caller's thread (``run``) until stopped."""
 
     def __init__(self, outbox: Outbox, link: Link, node: NodeInfo, *,
                  backoff: Backoff | None = None, heartbeat_s: float = 10.0,
                  clock: Callable[[], float] = time.time,
-                 on_delivered: Callable[[Queued, float], None] | None = None,
                  batching: bool = True) -> None:
         self._outbox = outbox
         self._link = link
@@ -144,11 +143,9 @@ class Sender:
         self._failures = 0
         self._last_beat = 0.0
         self._policy: dict[str, bool] = {}
-        self._on_delivered = on_delivered
         stored = outbox.meta("crop_policy")
         if isinstance(stored, dict):
             self._policy = {str(k): bool(v) for k, v in stored.items()}
-        self.contacted = threading.Event()
         self._client: httpx.Client | None = None
         self._batching = batching
 
@@ -255,7 +252,6 @@ class Sender:
     def _ok(self) -> None:
         self._failures = 0
         self._outbox.set_meta("last_contact", self._clock())
-        self.contacted.set()
 
     def _beat(self, force: bool = False) -> bool:
         now = self._clock()
@@ -332,8 +328,6 @@ class Sender:
         self._outbox.delivered(queued.id, sighting if isinstance(sighting, int) else None,
                                alert if isinstance(alert, int) else None,
                                bool(body.get("replayed")))
-        if self._on_delivered is not None:
-            self._on_delivered(queued, self._clock())
 
     def _refused(self, queued: Queued, reason: str) -> None:
         logger.warning("centre refused report %s/%d: %s", queued.report.camera,
