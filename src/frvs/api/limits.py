@@ -153,14 +153,14 @@ class TokenBucket:
     def __post_init__(self) -> None:
         self.tokens = self.burst
 
-    def take(self, now: float) -> float:
-        """0 when a token was taken, else the seconds until one is available."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """0 when ``cost`` tokens were taken, else the seconds until they are available."""
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= cost:
+            self.tokens -= cost
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +183,19 @@ class RateLimits:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def check(self, kind: str, key_id: str) -> None:
-        """Take a token of ``kind`` for ``key_id`` or raise ``RateLimitedError`` (may
-        wait on the store: call it from a worker thread)."""
+    def check(self, kind: str, key_id: str, cost: int = 1) -> None:
+        """Take ``cost`` tokens of ``kind`` for ``key_id`` (a batch of reports costs one
+        per report) or raise ``RateLimitedError`` (may wait on the store: call it from a
+        worker thread)."""
         rate = self._rates[kind]
         if self._shared is not None:
-            wait = self._shared.take(kind, key_id, rate.per_minute / 60.0, float(rate.burst))
+            wait = self._shared.take(kind, key_id, rate.per_minute / 60.0, float(rate.burst),
+                                     float(cost))
         else:
             with self._lock:
                 bucket = self._buckets.setdefault(
                     (kind, key_id), TokenBucket(rate.per_minute / 60.0, float(rate.burst)))
-                wait = bucket.take(time.monotonic())
+                wait = bucket.take(time.monotonic(), float(cost))
         if wait > 0:
             raise RateLimitedError(f"{kind} rate limit reached for key {key_id}; retry in "
                                    f"{wait:.1f} s", retry_after=wait)

@@ -126,7 +126,7 @@ def run(
                                                space.key, tuple(names), location),
                         backoff=Backoff(min(0.5, retry_max_s), retry_max_s),
                         heartbeat_s=heartbeat_s)
-        supervisor = Supervisor(packs, NodeMatcher(pack_name), OutboxSink(outbox, space))
+        supervisor = Supervisor(packs, NodeMatcher(pack_name), OutboxSink(outbox))
         # Sources named on the node's own command line (policy above): cameras on its
         # local network are what a node is for; its data directory stays out of reach.
         runtime = CameraRuntime(processor=settings.video.processor(), caller=EDGE_NODE,

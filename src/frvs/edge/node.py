@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from frvs.core.caller import AuditContext
-from frvs.core.templates import ModelSpace, Template
+from frvs.core.templates import Template
 from frvs.edge.outbox import Outbox, Report
 from frvs.edge.sender import Sender
 from frvs.pipeline.camera import CameraRuntime
@@ -50,7 +50,7 @@ class NodeMatcher:
         return [[] for _ in templates]
 
 
-def report_of(sighting: Sighting, space: ModelSpace) -> Report:
+def report_of(sighting: Sighting) -> Report:
     """What the node sends of an ended track: its times, frames, the best shot's
     template and quality, and the crop (shipped or not by the centre's policy)."""
     template = sighting.template
@@ -58,7 +58,7 @@ def report_of(sighting: Sighting, space: ModelSpace) -> Report:
         raise ValueError(f"track {sighting.track_id} closed without a template")
     quality = quality_numbers(sighting.best_shot.quality)
     return Report(sighting.camera, sighting.track_id, sighting.first_seen,
-                  sighting.last_seen, sighting.frames, template.space.key or space.key,
+                  sighting.last_seen, sighting.frames, template.space.key,
                   template.vector.astype("<f4").tobytes(),
                   {k: float(v) for k, v in quality.items()},
                   jpeg(np.ascontiguousarray(sighting.best_shot.patch)))
@@ -67,15 +67,14 @@ def report_of(sighting: Sighting, space: ModelSpace) -> Report:
 class OutboxSink:
     """The node's ``StepSink``: each ended track's report, committed to the outbox."""
 
-    def __init__(self, outbox: Outbox, space: ModelSpace) -> None:
+    def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
-        self._space = space
         self.reports = 0
 
     def handle(self, camera: CameraSpec, result: StepResult, caller: AuditContext) -> None:
         del camera, caller
         for sighting in result.sightings:
-            self._outbox.add(report_of(sighting, self._space))
+            self._outbox.add(report_of(sighting))
             self.reports += 1
 
 

@@ -2,9 +2,11 @@
 answered for it, with exponential backoff and full jitter while the link is down.
 
 A report is sent as a multipart ``POST /v1/sightings`` (its template, and its crop when
-the centre's policy for the camera asks for crops). The centre keys it by (device key,
-camera, track, start time) and stores it once, so a report whose answer was lost (the
-link dropped, the node was killed after sending) is simply sent again. Answers:
+the centre's policy for the camera asks for crops); reports without a crop to ship go up
+to 50 at a time as ``POST /v1/sightings/batch`` (one transaction at the centre). The
+centre keys each by (device key, camera, track, start time) and stores it once, so a
+report whose answer was lost (the link dropped, the node was killed after sending) is
+simply sent again. Answers (per report, in a batch too):
 
 - 201 or 200 (``replayed``): delivered; the node keeps the centre's ids;
 - 401, 403 (a key or binding an admin has yet to fix), 408, 425, 429, 5xx, a
@@ -36,13 +38,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from frvs.core.errors import InvalidInputError
-from frvs.edge.outbox import Outbox, Queued
+from frvs.edge.outbox import Outbox, Queued, Report
 
 logger = logging.getLogger(__name__)
 
 # 401/403 too: a key being rotated or a camera not yet bound is for an admin to fix,
 # and refusing for good would lose the backlog.
 RETRYABLE = frozenset({401, 403, 408, 425, 429})
+BATCH = 50
+"""Reports sent per round: without crops, in one request (the centre takes up to 100)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +126,12 @@ class NodeInfo:
 
 
 class Sender:
-    """One delivery loop per node (its own thread, or the caller's with ``run``)."""
+    """A node's delivery loop, run in the caller's thread (``run``) until stopped."""
 
     def __init__(self, outbox: Outbox, link: Link, node: NodeInfo, *,
                  backoff: Backoff | None = None, heartbeat_s: float = 10.0,
                  clock: Callable[[], float] = time.time,
-                 on_delivered: Callable[[Queued, float], None] | None = None) -> None:
+                 batching: bool = True) -> None:
         self._outbox = outbox
         self._link = link
         self._node = node
@@ -139,12 +143,11 @@ class Sender:
         self._failures = 0
         self._last_beat = 0.0
         self._policy: dict[str, bool] = {}
-        self._on_delivered = on_delivered
         stored = outbox.meta("crop_policy")
         if isinstance(stored, dict):
             self._policy = {str(k): bool(v) for k, v in stored.items()}
-        self.contacted = threading.Event()
         self._client: httpx.Client | None = None
+        self._batching = batching
 
     def stop(self) -> None:
         self._stop.set()
@@ -168,17 +171,74 @@ class Sender:
         """One round: a heartbeat when due, then the due reports. Returns how long to
         wait before the next round (0: more is due now)."""
         if not self._beat():
+            # Counted as a retry: while the centre is away, the heartbeat is what tries.
+            self._outbox.bump("retries")
             return self._fail("centre unreachable")
-        batch = self._outbox.due(self._clock())
-        if not batch:
+        due = self._outbox.due(self._clock(), limit=BATCH)
+        if not due:
             return 0.2
-        for queued in batch:
+        # Reports without a crop to ship go together (POST /v1/sightings/batch: one
+        # request, one transaction at the centre); a report with its crop goes alone.
+        plain = [q for q in due if not self._ships_crop(q)]
+        if self._batching and len(plain) > 1:
+            wait = self._send_batch(plain)
+            if wait > 0:
+                return wait
+            due = [q for q in due if self._ships_crop(q)]
+        for queued in due:
             if self._stop.is_set():
                 return 0.0
             wait = self._send(queued)
             if wait > 0:
                 return wait
         return 0.0
+
+    def _ships_crop(self, queued: Queued) -> bool:
+        return queued.report.crop is not None and self._policy.get(queued.report.camera, True)
+
+    def _send_batch(self, batch: list[Queued]) -> float:
+        assert self._client is not None
+        body = {"reports": [_fields(q.report) | {"track_id": q.report.track_id,
+                                                  "frames": q.report.frames,
+                                                  "quality": q.report.quality}
+                            for q in batch]}
+        for q in batch:
+            if q.report.crop is not None:  # the centre does not want this camera's crops
+                self._outbox.strip_crop(q.id)
+        try:
+            answer = self._client.post("/v1/sightings/batch", json=body)
+        except (httpx.HTTPError, OSError) as exc:
+            return self._retry_all(batch, f"{type(exc).__name__}: {exc}"[:200])
+        code = answer.status_code
+        if code in (404, 405):  # a centre without batches: one by one from now on
+            self._batching = False
+            return 0.0
+        if code >= 500 or code in RETRYABLE:
+            return self._retry_all(batch, f"HTTP {code}", _retry_after(answer))
+        if code != 200:  # the batch as a whole was refused: each is judged alone
+            for queued in batch:
+                wait = self._send(queued)
+                if wait > 0:
+                    return wait
+            return 0.0
+        items = answer.json()
+        for queued, item in zip(batch, items, strict=True):
+            status = int(item["status"])
+            if status in (200, 201):
+                self._delivered(queued, item.get("result") or {})
+            elif status >= 500 or status in RETRYABLE:
+                return self._retry(queued, f"HTTP {status}: {item.get('detail')}")
+            else:
+                self._refused(queued, f"HTTP {status}: {item.get('detail')}")
+        self._ok()
+        return 0.0
+
+    def _retry_all(self, batch: list[Queued], reason: str, after: float | None = None
+                   ) -> float:
+        delay = self._fail(reason, after)
+        for queued in batch:
+            self._outbox.retry_later(queued.id, self._clock() + delay, reason)
+        return delay
 
     def _fail(self, reason: str, retry_after: float | None = None) -> float:
         self._failures += 1
@@ -192,7 +252,6 @@ class Sender:
     def _ok(self) -> None:
         self._failures = 0
         self._outbox.set_meta("last_contact", self._clock())
-        self.contacted.set()
 
     def _beat(self, force: bool = False) -> bool:
         now = self._clock()
@@ -240,12 +299,9 @@ class Sender:
 
     def _send(self, queued: Queued) -> float:
         report = queued.report
-        data = {"camera": report.camera, "track_id": str(report.track_id),
-                "first_seen": report.first_seen.isoformat(),
-                "last_seen": report.last_seen.isoformat(), "frames": str(report.frames),
-                "space": report.space,
-                "template": base64.b64encode(report.vector).decode("ascii"),
-                "quality": json.dumps(report.quality)}
+        data = _fields(report) | {"track_id": str(report.track_id),
+                                  "frames": str(report.frames),
+                                  "quality": json.dumps(report.quality)}
         crop = report.crop if self._policy.get(report.camera, True) else None
         if report.crop is not None and crop is None:
             self._outbox.strip_crop(queued.id)
@@ -257,27 +313,38 @@ class Sender:
             return self._retry(queued, f"{type(exc).__name__}: {exc}"[:200])
         code = answer.status_code
         if code in (200, 201):
-            body = answer.json()
-            self._outbox.delivered(queued.id, body.get("sighting"), body.get("alert"),
-                                   bool(body.get("replayed")))
+            self._delivered(queued, answer.json())
             self._ok()
-            if self._on_delivered is not None:
-                self._on_delivered(queued, self._clock())
             return 0.0
         if code >= 500 or code in RETRYABLE:
             after = _retry_after(answer)
             return self._retry(queued, f"HTTP {code}", after)
-        reason = f"HTTP {code}: {_problem(answer)}"
-        logger.warning("centre refused report %s/%d: %s", report.camera, report.track_id,
-                       reason)
-        self._outbox.refused(queued.id, reason)
+        self._refused(queued, f"HTTP {code}: {_problem(answer)}")
         self._ok()
         return 0.0
+
+    def _delivered(self, queued: Queued, body: dict[str, object]) -> None:
+        sighting, alert = body.get("sighting"), body.get("alert")
+        self._outbox.delivered(queued.id, sighting if isinstance(sighting, int) else None,
+                               alert if isinstance(alert, int) else None,
+                               bool(body.get("replayed")))
+
+    def _refused(self, queued: Queued, reason: str) -> None:
+        logger.warning("centre refused report %s/%d: %s", queued.report.camera,
+                       queued.report.track_id, reason)
+        self._outbox.refused(queued.id, reason)
 
     def _retry(self, queued: Queued, reason: str, after: float | None = None) -> float:
         delay = self._fail(reason, after)
         self._outbox.retry_later(queued.id, self._clock() + delay, reason)
         return delay
+
+
+def _fields(report: Report) -> dict[str, str]:
+    """A report's fields as both intake routes take them."""
+    return {"camera": report.camera, "first_seen": report.first_seen.isoformat(),
+            "last_seen": report.last_seen.isoformat(), "space": report.space,
+            "template": base64.b64encode(report.vector).decode("ascii")}
 
 
 def _retry_after(answer: httpx.Response) -> float | None:

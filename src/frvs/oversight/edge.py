@@ -15,15 +15,19 @@ retention has already passed. Refusals are audited (``sighting.submit``, ``refus
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
 
+from frvs.alerts.models import Alert
+from frvs.attendance.service import AttendanceEvent
 from frvs.core.caller import record_refusal
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import (
+    FrvsError,
     InvalidInputError,
     ModelSpaceMismatchError,
     NoFaceError,
@@ -31,6 +35,7 @@ from frvs.core.errors import (
     PermissionDeniedError,
 )
 from frvs.core.geometry import Box, Landmarks
+from frvs.core.templates import ModelSpace
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
@@ -43,8 +48,8 @@ from frvs.pipeline.services import VideoServices
 from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
-from frvs.video.models import Shot, Sighting, TrackDecision
-from frvs.video.service import CameraSpec, jpeg
+from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
+from frvs.video.service import CameraSpec, StoredSighting, jpeg
 from frvs.video.tables import CameraRow
 
 
@@ -117,25 +122,29 @@ class EdgeIntake:
         believable; raises otherwise (403 for a camera the device key is not bound to,
         400 for times, 404 for an unknown camera). Not audited here: ``submit`` audits,
         and so does a route that admits a report before reading its upload."""
+        spec, registered = self._camera(context, report.camera)
+        self._check_times(report, spec, registered)
+        return spec
+
+    def _camera(self, context: AuditContext, camera: str) -> tuple[CameraSpec, datetime]:
+        """The camera, if the caller may report for it, and when it was registered."""
         actor = context.actor
         if actor.role is Role.DEVICE and actor.key_id is not None:
             key = self._keys.get(actor.key_id)
-            if report.camera not in key.cameras:
+            if camera not in key.cameras:
                 bound = ", ".join(key.cameras) or "no camera"
                 raise PermissionDeniedError(
-                    f"device key {key.key_id} may not report for camera {report.camera!r} "
+                    f"device key {key.key_id} may not report for camera {camera!r} "
                     f"(it is bound to {bound}; an admin binds it with 'frvs key update "
                     f"{key.key_id} --camera NAME')")
         elif actor.role is not Role.ADMIN:
             raise PermissionDeniedError("only device keys (and admin) report sightings")
         with self._store.unit() as uow:
-            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == report.camera))
+            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == camera))
             if row is None:
-                raise NotFoundError(f"camera {report.camera!r} not found")
+                raise NotFoundError(f"camera {camera!r} not found")
             registered = row.created_at
-        spec = self._video.cameras.get(report.camera)
-        self._check_times(report, spec, registered)
-        return spec
+        return self._video.cameras.get(camera), registered
 
     def _check_times(self, report: EdgeSighting, spec: CameraSpec,
                      registered: datetime) -> None:
@@ -159,21 +168,30 @@ class EdgeIntake:
     def prior(self, context: AuditContext, report: EdgeSighting) -> EdgeResult | None:
         """The answer given when this report (by its idempotency key) was first accepted,
         or None if it never was. A replay is not a new operation: nothing is audited."""
+        return self._priors(context, [report]).get(_key(report))
+
+    def _priors(self, context: AuditContext, reports: Sequence[EdgeSighting]
+                ) -> dict[tuple[str, int, datetime], EdgeResult]:
+        """``prior`` for many reports in one query."""
         node = node_of(context)
+        wanted = {_key(r) for r in reports}
         with self._store.unit() as uow:
-            row = uow.session.scalar(select(EdgeReportRow).where(
-                EdgeReportRow.node == node, EdgeReportRow.camera == report.camera,
-                EdgeReportRow.track_id == report.track_id,
-                EdgeReportRow.first_seen == report.first_seen))
-            if row is None:
-                return None
-            sighting_id, alert_id = row.sighting_id, row.alert_id
-        stored = None if sighting_id is None else self._video.sightings.stored(sighting_id)
-        return EdgeResult(report.camera, report.track_id,
-                          stored.subject if stored else None,
-                          stored.gallery if stored else None,
-                          stored.score if stored else None,
-                          sighting_id, alert_id, replayed=True)
+            rows = [(r.camera, r.track_id, r.first_seen, r.sighting_id, r.alert_id)
+                    for r in uow.session.scalars(select(EdgeReportRow).where(
+                        EdgeReportRow.node == node,
+                        EdgeReportRow.camera.in_({k[0] for k in wanted}),
+                        EdgeReportRow.track_id.in_({k[1] for k in wanted}),
+                        EdgeReportRow.first_seen.in_({k[2] for k in wanted})))]
+        found = {}
+        for camera, track, first, sighting_id, alert_id in rows:
+            if (camera, track, first) not in wanted:
+                continue
+            stored = None if sighting_id is None else self._video.sightings.stored(sighting_id)
+            found[(camera, track, first)] = EdgeResult(
+                camera, track, stored.subject if stored else None,
+                stored.gallery if stored else None, stored.score if stored else None,
+                sighting_id, alert_id, replayed=True)
+        return found
 
     def submit(self, context: AuditContext, report: EdgeSighting, crop: BGRImage | None,
                crop_bytes: bytes | None, template: NodeTemplate | None = None, *,
@@ -203,26 +221,147 @@ class EdgeIntake:
             shot = self._shot(spec, report, crop, template)
             assert shot.template is not None  # _shot embeds or takes the node's
             ranked = self._video.matcher.match([shot.template], spec.galleries)[0]
-            best = max(ranked, key=lambda c: c.score, default=None)
-            decision = None
-            if best is not None and best.passes:
-                decision = TrackDecision(report.camera, report.track_id, best.gallery,
-                                         best.gallery_kind, best.subject, best.score,
-                                         best.threshold, 1, 0.0, report.last_seen, shot)
-            duration = (report.last_seen - report.first_seen).total_seconds()
-            sighting = Sighting(report.camera, report.track_id, report.first_seen,
-                                report.last_seen, 0.0, duration, report.frames, shot, best,
-                                decision, 1)
+            sighting, decision = self._sighting(report, shot, ranked)
             return self._store_once(context, spec, report, sighting, decision,
                                     has_crop=crop is not None)
         except Exception as exc:
             record_refusal(self._store, context, "sighting.submit", inputs, exc)
             raise
 
+    def submit_batch(self, context: AuditContext,
+                     reports: Sequence[tuple[EdgeSighting, NodeTemplate]]
+                     ) -> list[EdgeResult | FrvsError]:
+        """Template-only reports (no crop) in one write transaction: what a node sends
+        when it drains a backlog. Each report is judged as ``submit`` judges it (binding,
+        times, model space; a refusal audited and answered for that report alone) and is
+        stored exactly once by the same idempotency key; the new ones of the batch are
+        matched per camera in one call and stored, with their alerts, attendance events,
+        audit entries and keys, in one transaction. If the store refuses it (a duplicate
+        raced in, even within the batch), each report is submitted on its own instead."""
+        out: list[EdgeResult | FrvsError | None] = [None] * len(reports)
+        cameras: dict[str, tuple[CameraSpec, datetime] | FrvsError] = {}
+        fresh: dict[str, list[tuple[int, EdgeSighting, NodeTemplate, Shot]]] = {}
+        priors = self._priors(context, [r for r, _ in reports])
+        spaces: dict[str, ModelSpace] = {}
+        for i, (report, template) in enumerate(reports):
+            try:
+                spec = self._batch_camera(context, report, cameras)
+                first = priors.get(_key(report))
+                if first is not None:
+                    out[i] = first
+                    continue
+                if spec.name not in spaces:
+                    spaces[spec.name] = self._space(spec)
+                shot = self._shot(spec, report, None, template, spaces[spec.name])
+                fresh.setdefault(spec.name, []).append((i, report, template, shot))
+            except FrvsError as exc:
+                record_refusal(self._store, context, "sighting.submit", {
+                    "camera": report.camera, "track": report.track_id,
+                    "first_seen": report.first_seen.isoformat(),
+                    "last_seen": report.last_seen.isoformat(), "space": template.space}, exc)
+                out[i] = exc
+        planned: list[tuple[int, CameraSpec, EdgeSighting, Sighting, TrackDecision | None]] = []
+        for name, items in fresh.items():
+            known = cameras[name]
+            assert not isinstance(known, FrvsError)  # refused reports are not fresh
+            spec = known[0]
+            templates = [shot.template for *_, shot in items if shot.template is not None]
+            ranked = self._video.matcher.match(templates, spec.galleries)
+            for (i, report, _, shot), candidates in zip(items, ranked, strict=True):
+                sighting, decision = self._sighting(report, shot, candidates)
+                planned.append((i, spec, report, sighting, decision))
+        try:
+            stored = self._store_all(context, planned)
+        except StoreError:
+            for i, spec, report, _, _ in planned:
+                template = reports[i][1]
+                try:
+                    out[i] = self.submit(context, report, None, None, template, admitted=spec)
+                except FrvsError as exc:
+                    out[i] = exc
+            stored = []
+        for i, result in stored:
+            out[i] = result
+        assert all(o is not None for o in out)
+        return [o for o in out if o is not None]
+
+    def _batch_camera(self, context: AuditContext, report: EdgeSighting,
+                      cameras: dict[str, tuple[CameraSpec, datetime] | FrvsError]
+                      ) -> CameraSpec:
+        """``admit`` for a batch: each camera's binding and registration looked up once."""
+        known = cameras.get(report.camera)
+        if known is None:
+            try:
+                known = self._camera(context, report.camera)
+            except FrvsError as exc:
+                known = exc
+            cameras[report.camera] = known
+        if isinstance(known, FrvsError):
+            raise known
+        spec, registered = known
+        self._check_times(report, spec, registered)
+        return spec
+
+    def _store_all(self, context: AuditContext,
+                   planned: Sequence[tuple[int, CameraSpec, EdgeSighting, Sighting,
+                                           TrackDecision | None]]
+                   ) -> list[tuple[int, EdgeResult]]:
+        if not planned:
+            return []
+        done: list[tuple[int, CameraSpec, StoredSighting, Alert | None,
+                         AttendanceEvent | None]] = []
+        with self._store.unit(write=True) as uow:
+            for i, spec, report, sighting, decision in planned:
+                alert = attendance = None
+                if decision is not None:
+                    alert = self._video.alerts.raise_in(uow, context, decision)
+                    attendance = self._video.attendance.record_in(uow, decision, spec.role)
+                row = self._video.sightings.record_in(uow, context, sighting,
+                                                      spec.retention_days, None)
+                uow.session.add(EdgeReportRow(
+                    node=node_of(context), camera=report.camera, track_id=report.track_id,
+                    first_seen=report.first_seen, sighting_id=row.id,
+                    alert_id=alert.id if alert else None, received_at=self._clock()))
+                done.append((i, spec, row, alert, attendance))  # keys flush with the next
+        results = []
+        for i, spec, row, alert, attendance in done:
+            self._announce(spec, row, alert, attendance)
+            results.append((i, EdgeResult(row.camera, row.track_id, row.subject, row.gallery,
+                                          row.score, row.id, alert.id if alert else None)))
+        return results
+
+    def _sighting(self, report: EdgeSighting, shot: Shot, ranked: Sequence[Candidate]
+                  ) -> tuple[Sighting, TrackDecision | None]:
+        """The sighting of a report's best shot, and its decision when a candidate passed."""
+        best = max(ranked, key=lambda c: c.score, default=None)
+        decision = None
+        if best is not None and best.passes:
+            decision = TrackDecision(report.camera, report.track_id, best.gallery,
+                                     best.gallery_kind, best.subject, best.score,
+                                     best.threshold, 1, 0.0, report.last_seen, shot)
+        duration = (report.last_seen - report.first_seen).total_seconds()
+        return Sighting(report.camera, report.track_id, report.first_seen, report.last_seen,
+                        0.0, duration, report.frames, shot, best, decision, 1), decision
+
+    def _announce(self, spec: CameraSpec, stored: StoredSighting, alert: Alert | None,
+                  attendance: AttendanceEvent | None) -> None:
+        """After the commit: notifiers and the event stream hear what was stored."""
+        router = self._video.router
+        if alert is not None:
+            self._video.alerts.announce(alert)
+            router.publish(VideoEvent("alert", spec.name, alert.subject, alert.as_dict()))
+        if attendance is not None:
+            router.publish(VideoEvent("attendance", spec.name, attendance.subject,
+                                      attendance.as_dict()))
+        router.publish(VideoEvent("sighting", spec.name, stored.subject, stored.as_dict()))
+
+    def _space(self, spec: CameraSpec) -> ModelSpace:
+        """The model space of the camera's galleries."""
+        return self._analyser.packs.info(self._video.matcher.pack_for(spec.galleries)).space
+
     def _shot(self, spec: CameraSpec, report: EdgeSighting, crop: BGRImage | None,
-              template: NodeTemplate | None) -> Shot:
-        pack = self._video.matcher.pack_for(spec.galleries)
-        space = self._analyser.packs.info(pack).space
+              template: NodeTemplate | None, space: ModelSpace | None = None) -> Shot:
+        space = space or self._space(spec)
         if template is not None and template.space == space.key:
             probe = template.as_template(space)
             patch = crop if crop is not None else np.zeros((1, 1, 3), np.uint8)
@@ -239,7 +378,7 @@ class EdgeIntake:
                 f"camera {spec.name!r} matches in {space.key}; the report's template is in "
                 f"{sent} and it carries no crop to embed here: run the node with the "
                 "galleries' pack or let it ship crops")
-        faces = self._analyser.analyse(crop, pack)
+        faces = self._analyser.analyse(crop, self._video.matcher.pack_for(spec.galleries))
         if not faces:
             raise NoFaceError("the best-shot crop holds no face")
         face = faces[0]
@@ -291,16 +430,13 @@ class EdgeIntake:
             raise
         if alert_crop is not None and alert is None:
             media.remove([alert_crop])  # suppressed as a repeat: no evidence to keep
-        router = self._video.router
-        if alert is not None:
-            self._video.alerts.announce(alert)
-            router.publish(VideoEvent("alert", spec.name, alert.subject, alert.as_dict()))
-        if attendance is not None:
-            router.publish(VideoEvent("attendance", spec.name, attendance.subject,
-                                      attendance.as_dict()))
-        router.publish(VideoEvent("sighting", spec.name, stored.subject, stored.as_dict()))
+        self._announce(spec, stored, alert, attendance)
         return EdgeResult(report.camera, report.track_id, stored.subject, stored.gallery,
                           stored.score, stored.id, alert.id if alert else None)
+
+
+def _key(report: EdgeSighting) -> tuple[str, int, datetime]:
+    return report.camera, report.track_id, report.first_seen
 
 
 def node_of(context: AuditContext) -> str:

@@ -37,9 +37,10 @@ class SharedBuckets:
         self._store = store
         self._clock = clock
 
-    def take(self, kind: str, key_id: str, rate: float, burst: float) -> float:
-        """Take a token of ``kind`` for ``key_id`` (``rate`` a second, up to ``burst``):
-        0 when taken, else the seconds until one is available."""
+    def take(self, kind: str, key_id: str, rate: float, burst: float,
+             cost: float = 1.0) -> float:
+        """Take ``cost`` tokens of ``kind`` for ``key_id`` (``rate`` a second, up to
+        ``burst``): 0 when taken, else the seconds until they are available."""
         with self._store.unit(write=True) as uow:
             insert_absent(uow.session, RateBucketRow, {
                 "kind": kind, "key_id": key_id, "tokens": burst, "stamp": self._clock()},
@@ -50,8 +51,8 @@ class SharedBuckets:
             now = self._clock()  # after the lock: the replica before us counted earlier
             tokens = min(burst, row.tokens + max(0.0, now - row.stamp) * rate)
             row.stamp = now
-            if tokens >= 1:
-                row.tokens = tokens - 1
+            if tokens >= cost:
+                row.tokens = tokens - cost
                 return 0.0
             row.tokens = tokens
-            return (1 - tokens) / rate
+            return (cost - tokens) / rate

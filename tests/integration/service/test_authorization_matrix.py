@@ -8,6 +8,7 @@ an allowed caller gets; everyone else gets 403, no key and a revoked key 401.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -113,6 +114,16 @@ def _face(w: World, field_name: str = "image") -> dict[str, Any]:
     return {"files": [(field_name, ("face.jpg", w.face, "image/jpeg"))]}
 
 
+def _edge_report(w: World) -> dict[str, Any]:
+    """A template-only report for camera "edge" in its galleries' space, made now."""
+    space = w.app.packs.info(w.app.packs.default_name).space
+    vector = b"\x00\x00\x80\x3f" + b"\x00" * (4 * space.dimension - 4)  # 1, 0, 0, ...
+    now = datetime.now(UTC).isoformat()
+    return {"camera": "edge", "track_id": next(_counter), "first_seen": now,
+            "last_seen": now, "space": space.key,
+            "template": base64.b64encode(vector).decode()}
+
+
 MATRIX: dict[str, Row] = {
     "health": Row("GET", "/healthz", OPEN),
     "whoami": Row("GET", "/v1/me", EVERYONE),
@@ -178,11 +189,13 @@ MATRIX: dict[str, Row] = {
                                "camera": "edge", "track_id": "7",
                                "first_seen": datetime.now(UTC).isoformat(),
                                "last_seen": datetime.now(UTC).isoformat()}}),
-    # Edge nodes (routes/edge.py): a device key calls in for the cameras bound to it; an
-    # admin key is bound to none, so its heartbeat naming a camera is refused too.
-    "edge_heartbeat": Row("POST", "/v1/edge/heartbeat", frozenset({D}), request=lambda _w: {
-        "json": {"name": "node", "version": "1", "cameras": ["edge"],
-                 "sent_at": datetime.now(UTC).isoformat()}}, admin=False),
+    "submit_sighting_batch": Row("POST", "/v1/sightings/batch", frozenset({D}),
+                                 request=lambda w: {"json": {"reports": [_edge_report(w)]}}),
+    # Heartbeats are a node's: device keys only, not even admin.
+    "edge_heartbeat": Row("POST", "/v1/edge/heartbeat", frozenset({D}), admin=False,
+                          request=lambda _w: {"json": {
+                              "name": "node", "version": "1", "cameras": ["edge"],
+                              "sent_at": datetime.now(UTC).isoformat()}}),
     "list_edge_nodes": Row("GET", "/v1/edge/nodes", frozenset({O})),
     "list_alerts": Row("GET", "/v1/alerts", frozenset({R})),
     "get_alert": Row("GET", "/v1/alerts/{a}", frozenset({R}),

@@ -11,6 +11,7 @@ record), none twice, and the centre's audit trail verifies; drops reach its audi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -104,11 +105,17 @@ class Centre:
             return int(d.execute("select count(*) from alerts where camera = ?",
                                  (camera,)).fetchone()[0])
 
-    def audit_results(self, action: str) -> list[dict[str, object]]:
+    def audit_results(self, action: str, outcome: str = "ok") -> list[dict[str, object]]:
         with self.db() as d:
             return [json.loads(r[0]) for r in d.execute(
-                "select result from audit_entries where action = ? and outcome = 'ok'",
-                (action,))]
+                "select result from audit_entries where action = ? and outcome = ?",
+                (action, outcome))]
+
+    @property
+    def space(self) -> str:
+        with self.db() as d:
+            return str(d.execute("select space_key from sightings where space_key is not null "
+                                 "limit 1").fetchone()[0])
 
 
 def _utc(value: str) -> datetime:
@@ -255,6 +262,41 @@ def test_a_report_sent_again_is_stored_once(centre: Centre, data_dir: Path) -> N
     assert len(centre.sightings("hall")) == 2
     assert centre.alerts("hall") == 1  # the repeat window holds the second track's
     assert len(centre.audit_results("sighting.record")) == before + 2
+
+
+def test_a_batch_is_judged_per_report_and_stored_once(centre: Centre, data_dir: Path
+                                                      ) -> None:
+    """A batch with a report stored before, the same new report twice, a report for a
+    camera the key is not bound to and one with impossible times: each answered on its
+    own, the new one stored once, every refusal audited."""
+    headers = {"Authorization": f"Bearer {centre.tokens['hall']}"}
+    with httpx.Client(base_url=centre.url, verify=centre.trust(), headers=headers) as client:
+        stored = client.post("/v1/sightings", data={
+            "camera": "hall", "track_id": "7",
+            "first_seen": datetime.now(UTC).isoformat(),
+            "last_seen": datetime.now(UTC).isoformat()}, files={"image": (
+                "c.png", (data_dir / "video" / "alex-lacamoire.png").read_bytes(),
+                "image/png")})
+        assert stored.status_code == 201, stored.text
+        now = datetime.now(UTC)
+        vector = base64.b64encode(b"\x00\x00\x80\x3f" + b"\x00" * 508).decode()  # 1,0,0...
+        space = centre.space
+
+        def report(track: int, camera: str = "hall", **extra: object) -> dict[str, object]:
+            return {"camera": camera, "track_id": track, "first_seen": now.isoformat(),
+                    "last_seen": now.isoformat(), "space": space, "template": vector,
+                    "frames": 3, "quality": {"overall": 0.4}} | extra
+        refused_before = len(centre.audit_results("sighting.submit", "refused"))
+        answer = client.post("/v1/sightings/batch", json={"reports": [
+            report(50), report(50), report(51, camera="stage"),
+            report(52, last_seen=(now - timedelta(hours=1)).isoformat())]})
+    assert answer.status_code == 200, answer.text
+    statuses = [item["status"] for item in answer.json()]
+    assert statuses == [201, 200, 403, 400]
+    first, again = answer.json()[0]["result"], answer.json()[1]["result"]
+    assert first["sighting"] == again["sighting"] and again["replayed"]
+    assert sum(1 for t, _ in centre.sightings("hall") if t == 50) == 1
+    assert len(centre.audit_results("sighting.submit", "refused")) == refused_before + 2
 
 
 def test_plain_http_to_another_host_is_refused(tmp_path: Path, centre: Centre) -> None:

@@ -19,7 +19,9 @@ from frvs.api.auth import Admin, Device, Investigator, Operator, Reviewer, Revie
 from frvs.api.deps import AppDep, Refusal, analyse_uploads, audited_refusals
 from frvs.api.limits import SearchRate, rate_limits
 from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
-from frvs.core.errors import InvalidInputError
+from frvs.api.problems import STATUS_FOR
+from frvs.core.caller import record_refusal
+from frvs.core.errors import FrvsError, InvalidInputError
 from frvs.core.times import check_day, check_time
 from frvs.oversight.edge import EdgeSighting
 from frvs.oversight.sightings import SightingQuery
@@ -357,3 +359,71 @@ async def submit_sighting(
     if result.replayed:
         response.status_code = 200
     return SubmittedSightingPublic.model_validate(result.as_dict())
+
+
+class BatchReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera: str = Field(max_length=100)
+    track_id: int = Field(ge=0, le=2**31)
+    first_seen: datetime
+    last_seen: datetime
+    frames: int = Field(1, ge=1, le=10**7)
+    space: str = Field(max_length=200, description="The template's model space key.")
+    template: str = Field(max_length=65_536, description="base64 of little-endian float32.")
+    quality: dict[str, float] = Field(default_factory=dict, max_length=20)
+
+
+class SightingBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[BatchReport] = Field(min_length=1, max_length=100)
+
+
+class BatchItemPublic(BaseModel):
+    status: int = Field(description="201 stored, 200 replayed (stored before), or the "
+                        "status the report alone would have been refused with.")
+    result: SubmittedSightingPublic | None = None
+    error: str | None = Field(None, description="The refusal's code.")
+    detail: str | None = None
+
+
+@router.post("/sightings/batch", operation_id="submit_sighting_batch",
+             response_model=list[BatchItemPublic], tags=["devices"])
+async def submit_sighting_batch(
+    *, app: AppDep, who: Device, request: Request, body: SightingBatch,
+) -> list[BatchItemPublic]:
+    """Up to 100 template-only reports (no crop) in one request and one transaction: how
+    a node drains a backlog. Each is judged and stored exactly once as by POST
+    /v1/sightings, and answered in order with its own status; each costs one submission
+    of the device key's rate limit (a batch beyond the burst is charged the burst)."""
+    limits = app.settings.devices
+    async with audited_refusals(app, who.context, "sighting.submit",
+                                {"batch": len(body.reports)}):
+        rate_limits(request).check("submit", who.key.key_id,
+                                   min(len(body.reports), limits.submit_burst))
+    items: list[tuple[EdgeSighting, NodeTemplate] | InvalidInputError] = []
+    for r in body.reports:
+        try:
+            node = _node_template(r.space, r.template, json.dumps(r.quality))
+            assert node is not None  # a template is required by the model
+            items.append((EdgeSighting(r.camera, r.track_id, r.first_seen, r.last_seen,
+                                       r.frames), node))
+        except InvalidInputError as exc:
+            items.append(exc)
+            await run_in_threadpool(record_refusal, app.store, who.context, "sighting.submit",
+                                    {"camera": r.camera, "track": r.track_id}, exc)
+    valid = [i for i in items if not isinstance(i, InvalidInputError)]
+    answers = iter(await run_in_threadpool(app.edge.submit_batch, who.context, valid))
+    out = []
+    for item in items:
+        answer = item if isinstance(item, InvalidInputError) else next(answers)
+        if isinstance(answer, FrvsError):
+            status = next(s for cls, s in STATUS_FOR if isinstance(answer, cls))
+            out.append(BatchItemPublic(status=status, error=answer.code,
+                                       detail=answer.message))
+        else:
+            out.append(BatchItemPublic(
+                status=200 if answer.replayed else 201,
+                result=SubmittedSightingPublic.model_validate(answer.as_dict())))
+    return out

@@ -41,7 +41,8 @@
     const running = s && (s.health === "online" || s.health === "starting" || s.health === "offline");
     return el("article", { class: "card camera", "aria-labelledby": `cam-${camera.name}`, dataset: { camera: camera.name } },
       el("h2", { id: `cam-${camera.name}`, text: camera.name }),
-      placeholder, img,
+      // A node's frames never reach the centre: no picture to wait for.
+      camera.source === "edge" ? el("div", { class: "frame placeholder", text: "Frames stay on the edge node" }) : [placeholder, img],
       el("p", { class: "status" }, statusLine(camera.name, camera.source)),
       el("dl", { class: "facts" },
         el("dt", { text: "Source" }), el("dd", { text: camera.source }),
