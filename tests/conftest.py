@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +67,26 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded Milvus server (PyPI ``milvus``: a Milvus binary run as its own process,
+    speaking Milvus's gRPC API) on a free port with a fresh base directory: its URI."""
+    if importlib.util.find_spec("pymilvus") is None:
+        pytest.skip("pymilvus not installed: pip install 'frvs[milvus]'")
+    if importlib.util.find_spec("milvus") is None:
+        pytest.skip("the embedded Milvus server is not installed: pip install 'frvs[dev]'")
+    import socket
+
+    from milvus import default_server
+
+    default_server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        default_server.listen_port = int(s.getsockname()[1])
+    default_server.start()
+    try:
+        yield f"http://127.0.0.1:{default_server.listen_port}"
+    finally:
+        default_server.stop()

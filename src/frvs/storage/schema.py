@@ -160,3 +160,13 @@ class IndexChangeRow(Base):
     template_id: Mapped[int] = mapped_column(BigInteger)
     space_key: Mapped[str] = mapped_column(String(200))
     added: Mapped[bool] = mapped_column(Boolean)
+
+
+class SharedIndexRow(Base):
+    """How far an index shared by every replica (a Milvus server collection) has applied
+    its gallery's change log (migration ``0007_replicas``)."""
+
+    __tablename__ = "shared_indexes"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)

@@ -67,7 +67,7 @@ async def _stream(app: Application, request: Request, max_seconds: float,
     next_status = time.monotonic()
     # Only decisions are logged (an undecided review is never announced), so what the
     # log holds of an alert shows no reviewer another's verdict before the decision.
-    yield f"retry: {_RETRY_MS}\n: connected\n\n"
+    yield f": connected\nretry: {_RETRY_MS}\n\n"
     while time.monotonic() < deadline and not await request.is_disconnected():
         if feed.head > last_id:
             for event in await run_in_threadpool(log.after, last_id):

@@ -37,12 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import delete
 
 from frvs.core.errors import NotFoundError
 from frvs.core.templates import ModelSpace
 from frvs.storage.index.base import Matrix, VectorIndex
-from frvs.storage.index.factory import IndexSettings, build_index, index_name
+from frvs.storage.index.factory import IndexSettings, build_index, index_name, is_shared
 from frvs.storage.repositories import VectorBatch
+from frvs.storage.schema import SharedIndexRow
 from frvs.storage.store import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class IndexCatalog:
         self._data_dir = data_dir
         self._entries: dict[tuple[int, str], _Entry] = {}
         self._lock = threading.RLock()
+        # A Milvus server collection per (gallery, space) that every replica searches.
+        self._shared = is_shared(settings)
 
     def fresh(self, gallery_id: int, space: ModelSpace) -> VectorIndex:
         """The index of ``gallery_id`` in ``space``, caught up with the store."""
@@ -89,6 +93,8 @@ class IndexCatalog:
                 if entry.revision == revision:  # another thread caught it up meanwhile
                     return entry.index
                 with self._forgotten_on_failure(key, entry):
+                    if self._shared:
+                        return self._catch_up_shared(entry, revision)
                     return self._catch_up(entry, revision, uow)
 
     def _catch_up(self, entry: _Entry, revision: int, uow: UnitOfWork) -> VectorIndex:
@@ -99,6 +105,30 @@ class IndexCatalog:
             entry.position = head
         else:
             self._apply(entry, uow)
+        entry.revision = revision
+        return entry.index
+
+    def _catch_up_shared(self, entry: _Entry, revision: int) -> VectorIndex:
+        """Bring an index every replica shares (a Milvus collection) up to the store,
+        one replica at a time: the first loads it, the others apply the changes after
+        the position recorded beside it in the store."""
+        name = index_name(entry.gallery_id, entry.space.key)
+        with self._store.unit(write=True) as uow:
+            uow.serialise(f"shared-index:{name}")
+            row = uow.session.get(SharedIndexRow, name, with_for_update=True)
+            if row is None:
+                head = uow.templates.change_head(entry.gallery_id)
+                reset = getattr(entry.index, "reset", None)
+                if reset is not None:  # a collection left by an unshared run
+                    reset()
+                self._load(entry, uow.templates.vector_pages(entry.gallery_id, entry.space))
+                row = SharedIndexRow(name=name, position=head)
+                uow.session.add(row)
+            else:
+                entry.position = row.position
+                self._apply(entry, uow)
+                row.position = entry.position
+            entry.position = row.position
         entry.revision = revision
         return entry.index
 
@@ -164,7 +194,7 @@ class IndexCatalog:
         key = (gallery_id, space.key)
         with self._lock:
             entry = self._entries.get(key)
-        if entry is None or not ids:
+        if entry is None or not ids or self._shared:  # shared: the log is applied once
             return
         with entry.lock, self._forgotten_on_failure(key, entry):
             entry.index.add(np.asarray(ids, dtype=np.int64), vectors)
@@ -173,6 +203,8 @@ class IndexCatalog:
         """Templates this process just deleted; gone from every space's index at once."""
         with self._lock:
             entries = [(k, e) for k, e in self._entries.items() if k[0] == gallery_id]
+        if self._shared:
+            return
         for key, entry in entries:
             if ids:
                 with entry.lock, self._forgotten_on_failure(key, entry):
@@ -183,6 +215,11 @@ class IndexCatalog:
         with self._lock:
             for key in [k for k in self._entries if k[0] == gallery_id]:
                 del self._entries[key]
+        if self._shared:  # the next first load rebuilds the collection from the store
+            with self._store.unit(write=True) as uow:
+                uow.session.execute(delete(SharedIndexRow).where(
+                    SharedIndexRow.name.startswith(index_name(gallery_id, ""),
+                                                   autoescape=True)))
 
     def count(self, gallery_id: int, space: ModelSpace) -> int | None:
         """How many entries the in-memory index holds, or None when it is not built."""

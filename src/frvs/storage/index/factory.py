@@ -82,6 +82,13 @@ class MilvusIndexSettings(_IndexSection):
     )
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="Passed to MilvusIndex as keyword options.")
+    shared: bool = Field(
+        False, title="Collections shared by the replicas",
+        description="With a Milvus server (path 'http://...'), every replica searches the "
+        "same collection per (gallery, space) instead of each building its own: the first "
+        "replica loads it from the store, and from then on whichever replica searches first "
+        "applies the gallery's change log to it, one at a time. Off: each process drops "
+        "and rebuilds its collection at start (right for Milvus Lite, one process).")
 
 
 AnyIndexSettings = (
@@ -130,8 +137,16 @@ def build_index(
     location = settings.path or str(data_dir / "index" / "milvus.db")
     where = {"uri": location} if "://" in location else {"path": Path(location)}
     milvus = cls(dimension, collection=name, **where, **settings.options)
+    if settings.shared:  # kept in step with the store by the catalog, never rebuilt here
+        shared: VectorIndex = milvus
+        return shared
     # The store is the truth and every index is rebuilt from it: a collection left from
     # an earlier run may hold templates deleted since, and the port cannot list them.
     milvus._client.drop_collection(name)
     fresh: VectorIndex = cls(dimension, collection=name, **where, **settings.options)
     return fresh
+
+
+def is_shared(settings: AnyIndexSettings) -> bool:
+    """Whether the replicas share one index per (gallery, space) (a Milvus server)."""
+    return isinstance(settings, MilvusIndexSettings) and settings.shared

@@ -55,6 +55,12 @@ def upgrade() -> None:
         sa.Column("added", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_index_changes_gallery_id_id", "index_changes", ["gallery_id", "id"])
+    # The change-log position of each index the replicas share (a Milvus collection).
+    op.create_table(
+        "shared_indexes",
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+    )
     # Webhooks managed over the API and CLI, and the durable queue of their deliveries
     # that any replica works (storage/webhooks.py).
     op.create_table(
@@ -98,6 +104,7 @@ def downgrade() -> None:
     op.drop_table("rate_buckets")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
+    op.drop_table("shared_indexes")
     op.drop_index("ix_index_changes_gallery_id_id", table_name="index_changes")
     op.drop_table("index_changes")
     op.drop_index("ix_events_subject_ref", table_name="events")
