@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from frvs.alerts.notify import UNREACHABLE, sign, unfollowed_opener
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.core.metrics import DELIVERIES
 from frvs.storage.store import Store
 from frvs.storage.webhooks import Claimed, WebhookDeliveryRow, WebhookRow, claim, finish
 from frvs.video.source_policy import SourcePolicy, SourceRefusedError, describe
@@ -183,6 +184,9 @@ class WebhookWorker:
                     seconds=self.options.backoff_seconds * 2 ** (delivery.attempt - 1))
             with self._store.unit(write=True) as uow:
                 finish(uow.session, delivery.id, self._clock(), error, retry_at)
+            # The same counts as the in-process sender's, for /metrics.
+            DELIVERIES.labels("webhook", "delivered" if error is None else
+                              "retried" if retry_at is not None else "failed").inc()
             if error is not None and retry_at is None:
                 logger.warning("webhook %s: giving up on delivery %d: %s", delivery.webhook,
                                delivery.id, error)
