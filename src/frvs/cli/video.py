@@ -158,6 +158,8 @@ def _source_found(policy: SourcePolicy, source: str, camera: str) -> str:
         return "source refused"
     if checked.kind is SourceKind.STREAM:
         return f"{checked.scheme} URL parsed and its host resolves (not opened yet)"
+    if checked.kind is SourceKind.EDGE:
+        return "fed by an edge node ('frvs edge run' with a device key bound to it)"
     kind = "device" if checked.kind is SourceKind.DEVICE else (
         "folder" if Path(checked.location).is_dir() else "file")
     return f"{kind} {checked.location} exists and is readable"

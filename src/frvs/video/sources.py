@@ -163,8 +163,8 @@ def check_local(url: str, camera: str, options: SourceOptions, *,
     not a video fails here too. Streams are only parsed and their host resolved: one
     that is down now may be up later, and the capture worker reconnects."""
     checked = options.policy.check(url, options.origin)
-    if checked.kind is SourceKind.STREAM:
-        return checked
+    if checked.kind in (SourceKind.STREAM, SourceKind.EDGE):
+        return checked  # an edge camera's source is its node's: nothing here to check
     path = Path(checked.location)
     if not path.exists():
         raise FileReadError(f"source {describe(url)!r}: no such file, folder or device")
