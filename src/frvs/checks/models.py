@@ -78,6 +78,7 @@ class CheckPolicy:
     turn_deg: float = 25.0
     nod_deg: float = 15.0
     still_motion: float = 0.02
+    same_face_min: float = 0.3
     ghost_max_ratio: float = 0.6
     mirrored_capture: bool = False
     moves: tuple[Move, ...] = (Move.LEFT, Move.RIGHT, Move.UP, Move.DOWN)

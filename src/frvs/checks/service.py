@@ -210,13 +210,15 @@ class IdentityChecks:
         point = self.operating_point(pack)
         portrait, doc_face = self._document(document, point.pack)
         poses, templates, qualities = self._live(frames, point.pack)
+        # The document is compared with the live frame of best quality (the most frontal
+        # and sharp one): a turned head compares worse and says nothing more. Liveness
+        # then asks that every frame be that same face.
+        best = int(np.argmax([q.overall for q in qualities]))
         result_live = liveness.judge(
             poses, templates, len(frames), challenge, threshold=point.threshold,
             turn_deg=policy.turn_deg, nod_deg=policy.nod_deg,
-            time_limit_s=policy.time_limit_s, still_motion=policy.still_motion)
-        # The document is compared with the live frame of best quality (the most frontal
-        # and sharp one): a turned head compares worse and says nothing more.
-        best = int(np.argmax([q.overall for q in qualities]))
+            time_limit_s=policy.time_limit_s, still_motion=policy.still_motion,
+            matched=best, same_face_min=policy.same_face_min)
         score = doc_face.template.similarity(templates[best])
         notes = []
         if len(poses) < len(frames):

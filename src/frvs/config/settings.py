@@ -205,6 +205,13 @@ class CheckSettings(_Section):
     still_motion: float = Field(
         0.02, ge=0, le=1, description="A capture whose landmarks move less than this "
         "(in eye distances) between frames is a still image.")
+    same_face_min: float = Field(
+        0.3, ge=0, le=1, title="Same face in every frame",
+        description="Every live frame must resemble the frame compared with the document "
+        "at least this much (cosine similarity), so that the person doing the moves is "
+        "the person matched (not another's face spliced or morphed in). Below the match "
+        "threshold because a turned head compares worse with its frontal view; higher "
+        "refuses more real customers who turn far.")
     ghost_max_ratio: float = Field(
         0.6, gt=0, le=1, description="A second face in the document up to this share "
         "of the largest one's area is its ghost copy; a larger one is refused as "

@@ -1,0 +1,98 @@
+"""An attacker's view of identity checks, on real photos and real footage: each test is
+an attack that once got through (or could have), and what refuses it now.
+
+- one person does the moves and another's face is matched, the frames spliced with a
+  face morph between them;
+- a challenge raced with kept images: the losing check's images must not stay behind;
+- a file name that names the customer must not reach the audit trail;
+- a verifier key must reach nothing but the checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import check_media as cm
+import cv2
+import numpy as np
+import pytest
+from callers import LOCAL, key_caller
+from fastapi.testclient import TestClient
+
+from frvs.api.app import create_api
+from frvs.app import Application, build_application
+from frvs.checks.models import LiveFrame, parse_challenge
+from frvs.config.settings import load_settings
+from frvs.core.caller import Role
+
+
+@dataclass
+class World:
+    app: Application
+    client: TestClient
+    verifier: dict[str, str]
+    turn: list[cm.Image]
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("attacks")
+    app = build_application(load_settings(data_dir=root / "data"))
+    app.store.open()
+    token, _ = key_caller(app, Role.VERIFIER, "counter-9", "eve")
+    turn = [cm.read(p) for p in cm.turn_frames(data_dir, root / "turn")]
+    with TestClient(create_api(app)) as client:
+        yield World(app, client, {"Authorization": f"Bearer {token}"}, turn, data_dir)
+
+
+def _decoded(data: bytes) -> cm.Image:
+    return np.asarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), np.uint8)
+
+
+def morph_splice(app: Application, turn: list[cm.Image], other: cm.Image) -> list[cm.Image]:
+    """Person A's real head turn (slightly blurred, as a turning head is), then ``other``'s
+    face pasted over A's first frame and faded in over ten frames: a chain of faces
+    from A to B, each close to the next."""
+    turn = [np.asarray(cv2.GaussianBlur(f, (0, 0), 2.0), np.uint8) for f in turn]
+    base = turn[0]
+    a = app.engine.detect(base)[0].detection.landmarks.points.astype(np.float32)
+    b = app.engine.detect(other)[0].detection.landmarks.points.astype(np.float32)
+    matrix, _ = cv2.estimateAffinePartial2D(b, a)
+    pasted = cv2.warpAffine(other, matrix, (base.shape[1], base.shape[0]))
+    eye = float(np.linalg.norm(a[0] - a[1]))
+    centre = a.mean(axis=0)
+    mask = np.zeros(base.shape[:2], np.float32)
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), (int(eye * 1.3), int(eye * 1.8)),
+                0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), eye * 0.2)[..., None]
+    faded = [np.asarray(base * (1 - t * mask) + pasted * (t * mask), np.uint8)
+             for t in np.linspace(0.1, 1.0, 10)]
+    return turn + faded + [faded[-1]] * 3
+
+
+def test_a_morph_from_the_person_turning_to_the_documents_face_fails(world: World) -> None:
+    # Attack: Lin-Manuel Miranda does the turns; Alex Lacamoire's face is faded in over
+    # his frontal frame. Each frame is close to the next, so the frames once "held
+    # together" and the sharpest frame, Alex's, was the one matched: verified as Alex.
+    video = world.data_dir / "video"
+    alex = cm.read(video / "alex-lacamoire.png")
+    document = _decoded(cm.id_card(cm.portrait(world.app, video / "alex-lacamoire.png")))
+    frames = morph_splice(world.app, world.turn, alex)
+    live = [LiveFrame(f, i / 5, f"f{i}") for i, f in enumerate(frames)]
+    result = world.app.checks.run(LOCAL, document, live, parse_challenge("left,right"))
+    assert result.match  # the faded-in face is Alex's: the document matches it
+    assert not result.liveness.passed and not result.passed
+    reasons = " ".join(result.liveness.reasons)
+    assert "not the face compared with the document" in reasons, reasons
+
+
+def test_the_genuine_turn_still_passes_the_same_face_rule(world: World) -> None:
+    # The defence must not refuse the real customer: the blurred real turn of one face.
+    video = world.data_dir / "video"
+    document = _decoded(cm.id_card(cm.portrait(world.app, video / "lin-manuel-miranda.png")))
+    frames = [np.asarray(cv2.GaussianBlur(f, (0, 0), 2.0), np.uint8) for f in world.turn]
+    live = [LiveFrame(f, i / 5, f"f{i}") for i, f in enumerate(frames)]
+    result = world.app.checks.run(LOCAL, document, live, parse_challenge("right,left"))
+    assert result.passed, result.liveness.reasons
