@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import check_media as cm
 import cv2
@@ -19,12 +20,14 @@ import numpy as np
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
+from frvs.oversight.tables import AuditEntryRow
 
 
 @dataclass
@@ -96,3 +99,30 @@ def test_the_genuine_turn_still_passes_the_same_face_rule(world: World) -> None:
     live = [LiveFrame(f, i / 5, f"f{i}") for i, f in enumerate(frames)]
     result = world.app.checks.run(LOCAL, document, live, parse_challenge("right,left"))
     assert result.passed, result.liveness.reasons
+
+
+def post_check(w: World, document: tuple[str, bytes], frames: list[tuple[str, bytes]],
+               challenge: str = "left,right") -> Any:
+    files = [("document", (document[0], document[1], "image/jpeg"))]
+    files += [("live", (name, data, "image/jpeg")) for name, data in frames]
+    return w.client.post("/v1/checks", files=files, data={"challenge": challenge},
+                         headers=w.verifier)
+
+
+def test_file_names_never_reach_the_audit_trail(world: World) -> None:
+    # Attack on minimisation: a counter's scanner names files after the customer. The
+    # refusal of a corrupt frame (or document) once quoted that name.
+    card = cm.jpeg(cm.portrait(world.app, world.data_dir / "video" / "lin-manuel-miranda.png"))
+    frames = [(f"jane-doe-selfie-{i}.jpg", cm.jpeg(f)) for i, f in enumerate(world.turn[:6])]
+    frames[3] = ("jane-doe-selfie-3.jpg", b"\xff\xd8\xff\xe0 not a jpeg at all")
+    r = post_check(world, ("passport-jane-doe.jpg", card), frames)
+    assert r.status_code in (400, 415, 422), r.text
+    assert "jane" not in r.text.lower()
+    assert "frame 4" in r.text or "live frame 4" in r.text, r.text
+    r = post_check(world, ("passport-jane-doe.jpg", b"\xff\xd8 torn scan"), frames[:3])
+    assert r.status_code in (400, 415, 422) and "jane" not in r.text.lower(), r.text
+    with world.app.store.unit() as uow:
+        entries = uow.session.scalars(select(AuditEntryRow).where(
+            AuditEntryRow.action == "identity_check")).all()
+        trail = " ".join(f"{e.inputs} {e.result}" for e in entries).lower()
+    assert entries and "jane" not in trail, trail
