@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 
 ACTION = "identity_check"
 MEDIA_FOLDER = "checks"
+ORPHAN_GRACE = timedelta(hours=1)
+"""Kept-image folders no row names are swept once older than this: far longer than a
+check takes from writing its images to its commit."""
 
 Clock = Callable[[], datetime]
 
@@ -251,13 +254,24 @@ class IdentityChecks:
     def _record(self, caller: AuditContext, row: IdentityCheckRow, inputs: dict[str, object],
                 document: BGRImage, frames: Sequence[LiveFrame], *,
                 challenge_id: str | None) -> None:
-        if row.media_path is not None:
-            # Written before the row commits: a crash leaves files no row names, never
-            # a row naming missing files.
+        if row.media_path is None:
+            self._commit(caller, row, inputs, challenge_id=challenge_id)
+            return
+        # Written before the row commits: a crash leaves files no row names (swept by
+        # purge_expired), never a row naming missing files. A refused commit (a
+        # challenge answered twice at once) removes them at once.
+        try:
             self._store.media.write(f"{row.media_path}/document.jpg", _jpeg(document))
             for i, frame in enumerate(frames):
                 self._store.media.write(f"{row.media_path}/frame-{i:03d}.jpg",
                                         _jpeg(frame.image))
+            self._commit(caller, row, inputs, challenge_id=challenge_id)
+        except BaseException:
+            self._store.media.remove_folder(row.media_path)
+            raise
+
+    def _commit(self, caller: AuditContext, row: IdentityCheckRow,
+                inputs: dict[str, object], *, challenge_id: str | None) -> None:
         with self._store.unit(write=True) as uow:
             if challenge_id is not None:
                 # Used up in the check's own transaction, by a conditional update: of two
@@ -394,4 +408,23 @@ class IdentityChecks:
                                              {"checks": len(rows)}))
         for folder in folders:
             self._store.media.remove_folder(folder)
+        self._sweep_orphans(caller, now)
         return len(rows)
+
+    def _sweep_orphans(self, caller: AuditContext, now: datetime) -> int:
+        """Remove kept-image folders no row names, left by a crash between writing the
+        images and the check's commit, or between a purge's commit and its deletion.
+        Only folders older than ``ORPHAN_GRACE`` (a check in flight may be about to
+        commit a younger one). Audited with the count when any were removed."""
+        with self._store.unit() as uow:
+            named = {path for path in uow.session.scalars(select(
+                IdentityCheckRow.media_path).where(IdentityCheckRow.media_path.is_not(None)))
+                if path}
+        cutoff = (now - ORPHAN_GRACE).timestamp()
+        removed = self._store.media.sweep_folders(MEDIA_FOLDER, named, cutoff)
+        if removed:
+            with self._store.unit(write=True) as uow:
+                uow.audit(caller, AuditDraft(
+                    f"{ACTION}_purge", {"now": now.isoformat(), "orphans": True},
+                    {"folders": removed}))
+        return removed

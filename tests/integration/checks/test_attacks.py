@@ -9,7 +9,10 @@ an attack that once got through (or could have), and what refuses it now.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from frvs.app import Application, build_application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
+from frvs.core.errors import ConflictError
+from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 
 
@@ -126,3 +131,50 @@ def test_file_names_never_reach_the_audit_trail(world: World) -> None:
             AuditEntryRow.action == "identity_check")).all()
         trail = " ".join(f"{e.inputs} {e.result}" for e in entries).lower()
     assert entries and "jane" not in trail, trail
+
+
+def test_a_raced_challenge_leaves_no_kept_images_behind(tmp_path: Path, data_dir: Path) -> None:
+    # Attack on minimisation with checks.keep_images on: two answers of one challenge
+    # at once. The loser wrote its images before its transaction was refused; they
+    # once stayed forever, named by no row, so no retention run ever removed them.
+    app = build_application(load_settings(data_dir=tmp_path / "data",
+                                          checks={"keep_images": True}))
+    app.store.open()
+    images = data_dir / "pairs" / "images"
+    document = read_image(images / "img38.jpg")
+    frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
+    issued = app.checks.issue_challenge(LOCAL)
+    start = threading.Barrier(2)
+
+    def answer() -> str:
+        start.wait()
+        try:
+            app.checks.run(LOCAL, document, frames, (), challenge_id=issued.id)
+        except ConflictError:
+            return "conflict"
+        return "checked"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: answer(), range(2)))
+    assert outcomes == ["checked", "conflict"]
+    kept = [p.name for p in (app.store.media.root / "checks").iterdir()]
+    assert len(kept) == 1, kept
+    app.stop()
+
+
+def test_images_a_crash_left_behind_are_swept_by_retention(tmp_path: Path) -> None:
+    # kill -9 between writing the kept images and the commit (or between the purge's
+    # commit and its deletion) leaves a folder no row names: the purge sweeps it once
+    # it is older than any check in flight could be.
+    app = build_application(load_settings(data_dir=tmp_path / "data",
+                                          checks={"keep_images": True}))
+    app.store.open()
+    app.store.media.write("checks/0123abcd/frame-000.jpg", b"\xff\xd8 face")
+    app.store.media.write("checks/4567ef01/frame-000.jpg", b"\xff\xd8 face")
+    old = app.store.media.root / "checks" / "0123abcd"
+    for path in (old, old / "frame-000.jpg"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert app.checks.purge_expired(LOCAL) == 0  # no row's images expired
+    left = sorted(p.name for p in (app.store.media.root / "checks").iterdir())
+    assert left == ["4567ef01"]  # the young folder may be a check about to commit
+    app.stop()
