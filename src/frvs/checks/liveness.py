@@ -15,7 +15,10 @@ What it checks, each failure with its own reason:
   its plane or tilted changes where the face is, its size and its roll, but hardly the
   pose read from the landmarks (a tilt of a flat picture squeezes the eye distance and
   the nose's offset alike, so their ratio, the yaw, stays). Moving without turning is
-  reported as a flat picture.
+  reported as a flat picture. Limit: only while the detector reads the foreshortened
+  face well. A print tilted by 60-70 degrees (50 with a wide-angle lens) degrades the
+  landmarks and its yaw reads like a turn; five landmarks cannot tell the two apart
+  (README, "A printed photo tilted steeply fakes a turn").
 - **one and the same face throughout**: the templates of all frames must be linked,
   frame to frame, at the match threshold (the weakest link of their maximum spanning
   tree, ``frame_agreement``). A frame-to-frame chain lets a profile frame join through

@@ -5,6 +5,8 @@ an attack that once got through (or could have), and what refuses it now.
   face morph between them;
 - a challenge raced with kept images: the losing check's images must not stay behind;
 - a file name that names the customer must not reach the audit trail;
+- a printed photo tilted in 3-D about its vertical axis (a perspective warp of a real
+  frontal photo), which must not read as a head turn, up to the tilt the README states;
 - a verifier key must reach nothing but the checks."""
 
 from __future__ import annotations
@@ -178,3 +180,39 @@ def test_images_a_crash_left_behind_are_swept_by_retention(tmp_path: Path) -> No
     left = sorted(p.name for p in (app.store.media.root / "checks").iterdir())
     assert left == ["4567ef01"]  # the young folder may be a check about to commit
     app.stop()
+
+
+def tilted_print(photo: cm.Image, tilt_deg: float, focal: float = 600.0) -> cm.Image:
+    """``photo`` printed, filling 90% of a 640x480 frame's width, turned by ``tilt_deg``
+    about its vertical axis in front of a camera of focal length ``focal`` pixels."""
+    h, w = photo.shape[:2]
+    width, height = 640, 480
+    pw, ph = 0.9 * width, 0.9 * width * h / w
+    yaw = np.radians(tilt_deg)
+    corners = np.array([[-pw / 2, -ph / 2, 0], [pw / 2, -ph / 2, 0], [pw / 2, ph / 2, 0],
+                        [-pw / 2, ph / 2, 0]])
+    turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0],
+                     [-np.sin(yaw), 0, np.cos(yaw)]])
+    placed = corners @ turn.T + np.array([0, 0, focal])
+    projected = placed[:, :2] * focal / placed[:, 2:3] + np.array([width / 2, height / 2])
+    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    matrix = cv2.getPerspectiveTransform(source, projected.astype(np.float32))
+    return np.asarray(cv2.warpPerspective(photo, matrix, (width, height),
+                                          borderValue=(40, 40, 40)), np.uint8)
+
+
+def test_a_print_tilted_back_and_forth_is_not_a_head_turn(world: World) -> None:
+    # A frontal photo tilted to 50 degrees one way, then the other, as if the head
+    # turned: the yaw read from the landmarks stays within a few degrees. (Steeper
+    # tilts fake a turn; the README states that limit.)
+    images = world.data_dir / "pairs" / "images"
+    photo = cm.read(images / "img39.jpg")
+    document = read_image(images / "img38.jpg")
+    angles = [0, -25, -50, -50, -25, 0, 25, 50, 50, 25, 0]
+    live = [LiveFrame(tilted_print(photo, a), i / 5, f"f{i}") for i, a in enumerate(angles)]
+    for challenge in ("left,right", "right,left"):
+        result = world.app.checks.run(LOCAL, document, live, parse_challenge(challenge))
+        assert result.match and not result.liveness.passed
+        low, high = result.liveness.yaw_range
+        assert high - low < 25, (low, high)
+        assert any(r.startswith("flat picture") for r in result.liveness.reasons)
