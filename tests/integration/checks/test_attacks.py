@@ -216,3 +216,44 @@ def test_a_print_tilted_back_and_forth_is_not_a_head_turn(world: World) -> None:
         low, high = result.liveness.yaw_range
         assert high - low < 25, (low, high)
         assert any(r.startswith("flat picture") for r in result.liveness.reasons)
+
+
+VERIFIER_MAY = {("GET", "/v1/checks"), ("GET", "/v1/checks/{check_id}"),
+                ("POST", "/v1/checks"), ("POST", "/v1/checks/challenges"),
+                ("GET", "/v1/me")}
+"""The API routes a verifier key may use; every other /v1 route must answer 403."""
+
+
+def test_a_verifier_key_reaches_no_other_route(world: World) -> None:
+    # Attack on authorisation: a counter's verifier key tried on every /v1 route of the
+    # served OpenAPI document (galleries, search, alerts and their pictures, audit,
+    # evidence, the event stream, cameras, keys, stats).
+    spec = world.client.get("/openapi.json").json()
+    tried = 0
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            if not path.startswith("/v1/") or (method.upper(), path) in VERIFIER_MAY:
+                continue
+            url = path.replace("{", "").replace("}", "")  # any value: refused before use
+            with world.client.stream(method.upper(), url, headers=world.verifier) as r:
+                assert r.status_code == 403, (method, path, r.status_code)
+            tried += 1
+    assert tried > 40
+
+
+def test_another_verifiers_check_is_indistinguishable_from_none(world: World) -> None:
+    # Attack: a verifier enumerating check ids to read another counter's results.
+    images = world.data_dir / "pairs" / "images"
+    _, other = key_caller(world.app, Role.VERIFIER, "counter-10", "mallory-target")
+    still = read_image(images / "img39.jpg")
+    theirs = world.app.checks.run(other, read_image(images / "img38.jpg"),
+                                  [LiveFrame(still, i / 5, f"f{i}") for i in range(5)],
+                                  parse_challenge("left,right"))
+    missing = "0" * 32
+    a = world.client.get(f"/v1/checks/{theirs.id}", headers=world.verifier)
+    b = world.client.get(f"/v1/checks/{missing}", headers=world.verifier)
+    assert a.status_code == b.status_code == 404
+    assert a.json() | {"detail": ""} == b.json() | {"detail": ""}
+    assert a.json()["detail"].replace(theirs.id, missing) == b.json()["detail"]
+    listed = world.client.get("/v1/checks", headers=world.verifier).json()["items"]
+    assert theirs.id not in {c["id"] for c in listed}
