@@ -275,11 +275,19 @@ class IdentityChecks:
         with self._store.unit(write=True) as uow:
             if challenge_id is not None:
                 # Used up in the check's own transaction, by a conditional update: of two
-                # checks answering one challenge at once, exactly one commits.
+                # checks answering one challenge at once, exactly one commits; and only
+                # while it has not expired by the check's own time (it may have expired
+                # while the check ran, after it was first read).
                 used = uow.session.execute(update(IdentityChallengeRow).where(
                     IdentityChallengeRow.id == challenge_id,
-                    IdentityChallengeRow.used_at.is_(None)).values(used_at=row.at))
+                    IdentityChallengeRow.used_at.is_(None),
+                    IdentityChallengeRow.expires_at >= row.at).values(used_at=row.at))
                 if getattr(used, "rowcount", 0) != 1:
+                    issued = uow.session.get(IdentityChallengeRow, challenge_id)
+                    if issued is not None and issued.used_at is None:
+                        raise InvalidInputError(
+                            f"challenge {challenge_id!r} expired at "
+                            f"{issued.expires_at.isoformat()}, before the check was done")
                     raise ConflictError(f"challenge {challenge_id!r} was already answered")
             uow.session.add(row)
             uow.audit(caller, AuditDraft(ACTION, inputs, {

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from sqlalchemy import select
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.checks.models import LiveFrame, parse_challenge
+from frvs.checks.service import IdentityChecks
+from frvs.checks.tables import IdentityChallengeRow
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
-from frvs.core.errors import ConflictError
+from frvs.core.errors import ConflictError, InvalidInputError
+from frvs.galleries.ports import utc_now
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 
@@ -257,3 +261,28 @@ def test_another_verifiers_check_is_indistinguishable_from_none(world: World) ->
     assert a.json()["detail"].replace(theirs.id, missing) == b.json()["detail"]
     listed = world.client.get("/v1/checks", headers=world.verifier).json()["items"]
     assert theirs.id not in {c["id"] for c in listed}
+
+
+def test_a_challenge_that_expires_while_its_check_runs_is_not_used(world: World) -> None:
+    # Attack on issued challenges: send the capture just before the challenge expires,
+    # so that it was valid when read and expired by the time the check commits (a slow
+    # check, or many frames). The expiry once held only at the first read.
+    start = utc_now()
+    ticks = iter([start, start + timedelta(seconds=39), start + timedelta(seconds=41)])
+    last = [start]
+
+    def clock() -> datetime:
+        last[0] = next(ticks, last[0])
+        return last[0]
+
+    checks = IdentityChecks(world.app.engine, world.app.store, world.app.checks.policy, clock)
+    issued = checks.issue_challenge(LOCAL)  # expires at start + 10 s + 30 s
+    images = world.data_dir / "pairs" / "images"
+    still = read_image(images / "img39.jpg")
+    with pytest.raises(InvalidInputError, match="expired"):
+        checks.run(LOCAL, read_image(images / "img38.jpg"),
+                   [LiveFrame(still, i / 5, f"f{i}") for i in range(5)], (),
+                   challenge_id=issued.id)
+    with world.app.store.unit() as uow:
+        row = uow.session.get(IdentityChallengeRow, issued.id)
+        assert row is not None and row.used_at is None
