@@ -33,9 +33,10 @@ from frvs.app import Application, build_application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.checks.service import IdentityChecks
 from frvs.checks.tables import IdentityChallengeRow
+from frvs.cli.checks import read_capture
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
-from frvs.core.errors import ConflictError, InvalidInputError
+from frvs.core.errors import ConflictError, ImageTooLargeError, InvalidInputError
 from frvs.galleries.ports import utc_now
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
@@ -286,3 +287,19 @@ def test_a_challenge_that_expires_while_its_check_runs_is_not_used(world: World)
     with world.app.store.unit() as uow:
         row = uow.session.get(IdentityChallengeRow, issued.id)
         assert row is not None and row.used_at is None
+
+
+def test_a_huge_video_for_the_cli_is_refused_before_memory_runs_out(
+        tmp_path: Path, data_dir: Path) -> None:
+    # Attack on memory: 'frvs check' given a video of large frames (here the real clip
+    # at 1920x1080; the same holds for 8K). Each decoded frame was kept until
+    # checks.max_frames, 60 x 8K = 6 GB. Now the capture's pixels are bounded by the
+    # process's pixel budget, as the API's uploads are, with a clear error.
+    video = tmp_path / "big.mp4"
+    cm.ffmpeg("-ss", f"{cm.TURN_START}", "-t", "1.5", "-i", str(cm.clip(data_dir)), "-an",
+              "-vf", "scale=1920:1080", str(video))
+    app = build_application(load_settings(data_dir=tmp_path / "data",
+                                          limits={"max_concurrent_pixels": 10_000_000}))
+    with pytest.raises(ImageTooLargeError, match="pixel budget"):
+        read_capture(app, [video], fps=5.0)  # 8 frames of 2.07 MP: 16.6 MP
+    assert len(read_capture(app, [video], fps=2.0)) == 3  # 6.2 MP: within the budget
