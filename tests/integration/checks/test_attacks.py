@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -303,3 +304,95 @@ def test_a_huge_video_for_the_cli_is_refused_before_memory_runs_out(
     with pytest.raises(ImageTooLargeError, match="pixel budget"):
         read_capture(app, [video], fps=5.0)  # 8 frames of 2.07 MP: 16.6 MP
     assert len(read_capture(app, [video], fps=2.0)) == 3  # 6.2 MP: within the budget
+
+
+CHECK_LOOP = """
+import sys
+from pathlib import Path
+from frvs.app import build_application
+from frvs.checks.models import LiveFrame, parse_challenge
+from frvs.config.settings import load_settings
+from frvs.core.caller import system_caller
+from frvs.imaging.decode import read_image
+app = build_application(load_settings(data_dir=Path(sys.argv[1]),
+                                      checks={"keep_images": True}))
+app.store.open()
+images = Path(sys.argv[2])
+document = read_image(images / "img38.jpg")
+frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
+caller, challenge = system_caller("counter"), parse_challenge("left,right")
+app.checks.run(caller, document, frames, challenge)  # models loaded
+print("ready", flush=True)
+while True:
+    app.checks.run(caller, document, frames, challenge)
+"""
+
+
+def test_kill_9_during_checks_leaves_no_check_without_its_audit_entry(
+        tmp_path: Path, data_dir: Path) -> None:
+    # Attack on the audit trail: kill -9 a process in the middle of running checks
+    # (with kept images: files, row and audit entry). Every check row must have its
+    # audit entry, the trail must verify, and images without a row must be swept.
+    import random
+    import subprocess
+    import sys
+    import time
+
+    from frvs_process import FRVS
+
+    from frvs.checks.tables import IdentityCheckRow
+
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-c", CHECK_LOOP, str(data),
+                             str(data_dir / "pairs" / "images")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(1.5 + random.random())  # several checks, then anywhere in one
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    app = build_application(load_settings(data_dir=data))
+    app.store.open()
+    with app.store.unit() as uow:
+        rows = {r.id: r.media_path for r in uow.session.scalars(select(IdentityCheckRow))}
+        audited = {e.result.get("check") for e in uow.session.scalars(
+            select(AuditEntryRow).where(AuditEntryRow.action == "identity_check"))}
+    assert rows and set(rows) <= audited
+    assert all(path and app.store.media.exists(f"{path}/document.jpg")
+               for path in rows.values())
+    app.stop()
+    done = subprocess.run([FRVS, "audit", "verify"], capture_output=True, text=True,
+                          env={**os.environ, "FRVS_DATA_DIR": str(data)}, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_frame_repeated_with_noise_is_not_a_live_head(world: World) -> None:
+    # Attack on "not a still image": the same real frame sent ten times, each with a
+    # little sensor-like noise so that the frames (and their digests) differ.
+    rng = np.random.default_rng(7)
+    frames = [np.asarray(np.clip(world.turn[0] + rng.normal(0, 4, world.turn[0].shape),
+                                 0, 255), np.uint8) for _ in range(10)]
+    document = _decoded(cm.id_card(cm.portrait(
+        world.app, world.data_dir / "video" / "lin-manuel-miranda.png")))
+    live = [LiveFrame(f, i / 5, f"f{i}") for i, f in enumerate(frames)]
+    result = world.app.checks.run(LOCAL, document, live, parse_challenge("left,right"))
+    assert result.match and not result.liveness.passed
+    assert any(r.startswith("challenge not followed") for r in result.liveness.reasons)
+
+
+def test_too_many_frames_and_a_huge_declared_frame_are_refused_cheaply(world: World) -> None:
+    # Attacks on memory over the API: 301 frames; one PNG whose header declares
+    # 60000 x 60000 pixels (a few hundred bytes, 10.8 GB decoded).
+    card = cm.jpeg(cm.portrait(world.app, world.data_dir / "video" / "lin-manuel-miranda.png"))
+    small = cm.jpeg(world.turn[0])
+    r = post_check(world, ("d.jpg", card), [(f"{i}.jpg", small) for i in range(301)])
+    assert r.status_code == 400 and "too many frames" in r.text, r.text
+    _, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    header = bytearray(png.tobytes())
+    header[16:24] = (60000).to_bytes(4, "big") * 2  # IHDR width and height
+    header[29:33] = zlib.crc32(bytes(header[12:29])).to_bytes(4, "big")  # its CRC
+    frames = [(f"{i}.jpg", small) for i in range(5)] + [("big.png", bytes(header))]
+    r = post_check(world, ("d.jpg", card), frames)
+    assert r.status_code in (400, 413, 422) and "pixels" in r.text, r.text
