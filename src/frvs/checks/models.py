@@ -83,7 +83,7 @@ class CheckPolicy:
     mirrored_capture: bool = False
     moves: tuple[Move, ...] = (Move.LEFT, Move.RIGHT, Move.UP, Move.DOWN)
     challenge_length: int = 2
-    require_issued_challenge: bool = False
+    require_issued_challenge: bool = True
     challenge_slack_s: float = 30.0
     keep_images: bool = False
     image_retention_days: int = 30

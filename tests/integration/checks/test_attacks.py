@@ -55,7 +55,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[World]:
     root = tmp_path_factory.mktemp("attacks")
-    app = build_application(load_settings(data_dir=root / "data"))
+    app = build_application(load_settings(data_dir=root / "data",
+                                          checks={"require_issued_challenge": False}))
     app.store.open()
     token, _ = key_caller(app, Role.VERIFIER, "counter-9", "eve")
     turn = [cm.read(p) for p in cm.turn_frames(data_dir, root / "turn")]
@@ -396,3 +397,30 @@ def test_too_many_frames_and_a_huge_declared_frame_are_refused_cheaply(world: Wo
     frames = [(f"{i}.jpg", small) for i in range(5)] + [("big.png", bytes(header))]
     r = post_check(world, ("d.jpg", card), frames)
     assert r.status_code in (400, 413, 422) and "pixels" in r.text, r.text
+
+
+def test_by_default_the_server_picks_the_moves_and_its_clock_bounds_the_capture(
+        tmp_path: Path, data_dir: Path) -> None:
+    # Attack on the challenge: a client that names its own challenge (one that fits a
+    # recording it holds) and the capture times it likes (here 1 s for the whole
+    # capture, whatever it took). By default the API now takes only issued challenges,
+    # whose moves the server drew and whose expiry its own clock measures.
+    app = build_application(load_settings(data_dir=tmp_path / "data"))
+    app.store.open()
+    token, _ = key_caller(app, Role.VERIFIER, "counter-11", "ivy")
+    headers = {"Authorization": f"Bearer {token}"}
+    frames = [p.read_bytes() for p in cm.turn_frames(data_dir, tmp_path / "turn")]
+    card = cm.id_card(cm.portrait(app, data_dir / "video" / "lin-manuel-miranda.png"))
+    files = [("document", ("d.jpg", card, "image/jpeg"))]
+    files += [("live", (f"{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
+    times = ",".join(f"{i / len(frames):.3f}" for i in range(len(frames)))
+    with TestClient(create_api(app)) as client:
+        r = client.post("/v1/checks", files=files, headers=headers,
+                        data={"challenge": "right,left", "times": times})
+        assert r.status_code == 400 and "issued challenge" in r.text, r.text
+        issued = client.post("/v1/checks/challenges", headers=headers).json()
+        r = client.post("/v1/checks", files=files, headers=headers,
+                        data={"challenge_id": issued["id"], "times": times})
+        assert r.status_code == 201, r.text
+        assert r.json()["liveness"]["challenge"] == issued["moves"]
+    app.stop()
