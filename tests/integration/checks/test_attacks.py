@@ -424,3 +424,22 @@ def test_by_default_the_server_picks_the_moves_and_its_clock_bounds_the_capture(
         assert r.status_code == 201, r.text
         assert r.json()["liveness"]["challenge"] == issued["moves"]
     app.stop()
+
+
+def test_a_print_rotated_in_its_plane_and_scaled_is_a_flat_picture(world: World) -> None:
+    # A real frontal photo turned in the image plane by up to 30 degrees each way and
+    # brought closer and further (70%..130%): roll and size change, the pose does not.
+    images = world.data_dir / "pairs" / "images"
+    photo = cm.read(images / "img39.jpg")
+    h, w = photo.shape[:2]
+    frames = []
+    for i, (angle, scale) in enumerate([(0, 1.0), (-15, 0.85), (-30, 0.7), (-15, 0.85),
+                                        (0, 1.0), (15, 1.15), (30, 1.3), (15, 1.15),
+                                        (0, 1.0)]):
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        frames.append(LiveFrame(np.asarray(cv2.warpAffine(photo, matrix, (w, h)), np.uint8),
+                                i / 5, f"f{i}"))
+    result = world.app.checks.run(LOCAL, read_image(images / "img38.jpg"), frames,
+                                  parse_challenge("left,right"))
+    assert result.match and not result.liveness.passed
+    assert any(r.startswith("flat picture") for r in result.liveness.reasons), result
