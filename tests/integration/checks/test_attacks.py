@@ -1,13 +1,16 @@
-"""An attacker's view of identity checks, on real photos and real footage: each test is
-an attack that once got through (or could have), and what refuses it now.
+"""An attacker's view of identity checks, on real photos and real footage. Each test is
+an attack; those that once got through say so and what refuses them now.
 
-- one person does the moves and another's face is matched, the frames spliced with a
-  face morph between them;
-- a challenge raced with kept images: the losing check's images must not stay behind;
-- a file name that names the customer must not reach the audit trail;
-- a printed photo tilted in 3-D about its vertical axis (a perspective warp of a real
-  frontal photo), which must not read as a head turn, up to the tilt the README states;
-- a verifier key must reach nothing but the checks."""
+Liveness: a face morphed in over the person doing the moves (broke: fixed by the
+same-face rule); a print tilted in 3-D to 50 degrees, rotated in its plane and scaled,
+one frame repeated with noise (held; steeper tilts fake a turn, a limit the README
+states). Challenges: a client naming its own moves and times (broke: issued challenges
+by default); a challenge expiring while its check runs (broke: checked at commit).
+Authorisation: a verifier key on every other route; another verifier's check id (held).
+Minimisation: file names in refusals (broke: uploads renamed); kept images of a refused
+or killed check (broke: removed, and swept). Memory: a huge video for the CLI (broke:
+pixel budget); 301 frames, a PNG declaring 60000x60000 (held). Audit: kill -9 while
+checks run (held)."""
 
 from __future__ import annotations
 
