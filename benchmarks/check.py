@@ -90,7 +90,8 @@ def main() -> None:
         app.stop()
 
         log("over HTTP ...")
-        env = {**os.environ, "FRVS_DATA_DIR": str(root / "served")}
+        env = {**os.environ, "FRVS_DATA_DIR": str(root / "served"),
+               "FRVS_CHECKS__REQUIRE_ISSUED_CHALLENGE": "false"}  # a fixed challenge
         admin = json.loads(subprocess.run([FRVS, "init", "--json"], capture_output=True,
                                           text=True, env=env, check=True).stdout)["admin_key"]
         proc = start(root / "served", args.port)

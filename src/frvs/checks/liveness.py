@@ -15,11 +15,22 @@ What it checks, each failure with its own reason:
   its plane or tilted changes where the face is, its size and its roll, but hardly the
   pose read from the landmarks (a tilt of a flat picture squeezes the eye distance and
   the nose's offset alike, so their ratio, the yaw, stays). Moving without turning is
-  reported as a flat picture.
+  reported as a flat picture. Limit: only while the detector reads the foreshortened
+  face well. A print tilted by 60-70 degrees (50 with a wide-angle lens) degrades the
+  landmarks and its yaw reads like a turn; five landmarks cannot tell the two apart
+  (README, "A printed photo tilted steeply fakes a turn").
 - **one and the same face throughout**: the templates of all frames must be linked,
   frame to frame, at the match threshold (the weakest link of their maximum spanning
   tree, ``frame_agreement``). A frame-to-frame chain lets a profile frame join through
   its half-turned neighbours; two people make two groups whatever their order.
+- **the face that turns is the face compared**: a chain alone can be walked from one
+  person to another by a face morph faded in over a few frames (each frame close to the
+  next), so that one person does the moves and another's face is matched against the
+  document. Every frame must therefore also resemble the frame compared with the
+  document directly, at ``same_face_min`` (below the match threshold, since a face
+  turned 50 degrees compares worse with its own frontal view: 0.35..0.7 on the real
+  footage, while SFace scores of two different people in the shared pairs fall below
+  0.31 in 99 of 100 pairs).
 
 Directions: yaw > 0 is a turn to the customer's own left. In a camera image that is
 not mirrored (what webcams deliver and what the browser's canvas captures; only the
@@ -116,6 +127,12 @@ def frame_agreement(templates: Sequence[Template]) -> float:
     return weakest
 
 
+def unlike(templates: Sequence[Template], matched: int, floor: float) -> list[int]:
+    """The frames whose face resembles ``templates[matched]`` less than ``floor``."""
+    anchor = templates[matched]
+    return [i for i, t in enumerate(templates) if t.similarity(anchor) < floor]
+
+
 def groups_at(templates: Sequence[Template], threshold: float) -> list[list[int]]:
     """Frames linked (directly or through other frames) at ``threshold`` or above,
     largest group first."""
@@ -153,10 +170,12 @@ def _frames(indexes: Sequence[int], poses: Sequence[FramePose]) -> str:
 
 def judge(poses: Sequence[FramePose], templates: Sequence[Template], frames: int,
           challenge: Sequence[Move], *, threshold: float, turn_deg: float, nod_deg: float,
-          time_limit_s: float, still_motion: float) -> Liveness:
+          time_limit_s: float, still_motion: float, matched: int = 0,
+          same_face_min: float = 0.0) -> Liveness:
     """The liveness of a capture from the pose and template of each frame with a face
     (``poses[i]`` and ``templates[i]`` are of the same frame; ``frames`` counts every
-    frame, with a face or not)."""
+    frame, with a face or not; ``templates[matched]`` is the one compared with the
+    document)."""
     reasons: list[str] = []
     yaws, pitches = [p.yaw for p in poses], [p.pitch for p in poses]
     yaw_range, pitch_range = _span(yaws), _span(pitches)
@@ -191,6 +210,14 @@ def judge(poses: Sequence[FramePose], templates: Sequence[Template], frames: int
             f"more than one face: frames {_frames(groups[0], poses)} and "
             f"{_frames(groups[1], poses)} are not the same face (weakest link "
             f"{weakest:.3f}, below {threshold:.3f})")
+    strangers = unlike(templates, matched, same_face_min)
+    if strangers:
+        lowest = min(templates[i].similarity(templates[matched]) for i in strangers)
+        reasons.append(
+            f"more than one face: frames {_frames(strangers, poses)} are not the face "
+            f"compared with the document (frame {poses[matched].index + 1}; similarity as "
+            f"low as {lowest:.3f}, needs {same_face_min:.3f}): another person's moves, or "
+            "a face spliced or morphed in")
     return Liveness(passed=not reasons, reasons=tuple(reasons), challenge=tuple(challenge),
                     moves_seen=tuple(seen), frames=frames, frames_with_face=len(poses),
                     yaw_range=yaw_range, pitch_range=pitch_range, elapsed_s=elapsed,

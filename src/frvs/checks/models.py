@@ -78,11 +78,12 @@ class CheckPolicy:
     turn_deg: float = 25.0
     nod_deg: float = 15.0
     still_motion: float = 0.02
+    same_face_min: float = 0.3
     ghost_max_ratio: float = 0.6
     mirrored_capture: bool = False
     moves: tuple[Move, ...] = (Move.LEFT, Move.RIGHT, Move.UP, Move.DOWN)
     challenge_length: int = 2
-    require_issued_challenge: bool = False
+    require_issued_challenge: bool = True
     challenge_slack_s: float = 30.0
     keep_images: bool = False
     image_retention_days: int = 30

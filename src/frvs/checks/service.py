@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 
 ACTION = "identity_check"
 MEDIA_FOLDER = "checks"
+ORPHAN_GRACE = timedelta(hours=1)
+"""Kept-image folders no row names are swept once older than this: far longer than a
+check takes from writing its images to its commit."""
 
 Clock = Callable[[], datetime]
 
@@ -210,13 +213,15 @@ class IdentityChecks:
         point = self.operating_point(pack)
         portrait, doc_face = self._document(document, point.pack)
         poses, templates, qualities = self._live(frames, point.pack)
+        # The document is compared with the live frame of best quality (the most frontal
+        # and sharp one): a turned head compares worse and says nothing more. Liveness
+        # then asks that every frame be that same face.
+        best = int(np.argmax([q.overall for q in qualities]))
         result_live = liveness.judge(
             poses, templates, len(frames), challenge, threshold=point.threshold,
             turn_deg=policy.turn_deg, nod_deg=policy.nod_deg,
-            time_limit_s=policy.time_limit_s, still_motion=policy.still_motion)
-        # The document is compared with the live frame of best quality (the most frontal
-        # and sharp one): a turned head compares worse and says nothing more.
-        best = int(np.argmax([q.overall for q in qualities]))
+            time_limit_s=policy.time_limit_s, still_motion=policy.still_motion,
+            matched=best, same_face_min=policy.same_face_min)
         score = doc_face.template.similarity(templates[best])
         notes = []
         if len(poses) < len(frames):
@@ -249,21 +254,40 @@ class IdentityChecks:
     def _record(self, caller: AuditContext, row: IdentityCheckRow, inputs: dict[str, object],
                 document: BGRImage, frames: Sequence[LiveFrame], *,
                 challenge_id: str | None) -> None:
-        if row.media_path is not None:
-            # Written before the row commits: a crash leaves files no row names, never
-            # a row naming missing files.
+        if row.media_path is None:
+            self._commit(caller, row, inputs, challenge_id=challenge_id)
+            return
+        # Written before the row commits: a crash leaves files no row names (swept by
+        # purge_expired), never a row naming missing files. A refused commit (a
+        # challenge answered twice at once) removes them at once.
+        try:
             self._store.media.write(f"{row.media_path}/document.jpg", _jpeg(document))
             for i, frame in enumerate(frames):
                 self._store.media.write(f"{row.media_path}/frame-{i:03d}.jpg",
                                         _jpeg(frame.image))
+            self._commit(caller, row, inputs, challenge_id=challenge_id)
+        except BaseException:
+            self._store.media.remove_folder(row.media_path)
+            raise
+
+    def _commit(self, caller: AuditContext, row: IdentityCheckRow,
+                inputs: dict[str, object], *, challenge_id: str | None) -> None:
         with self._store.unit(write=True) as uow:
             if challenge_id is not None:
                 # Used up in the check's own transaction, by a conditional update: of two
-                # checks answering one challenge at once, exactly one commits.
+                # checks answering one challenge at once, exactly one commits; and only
+                # while it has not expired by the check's own time (it may have expired
+                # while the check ran, after it was first read).
                 used = uow.session.execute(update(IdentityChallengeRow).where(
                     IdentityChallengeRow.id == challenge_id,
-                    IdentityChallengeRow.used_at.is_(None)).values(used_at=row.at))
+                    IdentityChallengeRow.used_at.is_(None),
+                    IdentityChallengeRow.expires_at >= row.at).values(used_at=row.at))
                 if getattr(used, "rowcount", 0) != 1:
+                    issued = uow.session.get(IdentityChallengeRow, challenge_id)
+                    if issued is not None and issued.used_at is None:
+                        raise InvalidInputError(
+                            f"challenge {challenge_id!r} expired at "
+                            f"{issued.expires_at.isoformat()}, before the check was done")
                     raise ConflictError(f"challenge {challenge_id!r} was already answered")
             uow.session.add(row)
             uow.audit(caller, AuditDraft(ACTION, inputs, {
@@ -392,4 +416,23 @@ class IdentityChecks:
                                              {"checks": len(rows)}))
         for folder in folders:
             self._store.media.remove_folder(folder)
+        self._sweep_orphans(caller, now)
         return len(rows)
+
+    def _sweep_orphans(self, caller: AuditContext, now: datetime) -> int:
+        """Remove kept-image folders no row names, left by a crash between writing the
+        images and the check's commit, or between a purge's commit and its deletion.
+        Only folders older than ``ORPHAN_GRACE`` (a check in flight may be about to
+        commit a younger one). Audited with the count when any were removed."""
+        with self._store.unit() as uow:
+            named = {path for path in uow.session.scalars(select(
+                IdentityCheckRow.media_path).where(IdentityCheckRow.media_path.is_not(None)))
+                if path}
+        cutoff = (now - ORPHAN_GRACE).timestamp()
+        removed = self._store.media.sweep_folders(MEDIA_FOLDER, named, cutoff)
+        if removed:
+            with self._store.unit(write=True) as uow:
+                uow.audit(caller, AuditDraft(
+                    f"{ACTION}_purge", {"now": now.isoformat(), "orphans": True},
+                    {"folders": removed}))
+        return removed

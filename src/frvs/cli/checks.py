@@ -12,8 +12,8 @@ from frvs.app import Application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.cli.context import JsonOption, domain_errors, emit_json, state, who
 from frvs.core.caller import Role
-from frvs.core.errors import InvalidInputError, PermissionDeniedError
-from frvs.imaging.decode import read_image
+from frvs.core.errors import ImageTooLargeError, InvalidInputError, PermissionDeniedError
+from frvs.imaging.decode import BGRImage, read_image
 from frvs.video.source_policy import SourceOrigin
 from frvs.video.sources import SourceOptions, open_source
 
@@ -22,10 +22,37 @@ console = Console()
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
+class _CapturePixels:
+    """The pixels a capture holds, bounded like the API's uploads: each frame by
+    ``image_limits.max_pixels`` and all of them by the process's pixel budget (60
+    frames of a large video would otherwise be held at once, 6 GB at 8K)."""
+
+    def __init__(self, app: Application) -> None:
+        self._max = app.image_limits.max_pixels
+        self._budget = app.pixel_budget.capacity
+        self._total = 0
+
+    def admit(self, image: BGRImage, what: str) -> BGRImage:
+        height, width = image.shape[:2]
+        pixels = height * width
+        if pixels > self._max:
+            raise ImageTooLargeError(f"{what}: {width}x{height} is more than the limit of "
+                                     f"{self._max} pixels")
+        self._total += pixels
+        if self._total > self._budget:
+            raise ImageTooLargeError(
+                f"live capture: more than the pixel budget of {self._budget} pixels "
+                f"(limits.max_concurrent_pixels) at {width}x{height}; lower --fps or "
+                "the video's resolution")
+        return image
+
+
 def read_capture(app: Application, live: list[Path], fps: float) -> list[LiveFrame]:
     """The live frames: image files in capture order, ``1/fps`` seconds apart, or one
-    video file sampled at ``fps`` (FFmpeg's timestamps), at most ``max_frames``."""
+    video file sampled at ``fps`` (FFmpeg's timestamps), at most ``max_frames``, and at
+    most the pixel budget in all."""
     limit = app.checks.policy.max_frames
+    held = _CapturePixels(app)
     if len(live) == 1 and live[0].suffix.lower() not in IMAGE_SUFFIXES:
         path = live[0]
         if not path.is_file():
@@ -39,8 +66,9 @@ def read_capture(app: Application, live: list[Path], fps: float) -> list[LiveFra
                     raise InvalidInputError(
                         f"{path}: more than {limit} frames at {fps:g} fps; trim the video "
                         "or lower --fps")
-                frames.append(LiveFrame(frame.image, frame.timestamp,
-                                        f"{path}@{frame.timestamp:.2f}s"))
+                shown = f"{path}@{frame.timestamp:.2f}s"
+                frames.append(LiveFrame(held.admit(frame.image, shown), frame.timestamp,
+                                        shown))
                 due[0] = frame.timestamp + 1.0 / fps
         finally:
             source.close()
@@ -48,7 +76,7 @@ def read_capture(app: Application, live: list[Path], fps: float) -> list[LiveFra
         return [LiveFrame(f.image, f.time_s - start, f.name) for f in frames]
     if len(live) > limit:
         raise InvalidInputError(f"too many frames: {len(live)}, at most {limit}")
-    return [LiveFrame(read_image(p, app.image_limits), i / fps, str(p))
+    return [LiveFrame(held.admit(read_image(p, app.image_limits), str(p)), i / fps, str(p))
             for i, p in enumerate(live)]
 
 

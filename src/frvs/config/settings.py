@@ -214,6 +214,13 @@ class CheckSettings(_Section):
     still_motion: float = Field(
         0.02, ge=0, le=1, description="A capture whose landmarks move less than this "
         "(in eye distances) between frames is a still image.")
+    same_face_min: float = Field(
+        0.3, ge=0, le=1, title="Same face in every frame",
+        description="Every live frame must resemble the frame compared with the document "
+        "at least this much (cosine similarity), so that the person doing the moves is "
+        "the person matched (not another's face spliced or morphed in). Below the match "
+        "threshold because a turned head compares worse with its frontal view; higher "
+        "refuses more real customers who turn far.")
     ghost_max_ratio: float = Field(
         0.6, gt=0, le=1, description="A second face in the document up to this share "
         "of the largest one's area is its ghost copy; a larger one is refused as "
@@ -236,11 +243,13 @@ class CheckSettings(_Section):
     challenge_length: int = Field(2, ge=1, le=4, description="Moves per challenge: "
                                   "more resists replays of a short clip, takes longer.")
     require_issued_challenge: bool = Field(
-        False, description="API checks must answer a challenge the server issued to the "
+        True, description="API checks must answer a challenge the server issued to the "
         "same verifier (POST /v1/checks/challenges; the console always does): random by "
         "the server, answered once, within time_limit_s + challenge_slack_s of being "
-        "issued by the server's clock. Off also accepts a challenge named by the client "
-        "(integrations with their own capture; 'frvs check').")
+        "issued by the server's clock. Off also accepts a challenge named by the client, "
+        "with the client's frame times: a client holding a recording names the moves it "
+        "shows and any times it likes (only for integrations whose capture you trust; "
+        "'frvs check' runs in-process and is not affected).")
     challenge_slack_s: float = Field(
         30.0, ge=0, le=600, description="Time beyond time_limit_s an issued challenge "
         "stays answerable: camera start, upload and analysis. Shorter narrows the window "

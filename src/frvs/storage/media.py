@@ -72,5 +72,21 @@ class MediaStore:
                 removed += 1
         return removed
 
+    def sweep_folders(self, under: str, referenced: set[str], older_than: float) -> int:
+        """Delete the folders directly under ``under`` that ``referenced`` (relative
+        paths) does not name, if last changed before ``older_than`` (epoch seconds);
+        returns how many. For folders written before a commit that never came."""
+        parent = self.root / under
+        if not parent.is_dir():
+            return 0
+        removed = 0
+        for path in parent.iterdir():
+            relative = path.relative_to(self.root).as_posix()
+            if (path.is_dir() and relative not in referenced
+                    and path.stat().st_mtime < older_than):
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        return removed
+
     def exists(self, relative: str) -> bool:
         return (self.root / relative).is_file()

@@ -30,6 +30,9 @@ from frvs.imaging.decode import decode_image
 from frvs.oversight.tables import AuditEntryRow
 
 PURPOSE = "SIM card registration"
+CLIENT_NAMED = {"require_issued_challenge": False}
+"""These tests post the challenge by name (the rules' cases need chosen moves); by
+default the API takes only issued challenges (test_an_installation_may_require...)."""
 
 
 @dataclass
@@ -47,7 +50,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[World]:
     root = tmp_path_factory.mktemp("checks")
-    app = build_application(load_settings(data_dir=root / "data"))
+    app = build_application(load_settings(data_dir=root / "data", checks=CLIENT_NAMED))
     app.store.open()
     token, _ = key_caller(app, Role.VERIFIER, "counter-1", "ana")
     other, _ = key_caller(app, Role.VERIFIER, "counter-2", "ben")
@@ -239,7 +242,7 @@ def test_images_are_kept_only_when_turned_on_and_purged_after_retention(
         world: World, tmp_path: Path) -> None:
     app = build_application(load_settings(data_dir=tmp_path / "data",
                                           checks={"keep_images": True,
-                                                  "image_retention_days": 7}))
+                                                  "image_retention_days": 7} | CLIENT_NAMED))
     app.store.open()
     now = [utc_now()]
     checks = IdentityChecks(app.engine, app.store, app.checks.policy, lambda: now[0])
@@ -259,7 +262,7 @@ def test_images_are_kept_only_when_turned_on_and_purged_after_retention(
 def test_the_retention_run_deletes_kept_images_past_their_period(world: World,
                                                                  tmp_path: Path) -> None:
     app = build_application(load_settings(data_dir=tmp_path / "data",
-                                          checks={"keep_images": True}))
+                                          checks={"keep_images": True} | CLIENT_NAMED))
     app.store.open()
     frames = [LiveFrame(decode_image(f), i / 5, str(i)) for i, f in enumerate(world.turn[:6])]
     result = app.checks.run(LOCAL, decode_image(world.lin_card), frames,
@@ -298,7 +301,8 @@ def test_left_and_right_are_the_customers_own_and_a_mirrored_capture_is_set_back
     assert moves(world.app, first, "left,right") == ["left"]
     assert moves(world.app, flipped, "left,right") == ["left", "right"]  # a mirror swaps
     mirrored = build_application(load_settings(data_dir=tmp_path / "data",
-                                               checks={"mirrored_capture": True}))
+                                               checks={"mirrored_capture": True}
+                                               | CLIENT_NAMED))
     mirrored.store.open()
     assert moves(mirrored, flipped, "right,left") == ["right", "left"]
     mirrored.stop()

@@ -254,7 +254,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
     # create_camera names a folder: API cameras may name folders under the media roots.
     settings = load_settings(data_dir=tmp_path_factory.mktemp("matrix"),
                              api={"search_rate_per_minute": 100_000, "search_burst": 10_000},
-                             video={"media_roots": ["/nonexistent"]})
+                             video={"media_roots": ["/nonexistent"]},
+                             checks={"require_issued_challenge": False})
     app = build_application(settings)
     app.store.open()
     tokens = {r.value: key_caller(app, r, r.value)[0] for r in Role}

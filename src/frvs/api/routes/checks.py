@@ -153,6 +153,12 @@ async def run_check(
     the declared FMR's threshold, and challenge-response liveness. Only the digests and
     the decision are stored unless the deployment keeps images."""
     policy = app.checks.policy
+    # A counter's scanner or app may name files after the customer; errors quote file
+    # names, and refusals go to the audit trail with their message. So the uploads are
+    # named by their role and position only, before anything reads them.
+    document.filename = "document"
+    for i, upload in enumerate(live):
+        upload.filename = f"live frame {i + 1}"
     inputs = {"purpose": purpose, "challenge": challenge, "challenge_id": challenge_id,
               "frames": len(live)}
     try:
