@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import uuid
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,12 +21,13 @@ import numpy as np
 import pytest
 from callers import LOCAL
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
+from frvs.core.errors import InvalidInputError
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
@@ -103,10 +106,14 @@ def test_respelled_key_parts_are_one_report(world: tuple[Application, TestClient
     assert len({a.json()["sighting"] for a in answers}) == 1
     assert _count(app, select(func.count()).select_from(SightingRow)) == before + 1
     # Another spelling of the camera is another camera: not bound, not stored.
-    for camera in ("Stage", "STAGE", "ｓｔａｇｅ", "stage ", "stage\u200b"):
+    for camera in ("Stage", "STAGE", "ｓｔａｇｅ", "stage ", "stage\u200b", "stage\n"):
         r = client.post("/v1/sightings", headers=h, data=_form(
             ref, camera, "7", at.isoformat(), end))
-        assert r.status_code in (403, 422), (camera, r.status_code, r.text)
+        assert r.status_code in (400, 403, 422), (camera, r.status_code, r.text)
+    # Nor can such a spelling be registered as a camera of its own (a trailing newline
+    # passed the name rule's ``re.match`` with ``$``).
+    with pytest.raises(InvalidInputError):
+        CameraSpec("stage\n", "edge", ("hamilton",))
     assert _count(app, select(func.count()).select_from(SightingRow)) == before + 1
     assert app.oversight.trail.verify().ok
 
@@ -283,3 +290,71 @@ def test_hostile_heartbeats(world: tuple[Application, TestClient, Any]) -> None:
 def _admin(app: Application) -> dict[str, str]:
     issued = app.oversight.keys.create(LOCAL, Role.OPERATOR, f"op-{datetime.now(UTC).timestamp()}")
     return {"Authorization": f"Bearer {issued.token}"}
+
+
+def test_a_replay_after_erasure_names_no_one(world: tuple[Application, TestClient, Any]) -> None:
+    """Last in this module: it erases the enrolled subject."""
+    app, client, ref = world
+    h = _device(app, "after-erasure", "stage")
+    now = datetime.now(UTC)
+    form = _form(ref, "stage", "77", (now - timedelta(seconds=8)).isoformat(),
+                 (now - timedelta(seconds=6)).isoformat())
+    first = client.post("/v1/sightings", headers=h, data=form)
+    assert first.status_code == 201 and first.json()["subject"] == "lin-manuel-miranda"
+    app.oversight.rights.erase(LOCAL, "hamilton", "lin-manuel-miranda")
+    again = client.post("/v1/sightings", headers=h, data=form)
+    assert again.status_code == 200 and again.json()["replayed"]
+    body = again.json()
+    assert (body["subject"], body["gallery"], body["score"]) == (None, None, None), body
+    assert body["sighting"] == first.json()["sighting"]
+    assert app.oversight.trail.verify().ok
+
+
+PG_ADMIN_URL = os.environ.get(
+    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.mark.postgres
+def test_nul_and_control_characters_on_postgresql(tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold NUL: a heartbeat or report carrying one is refused
+    with a 4xx and its refusal is on the record, never a 500 or a lost audit entry."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 3})
+    name = f"edgeadv_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    app = build_application(load_settings(data_dir=tmp_path / "data", database_url=url))
+    try:
+        app.store.open()
+        app.galleries.create(LOCAL, GallerySpec("staff", GalleryKind.ATTENDANCE))
+        app.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("staff",)))
+        h = _device(app, "pg-node", "stage")
+        now = datetime.now(UTC)
+        with TestClient(create_api(app), raise_server_exceptions=False) as client:
+            beat = client.post("/v1/edge/heartbeat", headers=h, json={
+                "name": "nul\x00node", "version": "1", "cameras": ["stage"],
+                "sent_at": now.isoformat()})
+            assert beat.status_code == 400, beat.text
+            report = {"camera": "st\x00age", "track_id": "1",
+                      "first_seen": (now - timedelta(seconds=5)).isoformat(),
+                      "last_seen": now.isoformat(), "space": "x", "template": "AAAA"}
+            single = client.post("/v1/sightings", headers=h, data=report)
+            assert single.status_code in (400, 403, 422), single.text
+            batch = client.post("/v1/sightings/batch", headers=h, json={"reports": [
+                report | {"track_id": 1, "quality": {}}]})
+            assert batch.status_code in (200, 422), batch.text
+            if batch.status_code == 200:
+                assert 400 <= batch.json()[0]["status"] < 500
+        assert _refusals(app, "edge.heartbeat") == 1
+        assert _refusals(app, "sighting.submit") >= 1
+        assert app.oversight.trail.verify().ok
+    finally:
+        app.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
