@@ -358,3 +358,24 @@ def test_nul_and_control_characters_on_postgresql(tmp_path: Path) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_heartbeats_cannot_flood_the_audit_trail(
+        world: tuple[Application, TestClient, Any]) -> None:
+    """Drop counters that fall back and jump again make an ``edge.drops`` entry each
+    time; a stolen key must not be able to write them as fast as it can send."""
+    app, client, _ref = world
+    h = _device(app, "flood-beats", "stage")
+    drops = lambda: _count(app, select(func.count()).select_from(AuditEntryRow).where(  # noqa: E731
+        AuditEntryRow.action == "edge.drops"))
+    before = drops()
+    codes = []
+    for i in range(BURST + 10):
+        r = client.post("/v1/edge/heartbeat", headers=h, json={
+            "name": "flood", "version": "1", "cameras": ["stage"],
+            "dropped_reports": 0 if i % 2 else 2**62, "sent_at": datetime.now(UTC).isoformat()})
+        codes.append(r.status_code)
+    assert set(codes) <= {200, 429}
+    assert codes.count(200) <= BURST, codes
+    assert drops() - before <= BURST
+    assert app.oversight.trail.verify().ok
