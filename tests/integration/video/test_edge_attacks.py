@@ -28,6 +28,8 @@ from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
 from frvs.core.errors import InvalidInputError
+from frvs.edge.outbox import Outbox, Report
+from frvs.edge.sender import Link, NodeInfo, Sender
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
@@ -379,3 +381,44 @@ def test_heartbeats_cannot_flood_the_audit_trail(
     assert codes.count(200) <= BURST, codes
     assert drops() - before <= BURST
     assert app.oversight.trail.verify().ok
+
+
+def test_a_node_whose_batches_exceed_the_burst_loses_nothing(
+        world: tuple[Application, TestClient, Any], tmp_path: Path) -> None:
+    """The centre refuses a batch larger than its burst; the node's real sender then
+    sends those reports one by one and halves its batches: every report delivered once,
+    none refused for good, none stored twice."""
+    app, client, ref = world
+    h = _device(app, "big-batches", "stage")
+    box = Outbox(tmp_path / "outbox.db")
+    t = datetime.now(UTC) - timedelta(seconds=90)
+    box.add_all([(Report("stage", 5000 + i, t, t + timedelta(seconds=2), 5, ref["space"],
+                         ref["vector"].tobytes(), ref["quality"], None), 0.0)
+                  for i in range(BURST + 10)])
+    clock = [1000.0]
+    sender = Sender(box, Link("http://127.0.0.1:9", "unused"),
+                    NodeInfo("big", "1", ref["space"], ("stage",)), clock=lambda: clock[0],
+                    heartbeat_s=1e9)
+    sender._client = client  # the in-process centre
+    saved = dict(client.headers)
+    client.headers.update(h)
+    try:
+        for _ in range(200):
+            if box.pending() == 0:
+                break
+            clock[0] += sender.step() + 0.01
+            # The centre's bucket refills in real time: a minute of it per round.
+            app_limits = client.app.state.rate_limits  # type: ignore[attr-defined]
+            with app_limits._lock:
+                for bucket in app_limits._buckets.values():
+                    bucket.tokens = bucket.burst
+    finally:
+        client.headers.clear()
+        client.headers.update(saved)
+    status = box.status()
+    assert (box.pending(), status.refused) == (0, 0), box.meta("last_error")
+    assert status.delivered == BURST + 10
+    assert sender._batch <= BURST  # it learnt to send batches the centre takes
+    assert _count(app, select(func.count()).select_from(SightingRow).where(
+        SightingRow.camera == "stage", SightingRow.track_id >= 5000)) == BURST + 10
+    box.close()
