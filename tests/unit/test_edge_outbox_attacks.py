@@ -6,10 +6,19 @@ against names that only look local."""
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+import threading
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from frvs.core.errors import FileReadError, InvalidInputError
@@ -95,3 +104,74 @@ def test_plain_http_to_this_machine_is_allowed(centre: str) -> None:
 
 def test_insecure_never_turns_verification_off() -> None:
     assert Link("https://centre.example", "t", insecure=True).verify() is not False
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+@contextmanager
+def _tls_server(cert: Path, key: Path) -> Iterator[int]:
+    """A real HTTPS server on 127.0.0.1 (a port of 19150-19169) answering 200."""
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            del args
+
+    server = None
+    for port in range(19150, 19170):
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Ok)
+            break
+        except OSError:
+            continue
+    if server is None:
+        pytest.skip("no free port in 19150-19169")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for certificates")
+def test_the_link_refuses_a_centre_it_cannot_trust(tmp_path: Path) -> None:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.pem", "-days", "2", "-subj", "/CN=edgeadv test CA", cwd=tmp_path)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out",
+             "other.csr", "-subj", "/CN=other.example", cwd=tmp_path)
+    (tmp_path / "san.txt").write_text("subjectAltName=DNS:other.example\n")
+    _openssl("x509", "-req", "-in", "other.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "other.pem", "-days", "2", "-extfile", "san.txt",
+             cwd=tmp_path)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "self.key", "-out",
+             "self.pem", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+             "subjectAltName=IP:127.0.0.1", cwd=tmp_path)
+
+    def get(port: int, **link: Any) -> int:
+        with Link(f"https://127.0.0.1:{port}", "t", **link).client() as client:
+            return client.get("/").status_code
+
+    # A certificate from the trusted CA, but for another name: refused.
+    with (_tls_server(tmp_path / "other.pem", tmp_path / "other.key") as port,
+          pytest.raises(httpx.ConnectError)):
+        get(port, ca_file=tmp_path / "ca.pem")
+    with _tls_server(tmp_path / "self.pem", tmp_path / "self.key") as port:
+        # Self-signed without --ca-file, with or without --insecure: refused.
+        for insecure in (False, True):
+            with pytest.raises(httpx.ConnectError):
+                get(port, insecure=insecure)
+        # A CA file that is not the one that signed it: refused.
+        with pytest.raises(httpx.ConnectError):
+            get(port, ca_file=tmp_path / "ca.pem")
+        # The control: trusted explicitly, it connects (so the refusals above are TLS's).
+        assert get(port, ca_file=tmp_path / "self.pem") == 200
