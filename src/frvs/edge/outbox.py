@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frvs.core.errors import InvalidInputError
+from frvs.core.errors import FileReadError, InvalidInputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -57,6 +57,10 @@ CREATE INDEX IF NOT EXISTS ix_reports_pending ON reports (state, id);
 -- Covering indexes: the byte total and the age limit are checked on every add.
 CREATE INDEX IF NOT EXISTS ix_reports_state_bytes ON reports (state, bytes);
 CREATE INDEX IF NOT EXISTS ix_reports_state_made ON reports (state, made_at);
+-- The pending reports still holding a crop, oldest first: over the byte limit these lose
+-- their crops first, found without walking the reports that already lost theirs.
+CREATE INDEX IF NOT EXISTS ix_reports_crops ON reports (id)
+    WHERE state = 'pending' AND crop IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -65,6 +69,7 @@ PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 COUNTERS = ("made", "deliveries", "retries", "refused", "dropped_crops", "dropped_reports",
             "replayed")
 _OVERHEAD = 256  # bytes a report's row costs besides its template and crop
+_PAGE = 64  # rows read at a time when enforcing the byte limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +152,22 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            # A damaged file (disk fault, a copy cut short) is found here, at start, with
+            # a message saying what to do, rather than as a traceback mid-delivery.
+            verdict = self._db.execute("PRAGMA quick_check").fetchone()
+            if verdict is None or verdict[0] != "ok":
+                raise sqlite3.DatabaseError(str(verdict[0] if verdict else "no answer"))
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise FileReadError(
+                f"the outbox {path} is damaged ({exc}); the node cannot tell what it still "
+                f"has to deliver. Move it aside (mv {path} {path}.damaged) to start a new "
+                "one; its undelivered reports are then lost (the old file can be examined "
+                "with sqlite3 '.recover')") from exc
         self._lock = threading.Lock()
 
     @contextmanager
@@ -204,23 +222,34 @@ class Outbox:
         total = self._pending_bytes(db)
         if total <= self.limits.max_bytes:
             return
-        for row_id, crop_len in db.execute(
-                "SELECT id, length(crop) FROM reports WHERE state = ? AND crop IS NOT NULL "
-                "ORDER BY id", (PENDING,)).fetchall():
-            db.execute("UPDATE reports SET crop = NULL, bytes = bytes - ? WHERE id = ?",
-                       (crop_len, row_id))
-            self._bump(db, "dropped_crops", 1)
-            total -= crop_len
-            if total <= self.limits.max_bytes:
+        # Oldest first, a page at a time: a long outage's backlog is never read whole.
+        after = 0
+        while total > self.limits.max_bytes:
+            page = db.execute(
+                # Literal conditions: SQLite uses the partial index ix_reports_crops.
+                "SELECT id, length(crop) FROM reports WHERE state = 'pending' AND id > ? "
+                "AND crop IS NOT NULL ORDER BY id LIMIT ?", (after, _PAGE)).fetchall()
+            if not page:
+                break
+            for row_id, crop_len in page:
+                after = row_id
+                db.execute("UPDATE reports SET crop = NULL, bytes = bytes - ? WHERE id = ?",
+                           (crop_len, row_id))
+                self._bump(db, "dropped_crops", 1)
+                total -= crop_len
+                if total <= self.limits.max_bytes:
+                    return
+        while total > self.limits.max_bytes:
+            page = db.execute("SELECT id, bytes FROM reports WHERE state = ? ORDER BY id "
+                              "LIMIT ?", (PENDING, _PAGE)).fetchall()
+            if not page:
                 return
-        for row_id, size in db.execute(
-                "SELECT id, bytes FROM reports WHERE state = ? ORDER BY id",
-                (PENDING,)).fetchall():
-            db.execute("DELETE FROM reports WHERE id = ?", (row_id,))
-            self._bump(db, "dropped_reports", 1)
-            total -= size
-            if total <= self.limits.max_bytes:
-                return
+            for row_id, size in page:
+                db.execute("DELETE FROM reports WHERE id = ?", (row_id,))
+                self._bump(db, "dropped_reports", 1)
+                total -= size
+                if total <= self.limits.max_bytes:
+                    return
 
     @staticmethod
     def _pending_bytes(db: sqlite3.Connection) -> int:

@@ -148,6 +148,9 @@ class Sender:
             self._policy = {str(k): bool(v) for k, v in stored.items()}
         self._client: httpx.Client | None = None
         self._batching = batching
+        # Reports per batch request; halved when the centre refuses a batch as a whole
+        # (e.g. larger than its devices.submit_burst) so the next ones fit.
+        self._batch = BATCH
 
     def stop(self) -> None:
         self._stop.set()
@@ -179,11 +182,12 @@ class Sender:
             return 0.2
         # Reports without a crop to ship go together (POST /v1/sightings/batch: one
         # request, one transaction at the centre); a report with its crop goes alone.
-        plain = [q for q in due if not self._ships_crop(q)]
+        plain = [q for q in due if not self._ships_crop(q)][:self._batch]
         if self._batching and len(plain) > 1:
             wait = self._send_batch(plain)
             if wait > 0:
                 return wait
+            # Plain reports beyond this batch wait for the next round's batch.
             due = [q for q in due if self._ships_crop(q)]
         for queued in due:
             if self._stop.is_set():
@@ -216,6 +220,7 @@ class Sender:
         if code >= 500 or code in RETRYABLE:
             return self._retry_all(batch, f"HTTP {code}", _retry_after(answer))
         if code != 200:  # the batch as a whole was refused: each is judged alone
+            self._batch = max(2, len(batch) // 2)
             for queued in batch:
                 wait = self._send(queued)
                 if wait > 0:

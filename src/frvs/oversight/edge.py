@@ -49,7 +49,7 @@ from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
 from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
-from frvs.video.service import CameraSpec, StoredSighting, jpeg
+from frvs.video.service import CameraSpec, StoredSighting, is_camera_name, jpeg
 from frvs.video.tables import CameraRow
 
 
@@ -64,6 +64,12 @@ class EdgeSighting:
     frames: int
 
     def __post_init__(self) -> None:
+        # Refused before any lookup: a name no camera can have (NUL, control characters)
+        # would otherwise reach the store, where PostgreSQL rejects NUL (a 503 the node
+        # would retry for ever).
+        if not is_camera_name(self.camera):
+            raise InvalidInputError(f"{self.camera!r} is not a camera name (1-100 letters, "
+                                    "digits, '.', '_' or '-')")
         check_time(self.first_seen, "first_seen")
         check_time(self.last_seen, "last_seen")
         if self.last_seen < self.first_seen:

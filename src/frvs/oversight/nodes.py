@@ -11,6 +11,7 @@ and, per camera, whether it should ship best-shot crops.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,6 +142,9 @@ class NodeRegistry:
         try:
             if actor.role is not Role.DEVICE or actor.key_id is None:
                 raise PermissionDeniedError("only device keys send node heartbeats")
+            for field, text in (("name", beat.name), ("version", beat.version),
+                                ("pack", beat.pack), ("location", beat.location)):
+                _printable(field, text)
             key = self._keys.get(actor.key_id)
             unbound = sorted(set(beat.cameras) - set(key.cameras))
             if unbound:
@@ -214,6 +218,16 @@ class NodeRegistry:
                           row.oldest_pending, offset,
                           offset is None or abs(offset) <= self.policy.clock_skew_s,
                           row.dropped_crops, row.dropped_reports, reports)
+
+
+def _printable(field: str, text: str | None) -> None:
+    """Refuse control and format characters (escape sequences, NUL, bidi overrides,
+    zero-width marks) in what a node says of itself: operators read it in the console
+    and in terminals, where such characters rewrite or disguise what is shown."""
+    bad = [c for c in text or "" if unicodedata.category(c) in ("Cc", "Cf")]
+    if bad:
+        raise InvalidInputError(f"the node's {field} holds a control or format character "
+                                f"({bad[0]!r}); use printable text")
 
 
 def _delta(total: int, before: int) -> int:

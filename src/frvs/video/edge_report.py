@@ -13,6 +13,10 @@ from frvs.core.errors import InvalidInputError
 from frvs.core.templates import ModelSpace, Template
 from frvs.models.quality import FaceQuality, PoseEstimate
 
+# How far from 1 a node's template's length may be (float32 rounding of a normalised
+# vector stays within ~1e-6 of it).
+UNIT_TOLERANCE = 1e-3
+
 
 def quality_numbers(q: FaceQuality) -> dict[str, float]:
     """A shot's quality as the node sends it."""
@@ -38,6 +42,13 @@ class NodeTemplate:
         values = np.frombuffer(self.vector, dtype="<f4")
         if not np.all(np.isfinite(values)):
             raise InvalidInputError("the template holds non-finite values")
+        # A node sends the unit-length vector its pack made; anything else (zeros,
+        # denormals, huge values) is not a template of this space, whatever the space
+        # string claims. Measured in float64: float32 squares overflow.
+        norm = float(np.linalg.norm(values.astype(np.float64)))
+        if not abs(norm - 1.0) <= UNIT_TOLERANCE:
+            raise InvalidInputError(f"a template of {space.key} has unit length; this one's "
+                                    f"is {norm:.6g}: not a template this node's pack made")
         return Template.from_raw(values, space)
 
     def face_quality(self) -> FaceQuality:

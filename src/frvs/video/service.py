@@ -30,7 +30,13 @@ from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 from frvs.video.tables import CameraRow, SightingRow
 
 Clock = Callable[[], datetime]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_camera_name(name: str) -> bool:
+    """Whether ``name`` can name a camera (the whole of it: ``re.match`` with ``$`` would
+    let a trailing newline through)."""
+    return _NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class CameraSpec:
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not is_camera_name(self.name):
             raise InvalidInputError(f"camera name {self.name!r} must be 1-100 letters, digits, "
                                     "'.', '_' or '-'")
         if self.sample_fps is not None and not 0 < self.sample_fps <= 120:

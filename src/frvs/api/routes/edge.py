@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from frvs.api.auth import Device, Operator
-from frvs.api.deps import AppDep
+from frvs.api.deps import AppDep, audited_refusals
+from frvs.api.limits import rate_limits
 from frvs.oversight.nodes import Heartbeat
 
 router = APIRouter(prefix="/v1/edge", tags=["devices"])
@@ -72,12 +73,19 @@ class NodePublic(BaseModel):
 
 
 @router.post("/heartbeat", operation_id="edge_heartbeat", response_model=HeartbeatOut)
-async def heartbeat(app: AppDep, who: Device, body: HeartbeatIn) -> HeartbeatOut:
+async def heartbeat(app: AppDep, who: Device, request: Request,
+                    body: HeartbeatIn) -> HeartbeatOut:
     """A node calls in: its software, cameras, backlog, drops and clock (device keys).
-    Its first heartbeat and any new drops are audited."""
-    beat = Heartbeat(body.name, body.version, body.pack, tuple(body.cameras), body.location,
-                     body.backlog, body.backlog_bytes, body.oldest_pending,
-                     body.dropped_crops, body.dropped_reports, body.sent_at)
+    Its first heartbeat and any new drops are audited. Each heartbeat costs one of the
+    key's submissions (``devices.submit_rate_per_minute``; 429 beyond it): a node calls
+    in every few seconds, a stolen key must not write audit entries as fast as it can."""
+    async with audited_refusals(app, who.context, "edge.heartbeat",
+                                {"node": body.name[:200], "cameras": body.cameras}):
+        await run_in_threadpool(rate_limits(request).check, "submit", who.key.key_id)
+        beat = Heartbeat(body.name, body.version, body.pack, tuple(body.cameras),
+                         body.location, body.backlog, body.backlog_bytes,
+                         body.oldest_pending, body.dropped_crops, body.dropped_reports,
+                         body.sent_at)
     answer = await run_in_threadpool(app.edge.nodes.heartbeat, who.context, beat)
     return HeartbeatOut.model_validate(answer.as_dict())
 

@@ -396,12 +396,19 @@ async def submit_sighting_batch(
     """Up to 100 template-only reports (no crop) in one request and one transaction: how
     a node drains a backlog. Each is judged and stored exactly once as by POST
     /v1/sightings, and answered in order with its own status; each costs one submission
-    of the device key's rate limit (a batch beyond the burst is charged the burst)."""
+    of the device key's rate limit, so a batch larger than the burst is refused (400;
+    a node then sends its reports one by one)."""
     limits = app.settings.devices
     async with audited_refusals(app, who.context, "sighting.submit",
                                 {"batch": len(body.reports)}):
-        rate_limits(request).check("submit", who.key.key_id,
-                                   min(len(body.reports), limits.submit_burst))
+        # Charged in full: a batch must not inject more than the same reports sent one
+        # by one could (the limit bounds what one stolen key can inject).
+        if len(body.reports) > limits.submit_burst:
+            raise InvalidInputError(
+                f"a batch may hold at most devices.submit_burst ({limits.submit_burst}) "
+                f"reports; this one holds {len(body.reports)}")
+        await run_in_threadpool(rate_limits(request).check, "submit", who.key.key_id,
+                                len(body.reports))
     items: list[tuple[EdgeSighting, NodeTemplate] | InvalidInputError] = []
     for r in body.reports:
         try:
