@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from frvs.alerts.mqtt import MqttPublisher
@@ -20,8 +21,8 @@ from frvs.pipeline.supervisor import Supervisor
 from frvs.pipeline.sync import CameraSync
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
-from frvs.video.service import CameraService, SightingService
-from frvs.video.source_policy import SourceOrigin, SourcePolicy
+from frvs.video.service import CameraService, CameraSpec, SightingService
+from frvs.video.source_policy import EDGE_SOURCE, SourceOrigin, SourcePolicy
 from frvs.video.sources import SourceOptions
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class VideoServices:
         runtime = self.runtime()
         self.leases.start(runtime)
         if self.leases.replica.runs_cameras:
-            self.sync = CameraSync(self.cameras.all, self.leases, self.supervisor,
+            self.sync = CameraSync(analysed_here(self.cameras), self.leases, self.supervisor,
                                    self.runtime, self.settings.camera_sync_s)
             self.sync.start()
 
@@ -102,6 +103,12 @@ class VideoServices:
             self.mqtt.close()
 
 
+def analysed_here(cameras: CameraService) -> Callable[[], list[CameraSpec]]:
+    """The registered cameras a service process runs itself: all but those an edge node
+    feeds (the centre never opens their source)."""
+    return lambda: [spec for spec in cameras.all() if spec.source_url != EDGE_SOURCE]
+
+
 def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
                 analyser: FaceAnalyser, clock: Clock, *,
                 sources: SourcePolicy, terms: LeaseTerms | None = None) -> VideoServices:
@@ -114,7 +121,7 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     router = EventRouter(store, alerts, attendance, sightings)
     supervisor = Supervisor(analyser.packs, matcher, router)
     cameras = CameraService(store, clock, sources)
-    leases = CameraLeases(LeaseBook(store, clock), supervisor, cameras.all,
+    leases = CameraLeases(LeaseBook(store, clock), supervisor, analysed_here(cameras),
                           terms or LeaseTerms(), clock)
     return VideoServices(settings, cameras, sightings, alerts, attendance, bus, matcher,
                          router, supervisor, sources, leases, store=store)
