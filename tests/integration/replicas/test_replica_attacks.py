@@ -1,0 +1,115 @@
+"""Attacks on the replicas' promises, each as short as it can be, on a real PostgreSQL
+database (``repadv_*``, dropped afterwards; skipped, visibly, without a server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from callers import LOCAL
+from conftest import PG_ADMIN_URL
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.engine import make_url
+
+from frvs.alerts.tables import AlertRow
+from frvs.app import Application, build_application
+from frvs.config.settings import load_settings
+from frvs.core.detections import FaceDetection
+from frvs.core.geometry import Box, Landmarks
+from frvs.galleries.models import GalleryKind, GallerySpec
+from frvs.models.quality import FaceQuality, PoseEstimate
+from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
+from frvs.pipeline.tables import CameraLeaseRow
+from frvs.storage.store import Store
+from frvs.video.models import Shot, TrackDecision
+from frvs.video.processor import StepResult
+from frvs.video.service import CameraSpec
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    name = f"repadv_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(pg_url: str, tmp_path: Path) -> Iterator[Store]:
+    s = Store(pg_url, tmp_path / "media").open()
+    yield s
+    s.close()
+
+
+def test_a_replica_whose_clock_runs_ahead_does_not_take_a_live_lease(store: Store) -> None:
+    # Replica b's clock is 30 s ahead: by its clock, a's fresh 10 s lease is long gone.
+    a = LeaseBook(store, lambda: datetime.now(UTC))
+    b = LeaseBook(store, lambda: datetime.now(UTC) + timedelta(seconds=30))
+    terms = LeaseTerms(seconds=10)
+    camera = f"door-{uuid.uuid4().hex[:6]}"
+    generation = a.claim(camera, "a", terms)
+    assert generation is not None
+    assert b.claim(camera, "b", terms) is None, "b took a camera a runs (both run it)"
+    assert a.renew(camera, "a", generation, terms, None) is not None
+    assert [h.replica for h in b.live() if h.camera == camera] == ["a"]
+
+
+def _app(url: str, data: Path, replica: str) -> Application:
+    app = build_application(load_settings(data_dir=data, database_url=url))
+    app.store.open()
+    app.video.leases.bind(Replica(replica))
+    return app
+
+
+def _decision(camera: str, gallery: str, ago: float = 0.0) -> TrackDecision:
+    at = datetime.now(UTC) - timedelta(seconds=ago)
+    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
+    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
+    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
+    return TrackDecision(camera, 1, gallery, "watch_list", "suspect", 0.6, 0.363, 3, 0.0,
+                         at, shot)
+
+
+def test_a_replica_that_stalled_past_its_lease_writes_no_alert(pg_url: str,
+                                                               tmp_path: Path) -> None:
+    # a runs the camera, stalls (SIGSTOP) past its lease; b takes it over and alerts; a
+    # resumes with the decision of a frame from before its stall, before its next
+    # renewal: only b's alert may commit.
+    a, b = _app(pg_url, tmp_path / "a", "a"), _app(pg_url, tmp_path / "b", "b")
+    try:
+        gallery = f"wl-{uuid.uuid4().hex[:6]}"
+        a.galleries.create(LOCAL, GallerySpec(gallery, GalleryKind.WATCH_LIST,
+                                              purpose="test", legal_basis="test"))
+        camera = CameraSpec(f"gate-{uuid.uuid4().hex[:6]}", "file.mp4")
+        a.video.leases.acquire(camera)
+        with a.store.unit(write=True) as uow:  # a's lease runs out while it is stopped
+            uow.session.execute(update(CameraLeaseRow).where(
+                CameraLeaseRow.camera == camera.name).values(
+                expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        b.video.leases.acquire(camera)
+        b.video.router.handle(camera, StepResult((_decision(camera.name, gallery),)), LOCAL)
+        a.video.router.handle(camera, StepResult((_decision(camera.name, gallery, 12),)),
+                              LOCAL)
+        with a.store.unit() as uow:
+            holders = list(uow.session.scalars(select(AlertRow.camera).where(
+                AlertRow.camera == camera.name)))
+        assert len(holders) == 1, "the stalled replica wrote an alert under a lost lease"
+    finally:
+        a.stop()
+        b.stop()
