@@ -3,6 +3,7 @@ database (``repadv_*``, dropped afterwards; skipped, visibly, without a server).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,18 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from callers import LOCAL
+from callers import LOCAL, key_caller
 from conftest import PG_ADMIN_URL
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from frvs.alerts.tables import AlertRow
+from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.detections import FaceDetection
 from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.models.quality import FaceQuality, PoseEstimate
+from frvs.oversight.models import Role
 from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.store import Store
@@ -113,3 +117,29 @@ def test_a_replica_that_stalled_past_its_lease_writes_no_alert(pg_url: str,
     finally:
         a.stop()
         b.stop()
+
+
+def test_last_event_id_huge_or_from_the_future(tmp_path: Path) -> None:
+    app = build_application(load_settings(data_dir=tmp_path / "data"))
+    app.store.open()
+    bearer = {"Authorization": f"Bearer {key_caller(app, Role.REVIEWER, 'rita')[0]}"}
+    params = {"max_seconds": 2, "status_every": 300}
+
+    def publish() -> None:
+        with app.store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"subject": "x"}, datetime.now(UTC), "watch/x")
+
+    publish()
+    with TestClient(create_api(app)) as client:
+        for huge in ({"Last-Event-ID": "9" * 25}, {}):
+            answer = client.get("/v1/events", headers=bearer | huge, params=params | (
+                {} if huge else {"last_event_id": 10 ** 25}))
+            assert answer.status_code in (400, 422), answer.text  # not a 500
+        # An id the log never reached (the database was restored, the client talked to
+        # another deployment): the client resumes from now, it is not left waiting
+        # silently until the log grows past its id.
+        threading.Timer(0.5, publish).start()
+        future = client.get("/v1/events", headers=bearer | {"Last-Event-ID": "999"},
+                            params=params).text
+        assert [line for line in future.splitlines() if line.startswith("id: ")] == ["id: 2"]
+    app.stop()
