@@ -4,6 +4,7 @@ database (``repadv_*``, dropped afterwards; skipped, visibly, without a server).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.oversight.models import Role
 from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
+from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
 from frvs.video.models import Shot, TrackDecision
 from frvs.video.processor import StepResult
@@ -143,3 +145,15 @@ def test_last_event_id_huge_or_from_the_future(tmp_path: Path) -> None:
                             params=params).text
         assert [line for line in future.splitlines() if line.startswith("id: ")] == ["id: 2"]
     app.stop()
+
+
+def test_a_replica_whose_clock_runs_ahead_does_not_refill_a_shared_bucket(
+        store: Store) -> None:
+    # Requests alternate between a replica in step and one 30 s ahead: each hop forward
+    # in time must not count as 30 s of refill (60 a minute, burst 2: 2 of 10 pass).
+    key = uuid.uuid4().hex[:8]
+    a = SharedBuckets(store, time.time)
+    b = SharedBuckets(store, lambda: time.time() + 30)
+    passed = sum(replica.take("search", key, 1.0, 2.0) == 0.0
+                 for _ in range(5) for replica in (a, b))
+    assert passed <= 3, f"{passed} of 10 requests passed a burst of 2"
