@@ -157,3 +157,34 @@ def test_a_replica_whose_clock_runs_ahead_does_not_refill_a_shared_bucket(
     passed = sum(replica.take("search", key, 1.0, 2.0) == 0.0
                  for _ in range(5) for replica in (a, b))
     assert passed <= 3, f"{passed} of 10 requests passed a burst of 2"
+
+
+def test_a_reader_never_skips_an_event_committed_out_of_id_order(store: Store) -> None:
+    # Writer 1 takes its id and holds its transaction open; writer 2 appends and
+    # commits meanwhile. A reader polling with its last id must still get both.
+    start = store.events.head()
+    holding, seen = threading.Event(), []
+
+    def slow_writer() -> None:
+        with store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"n": 1}, datetime.now(UTC))
+            holding.set()
+            time.sleep(0.6)
+
+    def quick_writer() -> None:
+        with store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"n": 2}, datetime.now(UTC))
+
+    writers = [threading.Thread(target=slow_writer), threading.Thread(target=quick_writer)]
+    writers[0].start()
+    holding.wait(5)
+    writers[1].start()
+    last, deadline = start, time.monotonic() + 3
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for event in store.events.after(last):
+            seen.append(event.data["n"])
+            last = event.id
+        time.sleep(0.05)
+    for writer in writers:
+        writer.join()
+    assert sorted(seen) == [1, 2], f"the reader saw {seen}"
