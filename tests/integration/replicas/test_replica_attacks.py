@@ -31,6 +31,7 @@ from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
+from frvs.storage.webhooks import claim
 from frvs.video.models import Shot, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
@@ -188,3 +189,22 @@ def test_a_reader_never_skips_an_event_committed_out_of_id_order(store: Store) -
     for writer in writers:
         writer.join()
     assert sorted(seen) == [1, 2], f"the reader saw {seen}"
+
+
+def test_a_replica_whose_clock_runs_ahead_does_not_resend_a_held_delivery(
+        pg_url: str, tmp_path: Path) -> None:
+    # a claims a delivery (held 25 s while it POSTs); b, 30 s ahead, must not claim it too.
+    app = _app(pg_url, tmp_path / "a", "a")
+    try:
+        app.webhooks.add(LOCAL, f"soc-{uuid.uuid4().hex[:6]}", "https://93.184.215.14/hook",
+                         "a-secret-of-sixteen")
+        with app.store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
+        hold = timedelta(seconds=25)
+        with app.store.unit(write=True) as uow:
+            assert claim(uow.session, datetime.now(UTC), hold)
+        with app.store.unit(write=True) as uow:
+            twice = claim(uow.session, datetime.now(UTC) + timedelta(seconds=30), hold)
+        assert twice == [], "a delivery another replica is sending was claimed again"
+    finally:
+        app.stop()
