@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from frvs.alerts.tables import AlertRow
+from frvs.alerts.webhooks import WebhookService, WebhookWorker, WorkerOptions
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -35,6 +37,7 @@ from frvs.storage.webhooks import claim
 from frvs.video.models import Shot, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
+from frvs.video.source_policy import SourcePolicy
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +211,33 @@ def test_a_replica_whose_clock_runs_ahead_does_not_resend_a_held_delivery(
         assert twice == [], "a delivery another replica is sending was claimed again"
     finally:
         app.stop()
+
+
+def test_a_webhook_host_rebound_to_loopback_after_the_check_gets_nothing(
+        pg_url: str, tmp_path: Path) -> None:
+    # DNS rebinding: the name answers a public address when the policy checks it, then
+    # 127.0.0.1 when the request connects. The POST must never reach the loopback.
+    hits: list[str] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = _app(pg_url, tmp_path / "a", "a")
+    try:
+        rebinding = SourcePolicy(resolver=lambda _host: ["93.184.215.14"])  # 1st answer
+        now = lambda: datetime.now(UTC)  # noqa: E731
+        WebhookService(app.store, now, rebinding).add(LOCAL, f"rebind-{uuid.uuid4().hex[:6]}",
+                         f"http://localhost:{server.server_port}/hook", "a-secret-of-sixteen")
+        with app.store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
+        WebhookWorker(app.store, now, rebinding,
+                      WorkerOptions(timeout_seconds=1)).work_once()
+        assert hits == [], "the delivery reached 127.0.0.1 after the policy allowed the name"
+    finally:
+        app.stop()
+        server.shutdown()
