@@ -33,7 +33,7 @@ from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
-from frvs.storage.webhooks import claim
+from frvs.storage.webhooks import WebhookRow, claim
 from frvs.video.models import Shot, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
@@ -238,6 +238,44 @@ def test_a_webhook_host_rebound_to_loopback_after_the_check_gets_nothing(
         WebhookWorker(app.store, now, rebinding,
                       WorkerOptions(timeout_seconds=1)).work_once()
         assert hits == [], "the delivery reached 127.0.0.1 after the policy allowed the name"
+    finally:
+        app.stop()
+        server.shutdown()
+
+
+def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
+        pg_url: str, tmp_path: Path) -> None:
+    # Replica a claims a delivery and is killed before finishing it: once its hold
+    # passes, b sends it, with the same X-FRVS-Delivery (receivers dedupe on it).
+    got: list[tuple[str | None, str | None]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["X-FRVS-Delivery"], self.headers["X-FRVS-Attempt"]))
+            self.send_response(204)
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = _app(pg_url, tmp_path / "a", "a")
+    try:
+        with app.store.unit(write=True) as uow:  # only this test's webhook stays enabled
+            uow.session.execute(update(WebhookRow).values(enabled=False))
+        loopback = SourcePolicy(allow_private=True)
+        now = lambda: datetime.now(UTC)  # noqa: E731
+        WebhookService(app.store, now, loopback).add(
+            LOCAL, f"dies-{uuid.uuid4().hex[:6]}",
+            f"http://127.0.0.1:{server.server_port}/hook", "a-secret-of-sixteen")
+        with app.store.unit(write=True) as uow:
+            uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
+        with app.store.unit(write=True) as uow:  # a's claim; a dies before its POST ends
+            (abandoned,) = claim(uow.session, now(), timedelta(seconds=1))
+        b = WebhookWorker(app.store, now, loopback, WorkerOptions(timeout_seconds=2))
+        assert b.work_once() == 0  # still held by a
+        time.sleep(1.2)
+        assert b.work_once() == 1
+        assert got == [(str(abandoned.id), "2")]
     finally:
         app.stop()
         server.shutdown()
