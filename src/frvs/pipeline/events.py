@@ -75,6 +75,8 @@ class EventRouter:
     def handle(self, camera: CameraSpec, result: StepResult, caller: AuditContext) -> None:
         """Route one step's decisions and ended tracks, recorded for ``caller`` (who runs
         the camera)."""
+        if self._lease_lost(camera, result):
+            return
         for decision in result.decisions:
             self._decision(caller, camera, decision)
         for sighting in result.sightings:
@@ -82,6 +84,21 @@ class EventRouter:
                                             camera.keep_crops)
             self._emit(VideoEvent("sighting", camera.name, stored.subject, stored.as_dict()),
                        "sightings")
+
+    def _lease_lost(self, camera: CameraSpec, result: StepResult) -> bool:
+        """Whether this replica lost ``camera``'s lease (it stalled past it and another
+        replica runs the camera now): the step's sightings and attendance are then
+        dropped, not doubled. Alerts are fenced again in their own transaction."""
+        fence = self.fence
+        if fence is None or not (result.decisions or result.sightings):
+            return False
+        try:
+            with self._store.unit(write=True) as uow:
+                fence(uow, camera.name)
+        except LeaseLostError as exc:
+            logger.warning("camera %s: %s; step dropped", camera.name, exc.message)
+            return True
+        return False
 
     def _decision(self, caller: AuditContext, camera: CameraSpec,
                   decision: TrackDecision) -> None:

@@ -217,6 +217,8 @@ class CameraLeases:
         self._held: dict[str, _Held] = {}
         self._startup: set[str] = set()
         self._failed: set[str] = set()
+        # Cameras whose lease this replica gave up or lost: fenced until started again.
+        self._lost: set[str] = set()
         self._runtime: CameraRuntime | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -270,6 +272,7 @@ class CameraLeases:
                 raise ConflictError(f"camera {spec.name!r} is running on replica {holder}")
             self._held[spec.name] = _Held(generation, asked + self.terms.seconds)
             self._failed.discard(spec.name)
+            self._lost.discard(spec.name)
 
     def run_here(self, spec: CameraSpec, runtime: CameraRuntime) -> None:
         """Start ``spec`` on this replica now (an operator's start): its lease first, so
@@ -291,17 +294,20 @@ class CameraLeases:
         holds ``camera``'s lease (same generation). The row stays locked until that
         transaction ends, so no replica takes the camera over while the alert commits; a
         lease of ours that lapsed while this process stalled, but that nobody took, is
-        extended here. A camera started without a lease (no row) is not fenced."""
+        extended here. A camera this replica never ran through a lease (``frvs watch``
+        runs one directly) is not fenced."""
         with self._lock:
             lease = self._held.get(camera)
+            lost = camera in self._lost
+        if lease is None and not lost:
+            return
         row = uow.session.scalar(select(CameraLeaseRow).where(
             CameraLeaseRow.camera == camera).with_for_update())
-        if row is None:
-            return
-        if (lease is None or row.holder != self.replica.name
+        if (lease is None or row is None or row.holder != self.replica.name
                 or row.generation != lease.generation):
             raise LeaseLostError(f"the lease of camera {camera!r} is held by replica "
-                                 f"{row.holder or 'none'}, not {self.replica.name}")
+                                 f"{(row.holder if row else '') or 'none'}, not "
+                                 f"{self.replica.name}")
         now = self._book.now(uow.session)
         if row.expires_at <= now + timedelta(seconds=self.terms.seconds / 2):
             row.expires_at = now + timedelta(seconds=self.terms.seconds)
@@ -352,6 +358,8 @@ class CameraLeases:
         removed or disabled)."""
         with self._lock:
             lease = self._held.pop(camera, None)
+            if lease is not None:
+                self._lost.add(camera)
         self._supervisor.stop_camera(camera)
         if lease is not None:
             self._book.release(camera, self.replica.name, lease.generation)
@@ -359,6 +367,7 @@ class CameraLeases:
     def _let_go(self, camera: str) -> None:
         with self._lock:
             self._held.pop(camera, None)
+            self._lost.add(camera)
         try:
             self._supervisor.camera(camera).stop()
         except Exception:  # already gone
@@ -390,6 +399,7 @@ class CameraLeases:
         with self._lock:
             # Claimed just now: a scan's claim is at most one transaction old.
             self._held[spec.name] = _Held(generation, time.monotonic() + self.terms.seconds)
+            self._lost.discard(spec.name)
         try:
             self._supervisor.start_camera(spec, runtime)
         except Exception:  # one bad camera must not keep the others down

@@ -16,7 +16,7 @@ import pytest
 from callers import LOCAL, key_caller
 from conftest import PG_ADMIN_URL
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
 from frvs.alerts.tables import AlertRow
@@ -33,11 +33,12 @@ from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
-from frvs.storage.webhooks import WebhookRow, claim
-from frvs.video.models import Shot, TrackDecision
+from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRow, claim
+from frvs.video.models import Shot, Sighting, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
 from frvs.video.source_policy import SourcePolicy
+from frvs.video.tables import SightingRow
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +117,22 @@ def test_a_replica_that_stalled_past_its_lease_writes_no_alert(pg_url: str,
         b.video.router.handle(camera, StepResult((_decision(camera.name, gallery),)), LOCAL)
         a.video.router.handle(camera, StepResult((_decision(camera.name, gallery, 12),)),
                               LOCAL)
+        stale = _decision(camera.name, gallery, 12)
+        seen = StepResult(sightings=(Sighting(camera.name, 1, stale.captured_at,
+                                              stale.captured_at, 0.0, 0.0, 1,
+                                              stale.best_shot, None, None, 1),))
+        a.video.router.handle(camera, seen, LOCAL)
+        # 'frvs watch' runs a camera without a lease: it is not fenced (one sighting).
+        watch = _app(pg_url, tmp_path / "w", "w")
+        watch.video.router.handle(camera, seen, LOCAL)
+        watch.stop()
         with a.store.unit() as uow:
             holders = list(uow.session.scalars(select(AlertRow.camera).where(
                 AlertRow.camera == camera.name)))
+            sightings = list(uow.session.scalars(select(SightingRow.id).where(
+                SightingRow.camera == camera.name)))
         assert len(holders) == 1, "the stalled replica wrote an alert under a lost lease"
+        assert len(sightings) == 1, "a sighting under a lost lease, or none from a watch"
     finally:
         a.stop()
         b.stop()
@@ -260,8 +273,9 @@ def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     app = _app(pg_url, tmp_path / "a", "a")
     try:
-        with app.store.unit(write=True) as uow:  # only this test's webhook stays enabled
+        with app.store.unit(write=True) as uow:  # only this test's webhook and delivery
             uow.session.execute(update(WebhookRow).values(enabled=False))
+            uow.session.execute(delete(WebhookDeliveryRow))
         loopback = SourcePolicy(allow_private=True)
         now = lambda: datetime.now(UTC)  # noqa: E731
         WebhookService(app.store, now, loopback).add(
