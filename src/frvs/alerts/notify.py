@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import queue
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from frvs.alerts.models import Alert
 from frvs.core.metrics import DELIVERIES
@@ -143,8 +146,44 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
-unfollowed_opener = _opener
-"""The same opener for the store's webhook queue (``frvs.alerts.webhooks``)."""
+def pinned_opener(address: str) -> urllib.request.OpenerDirector:
+    """``_opener`` that connects to ``address`` (the one the source policy checked),
+    whatever the URL's host resolves to by then; HTTPS still verifies the certificate
+    of the URL's host name. Without a proxy only: a proxy resolves names itself."""
+
+    def pin(conn: http.client.HTTPConnection) -> http.client.HTTPConnection:
+        def connect(where: tuple[str, int], *args: Any) -> socket.socket:
+            return socket.create_connection((address, where[1]), *args)
+
+        conn._create_connection = connect  # type: ignore[attr-defined]
+        return conn
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(lambda host, **kw: pin(http.client.HTTPConnection(host, **kw)),
+                                req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            context = getattr(self, "_context", None)
+            return self.do_open(lambda host, **kw: pin(http.client.HTTPSConnection(host, **kw)),
+                                req, context=context)
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (Http(), Https(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+def checked_opener(policy: SourcePolicy, url: str) -> urllib.request.OpenerDirector:
+    """Check ``url`` against ``policy`` now (what a name resolves to changes) and the
+    opener that connects to the address just checked (``SourceRefusedError`` when
+    refused). Through a configured proxy, the proxy resolves the name."""
+    addresses = policy.webhook_addresses(url)
+    if url.split(":", 1)[0].lower() in urllib.request.getproxies():
+        return _opener()
+    return pinned_opener(addresses[0])
 
 
 class WebhookNotifier:
@@ -159,7 +198,6 @@ class WebhookNotifier:
         self.policy = policy or SourcePolicy()
         self.policy.check_webhook(target.url)
         self.target = target
-        self._opener = _opener()
         self.stats = WebhookStats()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
@@ -203,7 +241,7 @@ class WebhookNotifier:
         body = json.dumps(notice.document(), ensure_ascii=False).encode()
         for attempt in range(1, t.attempts + 1):
             try:
-                self.policy.check_webhook(t.url)  # again: what a name resolves to changes
+                opener = checked_opener(self.policy, t.url)  # not a second resolution
             except SourceRefusedError as exc:
                 logger.warning("webhook refused: %s", exc.message)
                 with self.stats.lock:
@@ -217,7 +255,7 @@ class WebhookNotifier:
                 "X-FRVS-Attempt": str(attempt),
             })
             try:
-                with self._opener.open(request, timeout=t.timeout) as response:
+                with opener.open(request, timeout=t.timeout) as response:
                     if 200 <= response.status < 300:
                         with self.stats.lock:
                             self.stats.delivered += 1

@@ -116,15 +116,19 @@ class AlertService:
         return rule
 
     def raise_for(self, caller: AuditContext, decision: TrackDecision,
-                  crop_path: str | None = None) -> Alert | None:
+                  crop_path: str | None = None,
+                  fence: Callable[[UnitOfWork], None] | None = None) -> Alert | None:
         """One alert for a track decided in a watch list; None for other galleries or
         when the same subject alerted on the same camera within the repeat window. The
         alert and its ``alert.raise`` entry (the input that led to the match: camera,
         track, time, score against threshold, where the evidence is kept) commit
-        together."""
+        together. ``fence`` runs first in that transaction and raises to refuse it (a
+        camera whose lease this replica lost writes nothing)."""
         if decision.gallery_kind != WATCH_LIST:
             return None
         with self._store.unit(write=True) as uow:
+            if fence is not None:
+                fence(uow)
             alert = self.raise_in(uow, caller, decision, crop_path)
         if alert is not None:
             self.announce(alert)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from frvs.alerts.notify import UNREACHABLE, sign, unfollowed_opener
+from frvs.alerts.notify import UNREACHABLE, checked_opener, sign
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.core.metrics import DELIVERIES
@@ -146,7 +146,6 @@ class WebhookWorker:
         self._clock = clock
         self._policy = policy
         self.options = options or WorkerOptions()
-        self._opener = unfollowed_opener()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -195,7 +194,9 @@ class WebhookWorker:
     def _attempt(self, delivery: Claimed) -> str | None:
         """POST one delivery: None when the receiver answered 2xx, else the error."""
         try:
-            self._policy.check_webhook(delivery.url)  # again: what a name resolves to changes
+            # Again: what a name resolves to changes. The request then connects to the
+            # address checked here, not to a fresh resolution (DNS rebinding).
+            opener = checked_opener(self._policy, delivery.url)
         except SourceRefusedError as exc:
             logger.warning("webhook %s refused: %s", delivery.webhook, exc.message)
             return "refused by the source policy"
@@ -206,7 +207,7 @@ class WebhookWorker:
             "X-FRVS-Signature": sign(delivery.secret.encode(), stamp, body),
             "X-FRVS-Delivery": str(delivery.id), "X-FRVS-Attempt": str(delivery.attempt)})
         try:
-            with self._opener.open(request, timeout=self.options.timeout_seconds) as response:
+            with opener.open(request, timeout=self.options.timeout_seconds) as response:
                 if 200 <= response.status < 300:
                     return None
                 return f"HTTP {response.status}"

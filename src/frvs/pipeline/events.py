@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.core.caller import AuditContext
-from frvs.storage.store import Store
+from frvs.core.errors import ConflictError
+from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec, SightingService, jpeg
 
 logger = logging.getLogger(__name__)
+
+
+class LeaseLostError(ConflictError):
+    """A camera's outcome refused: this replica no longer holds the camera's lease."""
+
+
+# Runs in an alert's transaction for its camera; raises ``LeaseLostError`` to refuse it.
+Fence = Callable[[UnitOfWork, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,8 @@ class EventRouter:
         self._sightings = sightings
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        # Set by the camera leases: alerts commit only under the camera's live lease.
+        self.fence: Fence | None = None
         self.counts = RouterCounts()
 
     def listen(self, listener: Listener) -> None:
@@ -64,6 +75,8 @@ class EventRouter:
     def handle(self, camera: CameraSpec, result: StepResult, caller: AuditContext) -> None:
         """Route one step's decisions and ended tracks, recorded for ``caller`` (who runs
         the camera)."""
+        if self._lease_lost(camera, result):
+            return
         for decision in result.decisions:
             self._decision(caller, camera, decision)
         for sighting in result.sightings:
@@ -71,6 +84,21 @@ class EventRouter:
                                             camera.keep_crops)
             self._emit(VideoEvent("sighting", camera.name, stored.subject, stored.as_dict()),
                        "sightings")
+
+    def _lease_lost(self, camera: CameraSpec, result: StepResult) -> bool:
+        """Whether this replica lost ``camera``'s lease (it stalled past it and another
+        replica runs the camera now): the step's sightings and attendance are then
+        dropped, not doubled. Alerts are fenced again in their own transaction."""
+        fence = self.fence
+        if fence is None or not (result.decisions or result.sightings):
+            return False
+        try:
+            with self._store.unit(write=True) as uow:
+                fence(uow, camera.name)
+        except LeaseLostError as exc:
+            logger.warning("camera %s: %s; step dropped", camera.name, exc.message)
+            return True
+        return False
 
     def _decision(self, caller: AuditContext, camera: CameraSpec,
                   decision: TrackDecision) -> None:
@@ -82,8 +110,18 @@ class EventRouter:
             crop = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
                     f"{decision.track_id}.jpg")
             self._store.media.write(crop, jpeg(decision.best_shot.patch))
+        fence = self.fence
         try:
-            alert = self._alerts.raise_for(caller, decision, crop)
+            alert = self._alerts.raise_for(
+                caller, decision, crop,
+                None if fence is None else (lambda uow: fence(uow, decision.camera)))
+        except LeaseLostError as exc:
+            # Another replica runs this camera now (this one stalled past its lease):
+            # its own analysis raises the alert; this one is dropped, not doubled.
+            logger.warning("camera %s: %s; decision dropped", camera.name, exc.message)
+            if crop is not None:
+                self._store.media.remove([crop])
+            return
         except BaseException:
             if crop is not None:  # the alert did not commit: its evidence goes too
                 self._store.media.remove([crop])

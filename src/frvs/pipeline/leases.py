@@ -14,8 +14,12 @@ Which cameras the replicas run: every enabled camera when a replica starts (as o
 process always did), and any camera whose lease a replica held and lost (failover). A
 camera registered later runs when an operator starts it, on the replica asked.
 
-Replicas read the clock of their own machine: keep them within a second of each other
-(NTP); the lease is 10 s by default.
+Lease times are the database's clock on PostgreSQL (``clock_timestamp()``), never a
+replica's: a replica whose clock runs 30 s ahead would otherwise see every other
+replica's lease as expired and run their cameras too. How long this replica may keep a
+camera without renewing is measured on its own monotonic clock, from before the renewal
+was asked (so never past the lease's end in the store). On SQLite (one machine) the
+injected clock is used.
 """
 
 from __future__ import annotations
@@ -29,15 +33,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
 from frvs.core.errors import ConflictError
 from frvs.pipeline.camera import CameraRuntime
+from frvs.pipeline.events import LeaseLostError
 from frvs.pipeline.supervisor import Supervisor
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.database import insert_absent
-from frvs.storage.store import Store
+from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraStatus, Health
 from frvs.video.service import CameraSpec
 
@@ -112,14 +117,20 @@ class LeaseBook:
         self._store = store
         self._clock = clock
 
+    def now(self, session: Session) -> datetime:
+        """The one clock every replica's lease times agree on (see the module's note)."""
+        if session.get_bind().dialect.name == "postgresql":
+            return cast(datetime, session.scalar(text("SELECT clock_timestamp()")))
+        return self._clock()
+
     def claim(self, camera: str, holder: str, terms: LeaseTerms) -> int | None:
         """Take ``camera``'s lease if it is free, expired or already ours: its new
         generation, or None when another replica holds it."""
-        now = self._clock()
         with self._store.unit(write=True) as uow:
-            _insert_absent(uow.session, camera, now)
+            _insert_absent(uow.session, camera, self.now(uow.session))
             previous = uow.session.scalar(select(CameraLeaseRow.holder).where(
                 CameraLeaseRow.camera == camera).with_for_update())
+            now = self.now(uow.session)  # read once the row is ours to update
             stmt = (update(CameraLeaseRow)
                     .where(CameraLeaseRow.camera == camera,
                            (CameraLeaseRow.holder == holder)
@@ -141,9 +152,9 @@ class LeaseBook:
               status: dict[str, object] | None) -> datetime | None:
         """Extend our lease (with the camera's health): the new expiry, or None when the
         lease is no longer ours."""
-        now = self._clock()
-        expires = now + timedelta(seconds=terms.seconds)
         with self._store.unit(write=True) as uow:
+            now = self.now(uow.session)
+            expires = now + timedelta(seconds=terms.seconds)
             result = uow.session.execute(
                 update(CameraLeaseRow)
                 .where(CameraLeaseRow.camera == camera, CameraLeaseRow.holder == holder,
@@ -156,8 +167,8 @@ class LeaseBook:
                 status: dict[str, object] | None = None) -> None:
         """Give our lease up at once (a clean stop): another replica takes the camera at
         its next scan instead of waiting for the lease to expire."""
-        now = self._clock()
         with self._store.unit(write=True) as uow:
+            now = self.now(uow.session)
             result = uow.session.execute(
                 update(CameraLeaseRow)
                 .where(CameraLeaseRow.camera == camera, CameraLeaseRow.holder == holder,
@@ -170,22 +181,23 @@ class LeaseBook:
                                            "state": "released", "previous": holder,
                                            "generation": generation}, now)
 
-    def rows(self) -> list[CameraLeaseRow]:
+    def rows(self) -> tuple[datetime, list[CameraLeaseRow]]:
+        """The store's time and every lease row, read together."""
         with self._store.unit() as uow:
-            return list(uow.session.scalars(select(CameraLeaseRow)))
+            return self.now(uow.session), list(uow.session.scalars(select(CameraLeaseRow)))
 
     def live(self) -> list[Holding]:
         """Leases not yet expired, by camera name."""
-        now = self._clock()
+        now, rows = self.rows()
         return sorted((Holding(r.camera, r.holder, r.status, r.expires_at)
-                       for r in self.rows() if r.holder and r.expires_at > now),
+                       for r in rows if r.holder and r.expires_at > now),
                       key=lambda h: h.camera)
 
 
 @dataclass
 class _Held:
     generation: int
-    expires_at: datetime
+    deadline: float  # time.monotonic() past which the lease may be another's
 
 
 class CameraLeases:
@@ -205,6 +217,8 @@ class CameraLeases:
         self._held: dict[str, _Held] = {}
         self._startup: set[str] = set()
         self._failed: set[str] = set()
+        # Cameras whose lease this replica gave up or lost: fenced until started again.
+        self._lost: set[str] = set()
         self._runtime: CameraRuntime | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -250,14 +264,15 @@ class CameraLeases:
             if not self.replica.runs_cameras:
                 raise ConflictError(f"replica {self.replica.name} does not run cameras "
                                     "(role api): start the camera on another replica")
+            asked = time.monotonic()
             generation = self._book.claim(spec.name, self.replica.name, self.terms)
             if generation is None:
                 holder = next((h.replica for h in self._book.live()
                                if h.camera == spec.name), "another replica")
                 raise ConflictError(f"camera {spec.name!r} is running on replica {holder}")
-            self._held[spec.name] = _Held(generation, self._clock() + timedelta(
-                seconds=self.terms.seconds))
+            self._held[spec.name] = _Held(generation, asked + self.terms.seconds)
             self._failed.discard(spec.name)
+            self._lost.discard(spec.name)
 
     def run_here(self, spec: CameraSpec, runtime: CameraRuntime) -> None:
         """Start ``spec`` on this replica now (an operator's start): its lease first, so
@@ -273,6 +288,29 @@ class CameraLeases:
                 self._book.release(spec.name, self.replica.name, lease.generation)
             raise
         self.renew_one(spec.name)
+
+    def fence(self, uow: UnitOfWork, camera: str) -> None:
+        """In an alert's transaction: raise ``LeaseLostError`` unless this replica still
+        holds ``camera``'s lease (same generation). The row stays locked until that
+        transaction ends, so no replica takes the camera over while the alert commits; a
+        lease of ours that lapsed while this process stalled, but that nobody took, is
+        extended here. A camera this replica never ran through a lease (``frvs watch``
+        runs one directly) is not fenced."""
+        with self._lock:
+            lease = self._held.get(camera)
+            lost = camera in self._lost
+        if lease is None and not lost:
+            return
+        row = uow.session.scalar(select(CameraLeaseRow).where(
+            CameraLeaseRow.camera == camera).with_for_update())
+        if (lease is None or row is None or row.holder != self.replica.name
+                or row.generation != lease.generation):
+            raise LeaseLostError(f"the lease of camera {camera!r} is held by replica "
+                                 f"{(row.holder if row else '') or 'none'}, not "
+                                 f"{self.replica.name}")
+        now = self._book.now(uow.session)
+        if row.expires_at <= now + timedelta(seconds=self.terms.seconds / 2):
+            row.expires_at = now + timedelta(seconds=self.terms.seconds)
 
     def holds(self, camera: str) -> bool:
         with self._lock:
@@ -295,6 +333,7 @@ class CameraLeases:
         with self._lock:
             held = dict(self._held)
         for camera, lease in held.items():
+            asked = time.monotonic()
             expires = self._book.renew(camera, self.replica.name, lease.generation,
                                        self.terms, self._status_of(camera))
             if expires is None:
@@ -302,13 +341,13 @@ class CameraLeases:
                                camera)
                 self._let_go(camera)
             else:
-                lease.expires_at = expires
+                lease.deadline = asked + self.terms.seconds
 
     def _drop_overdue(self) -> None:
         # Unable to renew: a lease that has passed may be another replica's by now.
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
-            overdue = [c for c, lease in self._held.items() if lease.expires_at <= now]
+            overdue = [c for c, lease in self._held.items() if lease.deadline <= now]
         for camera in overdue:
             logger.warning("camera %s: lease expired without renewal; stopping it here",
                            camera)
@@ -319,6 +358,8 @@ class CameraLeases:
         removed or disabled)."""
         with self._lock:
             lease = self._held.pop(camera, None)
+            if lease is not None:
+                self._lost.add(camera)
         self._supervisor.stop_camera(camera)
         if lease is not None:
             self._book.release(camera, self.replica.name, lease.generation)
@@ -326,6 +367,7 @@ class CameraLeases:
     def _let_go(self, camera: str) -> None:
         with self._lock:
             self._held.pop(camera, None)
+            self._lost.add(camera)
         try:
             self._supervisor.camera(camera).stop()
         except Exception:  # already gone
@@ -337,8 +379,8 @@ class CameraLeases:
         runtime = self._runtime
         if runtime is None or self._stop.is_set():
             return
-        now = self._clock()
-        leases = {row.camera: row for row in self._book.rows()}
+        now, rows = self._book.rows()
+        leases = {row.camera: row for row in rows}
         for spec in self._cameras():
             if not spec.enabled or spec.name in self._failed or self.holds(spec.name):
                 continue
@@ -355,8 +397,9 @@ class CameraLeases:
     def _start(self, spec: CameraSpec, generation: int, runtime: CameraRuntime,
                taken_from: str) -> None:
         with self._lock:
-            self._held[spec.name] = _Held(generation, self._clock() + timedelta(
-                seconds=self.terms.seconds))
+            # Claimed just now: a scan's claim is at most one transaction old.
+            self._held[spec.name] = _Held(generation, time.monotonic() + self.terms.seconds)
+            self._lost.discard(spec.name)
         try:
             self._supervisor.start_camera(spec, runtime)
         except Exception:  # one bad camera must not keep the others down
@@ -375,10 +418,11 @@ class CameraLeases:
         with self._lock:
             lease = self._held.get(camera)
         if lease is not None:
+            asked = time.monotonic()
             expires = self._book.renew(camera, self.replica.name, lease.generation,
                                        self.terms, self._status_of(camera))
             if expires is not None:
-                lease.expires_at = expires
+                lease.deadline = asked + self.terms.seconds
 
     def _status_of(self, camera: str) -> dict[str, object] | None:
         try:

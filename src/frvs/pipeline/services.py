@@ -123,5 +123,6 @@ def build_video(settings: VideoSettings, store: Store, catalog: IndexCatalog,
     cameras = CameraService(store, clock, sources)
     leases = CameraLeases(LeaseBook(store, clock), supervisor, analysed_here(cameras),
                           terms or LeaseTerms(), clock)
+    router.fence = leases.fence  # a replica that lost a camera's lease raises no alert
     return VideoServices(settings, cameras, sightings, alerts, attendance, bus, matcher,
                          router, supervisor, sources, leases, store=store)

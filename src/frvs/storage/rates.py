@@ -3,8 +3,10 @@
 One row per (kind, key): the tokens left and when they were counted. Taking a token
 locks the row (``SELECT ... FOR UPDATE`` on PostgreSQL; the write transaction on
 SQLite), refills it for the time passed and takes one, so replicas behind one load
-balancer share one bucket per key. Times are the replicas' wall clocks (keep them in
-step with NTP; a skew of a second is worth ``rate`` tokens at most).
+balancer share one bucket per key. Times are the database's clock on PostgreSQL
+(``clock_timestamp()``), never a replica's: with each replica's own clock, requests
+alternating between a replica in step and one 30 s ahead refilled the bucket at every
+hop (a burst of 2 let 10 of 10 through). The injected clock serves SQLite (one machine).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Float, String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Float, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from frvs.storage.database import insert_absent
 from frvs.storage.schema import Base
@@ -37,18 +39,25 @@ class SharedBuckets:
         self._store = store
         self._clock = clock
 
+    def _now(self, session: Session) -> float:
+        """Seconds since the epoch by the one clock all replicas share."""
+        if session.get_bind().dialect.name == "postgresql":
+            return float(session.scalar(text(
+                "SELECT extract(epoch FROM clock_timestamp())")) or 0.0)
+        return self._clock()
+
     def take(self, kind: str, key_id: str, rate: float, burst: float,
              cost: float = 1.0) -> float:
         """Take ``cost`` tokens of ``kind`` for ``key_id`` (``rate`` a second, up to
         ``burst``): 0 when taken, else the seconds until they are available."""
         with self._store.unit(write=True) as uow:
             insert_absent(uow.session, RateBucketRow, {
-                "kind": kind, "key_id": key_id, "tokens": burst, "stamp": self._clock()},
+                "kind": kind, "key_id": key_id, "tokens": burst, "stamp": self._now(uow.session)},
                 ["kind", "key_id"])
             row = uow.session.scalars(select(RateBucketRow).where(
                 RateBucketRow.kind == kind, RateBucketRow.key_id == key_id)
                 .with_for_update().execution_options(populate_existing=True)).one()
-            now = self._clock()  # after the lock: the replica before us counted earlier
+            now = self._now(uow.session)  # after the lock: the replica before us counted earlier
             tokens = min(burst, row.tokens + max(0.0, now - row.stamp) * rate)
             row.stamp = now
             if tokens >= cost:

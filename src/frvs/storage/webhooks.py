@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     delete,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -93,7 +95,12 @@ def enqueue(session: Session, event_id: int, kind: str, data: dict[str, object],
 
 
 def claim(session: Session, now: datetime, hold: timedelta, limit: int = 10) -> list[Claimed]:
-    """Claim up to ``limit`` due deliveries for ``hold`` (none another worker holds)."""
+    """Claim up to ``limit`` due deliveries for ``hold`` (none another worker holds).
+    ``now`` is the database's clock on PostgreSQL, not the replica's: a replica whose
+    clock ran 30 s ahead claimed, and sent again, deliveries another replica was still
+    holding."""
+    if session.get_bind().dialect.name == "postgresql":
+        now = cast(datetime, session.scalar(text("SELECT clock_timestamp()")))
     stmt = (select(WebhookDeliveryRow, WebhookRow)
             .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
             .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_at <= now)

@@ -166,13 +166,20 @@ class SourcePolicy:
 
     def check_webhook(self, url: str) -> str:
         """A webhook URL: ``http`` or ``https`` to a host the policy allows."""
+        self.webhook_addresses(url)
+        return url
+
+    def webhook_addresses(self, url: str) -> list[str]:
+        """``check_webhook``, and the addresses its host resolved to and passed: the
+        request must connect to one of these, never to a second resolution (a name
+        that answers a public address to the check and 127.0.0.1 to the connection,
+        DNS rebinding, would otherwise reach the loopback)."""
         scheme = _SCHEME.match(url)
         name = scheme.group(1).lower() if scheme else ""
         if name not in WEBHOOK_SCHEMES or any(ord(c) < 32 or ord(c) == 127 for c in url):
             raise SourceRefusedError(f"webhook {describe(url)}: only http:// and https:// "
                                      "URLs without control characters")
-        self._check_url(url, name)
-        return url
+        return self._check_url(url, name)
 
     def is_protected(self, path: Path) -> bool:
         """Whether ``path`` (resolved) is, or is inside, a protected path, or is a
@@ -202,7 +209,7 @@ class SourcePolicy:
                                      "may be rtsp(s):// or http(s):// URLs")
         return CheckedSource(SourceKind.PATH, str(path))
 
-    def _check_url(self, url: str, scheme: str) -> None:
+    def _check_url(self, url: str, scheme: str) -> list[str]:
         shown = describe(url)
         if any(c.isspace() for c in url):
             raise SourceRefusedError(f"{shown}: a URL has no spaces")
@@ -221,7 +228,7 @@ class SourcePolicy:
         if not addresses:
             raise SourceRefusedError(f"{shown}: host {host!r} does not resolve")
         if self.allow_private:
-            return
+            return addresses
         for address in addresses:
             kind = _address_kind(address)
             if kind is not None:
@@ -229,3 +236,4 @@ class SourcePolicy:
                     f"{shown}: host {host!r} resolves to {address} ({kind}); loopback, "
                     "link-local and private hosts are refused unless "
                     "video.allow_private_sources is on")
+        return addresses

@@ -34,19 +34,25 @@ router = APIRouter(prefix="/v1", tags=["events"])
 
 _POLL_S = 0.1
 _RETRY_MS = 1000
+_MAX_ID = 2 ** 63 - 1  # event ids are 64-bit
 
 
 def _last_id(header: str | None, query: int | None) -> int | None:
     """Where a client resumes: ``Last-Event-ID`` (EventSource sends it by itself) or
     ``last_event_id`` (for clients that cannot set headers); None for a new client."""
     if query is not None:
-        return query
-    if header is None or not header.strip():
+        value = query
+    elif header is None or not header.strip():
         return None
-    try:
-        return max(0, int(header.strip()))
-    except ValueError:
-        raise InvalidInputError("Last-Event-ID must be an event id (a whole number)") from None
+    else:
+        try:
+            value = max(0, int(header.strip()))
+        except ValueError:
+            raise InvalidInputError(
+                "Last-Event-ID must be an event id (a whole number)") from None
+    if value > _MAX_ID:
+        raise InvalidInputError(f"Last-Event-ID must be an event id (at most {_MAX_ID})")
+    return value
 
 
 def _message(event: str, data: object) -> str:
@@ -61,8 +67,11 @@ async def _stream(app: Application, request: Request, max_seconds: float,
                   status_every: float, last_id: int | None) -> AsyncIterator[str]:
     log = app.store.events
     feed = await run_in_threadpool(log.feed)
-    if last_id is None:  # a new client: what happens from now on
-        last_id = await run_in_threadpool(log.head)
+    head = await run_in_threadpool(log.head)
+    # A new client gets what happens from now on; so does one whose id the log never
+    # reached (a restored database, another deployment's id), which would otherwise
+    # wait, silently, until the log grew past it.
+    last_id = head if last_id is None else min(last_id, head)
     deadline = time.monotonic() + max_seconds
     next_status = time.monotonic()
     # Only decisions are logged (an undecided review is never announced), so what the
@@ -93,7 +102,7 @@ async def events(
     app: AppDep, request: Request, _: Watcher, *,
     max_seconds: Annotated[float, Query(ge=1, le=3600)] = 300,
     status_every: Annotated[float, Query(ge=1, le=300)] = 5,
-    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, le=_MAX_ID)] = None,
     last_event_header: Annotated[str | None, Header(alias="Last-Event-ID",
                                                     max_length=30)] = None,
 ) -> StreamingResponse:
