@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from callers import LOCAL, key_caller
-from conftest import PG_ADMIN_URL
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, select, text, update
-from sqlalchemy.engine import make_url
+from postgres import fresh_database
+from sqlalchemy import delete, select, update
 
 from frvs.alerts.tables import AlertRow
 from frvs.alerts.webhooks import WebhookService, WebhookWorker, WorkerOptions
@@ -43,22 +42,8 @@ from frvs.video.tables import SightingRow
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                              connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    name = f"repadv_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("repadv") as url:
+        yield url
 
 
 @pytest.fixture
