@@ -43,7 +43,8 @@ class VideoServices:
         unless a person runs the camera, as with 'frvs watch')."""
         return CameraRuntime(processor=self.settings.processor(), caller=caller,
                              source=SourceOptions(policy=self.sources,
-                                                  origin=SourceOrigin.of(caller)))
+                                                  origin=SourceOrigin.of(caller),
+                                                  decoder_threads=self.settings.decoder_threads))
 
     def start(self) -> None:
         """Webhooks first (they receive), then the configured cameras."""
