@@ -181,7 +181,11 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
         return processed / window, dropped / max(1, processed + dropped), b.lag_seconds
 
     per = [rates(before[c], after[c]) for c in names]
+    processed = sum(p[0] for p in per) * window
     return {"cameras": n, "load_before": load,
+            # CPU per analysed frame, decoding of the frames between included: what the
+            # cores per camera come to at 5 fps when a loaded machine starves the cameras.
+            "cpu_ms_per_analysed_frame": round(1000 * cores * window / max(1.0, processed), 1),
             "min_processed_fps": round(min(p[0] for p in per), 2),
             "mean_processed_fps": round(sum(p[0] for p in per) / n, 2),
             "max_drop_share": round(max(p[1] for p in per), 3),
