@@ -140,7 +140,8 @@ def test_short_scan_codes_with_a_second_look_find_what_exact_search_finds() -> N
     assert np.mean(same) >= 0.99
     np.testing.assert_allclose(got.scores[same, 0], want.scores[same, 0], atol=1e-5)
     # The second look is what finds them: the short scan alone misses more.
-    alone, _, _ = _pair(30_000, train_size=10_000, subquantizer_dims=8, candidates=100)
+    alone = FaissPQIndex(128, train_size=10_000, subquantizer_dims=8, candidates=100)
+    alone.add(np.arange(10, 10 + len(gallery), dtype=np.int64), gallery)
     assert np.mean(alone.search(probes, 1).ids[:, 0] == want.ids[:, 0]) < np.mean(same)
     scan.rescore_depth = 100  # a query-time knob: shallower looks miss more
     assert np.mean(scan.search(probes, 1).ids[:, 0] == want.ids[:, 0]) < np.mean(same)

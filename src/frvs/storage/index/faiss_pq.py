@@ -110,11 +110,12 @@ class FaissPQOptions(TombstoneOptions):
         "time (FaissPQIndex.rescore_depth) when the index was built with it.",
     )
     rescore_codes: str = Field(
-        "PQ16x8",
+        "SQ8",
         pattern=r"^(PQ\d+x\d+|SQ[468]|SQfp16)$",
         title="Finer codes of the second look",
-        description="A FAISS code for rescore_depth: PQ16x8 (16 bytes a 128-d vector, "
-        "8-bit codes of 8 dims), PQ32x8 (32 bytes), SQ8 (one byte a dimension).",
+        description="A FAISS code for rescore_depth: SQ8 (one byte a dimension, 128 bytes "
+        "a 128-d vector, trained at once, SIMD distances), SQ4 (half that), PQ16x8 (16 "
+        "bytes, but its 8-bit codebooks take half a minute to train).",
     )
 
 
