@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,9 @@ CHUNK = 100_000
 PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pairs"
 
 
-def measure_pairs(pairs: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Genuine and impostor scores of the default pack on the labelled pairs."""
+def measure_pairs(pairs: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Genuine and impostor scores of the default pack on the labelled pairs, and the
+    real SFace template of each photo."""
     from frvs.app import build_application  # the engine is only needed for this step
     from frvs.config.settings import load_settings
     from frvs.imaging.decode import read_image
@@ -68,7 +69,44 @@ def measure_pairs(pairs: Path) -> tuple[np.ndarray, np.ndarray]:
         for row in csv.DictReader(f):
             score = float(template(row["image_a"]) @ template(row["image_b"]))
             (genuine if row["same"] == "1" else impostor).append(score)
-    return np.asarray(genuine), np.asarray(impostor)
+    return np.asarray(genuine), np.asarray(impostor), cache
+
+
+@dataclass(frozen=True, slots=True)
+class RealMix:
+    """Real SFace templates of the shared photos put into the synthetic gallery at
+    ``ids`` (one per photo that is the first of a genuine pair), and as probes the
+    second photos of those pairs that are not themselves in the gallery; a probe's
+    mates are the gallery ids of every photo labelled the same person as it."""
+
+    ids: np.ndarray
+    vectors: Matrix
+    probes: Matrix
+    mates: list[set[int]]
+
+    def apply(self, start: int, chunk: Matrix) -> Matrix:
+        inside = (self.ids >= start) & (self.ids < start + len(chunk))
+        if not inside.any():
+            return chunk
+        chunk = chunk.copy()
+        chunk[self.ids[inside] - start] = self.vectors[inside]
+        return chunk
+
+
+def real_mix(pairs: Path, templates: dict[str, np.ndarray], size: int) -> RealMix:
+    with (pairs / "pairs.csv").open() as f:
+        genuine = [(r["image_a"], r["image_b"]) for r in csv.DictReader(f) if r["same"] == "1"]
+    inside = sorted({a for a, _ in genuine})
+    ids = np.sort(np.random.default_rng(19).choice(size, len(inside), replace=False))
+    where = dict(zip(inside, ids.tolist(), strict=True))
+    same: dict[str, set[str]] = {}
+    for a, b in genuine:
+        same.setdefault(a, set()).add(b)
+        same.setdefault(b, set()).add(a)
+    probes = sorted({b for _, b in genuine if b not in where})
+    return RealMix(ids, np.stack([templates[n] for n in inside]).astype(np.float32),
+                   np.stack([templates[n] for n in probes]).astype(np.float32),
+                   [{where[m] for m in same[b] if m in where} for b in probes])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +117,7 @@ class GalleryModel:
     shared_mean: float  # mean of s, the weight of the shared direction
     shared_std: float
     seed: int = 7
+    mix: RealMix | None = None  # real templates put in place of some synthetic ones
 
     def direction(self) -> Matrix:
         m = np.zeros(self.dimension, dtype=np.float32)
@@ -164,7 +203,8 @@ class Probes:
 
 def gallery_chunks(model: GalleryModel, size: int) -> Iterator[tuple[int, Matrix]]:
     for index, start in enumerate(range(0, size, CHUNK)):
-        yield start, model.chunk(index, min(CHUNK, size - start))
+        chunk = model.chunk(index, min(CHUNK, size - start))
+        yield start, (model.mix.apply(start, chunk) if model.mix is not None else chunk)
 
 
 def make_probes(model: GalleryModel, size: int, genuine: np.ndarray, count: int) -> Probes:
@@ -223,23 +263,37 @@ def build(index: VectorIndex, model: GalleryModel, size: int) -> dict[str, Any]:
     return out
 
 
-def measure(index: VectorIndex, probes: Probes, truth: np.ndarray, singles: int) -> dict[str, Any]:
-    """Latency, throughput, mate-found rates and recall of one built index."""
+def real_found(index: VectorIndex, mix: RealMix) -> float:
+    """Share of the real probes whose best answer is one of their mates."""
+    top = index.search(mix.probes, 1).ids[:, 0]
+    return float(np.mean([int(t) in m for t, m in zip(top, mix.mates, strict=True)]))
+
+
+def measure(index: VectorIndex, probes: Probes, truth: np.ndarray, singles: int,
+            mix: RealMix | None = None) -> dict[str, Any]:
+    """Latency (wall and CPU: the process's CPU time, robust to other load), throughput,
+    mate-found rates and recall of one built index."""
     q = probes.vectors
     order = np.random.default_rng(5).permutation(len(q))[:singles]
-    lat = []
+    lat, cpu = [], []
+    load = [round(v, 2) for v in os.getloadavg()]
     for i in order:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         index.search(q[i : i + 1], 10)
         lat.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     t0 = time.perf_counter()
     result = index.search(q, 10)
     qps = len(q) / (time.perf_counter() - t0)
     ids, scores, m = result.ids, result.scores, probes.mated
     hit = ids[:m, 0] == probes.mates
-    return {
+    real = {} if mix is None else {"real_mate_rank1": round(real_found(index, mix), 4)}
+    return real | {
+        "load_before": load,
         "p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 3),
         "p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 3),
+        "cpu_p50_ms": round(float(np.percentile(cpu, 50)) * 1e3, 3),
+        "cpu_p99_ms": round(float(np.percentile(cpu, 99)) * 1e3, 3),
         "batch_qps": round(qps, 1),
         "mate_rank1": round(float(hit.mean()), 4),
         "mate_rank1_at_threshold": round(float((hit & (scores[:m, 0] >= THRESHOLD)).mean()), 4),
@@ -280,24 +334,41 @@ def open_set(index: VectorIndex, model: GalleryModel, size: int, probes: Probes,
 
 
 def bench_size(
-    size: int, args: argparse.Namespace, model: GalleryModel, genuine: np.ndarray
+    size: int, args: argparse.Namespace, model: GalleryModel, genuine: np.ndarray,
+    templates: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Every index on one gallery size."""
+    mix = real_mix(args.pairs, templates, size) if templates else None
+    model = replace(model, mix=mix)
     probes = make_probes(model, size, genuine, args.probes)
     t0 = time.perf_counter()
     truth = ground_truth(model, size, probes.vectors, 10)
     out: dict[str, Any] = {"gallery": size, "ground_truth_s": round(time.perf_counter() - t0, 1)}
     indexes: dict[str, Any] = {"exact": lambda: ExactIndex(DIMENSION, capacity=size),
                                "faiss_pq": lambda: _faiss_pq(args),
+                               "faiss_pq_short": lambda: _faiss_pq_short(args),
                                "faiss_hnsw": lambda: _faiss(args)}
     if size <= 100_000 and not args.no_milvus:
         indexes["milvus_lite_flat"] = _milvus
     chosen = args.indexes.split(",") if args.indexes else list(indexes)
     if size > 1_000_000 and not args.indexes:
-        chosen = ["faiss_pq"]
+        chosen = ["faiss_pq", "faiss_pq_short"]
     indexes = {k: v for k, v in indexes.items() if k in chosen}
     exact_rate = float(np.mean(truth[: probes.mated, 0] == probes.mates))
     out["exact_mate_rank1"] = round(exact_rate, 4)
+    real_exact = 0.0
+    if mix is not None:
+        # Exact search over the mixed gallery, for the real probes: brute force per chunk.
+        best = np.full(len(mix.probes), -np.inf, dtype=np.float32)
+        top = np.full(len(mix.probes), -1, dtype=np.int64)
+        for start, chunk in gallery_chunks(model, size):
+            sims = mix.probes @ chunk.T
+            i = np.argmax(sims, axis=1)
+            better = sims[np.arange(len(i)), i] > best
+            best[better], top[better] = sims[np.arange(len(i)), i][better], i[better] + start
+        real_exact = float(np.mean([int(t) in m for t, m in zip(top, mix.mates, strict=True)]))
+        out["real_templates"] = {"in_gallery": len(mix.ids), "probes": len(mix.probes),
+                                 "exact_mate_rank1": round(real_exact, 4)}
     for name, factory in indexes.items():
         print(f"{size:,} {name}", file=sys.stderr, flush=True)
         index = factory()
@@ -305,13 +376,17 @@ def bench_size(
         singles = args.singles if not name.startswith("milvus") else 5
         # Query-time knobs: one built index, measured at each setting.
         knob, values = {"faiss_hnsw": ("ef_search", _ints(args.ef_search)),
-                        "faiss_pq": ("candidates", _ints(args.candidates))}.get(name, ("", [0]))
+                        "faiss_pq": ("candidates", _ints(args.candidates)),
+                        "faiss_pq_short": ("rescore_depth", _ints(args.rescore_depths)),
+                        }.get(name, ("", [0]))
         for value in values:
             if knob:
                 setattr(index, knob, value)
-            row = built | measure(index, probes, truth, singles)
+            row = built | measure(index, probes, truth, singles, mix)
             row["mate_found_vs_exact"] = round(row["mate_rank1"] / exact_rate, 4)
-            label = {"ef_search": "ef", "candidates": "c"}.get(knob, "")
+            if mix is not None and real_exact > 0:
+                row["real_mate_found_vs_exact"] = round(row["real_mate_rank1"] / real_exact, 4)
+            label = {"ef_search": "ef", "candidates": "c", "rescore_depth": "r"}.get(knob, "")
             out[f"{name}_{label}{value}" if knob else name] = row
         if "open_set" not in out:
             out["open_set"] = open_set(index, model, size, probes) | {"index": name}
@@ -331,6 +406,15 @@ def _faiss_pq(args: argparse.Namespace) -> VectorIndex:
     from frvs.storage.index.faiss_pq import FaissPQIndex
 
     return FaissPQIndex(DIMENSION, shards=args.shards)
+
+
+def _faiss_pq_short(args: argparse.Namespace) -> VectorIndex:
+    """8-byte scan codes (8 dimensions a 4-bit code), a second look from finer codes."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+
+    return FaissPQIndex(DIMENSION, shards=args.shards, subquantizer_dims=8,
+                        rescore_depth=_ints(args.rescore_depths)[0],
+                        rescore_codes=args.rescore_codes, candidates=args.short_candidates)
 
 
 def _faiss(args: argparse.Namespace) -> VectorIndex:
@@ -359,6 +443,15 @@ def main() -> None:
     parser.add_argument("--candidates", default="300,1000,3000",
                         help="fast-scan re-rank depths, comma-separated")
     parser.add_argument("--shards", type=int, default=2, help="fast-scan shards (threads)")
+    parser.add_argument("--rescore-depths", default="10000,20000,40000",
+                        help="faiss_pq_short: candidates the 8-byte scan nominates for the "
+                        "second look, comma-separated")
+    parser.add_argument("--rescore-codes", default="SQ8",
+                        help="faiss_pq_short: FAISS code of the second look")
+    parser.add_argument("--short-candidates", type=int, default=1000,
+                        help="faiss_pq_short: candidates re-ranked exactly after it")
+    parser.add_argument("--no-real", action="store_true",
+                        help="do not mix the shared photos' real templates into the gallery")
     parser.add_argument("--no-milvus", action="store_true")
     parser.add_argument(
         "--indexes", default="",
@@ -367,16 +460,21 @@ def main() -> None:
     )
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     args = parser.parse_args()
-    genuine, impostor = measure_pairs(args.pairs)
+    genuine, impostor, templates = measure_pairs(args.pairs)
     model = fit_model(impostor, DIMENSION)
     rng = np.random.default_rng(3)
     a, b = model.templates(rng, 20_000), model.templates(rng, 20_000)
     pure = _unit_residuals(rng, 40_000, DIMENSION)
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "note": "2 shared cores; timings are noisy"},
+        "machine": {"cpus": os.cpu_count(), "note": "2 shared cores; timings are noisy",
+                    "load_at_start": [round(v, 2) for v in os.getloadavg()]},
         "threshold": THRESHOLD,
         "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
         "faiss_pq": {"shards": args.shards, "candidates": args.candidates},
+        "faiss_pq_short": {"shards": args.shards, "subquantizer_dims": 8,
+                           "rescore_codes": args.rescore_codes,
+                           "rescore_depths": args.rescore_depths,
+                           "candidates": args.short_candidates},
         "scores": {
             "genuine_measured": describe(genuine),
             "impostor_measured": describe(impostor),
@@ -393,7 +491,8 @@ def main() -> None:
     if args.ten_million:
         sizes.append(10_000_000)
     for size in sizes:
-        report["galleries"].append(bench_size(size, args, model, genuine))
+        report["galleries"].append(bench_size(size, args, model, genuine,
+                                              None if args.no_real else templates))
         print(json.dumps(report, indent=2), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=2))
 

@@ -128,19 +128,24 @@ def _pack_rows(name: str, registry: PackRegistry, native: list[Frame], hd: list[
     return rows
 
 
-def _hd_clip(folder: Path) -> Path:
+def _hd_clip(folder: Path, height: int = 720, fps: float | None = None) -> Path:
+    """The clip re-encoded as a camera sends it: H.264, I- and P-frames, 1 s GOP."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise SystemExit("the camera benchmark needs ffmpeg to re-encode the clip at 720p")
-    out = folder / "clip720.mp4"
+        raise SystemExit("the camera benchmark needs ffmpeg to re-encode the clip")
+    out = folder / f"clip{height}p{fps or 30}.mp4"
+    scale = f"scale={height * 16 // 9}:{height}" + (f",fps={fps}" if fps else "")
     subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(CLIP), "-an",
-                    "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "veryfast",
-                    "-g", "30", "-bf", "0", str(out)], check=True)
+                    "-vf", scale, "-c:v", "libx264", "-preset", "veryfast",
+                    "-g", str(round(fps or 30)), "-bf", "0", str(out)], check=True)
     return out
 
 
-def _camera_app(folder: Path) -> Application:
+def _camera_app(folder: Path, **video: Any) -> Application:
     settings = load_settings(data_dir=folder / "data")
+    if video:
+        settings = settings.model_copy(
+            update={"video": settings.video.model_copy(update=video)})
     app = build_application(settings)
     app.store.open()
     bench = system_caller("benchmark")
@@ -155,8 +160,9 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
            window: float) -> dict[str, Any]:
     """N cameras replaying the 720p clip at real time; per-camera rates in the window."""
     video = app.video
-    runtime = CameraRuntime(pace=1.0, source=SourceOptions(loop=True),
-                            processor=app.settings.video.processor())
+    runtime = CameraRuntime(pace=1.0, processor=app.settings.video.processor(),
+                            source=SourceOptions(loop=True,
+                                                 decoder_threads=app.settings.video.decoder_threads))
     names = [f"n{n}-cam{i}" for i in range(n)]
     for name in names:
         video.supervisor.start_camera(CameraSpec(name, str(clip), ("bench",), sample_fps=5.0),
@@ -175,7 +181,11 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
         return processed / window, dropped / max(1, processed + dropped), b.lag_seconds
 
     per = [rates(before[c], after[c]) for c in names]
+    processed = sum(p[0] for p in per) * window
     return {"cameras": n, "load_before": load,
+            # CPU per analysed frame, decoding of the frames between included: what the
+            # cores per camera come to at 5 fps when a loaded machine starves the cameras.
+            "cpu_ms_per_analysed_frame": round(1000 * cores * window / max(1.0, processed), 1),
             "min_processed_fps": round(min(p[0] for p in per), 2),
             "mean_processed_fps": round(sum(p[0] for p in per) / n, 2),
             "max_drop_share": round(max(p[1] for p in per), 3),
@@ -183,11 +193,38 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
             "cpu_cores_used": round(cores, 2), "cpu_cores_per_camera": round(cores / n, 3)}
 
 
-def cameras(max_cameras: int, warmup: float, window: float, min_fps: float,
-            max_drop: float) -> dict[str, Any]:
+def cores_per_camera(cameras: int, warmup: float, window: float) -> dict[str, Any]:
+    """CPU time per camera (cores) with ``cameras`` cameras running, for each stream a
+    camera may send, in one run: the 720p main stream at 30 and at 5 fps, a 360p
+    substream at 30 fps detected at the default scale (enlarged 1.5x) and at its own,
+    and the 720p stream decoded with FFmpeg's own thread count (before
+    ``video.decoder_threads``)."""
+    rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="frvs-bench-") as tmp:
         folder = Path(tmp)
-        clip = _hd_clip(folder)
+        plan: list[tuple[str, Path, dict[str, Any]]] = [
+            ("720p_30fps", _hd_clip(folder), {}),
+            ("720p_5fps", _hd_clip(folder, fps=5.0), {}),
+            ("360p_30fps_substream", _hd_clip(folder, height=360), {}),
+            ("360p_30fps_substream_native_scale", _hd_clip(folder, height=360),
+             {"detect_min_short_side": 360}),
+            ("720p_30fps_ffmpeg_threads", _hd_clip(folder), {"decoder_threads": 0}),
+        ]
+        for name, clip, video in plan:
+            app = _camera_app(folder / name, **video)
+            try:
+                rows[name] = _round(app, clip, cameras, warmup, window) | {
+                    "settings": video or "defaults"}
+            finally:
+                app.stop()
+    return rows
+
+
+def cameras(max_cameras: int, warmup: float, window: float, min_fps: float,
+            max_drop: float, *, fps: float | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="frvs-bench-") as tmp:
+        folder = Path(tmp)
+        clip = _hd_clip(folder, fps=fps)
         app = _camera_app(folder)
         rounds = []
         sustained = 0
@@ -223,14 +260,25 @@ def main() -> None:
     parser.add_argument("--min-fps", type=float, default=4.8)
     parser.add_argument("--max-drop", type=float, default=0.03)
     parser.add_argument("--skip-cameras", action="store_true")
+    parser.add_argument("--cost-cameras", type=int, default=3,
+                        help="cameras running while the cores per camera of each stream "
+                        "kind are measured (0: skip that part)")
+    parser.add_argument("--ramp-5fps", type=int, default=0,
+                        help="also ramp cameras sending 720p at 5 fps up to this many")
     args = parser.parse_args()
     settings = load_settings()
     registry = PackRegistry(settings.packs, settings.default_pack)
     report: dict[str, object] = {"clip": CLIP.name, "cpu_count": os.cpu_count(),
                                  "load_at_start": _load(), "packs": {}}
+    if args.cost_cameras:
+        report["cores_per_camera"] = cores_per_camera(args.cost_cameras, args.warmup,
+                                                      args.window)
     if not args.skip_cameras:
         report["cameras_720p_5fps"] = cameras(args.max_cameras, args.warmup, args.window,
                                               args.min_fps, args.max_drop)
+    if args.ramp_5fps:
+        report["cameras_720p_5fps_input"] = cameras(args.ramp_5fps, args.warmup, args.window,
+                                                    args.min_fps, args.max_drop, fps=5.0)
     native = _frames()
     hd = _frames((1280, 720))
     report["frames"] = len(native)

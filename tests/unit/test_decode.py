@@ -120,3 +120,11 @@ def test_read_image_checks_size_before_reading(tmp_path: Path) -> None:
         read_image(path, ImageLimits(max_bytes=4000))
     with pytest.raises(FileNotFoundError):
         read_image(tmp_path / "missing.jpg")
+
+
+def test_rgb_rows_become_bgr_exactly_across_bands() -> None:
+    """RGB images take OpenCV's channel swap band by band: every pixel exact, bands
+    included (1,500 px wide: a band is about 700 rows, so 1,600 rows cross two seams)."""
+    rgb = np.random.default_rng(0).integers(0, 256, (1_600, 1_500, 3), dtype=np.uint8)
+    decoded = decode_image(encode(Image.fromarray(rgb), "PNG"))
+    np.testing.assert_array_equal(decoded, rgb[:, :, ::-1])

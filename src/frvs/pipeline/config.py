@@ -100,6 +100,12 @@ class VideoSettings(_Section):
         "is further than this below every gallery's threshold is not embedded again unless "
         "its face grows 1.5x (a stranger): larger keeps trying on doubtful tracks at more "
         "embeddings per stranger, smaller risks giving up on a known face seen badly.")
+    decoder_threads: int = Field(
+        1, ge=0, le=16, description="Threads FFmpeg decodes each camera's stream with. 1 "
+        "(the default) suits many cameras on few cores: the cameras keep every core busy, "
+        "and only a single-threaded decoder can pass over the frames nothing refers to "
+        "between analysed ones. 0 lets FFmpeg choose (about one per core), for a few "
+        "large streams on many cores.")
     two_person_review: bool = Field(True, description="Alerts of galleries without their "
                                     "own rule need two different reviewers to confirm.")
     suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "

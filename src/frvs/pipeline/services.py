@@ -52,7 +52,8 @@ class VideoServices:
         unless a person runs the camera, as with 'frvs watch')."""
         return CameraRuntime(processor=self.settings.processor(), caller=caller,
                              source=SourceOptions(policy=self.sources,
-                                                  origin=SourceOrigin.of(caller)))
+                                                  origin=SourceOrigin.of(caller),
+                                                  decoder_threads=self.settings.decoder_threads))
 
     def start_sinks(self) -> None:
         """The configured alert sinks (webhooks, MQTT), once: what 'frvs serve' and

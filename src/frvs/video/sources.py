@@ -92,7 +92,10 @@ class SourceOptions:
     benchmarks); ``fps`` times image folders whose file names carry no time;
     ``start_at`` is the wall-clock time of a file's first frame (default: when opened);
     ``policy`` and ``origin`` are what the source is checked against when opened (the
-    default policy protects no path and refuses private hosts).
+    default policy protects no path and refuses private hosts). ``decoder_threads`` is
+    how many threads FFmpeg decodes one stream with (0: its choice, about one per
+    core, which suits one large stream; 1 suits many cameras on few cores, where the
+    cameras already keep every core busy and each extra thread only adds hand-overs).
     """
 
     open_timeout: float = 10.0
@@ -103,6 +106,7 @@ class SourceOptions:
     rtsp_transport: str = "tcp"
     policy: SourcePolicy = field(default_factory=SourcePolicy)
     origin: SourceOrigin = SourceOrigin.SERVICE
+    decoder_threads: int = 0
 
 
 Due = Callable[[float], bool]
@@ -202,7 +206,9 @@ class AvSource:
         self._offset = 0.0
         self._last_time = 0.0
         self._container: av.container.InputContainer | None = None
+        self._codec: av.VideoCodecContext | None = None
         self._frames: Iterator[av.VideoFrame] | None = None
+        self._due_times: tuple[float, float] | None = None  # the last two due frames
         self._fps: float | None = None
         self._start = options.start_at or datetime.now(UTC)
         self._open()
@@ -243,9 +249,11 @@ class AvSource:
         stream = container.streams.video[0]
         # Frame-threaded decoding uses both cores for decoding large streams.
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self._options.decoder_threads
         rate = stream.average_rate or stream.guessed_rate
         self._fps = float(rate) if rate else None
         self._container = container
+        self._codec = stream.codec_context
         self._frames = container.decode(stream)
 
     def read(self, due: Due | None = None) -> Frame | None:
@@ -267,8 +275,33 @@ class AvSource:
                 continue
             timestamp = self._timestamp(decoded)
             if due is None or due(timestamp):
+                self._due_times = (self._due_times[1] if self._due_times else timestamp,
+                                   timestamp)
+                self._skip_between(timestamp)
                 return self._frame(decoded, timestamp)
+            self._skip_between(timestamp)
             self._index += 1
+
+    def _skip_between(self, timestamp: float) -> None:
+        """Let FFmpeg drop frames nothing refers to while the next due frame is at least
+        two frames away.
+
+        Such frames (B-frames outside a pyramid, the upper layers of temporally scalable
+        streams) are not decoded at all, at no cost to any other frame; a stream of I-
+        and P-frames only has none and decodes as before. The next due time is foreseen
+        from the spacing of the last two due frames; if it comes early after all, the
+        sampler takes the first frame decoded after it. Only with one decoder thread:
+        frame threads decode packets ahead, past the point where the setting changes.
+        """
+        if (self._codec is None or self._due_times is None or not self._fps
+                or self._options.decoder_threads != 1):
+            return
+        step = 1.0 / self._fps
+        first, last = self._due_times
+        interval = last - first
+        skip = interval > 2.5 * step and timestamp + 1.5 * step < last + interval - step
+        if self._codec.skip_frame != ("NONREF" if skip else "DEFAULT"):
+            self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
 
     def _timestamp(self, decoded: av.VideoFrame) -> float:
         step = 1.0 / self._fps if self._fps else 0.04
@@ -287,6 +320,7 @@ class AvSource:
     def _restart(self) -> None:
         """Replay a file: media time keeps growing so tracks never see time go back."""
         self.close()
+        self._due_times = None
         self._offset = self._last_time + (1.0 / self._fps if self._fps else 0.04)
         self._open()
 
@@ -294,6 +328,7 @@ class AvSource:
         if self._container is not None:
             self._container.close()
         self._container = None
+        self._codec = None
         self._frames = None
 
 
