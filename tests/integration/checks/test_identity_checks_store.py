@@ -4,9 +4,7 @@ commits its row and audit entry on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +13,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from callers import LOCAL
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from postgres import fresh_database
+from sqlalchemy import select
 
 from frvs.app import build_application
 from frvs.checks.models import LiveFrame, parse_challenge
@@ -27,29 +25,14 @@ from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.schema import Base
 
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'frvs.db'}"
         return
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                              connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    name = f"frvs_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("frvs_test") as url:
+        yield url
 
 
 def test_migration_matches_the_orm_and_a_check_commits(store_url: str, tmp_path: Path,
