@@ -14,7 +14,6 @@ watches: it answers without a key only to loopback clients; a scraper elsewhere 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterable, Iterator
 
 from fastapi import APIRouter, Request
@@ -25,6 +24,7 @@ from starlette.responses import Response
 
 from frvs.api.deps import AppDep
 from frvs.core.errors import AuthenticationError, PermissionDeniedError
+from frvs.core.hosts import is_loopback
 from frvs.core.metrics import REGISTRY
 from frvs.video.models import CameraStatus, Health
 
@@ -73,11 +73,7 @@ class CameraCollector(Collector):
 
 
 def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(request.client.host if request.client else "")
 
 
 def _check_access(request: Request, key: str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -12,18 +11,10 @@ import typer
 from frvs.cli.admin import ensure_admin_key
 from frvs.cli.context import domain_errors, state
 from frvs.core.errors import InvalidInputError
+from frvs.core.hosts import is_loopback
 from frvs.pipeline.leases import Replica, ReplicaRole
 
 logger = logging.getLogger(__name__)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -71,7 +62,7 @@ def serve(
     app.video.leases.bind(Replica(replica or app.settings.replica.name
                                   or f"{bind_host}:{bind_port}",
                                   role or app.settings.replica.role))
-    if not _is_loopback(bind_host) and tls_cert is None:
+    if not is_loopback(bind_host) and tls_cert is None:
         typer.secho(
             f"warning: binding {bind_host} exposes biometric endpoints beyond this machine; "
             "serve with --tls-cert/--tls-key or put FRVS behind a TLS-terminating proxy.",

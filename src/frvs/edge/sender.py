@@ -22,7 +22,6 @@ and clock; the answer carries the crop policy per camera and the centre's clock.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import random
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from frvs.core.errors import InvalidInputError
+from frvs.core.hosts import is_loopback
 from frvs.edge.outbox import Outbox, Queued, Report
 
 logger = logging.getLogger(__name__)
@@ -104,14 +104,6 @@ class Link:
                             headers={"Authorization": f"Bearer {self.token}"})
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
