@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -160,3 +161,27 @@ def flat_moves(photo: Image, count: int = 10) -> list[bytes]:
         frames.append(jpeg(np.asarray(cv2.warpPerspective(
             photo, matrix, (w, h), borderValue=(40, 40, 40)), np.uint8)))
     return frames
+
+
+def answer_twice_at_once(app: Any, document: Any, frames: Any, challenge_id: int) -> list[str]:
+    """Two threads answer one issued challenge at the same moment: the sorted outcomes
+    ('checked' or 'conflict')."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from callers import LOCAL
+
+    from frvs.core.errors import ConflictError
+
+    start = threading.Barrier(2)
+
+    def answer() -> str:
+        start.wait()
+        try:
+            app.checks.run(LOCAL, document, frames, (), challenge_id=challenge_id)
+        except ConflictError:
+            return "conflict"
+        return "checked"
+
+    with ThreadPoolExecutor(2) as pool:
+        return sorted(pool.map(lambda _: answer(), range(2)))

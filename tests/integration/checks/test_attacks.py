@@ -15,10 +15,8 @@ checks run (held)."""
 from __future__ import annotations
 
 import os
-import threading
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +27,7 @@ import cv2
 import numpy as np
 import pytest
 from callers import LOCAL, key_caller
+from check_media import answer_twice_at_once
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -40,7 +39,7 @@ from frvs.checks.tables import IdentityChallengeRow
 from frvs.cli.checks import read_capture
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
-from frvs.core.errors import ConflictError, ImageTooLargeError, InvalidInputError
+from frvs.core.errors import ImageTooLargeError, InvalidInputError
 from frvs.galleries.ports import utc_now
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
@@ -156,18 +155,7 @@ def test_a_raced_challenge_leaves_no_kept_images_behind(tmp_path: Path, data_dir
     document = read_image(images / "img38.jpg")
     frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
     issued = app.checks.issue_challenge(LOCAL)
-    start = threading.Barrier(2)
-
-    def answer() -> str:
-        start.wait()
-        try:
-            app.checks.run(LOCAL, document, frames, (), challenge_id=issued.id)
-        except ConflictError:
-            return "conflict"
-        return "checked"
-
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(pool.map(lambda _: answer(), range(2)))
+    outcomes = answer_twice_at_once(app, document, frames, issued.id)
     assert outcomes == ["checked", "conflict"]
     kept = [p.name for p in (app.store.media.root / "checks").iterdir()]
     assert len(kept) == 1, kept

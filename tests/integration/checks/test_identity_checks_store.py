@@ -4,15 +4,14 @@ commits its row and audit entry on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from callers import LOCAL
+from check_media import answer_twice_at_once
 from postgres import fresh_database
 from sqlalchemy import select
 
@@ -20,7 +19,6 @@ from frvs.app import build_application
 from frvs.checks.models import LiveFrame, parse_challenge
 from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
 from frvs.config.settings import load_settings
-from frvs.core.errors import ConflictError
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.schema import Base
@@ -67,18 +65,7 @@ def test_an_issued_challenge_is_used_up_by_exactly_one_of_two_concurrent_checks(
     frames = [LiveFrame(read_image(images / "img39.jpg"), i / 5, f"f{i}") for i in range(5)]
     app.checks.run(LOCAL, document, frames, parse_challenge("left"))  # models loaded
     issued = app.checks.issue_challenge(LOCAL)
-    start = threading.Barrier(2)
-
-    def answer() -> str:
-        start.wait()
-        try:
-            app.checks.run(LOCAL, document, frames, (), challenge_id=issued.id)
-        except ConflictError:
-            return "conflict"
-        return "checked"
-
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(pool.map(lambda _: answer(), range(2)))
+    outcomes = answer_twice_at_once(app, document, frames, issued.id)
     assert outcomes == ["checked", "conflict"]
     with app.store.unit() as uow:
         row = uow.session.get(IdentityChallengeRow, issued.id)
