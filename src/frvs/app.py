@@ -82,7 +82,8 @@ def build_application(settings: Settings) -> Application:
     # entry through the store's journal, in the same transaction as their writes.
     trail = AuditTrail(store, utc_now, settings.audit.retention_days)
     store.attach_journal(trail)
-    engine = FaceEngine(packs, EngineOptions(max_side=settings.detection.max_side), store)
+    engine = FaceEngine(packs, EngineOptions(settings.detection.max_side,
+                                             settings.detection.reduced_decode), store)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
     # One pixel budget for the process: every upload's decode and analysis share it.
     budget = settings.limits.pixel_budget()
