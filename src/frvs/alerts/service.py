@@ -268,9 +268,9 @@ class AlertService:
         inputs = {"alert_id": alert_id}
         try:
             alert = self.get(alert_id)
-            if not alert.crop_path or not self._store.media.exists(alert.crop_path):
+            data = self._store.media.read(alert.crop_path) if alert.crop_path else None
+            if data is None:
                 raise NotFoundError(f"no picture is kept for alert {alert_id}")
-            data = (self._store.media.root / alert.crop_path).read_bytes()
             self._store.audit(caller, AuditDraft(
                 "alert.evidence", inputs | {"camera": alert.camera, "gallery": alert.gallery},
                 {"bytes": len(data)}, [subject_ref(alert.gallery, alert.subject)]))

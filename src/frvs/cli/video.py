@@ -189,8 +189,6 @@ def camera_add(
                           keep_crops)
         app = state(ctx).app
         found = _source_found(app.video.sources, source, name)
-        if spec.galleries:
-            app.video.matcher.pack_for(spec.galleries)
         app.video.cameras.add(who(ctx), spec)
     if as_json:
         emit_json(spec.as_dict())
@@ -246,8 +244,6 @@ def camera_update(
         app = state(ctx).app
         if source is not None:
             _source_found(app.video.sources, source, name)
-        if changes.get("galleries"):
-            app.video.matcher.pack_for(tuple(gallery or ()))
         spec = app.video.cameras.update(who(ctx), name, changes)
     if as_json:
         emit_json(spec.as_dict())

@@ -186,12 +186,12 @@ class GalleryService:
                                         f"{gallery_name!r}")
                 crops = [t.crop_path for t in uow.templates.of_subject(found.id)
                          if t.crop_path]
-            kept = next((c for c in crops if self._store.media.exists(c)), None)
-            if kept is None:
+            data = next((d for d in map(self._store.media.read, crops) if d is not None),
+                        None)
+            if data is None:
                 raise NotFoundError(
                     f"gallery {gallery_name!r} keeps no enrolment crops for {external_id!r} "
                     "(create it with keep_crops to show enrolled photos)")
-            data = (self._store.media.root / kept).read_bytes()
             self._store.audit(caller, AuditDraft("subject.photo", inputs,
                                                  {"bytes": len(data)}, [ref]))
         return data
