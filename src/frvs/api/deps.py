@@ -93,7 +93,7 @@ async def analyse_uploads(application: Application, uploads: Sequence[UploadFile
                  for u in uploads]
     except FrvsError as exc:
         if refusal is not None:
-            await run_in_threadpool(refusal.record, application.store, exc)
+            await run_in_threadpool(refusal.record, application.oversight.trail, exc)
         raise
 
     def work() -> T:
@@ -101,7 +101,7 @@ async def analyse_uploads(application: Application, uploads: Sequence[UploadFile
             decoded = application.pixel_budget.decode(named, application.image_limits)
         except FrvsError as exc:
             if refusal is not None:
-                refusal.record(application.store, exc)
+                refusal.record(application.oversight.trail, exc)
             raise
         with decoded as images:
             return analyse([DecodedUpload(name, data, pixels)
@@ -119,6 +119,6 @@ async def audited_refusals(application: Application, caller: AuditContext, actio
     try:
         yield
     except FrvsError as exc:
-        await run_in_threadpool(record_refusal, application.store, caller, action, inputs,
+        await run_in_threadpool(record_refusal, application.oversight.trail, caller, action, inputs,
                                 exc)
         raise

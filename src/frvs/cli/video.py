@@ -109,16 +109,7 @@ def watch(
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
         # The same alert sinks (webhooks, MQTT) as 'frvs serve', built by its factory.
-        video.start_sinks()
-        try:
-            video.supervisor.start_camera(spec, video.runtime(runner))
-            while not video.supervisor.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            video.stop()
-        status = video.supervisor.camera(spec.name).status()
+        status = video.watch(spec, runner)
         elapsed = time.monotonic() - started
         counts = video.router.counts
         summary = {"event": "summary", "camera": spec.name, "seconds": round(elapsed, 2),

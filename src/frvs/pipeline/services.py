@@ -113,6 +113,22 @@ class VideoServices:
         store.audit(caller, AuditDraft("camera.run_requested", inputs, {}))
         return self.supervisor.camera(name).status()
 
+    def watch(self, spec: CameraSpec, caller: AuditContext) -> CameraStatus:
+        """Run ``spec`` in this process for ``caller`` until its source ends or Ctrl-C
+        ('frvs watch': no lease, the camera need not be registered), delivering to the
+        configured alert sinks as 'frvs serve' does; everything is stopped afterwards.
+        Returns the camera's final status."""
+        self.start_sinks()
+        try:
+            self.supervisor.start_camera(spec, self.runtime(caller))
+            while not self.supervisor.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+        return self.supervisor.camera(spec.name).status()
+
     def latest_frame(self, name: str, max_width: int = THUMBNAIL_WIDTH) -> bytes:
         """Running camera ``name``'s latest analysed frame as JPEG, scaled down to at most
         ``max_width`` pixels wide; ``NotFoundError`` before its first frame."""
