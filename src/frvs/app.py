@@ -94,7 +94,7 @@ def build_application(settings: Settings) -> Application:
                           SightingSearch(store, trail, engine, utc_now))
     sources = settings.video.source_policy(settings.data_dir, settings.store_url())
     video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources,
-                        terms=settings.replica.terms())
+                        terms=settings.replica.terms(), galleries=galleries)
     oversight.attach_video(store)
     replica = settings.replica
     video.leases.bind(Replica(replica.name or f"{settings.server.host}:{settings.server.port}",

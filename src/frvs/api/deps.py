@@ -132,7 +132,7 @@ async def _read_decode_analyse(
                  for u in uploads]
     except FrvsError as exc:
         if refusal is not None:
-            await run_in_threadpool(refusal.record, application.store, exc)
+            await run_in_threadpool(refusal.record, application.oversight.trail, exc)
         raise
 
     def work() -> T:
@@ -140,7 +140,7 @@ async def _read_decode_analyse(
             decoded = decode(named)
         except FrvsError as exc:
             if refusal is not None:
-                refusal.record(application.store, exc)
+                refusal.record(application.oversight.trail, exc)
             raise
         with decoded as images:
             return analyse(named, images)
@@ -157,6 +157,6 @@ async def audited_refusals(application: Application, caller: AuditContext, actio
     try:
         yield
     except FrvsError as exc:
-        await run_in_threadpool(record_refusal, application.store, caller, action, inputs,
+        await run_in_threadpool(record_refusal, application.oversight.trail, caller, action, inputs,
                                 exc)
         raise

@@ -236,8 +236,8 @@ def rate_limit(kind: str, action: str | Callable[[str], str]) -> Any:
                 limits.check(kind, principal.key.key_id)
         except RateLimitedError as exc:
             path = request.url.path
-            store = request.app.state.frvs.store
-            await run_in_threadpool(record_refusal, store, principal.context,
+            trail = request.app.state.frvs.oversight.trail
+            await run_in_threadpool(record_refusal, trail, principal.context,
                                     action if isinstance(action, str) else action(path),
                                     {"route": path}, exc)
             raise
