@@ -114,6 +114,11 @@ class GalleryRepository:
     def get(self, name: str) -> Gallery:
         return _gallery(self._row(name))
 
+    def find(self, name: str) -> Gallery | None:
+        """The gallery named ``name``, or None."""
+        row = self._s.scalar(select(GalleryRow).where(GalleryRow.name == name))
+        return None if row is None else _gallery(row)
+
     def all(self) -> list[Gallery]:
         return [_gallery(r) for r in self._s.scalars(select(GalleryRow).order_by(GalleryRow.name))]
 
@@ -182,6 +187,17 @@ class SubjectRepository:
                 raise
             return again
         return _subject(row)
+
+    def display_names(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The display names of the (gallery name, external id) pairs given that have one."""
+        if not keys:
+            return {}
+        rows = self._s.execute(
+            select(GalleryRow.name, SubjectRow.external_id, SubjectRow.display_name)
+            .join(SubjectRow, SubjectRow.gallery_id == GalleryRow.id)
+            .where(SubjectRow.external_id.in_({s for _, s in keys}),
+                   SubjectRow.display_name.is_not(None)))
+        return {(g, s): str(n) for g, s, n in rows if (g, s) in keys}
 
     def in_gallery(self, gallery_id: int) -> list[Subject]:
         counts = (

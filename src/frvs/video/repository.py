@@ -1,0 +1,215 @@
+"""The video domain's repositories: the only code that turns camera and sighting rows
+into records and back (reached as ``uow.repo(CameraRepository)`` and
+``uow.repo(SightingRepository)``, inside the caller's transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from frvs.video.models import CameraRole, CameraSpec, ExpiredSightings, StoredSighting
+from frvs.video.tables import CameraRow, SightingRow
+
+
+def _spec(row: CameraRow) -> CameraSpec:
+    roi = row.roi
+    return CameraSpec(row.name, row.source_url, tuple(row.galleries), CameraRole(row.role),
+                      row.location, row.sample_fps,
+                      (roi[0], roi[1], roi[2], roi[3]) if roi else None,
+                      row.retention_days, row.keep_crops, row.enabled)
+
+
+def _settings(spec: CameraSpec) -> dict[str, object]:
+    """A camera's columns but its name and creation time."""
+    return {"source_url": spec.source_url, "galleries": list(spec.galleries),
+            "role": spec.role.value, "location": spec.location,
+            "sample_fps": spec.sample_fps, "roi": list(spec.roi) if spec.roi else None,
+            "retention_days": spec.retention_days, "keep_crops": spec.keep_crops,
+            "enabled": spec.enabled}
+
+
+class CameraRepository:
+    """Registered cameras, by name."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def exists(self, name: str) -> bool:
+        return self._s.scalar(select(CameraRow.id).where(CameraRow.name == name)) is not None
+
+    def add(self, spec: CameraSpec, now: datetime) -> None:
+        self._s.add(CameraRow(name=spec.name, created_at=now, **_settings(spec)))
+
+    def get(self, name: str) -> CameraSpec | None:
+        row = self._s.scalar(select(CameraRow).where(CameraRow.name == name))
+        return None if row is None else _spec(row)
+
+    def all(self) -> list[CameraSpec]:
+        return [_spec(r) for r in self._s.scalars(select(CameraRow).order_by(CameraRow.name))]
+
+    def names_in(self, names: set[str]) -> set[str]:
+        """Those of ``names`` that name a registered camera."""
+        return set(self._s.scalars(select(CameraRow.name).where(CameraRow.name.in_(names))))
+
+    def update(self, spec: CameraSpec) -> None:
+        """Store ``spec``'s settings for the camera it names."""
+        self._s.execute(update(CameraRow).where(CameraRow.name == spec.name)
+                        .values(**_settings(spec)))
+
+    def delete(self, name: str) -> None:
+        self._s.execute(delete(CameraRow).where(CameraRow.name == name))
+
+
+@dataclass(frozen=True, slots=True)
+class NewSighting:
+    """A sighting about to be stored: an ended track, what it matched, and its best
+    shot's template (``space_key`` and ``vector``) for later probe searches."""
+
+    camera: str
+    track_id: int
+    first_seen: datetime
+    last_seen: datetime
+    frames: int
+    attempts: int
+    quality: float
+    space_key: str | None
+    vector: bytes | None
+    gallery: str | None
+    subject: str | None
+    score: float | None
+    best_subject: str | None
+    best_score: float | None
+    crop_path: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SightingFilter:
+    """Which unexpired sightings a listing or search wants."""
+
+    now: datetime
+    camera: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    gallery: str | None = None
+    subject: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        found = [SightingRow.expires_at > self.now]
+        if self.camera is not None:
+            found.append(SightingRow.camera == self.camera)
+        if self.since is not None:
+            found.append(SightingRow.last_seen >= self.since)
+        if self.until is not None:
+            found.append(SightingRow.first_seen < self.until)
+        if self.gallery is not None:
+            found.append(SightingRow.gallery == self.gallery)
+        if self.subject is not None:
+            found.append(SightingRow.subject == self.subject)
+        return found
+
+
+def _stored(r: SightingRow) -> StoredSighting:
+    return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
+                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
+                          r.best_score, r.crop_path, r.expires_at)
+
+
+class SightingRepository:
+    """Stored sightings: recorded, listed, searched, expired and erased."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, new: NewSighting) -> StoredSighting:
+        row = SightingRow(
+            camera=new.camera, track_id=new.track_id, first_seen=new.first_seen,
+            last_seen=new.last_seen, frames=new.frames, attempts=new.attempts,
+            quality=new.quality, space_key=new.space_key, vector=new.vector,
+            gallery=new.gallery, subject=new.subject, score=new.score,
+            best_subject=new.best_subject, best_score=new.best_score,
+            crop_path=new.crop_path, expires_at=new.expires_at)
+        self._s.add(row)
+        self._s.flush()
+        return _stored(row)
+
+    def get(self, sighting_id: int) -> StoredSighting | None:
+        row = self._s.get(SightingRow, sighting_id)
+        return None if row is None else _stored(row)
+
+    def oldest_first(self, query: SightingFilter, limit: int) -> list[StoredSighting]:
+        """Matching sightings by first seen, oldest first."""
+        return [_stored(r) for r in self._s.scalars(
+            select(SightingRow).where(*query.clauses())
+            .order_by(SightingRow.first_seen, SightingRow.id).limit(limit))]
+
+    def newest_first(self, query: SightingFilter, limit: int,
+                     before_id: int | None = None) -> list[StoredSighting]:
+        """Matching sightings by id, newest first, below ``before_id`` when given."""
+        stmt = select(SightingRow).where(*query.clauses())
+        if before_id is not None:
+            stmt = stmt.where(SightingRow.id < before_id)
+        return [_stored(r) for r in self._s.scalars(
+            stmt.order_by(SightingRow.id.desc()).limit(limit))]
+
+    def templates(self, query: SightingFilter,
+                  space_key: str) -> Iterator[tuple[StoredSighting, bytes]]:
+        """Matching sightings with a best-shot template in ``space_key``, and its bytes,
+        read in batches."""
+        stmt = select(SightingRow).where(SightingRow.space_key == space_key,
+                                         *query.clauses())
+        for row in self._s.scalars(stmt.execution_options(yield_per=1000)):
+            if row.vector is not None:
+                yield _stored(row), row.vector
+
+    def about(self, gallery: str, subject: str) -> list[StoredSighting]:
+        """Sightings whose decision or best candidate named the subject, oldest first."""
+        return [_stored(r) for r in self._s.scalars(select(SightingRow).where(
+            SightingRow.gallery == gallery,
+            or_(SightingRow.subject == subject, SightingRow.best_subject == subject))
+            .order_by(SightingRow.id))]
+
+    def forget_subject(self, gallery: str, subject: str) -> int:
+        """Drop the subject's match references (the sightings stay, as of an unknown
+        face, until their own retention): how many sightings named them."""
+        matched = self._rowcount(self._s.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.subject == subject)
+            .values(subject=None, score=None)))
+        best = self._rowcount(self._s.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.best_subject == subject)
+            .values(best_subject=None, best_score=None)))
+        self._s.execute(
+            update(SightingRow).where(SightingRow.gallery == gallery,
+                                      SightingRow.subject.is_(None),
+                                      SightingRow.best_subject.is_(None))
+            .values(gallery=None))
+        return max(matched, best)
+
+    def expire(self, now: datetime) -> ExpiredSightings:
+        """Delete the sightings expired at ``now``: how many, and their crops (for the
+        caller to remove once the deletion commits)."""
+        expired = SightingRow.expires_at <= now
+        count = self._s.scalar(select(func.count()).select_from(SightingRow)
+                               .where(expired)) or 0
+        crops = tuple(c for c in self._s.scalars(select(SightingRow.crop_path).where(
+            expired, SightingRow.crop_path.is_not(None))) if c)
+        self._s.execute(delete(SightingRow).where(expired))
+        return ExpiredSightings(int(count), crops)
+
+    def crop_paths(self) -> set[str]:
+        """Every crop a stored sighting refers to."""
+        return {c for c in self._s.scalars(select(SightingRow.crop_path).where(
+            SightingRow.crop_path.is_not(None))) if c}
+
+    def ids(self) -> list[int]:
+        return list(self._s.scalars(select(SightingRow.id)))
+
+    @staticmethod
+    def _rowcount(result: object) -> int:
+        return int(getattr(result, "rowcount", 0) or 0)
