@@ -48,6 +48,10 @@ class CameraRepository:
         row = self._s.scalar(select(CameraRow).where(CameraRow.name == name))
         return None if row is None else _spec(row)
 
+    def registered_at(self, name: str) -> datetime | None:
+        """When the camera was registered (None: it is not)."""
+        return self._s.scalar(select(CameraRow.created_at).where(CameraRow.name == name))
+
     def all(self) -> list[CameraSpec]:
         return [_spec(r) for r in self._s.scalars(select(CameraRow).order_by(CameraRow.name))]
 
