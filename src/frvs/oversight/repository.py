@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from frvs.core.caller import normalise_holder
@@ -17,6 +17,7 @@ from frvs.core.errors import InvalidInputError
 from frvs.oversight.edge_tables import EdgeNodeRow, EdgeReportRow
 from frvs.oversight.models import ApiKey, Role
 from frvs.oversight.tables import ApiKeyRow
+from frvs.video.tables import SightingRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,3 +216,9 @@ class EdgeReportRepository:
             EdgeReportRow.first_seen.in_({k.first_seen for k in keys})))
         return [AcceptedReport(EdgeReportKey(r.node, r.camera, r.track_id, r.first_seen),
                                r.sighting_id, r.alert_id) for r in rows]
+
+    def forget_expired(self) -> None:
+        """Delete the keys of reports whose sighting is gone (expired or erased): a
+        replay of one is refused as older than the camera's retention anyway."""
+        self._s.execute(delete(EdgeReportRow).where(
+            EdgeReportRow.sighting_id.not_in(select(SightingRow.id))))

@@ -6,33 +6,65 @@ enrolment's subject, template and gallery revision commit together or not at all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ScalarSelect, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from frvs.core.errors import ConflictError, InvalidRecordError, NotFoundError
+from frvs.core.galleries import Gallery, GalleryKind, NewTemplate, StoredTemplate, Subject
 from frvs.core.templates import Metric, ModelSpace, Template
-from frvs.galleries.models import (
-    Gallery,
-    GalleryKind,
-    GallerySpec,
-    NewTemplate,
-    StoredTemplate,
-    Subject,
-    SubjectSpec,
-)
 from frvs.storage.index.base import IdArray, Matrix
 from frvs.storage.schema import GalleryRow, IndexChangeRow, SubjectRow, TemplateRow
+
+
+class GallerySettings(Protocol):
+    """What a gallery is created or changed with (``frvs.galleries.models.GallerySpec``,
+    validated where it is made)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> GalleryKind: ...
+    @property
+    def purpose(self) -> str | None: ...
+    @property
+    def legal_basis(self) -> str | None: ...
+    @property
+    def retention_days(self) -> int | None: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def fmr_target(self) -> float | None: ...
+    @property
+    def keep_crops(self) -> bool: ...
+
+
+class SubjectSettings(Protocol):
+    """Who an enrolment is for (``frvs.galleries.models.SubjectSpec``, validated where
+    it is made)."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
 
 _VECTOR_DTYPE = np.dtype("<f4")
 _PAGE = 65_536
 _ID_CHUNK = 10_000
+
+
+def gallery_key(name: str) -> ScalarSelect[int]:
+    """The id of the gallery named ``name``, inside a statement: how the other concepts'
+    tables, which refer to galleries by key, are queried by a gallery's name."""
+    return select(GalleryRow.id).where(GalleryRow.name == name).scalar_subquery()
 
 
 def _gallery(row: GalleryRow) -> Gallery:
@@ -91,7 +123,7 @@ class GalleryRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def add(self, spec: GallerySpec, pack: str, now: datetime) -> Gallery:
+    def add(self, spec: GallerySettings, pack: str, now: datetime) -> Gallery:
         row = GalleryRow(
             name=spec.name, kind=spec.kind.value, purpose=spec.purpose,
             legal_basis=spec.legal_basis, retention_days=spec.retention_days,
@@ -150,7 +182,7 @@ class GalleryRepository:
     def set_pack(self, gallery_id: int, pack: str) -> None:
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(pack=pack))
 
-    def update(self, gallery_id: int, spec: GallerySpec) -> None:
+    def update(self, gallery_id: int, spec: GallerySettings) -> None:
         """Store the settings a gallery may change after creation (see ``GALLERY_UPDATABLE``)."""
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(
             purpose=spec.purpose, legal_basis=spec.legal_basis,
@@ -167,7 +199,7 @@ class SubjectRepository:
             SubjectRow.gallery_id == gallery_id, SubjectRow.external_id == external_id))
         return None if row is None else _subject(row)
 
-    def get_or_add(self, gallery: Gallery, spec: SubjectSpec, now: datetime) -> Subject:
+    def get_or_add(self, gallery: Gallery, spec: SubjectSettings, now: datetime) -> Subject:
         """The subject ``spec`` names, created on first enrolment."""
         existing = self.find(gallery.id, spec.external_id)
         if existing is not None:

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from frvs.storage.repositories import gallery_key
+from frvs.storage.schema import GalleryRow
 from frvs.video.models import CameraRole, CameraSpec, ExpiredSightings, StoredSighting
 from frvs.video.tables import CameraRow, SightingRow
 
@@ -111,16 +113,25 @@ class SightingFilter:
         if self.until is not None:
             found.append(SightingRow.first_seen < self.until)
         if self.gallery is not None:
-            found.append(SightingRow.gallery == self.gallery)
+            found.append(SightingRow.gallery_id == gallery_key(self.gallery))
         if self.subject is not None:
             found.append(SightingRow.subject == self.subject)
         return found
 
 
-def _stored(r: SightingRow) -> StoredSighting:
+def _stored(r: SightingRow, gallery: str | None) -> StoredSighting:
+    # A match is shown with its gallery only: one whose gallery was deleted is no match.
+    matched = gallery is not None
     return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
-                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
-                          r.best_score, r.crop_path, r.expires_at)
+                          r.quality, gallery, r.subject if matched else None,
+                          r.score if matched else None, r.best_subject, r.best_score,
+                          r.crop_path, r.expires_at)
+
+
+def _named() -> Select[SightingRow, str | None]:
+    """Sightings with their gallery's name (None: no gallery matched)."""
+    return select(SightingRow, GalleryRow.name).outerjoin(
+        GalleryRow, GalleryRow.id == SightingRow.gallery_id)
 
 
 class SightingRepository:
@@ -130,69 +141,76 @@ class SightingRepository:
         self._s = session
 
     def add(self, new: NewSighting) -> StoredSighting:
+        gallery_id = None if new.gallery is None else self._s.scalar(
+            select(GalleryRow.id).where(GalleryRow.name == new.gallery))
+        # A gallery deleted since the match leaves a sighting without its match, as its
+        # deletion does to the sightings already stored.
+        matched = new.gallery is None or gallery_id is not None
         row = SightingRow(
             camera=new.camera, track_id=new.track_id, first_seen=new.first_seen,
             last_seen=new.last_seen, frames=new.frames, attempts=new.attempts,
             quality=new.quality, space_key=new.space_key, vector=new.vector,
-            gallery=new.gallery, subject=new.subject, score=new.score,
-            best_subject=new.best_subject, best_score=new.best_score,
+            gallery_id=gallery_id, subject=new.subject if matched else None,
+            score=new.score if matched else None,
+            best_subject=new.best_subject if matched else None,
+            best_score=new.best_score if matched else None,
             crop_path=new.crop_path, expires_at=new.expires_at)
         self._s.add(row)
         self._s.flush()
-        return _stored(row)
+        return _stored(row, new.gallery if gallery_id is not None else None)
 
     def get(self, sighting_id: int) -> StoredSighting | None:
-        row = self._s.get(SightingRow, sighting_id)
-        return None if row is None else _stored(row)
+        found = self._s.execute(_named().where(SightingRow.id == sighting_id)).first()
+        return None if found is None else _stored(*found)
 
     def oldest_first(self, query: SightingFilter, limit: int) -> list[StoredSighting]:
         """Matching sightings by first seen, oldest first."""
-        return [_stored(r) for r in self._s.scalars(
-            select(SightingRow).where(*query.clauses())
+        return [_stored(*r) for r in self._s.execute(
+            _named().where(*query.clauses())
             .order_by(SightingRow.first_seen, SightingRow.id).limit(limit))]
 
     def newest_first(self, query: SightingFilter, limit: int,
                      before_id: int | None = None) -> list[StoredSighting]:
         """Matching sightings by id, newest first, below ``before_id`` when given."""
-        stmt = select(SightingRow).where(*query.clauses())
+        stmt = _named().where(*query.clauses())
         if before_id is not None:
             stmt = stmt.where(SightingRow.id < before_id)
-        return [_stored(r) for r in self._s.scalars(
+        return [_stored(*r) for r in self._s.execute(
             stmt.order_by(SightingRow.id.desc()).limit(limit))]
 
     def templates(self, query: SightingFilter,
                   space_key: str) -> Iterator[tuple[StoredSighting, bytes]]:
         """Matching sightings with a best-shot template in ``space_key``, and its bytes,
         read in batches."""
-        stmt = select(SightingRow).where(SightingRow.space_key == space_key,
-                                         *query.clauses())
-        for row in self._s.scalars(stmt.execution_options(yield_per=1000)):
+        stmt = _named().where(SightingRow.space_key == space_key, *query.clauses())
+        for row, gallery in self._s.execute(stmt.execution_options(yield_per=1000)):
             if row.vector is not None:
-                yield _stored(row), row.vector
+                yield _stored(row, gallery), row.vector
 
     def about(self, gallery: str, subject: str) -> list[StoredSighting]:
         """Sightings whose decision or best candidate named the subject, oldest first."""
-        return [_stored(r) for r in self._s.scalars(select(SightingRow).where(
-            SightingRow.gallery == gallery,
+        return [_stored(*r) for r in self._s.execute(_named().where(
+            GalleryRow.name == gallery,
             or_(SightingRow.subject == subject, SightingRow.best_subject == subject))
             .order_by(SightingRow.id))]
 
     def forget_subject(self, gallery: str, subject: str) -> int:
         """Drop the subject's match references (the sightings stay, as of an unknown
         face, until their own retention): how many sightings named them."""
+        key = gallery_key(gallery)
         matched = self._rowcount(self._s.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
+            update(SightingRow).where(SightingRow.gallery_id == key,
                                       SightingRow.subject == subject)
             .values(subject=None, score=None)))
         best = self._rowcount(self._s.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
+            update(SightingRow).where(SightingRow.gallery_id == key,
                                       SightingRow.best_subject == subject)
             .values(best_subject=None, best_score=None)))
         self._s.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
+            update(SightingRow).where(SightingRow.gallery_id == key,
                                       SightingRow.subject.is_(None),
                                       SightingRow.best_subject.is_(None))
-            .values(gallery=None))
+            .values(gallery_id=None))
         return max(matched, best)
 
     def expire(self, now: datetime) -> ExpiredSightings:
@@ -210,9 +228,6 @@ class SightingRepository:
         """Every crop a stored sighting refers to."""
         return {c for c in self._s.scalars(select(SightingRow.crop_path).where(
             SightingRow.crop_path.is_not(None))) if c}
-
-    def ids(self) -> list[int]:
-        return list(self._s.scalars(select(SightingRow.id)))
 
     @staticmethod
     def _rowcount(result: object) -> int:

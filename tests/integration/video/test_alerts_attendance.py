@@ -46,7 +46,10 @@ def _decision(subject: str, at: datetime, camera: str = "door",
 
 @pytest.fixture
 def app(tmp_path: Path) -> Application:
-    return make_app(tmp_path / "data")
+    made = make_app(tmp_path / "data")
+    # Alerts refer to their gallery by key: the watch list the decisions name exists.
+    made.galleries.create(LOCAL, GallerySpec("wl", GalleryKind.WATCH_LIST, "test", "test"))
+    return made
 
 
 def test_two_person_rule_dismissal_and_repeat_window(app: Application) -> None:
