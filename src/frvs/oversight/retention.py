@@ -37,7 +37,7 @@ from frvs.galleries.service import GalleryService
 from frvs.oversight.repository import EdgeReportRepository
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.store import Store, UnitOfWork
-from frvs.storage.webhooks import prune_finished
+from frvs.storage.webhooks import WebhookRepository
 from frvs.video.service import SightingService
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Retention:
                 # The live streams' log and finished webhook deliveries hold copies of
                 # alerts: kept only long enough for clients to resume.
                 events = self._store.events.prune(uow.session, now - self._event_log)
-                deliveries = prune_finished(uow.session, now - self._event_log)
+                deliveries = uow.repo(WebhookRepository).prune_finished(now - self._event_log)
                 report = RetentionReport(now, subjects, expired.count, len(expired.crops),
                                          evidence.count, orphan_files=0)
                 uow.audit(caller, AuditDraft(ACTION, inputs, report.counts()))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from frvs.storage.database import Database
 from frvs.storage.schema import Base, BigId, UTCDateTime
-from frvs.storage.webhooks import WebhookDeliveryRow, enqueue
+from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRepository
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ def append_event(session: Session, kind: str, data: dict[str, object], at: datet
     row = EventRow(kind=kind, at=at, data=data, subject_ref=subject)
     session.add(row)
     session.flush()
-    enqueue(session, row.id, kind, data, at)  # webhook deliveries, in the same transaction
+    # Webhook deliveries, in the same transaction.
+    WebhookRepository(session).enqueue(row.id, kind, data, at)
     if postgres:  # delivered to listeners when (and only if) the transaction commits
         session.execute(text(f"NOTIFY {CHANNEL}"))
 
