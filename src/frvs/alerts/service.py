@@ -128,6 +128,11 @@ class AlertService:
         # One check-and-insert at a time per subject and camera across replicas: a
         # camera taken over mid-track yields one alert per repeat window, not two.
         uow.serialise(f"alert:{decision.gallery}:{decision.subject}:{decision.camera}")
+        if uow.galleries.find(decision.gallery) is None:
+            # Deleted since the track was matched: its subjects, and their alerts, are gone.
+            logger.info("no alert for %s on %s: gallery %s was deleted", decision.subject,
+                        decision.camera, decision.gallery)
+            return None
         alerts = uow.repo(AlertRepository)
         ruled = alerts.rule(decision.gallery)
         suppress = (ruled.suppress_seconds if ruled is not None

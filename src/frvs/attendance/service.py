@@ -82,6 +82,8 @@ class AttendanceService:
         """``record`` inside ``uow``'s transaction (edge intake: with its idempotency key)."""
         if decision.gallery_kind != ATTENDANCE or role is CameraRole.GENERAL:
             return None
+        if uow.galleries.find(decision.gallery) is None:
+            return None  # deleted since the track was matched, with its events
         event = AttendanceEvent(decision.gallery, decision.subject, decision.camera, role,
                                 decision.best_shot.captured_at, decision.score)
         uow.repo(AttendanceRepository).add(event)
