@@ -13,17 +13,31 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from postgres import fresh_database
 from sqlalchemy import Engine, create_engine, text
 
 from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.storage.database import MIGRATIONS
+from frvs.storage.schema import Base
 from frvs.storage.store import Store
 from frvs.video.service import SightingService
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+KEYED = {"alerts", "alert_rules", "sightings", "attendance_events"}
+
+
+def _table_of(diff: Any) -> str | None:
+    for part in diff if isinstance(diff, list) else [diff]:
+        for item in part if isinstance(part, tuple) else (part,):
+            name = getattr(getattr(item, "table", None), "name", None) or (
+                item if isinstance(item, str) and item in KEYED else None)
+            if name:
+                return str(name)
+    return None
 
 
 def _to(engine: Engine, revision: str, down: bool = False) -> None:
@@ -102,6 +116,8 @@ def test_upgrade_from_0008_converts_names_to_keys(store_url: str, tmp_path: Path
             (1, 7, "anchor", "anchor"), (2, None, None, None), (3, None, None, None)]
         assert conn.execute(text(
             "SELECT id, gallery_id FROM attendance_events")).all() == [(1, 9)]
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if _table_of(d) in KEYED] == []  # as the ORM declares them
     engine.dispose()
 
     # The services still speak of galleries by name.

@@ -33,19 +33,28 @@ def _key_column(table: str) -> None:
     op.execute(f"UPDATE {table} SET gallery_id = {_BY_NAME.format(table=table)}")
 
 
+def _by_key(table: str, ondelete: str, index: tuple[str, list[str]] | None = None) -> None:
+    """Drop ``table``'s name column for its filled ``gallery_id``, now a foreign key
+    (required unless it is set to NULL with its gallery), and rebuild ``index`` on it."""
+    if index is not None:
+        op.drop_index(index[0], table)
+    with op.batch_alter_table(table) as batch:
+        batch.drop_column("gallery")
+        if ondelete == "CASCADE":
+            batch.alter_column("gallery_id", nullable=False)
+        batch.create_foreign_key(f"fk_{table}_gallery_id_galleries", "galleries",
+                                 ["gallery_id"], ["id"], ondelete=ondelete)
+    if index is not None:
+        op.create_index(index[0], table, index[1])
+
+
 def upgrade() -> None:
     _key_column("alerts")
     op.execute("DELETE FROM alert_reviews WHERE alert_id IN "
                "(SELECT id FROM alerts WHERE gallery_id IS NULL)")
     op.execute("DELETE FROM alerts WHERE gallery_id IS NULL")
-    op.drop_index("ix_alerts_subject_camera_at", "alerts")
-    with op.batch_alter_table("alerts") as batch:
-        batch.drop_column("gallery")
-        batch.alter_column("gallery_id", nullable=False)
-        batch.create_foreign_key("fk_alerts_gallery_id_galleries", "galleries",
-                                 ["gallery_id"], ["id"], ondelete="CASCADE")
-    op.create_index("ix_alerts_subject_camera_at", "alerts",
-                    ["gallery_id", "subject", "camera", "at"])
+    _by_key("alerts", "CASCADE",
+            ("ix_alerts_subject_camera_at", ["gallery_id", "subject", "camera", "at"]))
 
     # Its key changes: copied aside, the table made again, copied back.
     _rules(key=sa.Column("gallery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -57,21 +66,12 @@ def upgrade() -> None:
     _key_column("sightings")
     op.execute("UPDATE sightings SET subject = NULL, score = NULL, best_subject = NULL, "
                "best_score = NULL WHERE gallery IS NOT NULL AND gallery_id IS NULL")
-    with op.batch_alter_table("sightings") as batch:
-        batch.drop_column("gallery")
-        batch.create_foreign_key("fk_sightings_gallery_id_galleries", "galleries",
-                                 ["gallery_id"], ["id"], ondelete="SET NULL")
+    _by_key("sightings", "SET NULL")
 
     _key_column("attendance_events")
     op.execute("DELETE FROM attendance_events WHERE gallery_id IS NULL")
-    op.drop_index("ix_attendance_events_gallery_at", "attendance_events")
-    with op.batch_alter_table("attendance_events") as batch:
-        batch.drop_column("gallery")
-        batch.alter_column("gallery_id", nullable=False)
-        batch.create_foreign_key("fk_attendance_events_gallery_id_galleries", "galleries",
-                                 ["gallery_id"], ["id"], ondelete="CASCADE")
-    op.create_index("ix_attendance_events_gallery_at", "attendance_events",
-                    ["gallery_id", "at"])
+    _by_key("attendance_events", "CASCADE",
+            ("ix_attendance_events_gallery_at", ["gallery_id", "at"]))
 
 
 def _rules(key: sa.Column[object], copy: str) -> None:
