@@ -21,9 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "imaging": {"core"},
     "models": {"core", "imaging"},
     "faces": {"core", "imaging", "models"},
-    # storage/repositories.py maps rows to the galleries' records (an upward arrow that
-    # the architecture issue removes); nothing else in storage knows galleries.
-    "storage": {"core", "galleries"},
+    "storage": {"core"},
     "evaluation": {"core", "imaging", "faces"},
     "evaluation.runner": {"app", "config", "core", "imaging", "faces", "evaluation"},
     "galleries": {"core", "imaging", "models", "faces", "storage", "evaluation"},

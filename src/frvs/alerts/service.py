@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
 
 from frvs.alerts.models import Alert, AlertRule, AlertStatus, Review, Verdict
 from frvs.alerts.notify import AlertNotice
-from frvs.alerts.tables import AlertReviewRow, AlertRow, AlertRuleRow
+from frvs.alerts.repository import AlertFilter, AlertRepository, NewAlert
 from frvs.core.caller import AuditContext, AuditDraft, Role, record_refusal, subject_ref
 from frvs.core.errors import (
     ConflictError,
@@ -56,18 +53,7 @@ class AlertDefaults:
     suppress_seconds: int = 300
 
 
-def _alert(row: AlertRow, reviews: Sequence[AlertReviewRow] = ()) -> Alert:
-    return Alert(
-        id=row.id, camera=row.camera, track_id=row.track_id, gallery=row.gallery,
-        subject=row.subject, score=row.score, threshold=row.threshold, attempts=row.attempts,
-        at=row.at, frame_time=row.frame_time, quality=row.quality, crop_path=row.crop_path,
-        status=AlertStatus(row.status), two_person=row.two_person,
-        reviews=tuple(Review(r.reviewer, Verdict(r.verdict), r.note, r.at, r.holder)
-                      for r in reviews),
-    )
-
-
-def _person(review: AlertReviewRow) -> str:
+def _person(review: Review) -> str:
     # Reviews from before holders existed are counted by their label, as they were.
     return review.holder or review.reviewer
 
@@ -87,10 +73,10 @@ class AlertService:
 
     def rule(self, gallery: str) -> AlertRule:
         with self._store.unit() as uow:
-            row = uow.session.get(AlertRuleRow, gallery)
-        if row is None:
+            found = uow.repo(AlertRepository).rule(gallery)
+        if found is None:
             return AlertRule(gallery, self.defaults.two_person, self.defaults.suppress_seconds)
-        return AlertRule(row.gallery, row.two_person, row.suppress_seconds)
+        return found
 
     def set_rule(self, caller: AuditContext, rule: AlertRule) -> AlertRule:
         """Set a gallery's alert rule (audited with the rule it replaces). A watch list
@@ -106,9 +92,7 @@ class AlertService:
                     raise InvalidInputError(
                         f"{rule.gallery} is a watch list: its alerts always need two "
                         "different people to confirm")
-                uow.session.merge(AlertRuleRow(gallery=rule.gallery,
-                                               two_person=rule.two_person,
-                                               suppress_seconds=rule.suppress_seconds))
+                uow.repo(AlertRepository).set_rule(rule)
                 uow.audit(caller, AuditDraft("alert.rule", inputs,
                                              {"before": before.as_dict()}))
         except Exception as exc:
@@ -149,32 +133,33 @@ class AlertService:
         # One check-and-insert at a time per subject and camera across replicas: a
         # camera taken over mid-track yields one alert per repeat window, not two.
         uow.serialise(f"alert:{decision.gallery}:{decision.subject}:{decision.camera}")
-        ruled = uow.session.get(AlertRuleRow, decision.gallery)
+        if uow.galleries.find(decision.gallery) is None:
+            # Deleted since the track was matched: its subjects, and their alerts, are gone.
+            logger.info("no alert for %s on %s: gallery %s was deleted", decision.subject,
+                        decision.camera, decision.gallery)
+            return None
+        alerts = uow.repo(AlertRepository)
+        ruled = alerts.rule(decision.gallery)
         suppress = (ruled.suppress_seconds if ruled is not None
                     else self.defaults.suppress_seconds)
         since = decision.captured_at - timedelta(seconds=suppress)
-        recent = uow.session.scalar(select(AlertRow.id).where(
-            AlertRow.gallery == decision.gallery, AlertRow.subject == decision.subject,
-            AlertRow.camera == decision.camera, AlertRow.at >= since,
-            AlertRow.at <= decision.captured_at).limit(1))
-        if recent is not None and suppress > 0:
+        recent = alerts.raised_between(decision.gallery, decision.subject, decision.camera,
+                                       since, decision.captured_at)
+        if recent and suppress > 0:
             self.suppressed += 1
             logger.info("alert for %s on %s suppressed (repeat within %d s)",
                         decision.subject, decision.camera, suppress)
             return None
         if evidence is not None:  # decided: only a raised alert has evidence written
             crop_path = evidence()
-        row = AlertRow(
+        alert = alerts.add(NewAlert(
             camera=decision.camera, track_id=decision.track_id, gallery=decision.gallery,
             subject=decision.subject, score=decision.score, threshold=decision.threshold,
             attempts=decision.attempts, at=decision.captured_at,
             frame_time=decision.timestamp, quality=decision.best_shot.quality.overall,
-            crop_path=crop_path, status=AlertStatus.NEW.value,
+            crop_path=crop_path,
             # A watch list always needs two people, whatever a rule or default says.
-            two_person=True, created_at=self._clock(), decided_at=None)
-        uow.session.add(row)
-        uow.session.flush()
-        alert = _alert(row)
+            two_person=True), self._clock())
         uow.audit(caller, AuditDraft(
             "alert.raise", {"alert_id": alert.id, "camera": alert.camera,
                             "gallery": alert.gallery, "track": alert.track_id},
@@ -226,27 +211,24 @@ class AlertService:
             review = Review(f"key:{actor.key_id} ({actor.name})", verdict, note,
                             self._clock(), person)
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(AlertRow).where(AlertRow.id == alert_id)
-                                         .with_for_update())
-                if row is None:
+                alerts = uow.repo(AlertRepository)
+                before = alerts.get(alert_id, lock=True)
+                if before is None:
                     raise NotFoundError(f"alert {alert_id} not found")
-                inputs |= {"camera": row.camera, "gallery": row.gallery, "track": row.track_id}
-                if row.status != AlertStatus.NEW.value:
-                    raise ConflictError(f"alert {alert_id} is already {row.status}")
-                reviews = self._reviews(uow.session, alert_id)
-                if any(_person(r) == person for r in reviews):
+                inputs |= {"camera": before.camera, "gallery": before.gallery,
+                           "track": before.track_id}
+                if before.status is not AlertStatus.NEW:
+                    raise ConflictError(f"alert {alert_id} is already {before.status.value}")
+                if any(_person(r) == person for r in before.reviews):
                     raise ConflictError(
                         f"{person} has already reviewed alert {alert_id} (with any of their "
                         "keys); the two-person rule needs a different person")
-                added = AlertReviewRow(alert_id=alert_id, reviewer=review.reviewer[:200],
-                                       holder=person, key_id=actor.key_id,
-                                       verdict=verdict.value, note=note, at=review.at)
-                uow.session.add(added)
-                reviews.append(added)
-                row.status = self._status(row, reviews).value
-                if row.status != AlertStatus.NEW.value:
-                    row.decided_at = review.at
-                alert = _alert(row, reviews)
+                alerts.add_review(alert_id, review, actor.key_id)
+                # Stored labels are cut to their column's width.
+                reviews = (*before.reviews, replace(review, reviewer=review.reviewer[:200]))
+                status = self._status(before.two_person, reviews)
+                alerts.decide(alert_id, status, review.at)
+                alert = replace(before, status=status, reviews=reviews)
                 uow.audit(caller, AuditDraft("alert.review", inputs, {
                     "decision": alert.status.value, "verdict": verdict.value,
                     "reviewer": person, "note": (note or "")[:500],
@@ -267,18 +249,13 @@ class AlertService:
         return alert
 
     @staticmethod
-    def _status(row: AlertRow, reviews: Sequence[AlertReviewRow]) -> AlertStatus:
-        if any(r.verdict == Verdict.DISMISS.value for r in reviews):
+    def _status(two_person: bool, reviews: Sequence[Review]) -> AlertStatus:
+        if any(r.verdict is Verdict.DISMISS for r in reviews):
             return AlertStatus.DISMISSED
-        confirmers = {_person(r) for r in reviews if r.verdict == Verdict.CONFIRM.value}
-        if len(confirmers) >= (2 if row.two_person else 1):
+        confirmers = {_person(r) for r in reviews if r.verdict is Verdict.CONFIRM}
+        if len(confirmers) >= (2 if two_person else 1):
             return AlertStatus.CONFIRMED
         return AlertStatus.NEW
-
-    @staticmethod
-    def _reviews(session: Session, alert_id: int) -> list[AlertReviewRow]:
-        return list(session.scalars(select(AlertReviewRow).where(
-            AlertReviewRow.alert_id == alert_id).order_by(AlertReviewRow.id)))
 
     def evidence(self, caller: AuditContext, alert_id: int) -> bytes:
         """The best shot an alert was raised on, as JPEG bytes: what its reviewers compare
@@ -299,28 +276,18 @@ class AlertService:
 
     def get(self, alert_id: int) -> Alert:
         with self._store.unit() as uow:
-            row = uow.session.get(AlertRow, alert_id)
-            if row is None:
-                raise NotFoundError(f"alert {alert_id} not found")
-            return _alert(row, self._reviews(uow.session, alert_id))
+            alert = uow.repo(AlertRepository).get(alert_id)
+        if alert is None:
+            raise NotFoundError(f"alert {alert_id} not found")
+        return alert
 
     def list(self, status: AlertStatus | None = None, camera: str | None = None,
              since: datetime | None = None, limit: int = 100,
              before: tuple[datetime, int] | None = None) -> list[Alert]:
         """Newest first; ``before`` (time, id) of the last alert of a previous page."""
-        stmt = select(AlertRow).order_by(AlertRow.at.desc(), AlertRow.id.desc()).limit(limit)
-        if before is not None:
-            stmt = stmt.where(or_(AlertRow.at < before[0],
-                                  and_(AlertRow.at == before[0], AlertRow.id < before[1])))
-        if status is not None:
-            stmt = stmt.where(AlertRow.status == status.value)
-        if camera is not None:
-            stmt = stmt.where(AlertRow.camera == camera)
-        if since is not None:
-            stmt = stmt.where(AlertRow.at >= since)
         with self._store.unit() as uow:
-            return [_alert(r, self._reviews(uow.session, r.id))
-                    for r in uow.session.scalars(stmt)]
+            return uow.repo(AlertRepository).newest_first(
+                AlertFilter(status, camera, since, limit, before))
 
     def _notify(self, notice: AlertNotice) -> None:
         for notifier in self._notifiers:

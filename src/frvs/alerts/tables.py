@@ -1,5 +1,6 @@
 """SQL tables of alerts: alerts, their reviews and per-gallery alert rules
-(migration ``0003_video``)."""
+(migration ``0003_video``; galleries referenced by key since ``0009_gallery_keys``, and
+an alert or rule goes with its gallery)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from frvs.storage.schema import Base, BigId, UTCDateTime
 class AlertRow(Base):
     __tablename__ = "alerts"
     __table_args__ = (
-        Index("ix_alerts_subject_camera_at", "gallery", "subject", "camera", "at"),
+        Index("ix_alerts_subject_camera_at", "gallery_id", "subject", "camera", "at"),
         Index("ix_alerts_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     camera: Mapped[str] = mapped_column(String(100))
     track_id: Mapped[int] = mapped_column(Integer)
-    gallery: Mapped[str] = mapped_column(String(100))
+    gallery_id: Mapped[int] = mapped_column(ForeignKey("galleries.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(200))
     score: Mapped[float] = mapped_column(Float)
     threshold: Mapped[float] = mapped_column(Float)
@@ -58,6 +59,7 @@ class AlertReviewRow(Base):
 class AlertRuleRow(Base):
     __tablename__ = "alert_rules"
 
-    gallery: Mapped[str] = mapped_column(String(100), primary_key=True)
+    gallery_id: Mapped[int] = mapped_column(ForeignKey("galleries.id", ondelete="CASCADE"),
+                                            primary_key=True)
     two_person: Mapped[bool] = mapped_column(Boolean)
     suppress_seconds: Mapped[int] = mapped_column(Integer)

@@ -23,14 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from frvs.alerts.notify import UNREACHABLE, checked_opener, sign
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.core.metrics import DELIVERIES
 from frvs.storage.store import Store
-from frvs.storage.webhooks import Claimed, WebhookDeliveryRow, WebhookRow, claim, finish
+from frvs.storage.webhooks import Claimed, StoredWebhook, WebhookRepository
 from frvs.video.source_policy import SourcePolicy, SourceRefusedError, describe
 
 logger = logging.getLogger(__name__)
@@ -80,13 +78,12 @@ class WebhookService:
                 raise InvalidInputError("attempts must be 1 to 20")
             self._policy.check_webhook(url)
             with self._store.unit(write=True) as uow:
-                if uow.session.scalar(select(WebhookRow.id).where(WebhookRow.name == name)):
+                hooks = uow.repo(WebhookRepository)
+                if hooks.get(name) is not None:
                     raise ConflictError(f"webhook {name!r} already exists")
-                row = WebhookRow(name=name, url=url, secret=secret, attempts=attempts,
-                                 enabled=True, created_at=self._clock())
-                uow.session.add(row)
+                stored = hooks.add(name, url, secret, attempts, self._clock())
                 uow.audit(caller, AuditDraft("webhook.create", inputs, {}))
-                return _public(row)
+                return _public(stored)
         except Exception as exc:
             record_refusal(self._store, caller, "webhook.create", inputs, exc)
             raise
@@ -96,14 +93,14 @@ class WebhookService:
         inputs = {"name": name}
         try:
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(WebhookRow).where(WebhookRow.name == name))
-                if row is None:
+                hooks = uow.repo(WebhookRepository)
+                stored = hooks.get(name)
+                if stored is None:
                     raise NotFoundError(f"webhook {name!r} not found")
-                removed = _public(row)
-                uow.session.delete(row)
+                hooks.delete(name)
                 uow.audit(caller, AuditDraft("webhook.delete", inputs | {
-                    "url": describe(row.url)}, {}))
-                return removed
+                    "url": describe(stored.url)}, {}))
+                return _public(stored)
         except Exception as exc:
             record_refusal(self._store, caller, "webhook.delete", inputs, exc)
             raise
@@ -111,16 +108,12 @@ class WebhookService:
     def list(self) -> list[Webhook]:
         """Every webhook by name, with its deliveries counted by state."""
         with self._store.unit() as uow:
-            counts: dict[tuple[int, str], int] = {
-                (int(h), str(s)): int(n) for h, s, n in uow.session.execute(
-                    select(WebhookDeliveryRow.webhook_id, WebhookDeliveryRow.state,
-                           func.count()).group_by(WebhookDeliveryRow.webhook_id,
-                                                  WebhookDeliveryRow.state))}
-            return [_public(row, counts) for row in uow.session.scalars(
-                select(WebhookRow).order_by(WebhookRow.name))]
+            hooks = uow.repo(WebhookRepository)
+            counts = hooks.delivery_counts()
+            return [_public(stored, counts) for stored in hooks.all()]
 
 
-def _public(row: WebhookRow, counts: dict[tuple[int, str], int] | None = None) -> Webhook:
+def _public(row: StoredWebhook, counts: dict[tuple[int, str], int] | None = None) -> Webhook:
     counts = counts or {}
     return Webhook(row.name, describe(row.url), row.attempts, row.enabled, row.created_at,
                    counts.get((row.id, "pending"), 0), counts.get((row.id, "delivered"), 0),
@@ -174,7 +167,7 @@ class WebhookWorker:
         """Claim due deliveries and attempt each once: how many were attempted."""
         hold = timedelta(seconds=self.options.timeout_seconds * 2 + 5)
         with self._store.unit(write=True) as uow:
-            claimed = claim(uow.session, self._clock(), hold)
+            claimed = uow.repo(WebhookRepository).claim(self._clock(), hold)
         for delivery in claimed:
             error = self._attempt(delivery)
             retry_at = None
@@ -182,7 +175,8 @@ class WebhookWorker:
                 retry_at = self._clock() + timedelta(
                     seconds=self.options.backoff_seconds * 2 ** (delivery.attempt - 1))
             with self._store.unit(write=True) as uow:
-                finish(uow.session, delivery.id, self._clock(), error, retry_at)
+                uow.repo(WebhookRepository).finish(delivery.id, self._clock(), error,
+                                                   retry_at)
             # The same counts as the in-process sender's, for /metrics.
             DELIVERIES.labels("webhook", "delivered" if error is None else
                               "retried" if retry_at is not None else "failed").inc()

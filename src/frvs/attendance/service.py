@@ -12,30 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import select
-
-from frvs.attendance.tables import AttendanceEventRow
+from frvs.attendance.models import AttendanceEvent
+from frvs.attendance.repository import AttendanceRepository
 from frvs.core.errors import NotFoundError
-from frvs.storage.schema import GalleryRow, SubjectRow
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, TrackDecision
 
+__all__ = ["ATTENDANCE", "AttendanceEvent", "AttendanceService", "PresenceLine", "presence",
+           "report_csv"]
+
 ATTENDANCE = "attendance"
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceEvent:
-    gallery: str
-    subject: str
-    camera: str
-    direction: CameraRole
-    at: datetime
-    score: float
-
-    def as_dict(self) -> dict[str, object]:
-        return {"gallery": self.gallery, "subject": self.subject, "camera": self.camera,
-                "direction": self.direction.value, "at": self.at.isoformat(),
-                "score": round(self.score, 4)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,24 +82,19 @@ class AttendanceService:
         """``record`` inside ``uow``'s transaction (edge intake: with its idempotency key)."""
         if decision.gallery_kind != ATTENDANCE or role is CameraRole.GENERAL:
             return None
+        if uow.galleries.find(decision.gallery) is None:
+            return None  # deleted since the track was matched, with its events
         event = AttendanceEvent(decision.gallery, decision.subject, decision.camera, role,
                                 decision.best_shot.captured_at, decision.score)
-        uow.session.add(AttendanceEventRow(
-            gallery=event.gallery, subject=event.subject, camera=event.camera,
-            direction=event.direction.value, at=event.at, score=event.score))
+        uow.repo(AttendanceRepository).add(event)
         return event
 
     def events(self, day: date, gallery: str | None = None,
                zone: tzinfo = UTC) -> list[AttendanceEvent]:
         start = datetime.combine(day, time(0), zone)
-        stmt = select(AttendanceEventRow).where(
-            AttendanceEventRow.at >= start, AttendanceEventRow.at < start + timedelta(days=1)
-        ).order_by(AttendanceEventRow.at)
-        if gallery is not None:
-            stmt = stmt.where(AttendanceEventRow.gallery == gallery)
         with self._store.unit() as uow:
-            return [AttendanceEvent(r.gallery, r.subject, r.camera, CameraRole(r.direction),
-                                    r.at, r.score) for r in uow.session.scalars(stmt)]
+            return uow.repo(AttendanceRepository).between(start, start + timedelta(days=1),
+                                                          gallery)
 
     def report(self, day: date, gallery: str | None = None,
                zone: tzinfo = UTC) -> list[PresenceLine]:
@@ -121,8 +102,7 @@ class AttendanceService:
         gallery that does not exist is ``NotFoundError`` (not an empty report)."""
         if gallery is not None:
             with self._store.unit() as uow:
-                if uow.session.scalar(select(GalleryRow.id).where(
-                        GalleryRow.name == gallery)) is None:
+                if uow.galleries.find(gallery) is None:
                     raise NotFoundError(f"gallery {gallery!r} not found")
         by_subject: dict[str, list[AttendanceEvent]] = {}
         for event in self.events(day, gallery, zone):
@@ -134,13 +114,9 @@ class AttendanceService:
         """Display names by subject id, of the (gallery, subject) pairs given."""
         if not keys:
             return {}
-        stmt = (select(GalleryRow.name, SubjectRow.external_id, SubjectRow.display_name)
-                .join(SubjectRow, SubjectRow.gallery_id == GalleryRow.id)
-                .where(SubjectRow.external_id.in_({s for _, s in keys}),
-                       SubjectRow.display_name.is_not(None)))
         with self._store.unit() as uow:
-            return {subject: str(name) for gallery, subject, name in uow.session.execute(stmt)
-                    if (gallery, subject) in keys}
+            named = uow.subjects.display_names(keys)
+        return {subject: name for (_, subject), name in named.items()}
 
 
 def report_csv(lines: Sequence[PresenceLine]) -> str:

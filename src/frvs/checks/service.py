@@ -33,7 +33,6 @@ from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
-from sqlalchemy import delete, or_, select, update
 
 from frvs.checks import liveness
 from frvs.checks.models import (
@@ -47,7 +46,7 @@ from frvs.checks.models import (
     Move,
     OperatingPoint,
 )
-from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
+from frvs.checks.repository import CheckRepository, StoredChallenge, StoredCheck
 from frvs.core.caller import AuditContext, AuditDraft, Role, record_refusal
 from frvs.core.errors import (
     ConfigurationError,
@@ -136,9 +135,9 @@ class IdentityChecks:
         issued = IssuedChallenge(uuid.uuid4().hex, moves, now, until)
         with self._store.unit(write=True) as uow:
             # Challenges long expired are of no use to anyone: cleared as new ones come.
-            uow.session.execute(delete(IdentityChallengeRow).where(
-                IdentityChallengeRow.expires_at < now - timedelta(days=1)))
-            uow.session.add(IdentityChallengeRow(
+            checks = uow.repo(CheckRepository)
+            checks.drop_challenges(now - timedelta(days=1))
+            checks.add_challenge(StoredChallenge(
                 id=issued.id, actor=caller.actor.label, holder=caller.actor.person,
                 moves=",".join(m.value for m in moves), issued_at=now, expires_at=until))
         return issued
@@ -148,7 +147,7 @@ class IdentityChecks:
         """The moves of the issued challenge ``challenge_id``, if ``caller`` may answer it
         now; a clear refusal otherwise."""
         with self._store.unit() as uow:
-            row = uow.session.get(IdentityChallengeRow, challenge_id)
+            row = uow.repo(CheckRepository).challenge(challenge_id)
             if row is None or not (row.actor == caller.actor.label or (
                     caller.actor.person is not None and row.holder == caller.actor.person)):
                 raise InvalidInputError(f"challenge {challenge_id!r} was not issued to you; "
@@ -195,7 +194,7 @@ class IdentityChecks:
 
     def _check(self, caller: AuditContext, document: BGRImage, frames: Sequence[LiveFrame],
                challenge: Sequence[Move], *, purpose: str, pack: str | None,
-               digests: tuple[str, str]) -> tuple[CheckResult, IdentityCheckRow]:
+               digests: tuple[str, str]) -> tuple[CheckResult, StoredCheck]:
         policy = self.policy
         if not challenge:
             raise InvalidInputError("a check needs a challenge of one or more moves "
@@ -240,18 +239,18 @@ class IdentityChecks:
             document_sha256=digests[0], capture_sha256=digests[1],
             kept=Kept(keep, until, media), contact=policy.contact, notes=tuple(notes))
         actor = caller.actor
-        row = IdentityCheckRow(
+        row = StoredCheck(
             id=check_id, at=now, actor=actor.label, key_id=actor.key_id, holder=actor.person,
             purpose=purpose, challenge=",".join(m.value for m in challenge),
             frames=len(frames), document_sha256=result.document_sha256,
             capture_sha256=result.capture_sha256, pack=point.pack,
             target_fmr=point.target_fmr, threshold=point.threshold,
             calibrated=point.calibrated, score=score, match=result.match,
-            liveness_passed=result_live.passed, liveness_reasons=list(result_live.reasons),
+            liveness_passed=result_live.passed, liveness_reasons=tuple(result_live.reasons),
             passed=result.passed, images_kept=keep, images_until=until, media_path=media)
         return result, row
 
-    def _record(self, caller: AuditContext, row: IdentityCheckRow, inputs: dict[str, object],
+    def _record(self, caller: AuditContext, row: StoredCheck, inputs: dict[str, object],
                 document: BGRImage, frames: Sequence[LiveFrame], *,
                 challenge_id: str | None) -> None:
         if row.media_path is None:
@@ -270,7 +269,7 @@ class IdentityChecks:
             self._store.media.remove_folder(row.media_path)
             raise
 
-    def _commit(self, caller: AuditContext, row: IdentityCheckRow,
+    def _commit(self, caller: AuditContext, row: StoredCheck,
                 inputs: dict[str, object], *, challenge_id: str | None) -> None:
         with self._store.unit(write=True) as uow:
             if challenge_id is not None:
@@ -278,18 +277,15 @@ class IdentityChecks:
                 # checks answering one challenge at once, exactly one commits; and only
                 # while it has not expired by the check's own time (it may have expired
                 # while the check ran, after it was first read).
-                used = uow.session.execute(update(IdentityChallengeRow).where(
-                    IdentityChallengeRow.id == challenge_id,
-                    IdentityChallengeRow.used_at.is_(None),
-                    IdentityChallengeRow.expires_at >= row.at).values(used_at=row.at))
-                if getattr(used, "rowcount", 0) != 1:
-                    issued = uow.session.get(IdentityChallengeRow, challenge_id)
+                checks = uow.repo(CheckRepository)
+                if not checks.use_challenge(challenge_id, row.at):
+                    issued = checks.challenge(challenge_id)
                     if issued is not None and issued.used_at is None:
                         raise InvalidInputError(
                             f"challenge {challenge_id!r} expired at "
                             f"{issued.expires_at.isoformat()}, before the check was done")
                     raise ConflictError(f"challenge {challenge_id!r} was already answered")
-            uow.session.add(row)
+            uow.repo(CheckRepository).add(row)
             uow.audit(caller, AuditDraft(ACTION, inputs, {
                 "check": row.id, "decision": "verified" if row.passed else "not verified",
                 "match": row.match, "score": round(row.score, 6), "threshold": row.threshold,
@@ -358,30 +354,28 @@ class IdentityChecks:
         """One of the caller's own checks (an admin's: any); NotFound otherwise, so a
         verifier cannot learn whether another's check exists."""
         with self._store.unit() as uow:
-            row = uow.session.get(IdentityCheckRow, check_id)
+            row = uow.repo(CheckRepository).get(check_id)
             if row is None or not self._owns(caller, row):
                 raise NotFoundError(f"no identity check {check_id!r} of yours")
             return self.record(row)
 
     def mine(self, caller: AuditContext, limit: int = 50) -> list[dict[str, object]]:
         """The caller's own checks, newest first (an admin's: everyone's)."""
+        actor = caller.actor
+        everyone = actor.role is Role.ADMIN
         with self._store.unit() as uow:
-            query = select(IdentityCheckRow).order_by(IdentityCheckRow.at.desc())
-            actor = caller.actor
-            if actor.role is not Role.ADMIN:
-                mine = IdentityCheckRow.actor == actor.label
-                if actor.person is not None:
-                    mine = or_(mine, IdentityCheckRow.holder == actor.person)
-                query = query.where(mine)
-            return [self.record(r) for r in uow.session.scalars(query.limit(limit))]
+            found = uow.repo(CheckRepository).newest(
+                limit, actor=None if everyone else actor.label,
+                holder=None if everyone else actor.person)
+        return [self.record(r) for r in found]
 
     @staticmethod
-    def _owns(caller: AuditContext, row: IdentityCheckRow) -> bool:
+    def _owns(caller: AuditContext, row: StoredCheck) -> bool:
         actor = caller.actor
         return (actor.role is Role.ADMIN or row.actor == actor.label
                 or (actor.person is not None and row.holder == actor.person))
 
-    def record(self, row: IdentityCheckRow) -> dict[str, object]:
+    def record(self, row: StoredCheck) -> dict[str, object]:
         """A stored check as the API, the CLI and the receipt show it: what was checked,
         the result, what was kept and for how long, and who to ask."""
         kept = Kept(row.images_kept and row.media_path is not None, row.images_until)
@@ -405,19 +399,14 @@ class IdentityChecks:
         count); their rows stay, with the digests and the decision."""
         now = self._clock()
         with self._store.unit(write=True) as uow:
-            rows = list(uow.session.scalars(select(IdentityCheckRow).where(
-                IdentityCheckRow.images_until <= now,
-                IdentityCheckRow.media_path.is_not(None))))
-            folders = [r.media_path for r in rows if r.media_path]
-            for r in rows:
-                r.media_path = None
-            if rows:
+            folders = uow.repo(CheckRepository).forget_images(now)
+            if folders:
                 uow.audit(caller, AuditDraft(f"{ACTION}_purge", {"now": now.isoformat()},
-                                             {"checks": len(rows)}))
+                                             {"checks": len(folders)}))
         for folder in folders:
             self._store.media.remove_folder(folder)
         self._sweep_orphans(caller, now)
-        return len(rows)
+        return len(folders)
 
     def _sweep_orphans(self, caller: AuditContext, now: datetime) -> int:
         """Remove kept-image folders no row names, left by a crash between writing the
@@ -425,9 +414,7 @@ class IdentityChecks:
         Only folders older than ``ORPHAN_GRACE`` (a check in flight may be about to
         commit a younger one). Audited with the count when any were removed."""
         with self._store.unit() as uow:
-            named = {path for path in uow.session.scalars(select(
-                IdentityCheckRow.media_path).where(IdentityCheckRow.media_path.is_not(None)))
-                if path}
+            named = uow.repo(CheckRepository).media_paths()
         cutoff = (now - ORPHAN_GRACE).timestamp()
         removed = self._store.media.sweep_folders(MEDIA_FOLDER, named, cutoff)
         if removed:

@@ -141,7 +141,7 @@ class GalleryService:
                                         f"changeable: {', '.join(sorted(GALLERY_UPDATABLE))}")
             with self._store.unit(write=True) as uow:
                 gallery = uow.galleries.get(name)
-                spec = replace(gallery.spec(), **changes)  # type: ignore[arg-type]
+                spec = replace(GallerySpec.of(gallery), **changes)  # type: ignore[arg-type]
                 uow.galleries.update(gallery.id, spec)
                 updated = uow.galleries.get(name)
                 if updated.retention_days != gallery.retention_days:
@@ -300,7 +300,7 @@ class GalleryService:
                 # As read now (not before the search), through the gallery's validation.
                 now = uow.galleries.get(name)
                 if apply:
-                    uow.galleries.update(now.id, replace(now.spec(),
+                    uow.galleries.update(now.id, replace(GallerySpec.of(now),
                                                          threshold=result.threshold))
                 uow.audit(caller, AuditDraft("gallery.calibrate", inputs, {
                     "threshold": result.threshold, "probes": result.probes,

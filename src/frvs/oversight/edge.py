@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
 
 from frvs.alerts.models import Alert
 from frvs.attendance.service import AttendanceEvent
@@ -39,18 +38,18 @@ from frvs.core.templates import ModelSpace
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock, FaceAnalyser
 from frvs.imaging.decode import BGRImage
-from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import AuditContext, Role
 from frvs.oversight.nodes import NodePolicy, NodeRegistry
+from frvs.oversight.repository import AcceptedReport, EdgeReportKey, EdgeReportRepository
 from frvs.pipeline.events import VideoEvent
 from frvs.pipeline.services import VideoServices
 from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
 from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
+from frvs.video.repository import CameraRepository
 from frvs.video.service import CameraSpec, StoredSighting, is_camera_name, jpeg
-from frvs.video.tables import CameraRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +145,9 @@ class EdgeIntake:
         elif actor.role is not Role.ADMIN:
             raise PermissionDeniedError("only device keys (and admin) report sightings")
         with self._store.unit() as uow:
-            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == camera))
-            if row is None:
-                raise NotFoundError(f"camera {camera!r} not found")
-            registered = row.created_at
+            registered = uow.repo(CameraRepository).registered_at(camera)
+        if registered is None:
+            raise NotFoundError(f"camera {camera!r} not found")
         return self._video.cameras.get(camera), registered
 
     def _check_times(self, report: EdgeSighting, spec: CameraSpec,
@@ -182,12 +180,9 @@ class EdgeIntake:
         node = node_of(context)
         wanted = {_key(r) for r in reports}
         with self._store.unit() as uow:
-            rows = [(r.camera, r.track_id, r.first_seen, r.sighting_id, r.alert_id)
-                    for r in uow.session.scalars(select(EdgeReportRow).where(
-                        EdgeReportRow.node == node,
-                        EdgeReportRow.camera.in_({k[0] for k in wanted}),
-                        EdgeReportRow.track_id.in_({k[1] for k in wanted}),
-                        EdgeReportRow.first_seen.in_({k[2] for k in wanted})))]
+            rows = [(r.key.camera, r.key.track_id, r.key.first_seen, r.sighting_id, r.alert_id)
+                    for r in uow.repo(EdgeReportRepository).of(
+                        node, {EdgeReportKey(node, *k) for k in wanted})]
         found = {}
         for camera, track, first, sighting_id, alert_id in rows:
             if (camera, track, first) not in wanted:
@@ -324,10 +319,9 @@ class EdgeIntake:
                     attendance = self._video.attendance.record_in(uow, decision, spec.role)
                 row = self._video.sightings.record_in(uow, context, sighting,
                                                       spec.retention_days, None)
-                uow.session.add(EdgeReportRow(
-                    node=node_of(context), camera=report.camera, track_id=report.track_id,
-                    first_seen=report.first_seen, sighting_id=row.id,
-                    alert_id=alert.id if alert else None, received_at=self._clock()))
+                uow.repo(EdgeReportRepository).add(AcceptedReport(
+                    _report_key(context, report), row.id, alert.id if alert else None),
+                    self._clock())
                 done.append((i, spec, row, alert, attendance))  # keys flush with the next
         results = []
         for i, spec, row, alert, attendance in done:
@@ -418,11 +412,10 @@ class EdgeIntake:
                     attendance = None
                 stored = self._video.sightings.record_in(uow, context, sighting,
                                                          spec.retention_days, sighting_crop)
-                uow.session.add(EdgeReportRow(
-                    node=node_of(context), camera=report.camera, track_id=report.track_id,
-                    first_seen=report.first_seen, sighting_id=stored.id,
-                    alert_id=alert.id if alert else None, received_at=self._clock()))
-                uow.session.flush()
+                reports = uow.repo(EdgeReportRepository)
+                reports.add(AcceptedReport(_report_key(context, report), stored.id,
+                                           alert.id if alert else None), self._clock())
+                reports.flush()
         except StoreError:
             media.remove(written)
             # Another delivery of the same report won the race (the unique key refused
@@ -449,3 +442,7 @@ def node_of(context: AuditContext) -> str:
     """The node part of a report's idempotency key: the device key that sent it."""
     actor = context.actor
     return actor.key_id or f"{actor.kind}:{actor.name}"[:32]
+
+
+def _report_key(context: AuditContext, report: EdgeSighting) -> EdgeReportKey:
+    return EdgeReportKey(node_of(context), *_key(report))

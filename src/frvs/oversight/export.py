@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
-
 from frvs.core.caller import subject_ref
 from frvs.core.errors import NotFoundError
 from frvs.galleries.models import Subject
@@ -40,8 +38,8 @@ class SubjectRecords(Protocol):
         """Every record naming the subject, JSON-ready (no images inline)."""
         ...
 
-    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
-        """Remove the subject from these records in ``session``'s transaction (delete
+    def erase(self, uow: UnitOfWork, gallery: str, external_id: str) -> Erased:
+        """Remove the subject from these records in ``uow``'s transaction (delete
         them, or drop the match reference when the record is also about others)."""
         ...
 
@@ -153,7 +151,7 @@ class SubjectRights:
 
         def sources(uow: UnitOfWork) -> dict[str, int]:
             for source in self._sources:
-                erased = source.erase(uow.session, gallery, external_id)
+                erased = source.erase(uow, gallery, external_id)
                 records[source.kind] = erased.count
                 files.extend(erased.files)
             return records

@@ -24,19 +24,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
 
 from frvs.core.caller import AuditDraft, normalise_holder, record_refusal
 from frvs.core.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
 from frvs.galleries.ports import Clock
 from frvs.oversight.models import ApiKey, AuditContext, IssuedKey, Role
-from frvs.oversight.tables import ApiKeyRow
-from frvs.storage.store import Store
-from frvs.video.tables import CameraRow
+from frvs.oversight.repository import KeyRepository, StoredKey
+from frvs.storage.store import Store, UnitOfWork
+from frvs.video.repository import CameraRepository
 
 TOKEN_PREFIX = "frvs_"
 _TOKEN_BYTES = 32
@@ -48,21 +44,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(row.key_id, row.name, Role(row.role), row.created_at, row.created_by,
-                  row.revoked_at, _holder(row), tuple(row.cameras or ()))
-
-
-def _holder(row: ApiKeyRow) -> str:
-    # Compared under today's rule, so a key made before the rule learnt another invisible
-    # character counts as the person it names. A holder that is nothing but such
-    # characters stays as it was stored: it was always someone else.
-    try:
-        return normalise_holder(row.holder or row.name)
-    except InvalidInputError:
-        return row.holder or row.name
-
-
 def _checked_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 200:
@@ -70,7 +51,7 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _bound_cameras(session: Session, role: Role, cameras: Sequence[str]) -> list[str]:
+def _bound_cameras(uow: UnitOfWork, role: Role, cameras: Sequence[str]) -> list[str]:
     """The cameras a key of ``role`` is bound to: only device keys are bound, and only to
     registered cameras (sorted, each once)."""
     wanted = sorted({c.strip() for c in cameras})
@@ -80,7 +61,7 @@ def _bound_cameras(session: Session, role: Role, cameras: Sequence[str]) -> list
         raise InvalidInputError(f"only device keys are bound to cameras, not {role.value} keys")
     if len(wanted) > MAX_CAMERAS:
         raise InvalidInputError(f"a device key may be bound to at most {MAX_CAMERAS} cameras")
-    known = set(session.scalars(select(CameraRow.name).where(CameraRow.name.in_(wanted))))
+    known = uow.repo(CameraRepository).names_in(set(wanted))
     missing = [c for c in wanted if c not in known]
     if missing:
         raise NotFoundError(f"no camera {', '.join(repr(c) for c in missing)}; register it "
@@ -94,12 +75,6 @@ class KeyService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-
-    @contextmanager
-    def _session(self, write: bool = False) -> Iterator[Session]:
-        self._store.open()
-        with self._store.database.session(write=write) as session:
-            yield session
 
     def create(self, context: AuditContext, role: Role, name: str,
                holder: str | None = None, cameras: Sequence[str] = ()) -> IssuedKey:
@@ -117,14 +92,11 @@ class KeyService:
             token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
             key_id = "k_" + secrets.token_hex(6)
             with self._store.unit(write=True) as uow:
-                row = ApiKeyRow(key_id=key_id, name=name, role=role.value, holder=person,
-                                token_sha256=token_hash(token), created_at=self._clock(),
-                                created_by=context.actor.label,
-                                cameras=_bound_cameras(uow.session, role, cameras) or None)
-                uow.session.add(row)
-                uow.session.flush()
+                stored = uow.repo(KeyRepository).add(StoredKey(
+                    key_id, name, role, token_hash(token), self._clock(), context.actor.label,
+                    None, person, tuple(_bound_cameras(uow, role, cameras))))
                 uow.audit(context, AuditDraft("key.create", inputs, {"key_id": key_id}))
-                return IssuedKey(_key(row), token)
+                return IssuedKey(stored.key(), token)
         except Exception as exc:
             record_refusal(self._store, context, "key.create", inputs, exc)
             raise
@@ -132,33 +104,28 @@ class KeyService:
     def create_first_admin(self, context: AuditContext, name: str = "first admin") -> IssuedKey:
         """The admin key of ``frvs init``; refused when an active admin key exists, so a
         second run never mints another admin key unnoticed."""
-        with self._session(write=True) as session:
-            if self._active_admins(session):
+        with self._store.unit(write=True) as uow:
+            if uow.repo(KeyRepository).has_active_admin():
                 raise ConflictError(
                     "an active admin key already exists; 'frvs init' creates only the first. "
                     "Create another with 'frvs key create --role admin NAME' (audited), or "
                     "revoke the lost one with 'frvs key revoke KEY_ID' first")
         return self.create(context, Role.ADMIN, name)
 
-    @staticmethod
-    def _active_admins(session: Session) -> list[ApiKeyRow]:
-        return list(session.scalars(select(ApiKeyRow).where(
-            ApiKeyRow.role == Role.ADMIN.value, ApiKeyRow.revoked_at.is_(None))))
-
     def has_active_admin(self) -> bool:
-        with self._session() as session:
-            return bool(self._active_admins(session))
+        with self._store.unit() as uow:
+            return uow.repo(KeyRepository).has_active_admin()
 
     def all(self) -> list[ApiKey]:
-        with self._session() as session:
-            return [_key(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+        with self._store.unit() as uow:
+            return [k.key() for k in uow.repo(KeyRepository).all()]
 
     def get(self, key_id: str) -> ApiKey:
-        with self._session() as session:
-            row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-            if row is None:
-                raise NotFoundError(f"no API key {key_id!r}")
-            return _key(row)
+        with self._store.unit() as uow:
+            stored = uow.repo(KeyRepository).get(key_id)
+        if stored is None:
+            raise NotFoundError(f"no API key {key_id!r}")
+        return stored.key()
 
     def rename(self, context: AuditContext, key_id: str, name: str) -> ApiKey:
         """Change a key's label (audited). Its role, token and holder stay: renaming a
@@ -179,19 +146,20 @@ class KeyService:
             if name is None and cameras is None:
                 raise InvalidInputError("nothing to change: give a name or the cameras")
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-                if row is None:
+                keys = uow.repo(KeyRepository)
+                found = keys.get(key_id)
+                if found is None:
                     raise NotFoundError(f"no API key {key_id!r}")
-                before = {"name": row.name, "cameras": list(row.cameras or [])}
-                if name is not None:
-                    row.name = _checked_name(name)
-                if cameras is not None:
-                    row.cameras = _bound_cameras(uow.session, Role(row.role), cameras) or None
-                after = {"name": row.name, "cameras": list(row.cameras or [])}
+                stored = keys.update(
+                    key_id, name=None if name is None else _checked_name(name),
+                    cameras=None if cameras is None else _bound_cameras(uow, found.role,
+                                                                        cameras))
+                assert stored is not None  # read above, in this transaction
                 uow.audit(context, AuditDraft("key.update", inputs, {
-                    "before": before, "after": after, "role": row.role,
-                    "holder": row.holder}))
-                return _key(row)
+                    "before": {"name": found.name, "cameras": list(found.cameras)},
+                    "after": {"name": stored.name, "cameras": list(stored.cameras)},
+                    "role": stored.role.value, "holder": stored.holder}))
+                return stored.key()
         except Exception as exc:
             record_refusal(self._store, context, "key.update", inputs, exc)
             raise
@@ -201,13 +169,15 @@ class KeyService:
         inputs = {"key_id": key_id}
         try:
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-                if row is None:
+                keys = uow.repo(KeyRepository)
+                found = keys.get(key_id)
+                if found is None:
                     raise NotFoundError(f"no API key {key_id!r}")
-                if row.revoked_at is not None:
+                if found.revoked_at is not None:
                     raise ConflictError(f"key {key_id} was already revoked")
-                row.revoked_at = self._clock()
-                key = _key(row)
+                revoked = keys.update(key_id, revoked_at=self._clock())
+                assert revoked is not None  # read above, in this transaction
+                key = revoked.key()
                 uow.audit(context, AuditDraft("key.revoke", inputs, {
                     "role": key.role.value, "holder": key.holder}))
                 return key
@@ -220,15 +190,15 @@ class KeyService:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             raise AuthenticationError("unknown API key")
         digest = token_hash(token)
-        with self._session() as session:
-            row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.token_sha256 == digest))
+        with self._store.unit() as uow:
+            stored = uow.repo(KeyRepository).by_token(digest)
         # The lookup is by a hash of a random token, so timing reveals nothing useful;
         # compare anyway, constant-time, in case a backend matched loosely.
-        if row is None or not hmac.compare_digest(row.token_sha256, digest):
+        if stored is None or not hmac.compare_digest(stored.token_sha256, digest):
             raise AuthenticationError("unknown API key")
-        if row.revoked_at is not None:
-            raise AuthenticationError(f"API key {row.key_id} was revoked")
-        return _key(row)
+        if stored.revoked_at is not None:
+            raise AuthenticationError(f"API key {stored.key_id} was revoked")
+        return stored.key()
 
 
 

@@ -15,15 +15,13 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from frvs.core.times import check_time
 from frvs.galleries.ports import Clock
-from frvs.oversight.edge_tables import EdgeNodeRow, EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import Role
+from frvs.oversight.repository import NodeRepository, NodeState, StoredNode
 from frvs.storage.store import Store
 from frvs.video.service import CameraService
 
@@ -153,19 +151,15 @@ class NodeRegistry:
             now = self._clock()
             offset = (beat.sent_at - now).total_seconds()
             with self._store.unit(write=True) as uow:
-                row = uow.session.get(EdgeNodeRow, key.key_id)
-                first = row is None
-                before_crops = 0 if row is None else row.dropped_crops
-                before_reports = 0 if row is None else row.dropped_reports
-                if row is None:
-                    row = EdgeNodeRow(key_id=key.key_id, first_contact=now, reports=0)
-                row.name, row.cameras = beat.name[:200], list(beat.cameras)
-                row.version, row.pack, row.location = beat.version[:50], beat.pack, beat.location
-                row.last_heartbeat, row.backlog = now, beat.backlog
-                row.backlog_bytes, row.oldest_pending = beat.backlog_bytes, beat.oldest_pending
-                row.clock_offset_s = offset
-                row.dropped_crops, row.dropped_reports = beat.dropped_crops, beat.dropped_reports
-                uow.session.add(row)
+                nodes = uow.repo(NodeRepository)
+                before = nodes.state(key.key_id)
+                first = before is None
+                before_crops = 0 if before is None else before.dropped_crops
+                before_reports = 0 if before is None else before.dropped_reports
+                nodes.save(key.key_id, NodeState(
+                    beat.name[:200], tuple(beat.cameras), beat.version[:50], beat.pack,
+                    beat.location, now, beat.backlog, beat.backlog_bytes, beat.oldest_pending,
+                    offset, beat.dropped_crops, beat.dropped_reports), now)
                 if first:
                     uow.audit(context, AuditDraft("edge.register", inputs | {
                         "version": beat.version, "pack": beat.pack}, {"key_id": key.key_id}))
@@ -199,25 +193,24 @@ class NodeRegistry:
         """Every node that has called in, by name, with its status now."""
         now = self._clock()
         with self._store.unit() as uow:
-            counts = dict(uow.session.execute(select(
-                EdgeReportRow.node, func.count()).group_by(EdgeReportRow.node)).all())
-            rows = list(uow.session.scalars(select(EdgeNodeRow).order_by(EdgeNodeRow.name)))
-            return [self._record(r, now, int(counts.get(r.key_id, 0))) for r in rows]
+            stored = uow.repo(NodeRepository).all()
+        return [self._record(n, now) for n in stored]
 
-    def _record(self, row: EdgeNodeRow, now: datetime, reports: int) -> NodeRecord:
-        last = row.last_heartbeat
+    def _record(self, node: StoredNode, now: datetime) -> NodeRecord:
+        state = node.state
+        last = state.last_heartbeat
         offline = last is None or now - last > timedelta(seconds=self.policy.offline_after_s)
-        offset = row.clock_offset_s
-        oldest = row.oldest_pending
+        offset = state.clock_offset_s
+        oldest = state.oldest_pending
         lagging = (oldest is not None and last is not None
                    and last - oldest > timedelta(seconds=self.policy.lagging_after_s))
-        return NodeRecord(row.key_id, row.name, tuple(row.cameras), row.version, row.pack,
-                          row.location, row.first_contact, last,
-                          "offline" if offline else "online", lagging, row.backlog,
-                          row.backlog_bytes,
-                          row.oldest_pending, offset,
+        return NodeRecord(node.key_id, state.name, state.cameras, state.version, state.pack,
+                          state.location, node.first_contact, last,
+                          "offline" if offline else "online", lagging, state.backlog,
+                          state.backlog_bytes,
+                          state.oldest_pending, offset,
                           offset is None or abs(offset) <= self.policy.clock_skew_s,
-                          row.dropped_crops, row.dropped_reports, reports)
+                          state.dropped_crops, state.dropped_reports, node.reports)
 
 
 def _printable(field: str, text: str | None) -> None:

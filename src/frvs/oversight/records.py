@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
-
-from frvs.alerts.tables import AlertReviewRow, AlertRow
-from frvs.attendance.tables import AttendanceEventRow
+from frvs.alerts.repository import AlertRepository
+from frvs.attendance.repository import AttendanceRepository
 from frvs.core.caller import subject_ref
 from frvs.oversight.models import Erased
-from frvs.storage.events import EventRow
-from frvs.storage.store import Store
-from frvs.storage.webhooks import WebhookDeliveryRow
-from frvs.video.tables import SightingRow
+from frvs.storage.events import EventRepository
+from frvs.storage.store import Store, UnitOfWork
+from frvs.video.repository import SightingRepository
 
 
 class SightingRecords:
@@ -32,37 +28,18 @@ class SightingRecords:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    @staticmethod
-    def _naming(gallery: str, external_id: str) -> Any:
-        return (SightingRow.gallery == gallery) & or_(
-            SightingRow.subject == external_id, SightingRow.best_subject == external_id)
-
     def export(self, gallery: str, external_id: str) -> list[dict[str, Any]]:
         with self._store.unit() as uow:
-            rows = uow.session.scalars(select(SightingRow).where(
-                self._naming(gallery, external_id)).order_by(SightingRow.id))
-            return [{"id": r.id, "camera": r.camera, "track": r.track_id,
-                     "first_seen": r.first_seen.isoformat(),
-                     "last_seen": r.last_seen.isoformat(), "subject": r.subject,
-                     "score": r.score, "best_subject": r.best_subject,
-                     "best_score": r.best_score, "crop": r.crop_path,
-                     "expires_at": r.expires_at.isoformat()} for r in rows]
+            found = uow.repo(SightingRepository).about(gallery, external_id)
+        return [{"id": s.id, "camera": s.camera, "track": s.track_id,
+                 "first_seen": s.first_seen.isoformat(),
+                 "last_seen": s.last_seen.isoformat(), "subject": s.subject,
+                 "score": s.score, "best_subject": s.best_subject,
+                 "best_score": s.best_score, "crop": s.crop_path,
+                 "expires_at": s.expires_at.isoformat()} for s in found]
 
-    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
-        matched = session.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
-                                      SightingRow.subject == external_id)
-            .values(subject=None, score=None)).rowcount  # type: ignore[attr-defined]
-        best = session.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
-                                      SightingRow.best_subject == external_id)
-            .values(best_subject=None, best_score=None)).rowcount  # type: ignore[attr-defined]
-        session.execute(
-            update(SightingRow).where(SightingRow.gallery == gallery,
-                                      SightingRow.subject.is_(None),
-                                      SightingRow.best_subject.is_(None))
-            .values(gallery=None))
-        return Erased(int(max(matched, best)))
+    def erase(self, uow: UnitOfWork, gallery: str, external_id: str) -> Erased:
+        return Erased(uow.repo(SightingRepository).forget_subject(gallery, external_id))
 
 
 class AlertRecords:
@@ -76,28 +53,16 @@ class AlertRecords:
 
     def export(self, gallery: str, external_id: str) -> list[dict[str, Any]]:
         with self._store.unit() as uow:
-            rows = list(uow.session.scalars(select(AlertRow).where(
-                AlertRow.gallery == gallery, AlertRow.subject == external_id)
-                .order_by(AlertRow.id)))
-            reviews: dict[int, list[dict[str, Any]]] = {r.id: [] for r in rows}
-            for review in uow.session.scalars(select(AlertReviewRow).where(
-                    AlertReviewRow.alert_id.in_(list(reviews)))):
-                reviews[review.alert_id].append({"reviewer": review.reviewer,
-                                                 "verdict": review.verdict,
-                                                 "note": review.note,
-                                                 "at": review.at.isoformat()})
-            return [{"id": r.id, "camera": r.camera, "at": r.at.isoformat(), "score": r.score,
-                     "threshold": r.threshold, "status": r.status, "crop": r.crop_path,
-                     "reviews": reviews[r.id]} for r in rows]
+            found = uow.repo(AlertRepository).about(gallery, external_id)
+        return [{"id": a.id, "camera": a.camera, "at": a.at.isoformat(), "score": a.score,
+                 "threshold": a.threshold, "status": a.status.value, "crop": a.crop_path,
+                 "reviews": [{"reviewer": r.reviewer, "verdict": r.verdict.value,
+                              "note": r.note, "at": r.at.isoformat()} for r in a.reviews]}
+                for a in found]
 
-    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
-        where = (AlertRow.gallery == gallery) & (AlertRow.subject == external_id)
-        rows = list(session.execute(select(AlertRow.id, AlertRow.crop_path).where(where)))
-        ids = [r[0] for r in rows]
-        if ids:
-            session.execute(delete(AlertReviewRow).where(AlertReviewRow.alert_id.in_(ids)))
-            session.execute(delete(AlertRow).where(AlertRow.id.in_(ids)))
-        return Erased(len(rows), tuple(r[1] for r in rows if r[1]))
+    def erase(self, uow: UnitOfWork, gallery: str, external_id: str) -> Erased:
+        count, crops = uow.repo(AlertRepository).delete_about(gallery, external_id)
+        return Erased(count, crops)
 
 
 class AttendanceRecords:
@@ -108,17 +73,12 @@ class AttendanceRecords:
 
     def export(self, gallery: str, external_id: str) -> list[dict[str, Any]]:
         with self._store.unit() as uow:
-            rows = uow.session.scalars(select(AttendanceEventRow).where(
-                AttendanceEventRow.gallery == gallery,
-                AttendanceEventRow.subject == external_id).order_by(AttendanceEventRow.at))
-            return [{"camera": r.camera, "direction": r.direction, "at": r.at.isoformat(),
-                     "score": r.score} for r in rows]
+            found = uow.repo(AttendanceRepository).about(gallery, external_id)
+        return [{"camera": e.camera, "direction": e.direction.value, "at": e.at.isoformat(),
+                 "score": e.score} for e in found]
 
-    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
-        removed = session.execute(delete(AttendanceEventRow).where(
-            AttendanceEventRow.gallery == gallery,
-            AttendanceEventRow.subject == external_id)).rowcount  # type: ignore[attr-defined]
-        return Erased(int(removed))
+    def erase(self, uow: UnitOfWork, gallery: str, external_id: str) -> Erased:
+        return Erased(uow.repo(AttendanceRepository).delete_about(gallery, external_id))
 
 
 class EventRecords:
@@ -133,17 +93,10 @@ class EventRecords:
 
     def export(self, gallery: str, external_id: str) -> list[dict[str, Any]]:
         with self._store.unit() as uow:
-            rows = uow.session.scalars(select(EventRow).where(
-                EventRow.subject_ref == subject_ref(gallery, external_id))
-                .order_by(EventRow.id))
-            return [{"id": r.id, "kind": r.kind, "at": r.at.isoformat(), "data": r.data}
-                    for r in rows]
+            found = uow.repo(EventRepository).about(subject_ref(gallery, external_id))
+        return [{"id": e.id, "kind": e.kind, "at": e.at.isoformat(), "data": e.data}
+                for e in found]
 
-    def erase(self, session: Session, gallery: str, external_id: str) -> Erased:
-        ids = list(session.scalars(select(EventRow.id).where(
-            EventRow.subject_ref == subject_ref(gallery, external_id))))
-        if ids:
-            session.execute(delete(WebhookDeliveryRow).where(
-                WebhookDeliveryRow.event_id.in_(ids)))
-            session.execute(delete(EventRow).where(EventRow.id.in_(ids)))
-        return Erased(len(ids), ())
+    def erase(self, uow: UnitOfWork, gallery: str, external_id: str) -> Erased:
+        return Erased(uow.repo(EventRepository).delete_about(subject_ref(gallery, external_id)),
+                      ())

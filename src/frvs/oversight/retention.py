@@ -27,20 +27,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from frvs.alerts.models import AlertStatus
-from frvs.alerts.tables import AlertRow
+from frvs.alerts.repository import AlertRepository
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, system_caller
 from frvs.galleries.models import DeletedSubject
 from frvs.galleries.ports import Clock
 from frvs.galleries.service import GalleryService
-from frvs.oversight.edge_tables import EdgeReportRow
+from frvs.oversight.repository import EdgeReportRepository
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.store import Store, UnitOfWork
-from frvs.storage.webhooks import prune_finished
+from frvs.storage.webhooks import WebhookRepository
 from frvs.video.service import SightingService
-from frvs.video.tables import SightingRow
 
 logger = logging.getLogger(__name__)
 
@@ -88,14 +86,8 @@ def _expire_evidence(uow: UnitOfWork, now: datetime) -> _Evidence:
     for gallery in uow.galleries.all():
         if gallery.retention_days is None:
             continue
-        rows = uow.session.scalars(select(AlertRow).where(
-            AlertRow.gallery == gallery.name, AlertRow.status != AlertStatus.NEW.value,
-            AlertRow.crop_path.is_not(None),
-            AlertRow.at <= now - timedelta(days=gallery.retention_days)))
-        for row in rows:
-            if row.crop_path:
-                files.append(row.crop_path)
-            row.crop_path = None
+        files += uow.repo(AlertRepository).clear_evidence(
+            gallery.name, now - timedelta(days=gallery.retention_days))
     return _Evidence(len(files), tuple(files))
 
 
@@ -127,15 +119,12 @@ class Retention:
         try:
             with self._store.unit(write=True) as uow:
                 expired = self._sightings.expire(uow, now)
-                # Idempotency keys of edge reports whose sighting has expired: a replay
-                # of one is refused as older than the camera's retention anyway.
-                uow.session.execute(delete(EdgeReportRow).where(
-                    EdgeReportRow.sighting_id.not_in(select(SightingRow.id))))
+                uow.repo(EdgeReportRepository).forget_expired()
                 evidence = _expire_evidence(uow, now)
                 # The live streams' log and finished webhook deliveries hold copies of
                 # alerts: kept only long enough for clients to resume.
                 events = self._store.events.prune(uow.session, now - self._event_log)
-                deliveries = prune_finished(uow.session, now - self._event_log)
+                deliveries = uow.repo(WebhookRepository).prune_finished(now - self._event_log)
                 report = RetentionReport(now, subjects, expired.count, len(expired.crops),
                                          evidence.count, orphan_files=0)
                 uow.audit(caller, AuditDraft(ACTION, inputs, report.counts()))
@@ -157,8 +146,7 @@ class Retention:
         """Remove sighting and alert pictures no record refers to (older than the grace)."""
         referenced = self._sightings.crop_paths()
         with self._store.unit() as uow:
-            referenced |= {c for c in uow.session.scalars(select(AlertRow.crop_path).where(
-                AlertRow.crop_path.is_not(None))) if c}
+            referenced |= uow.repo(AlertRepository).crop_paths()
         cutoff = time.time() - ORPHAN_GRACE_S
         return sum(self._store.media.sweep(referenced, cutoff, under=folder)
                    for folder in SWEPT_FOLDERS)

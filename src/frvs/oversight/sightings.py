@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
 
 from frvs.core.caller import subject_ref
 from frvs.galleries.ports import Clock, FaceAnalyser
@@ -17,8 +16,8 @@ from frvs.imaging.decode import BGRImage
 from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext
 from frvs.storage.store import Store
-from frvs.video.service import StoredSighting
-from frvs.video.tables import SightingRow
+from frvs.video.models import StoredSighting
+from frvs.video.repository import SightingFilter, SightingRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +42,6 @@ class ProbeHit:
     score: float
 
 
-def _stored(r: SightingRow) -> StoredSighting:
-    return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
-                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
-                          r.best_score, r.crop_path, r.expires_at)
-
-
 def _named(hits: list[StoredSighting]) -> list[str]:
     return [subject_ref(s.gallery, s.subject) for s in hits if s.gallery and s.subject]
 
@@ -63,31 +56,20 @@ class SightingSearch:
         self._analyser = analyser
         self._clock = clock
 
-    def _where(self, query: SightingQuery) -> list[object]:
-        clauses: list[object] = [SightingRow.expires_at > self._clock()]
-        if query.camera:
-            clauses.append(SightingRow.camera == query.camera)
-        if query.since:
-            clauses.append(SightingRow.last_seen >= query.since)
-        if query.until:
-            clauses.append(SightingRow.first_seen < query.until)
-        if query.gallery:
-            clauses.append(SightingRow.gallery == query.gallery)
-        if query.subject:
-            clauses.append(SightingRow.subject == query.subject)
-        return clauses
+    def _filter(self, query: SightingQuery) -> SightingFilter:
+        # An empty criterion is no criterion.
+        return SightingFilter(self._clock(), camera=query.camera or None,
+                              since=query.since or None, until=query.until or None,
+                              gallery=query.gallery or None, subject=query.subject or None)
 
     def search(self, context: AuditContext, query: SightingQuery) -> list[StoredSighting]:
         """Sightings newest first, by time, camera and matched subject."""
         with self._trail.operation(context, "sightings.search", query.summary()) as rec:
             if context.actor.kind == "key":  # refused inside: the refusal is audited
                 context.require_case("sighting search")
-            stmt = select(SightingRow).where(*self._where(query))  # type: ignore[arg-type]
-            if query.before_id is not None:
-                stmt = stmt.where(SightingRow.id < query.before_id)
-            stmt = stmt.order_by(SightingRow.id.desc()).limit(query.limit)
             with self._store.unit() as uow:
-                hits = [_stored(r) for r in uow.session.scalars(stmt)]
+                hits = uow.repo(SightingRepository).newest_first(
+                    self._filter(query), query.limit, query.before_id)
             rec.result = {"sightings": len(hits)}
             rec.subjects = _named(hits)
         return hits
@@ -113,18 +95,15 @@ class SightingSearch:
 
     def _compare(self, probe: np.ndarray, space_key: str, query: SightingQuery,
                  cut: float) -> list[ProbeHit]:
-        stmt = select(SightingRow).where(SightingRow.space_key == space_key,
-                                         *self._where(query))  # type: ignore[arg-type]
         hits = []
         with self._store.unit() as uow:
-            for row in uow.session.scalars(stmt.execution_options(yield_per=1000)):
-                if row.vector is None:
-                    continue
-                vector = np.frombuffer(row.vector, dtype=np.float32)
+            for stored, blob in uow.repo(SightingRepository).templates(self._filter(query),
+                                                                         space_key):
+                vector = np.frombuffer(blob, dtype=np.float32)
                 if vector.shape != probe.shape:
                     continue
                 score = float(vector @ probe)
                 if score >= cut:
-                    hits.append(ProbeHit(_stored(row), score))
+                    hits.append(ProbeHit(stored, score))
         hits.sort(key=lambda h: -h.score)
         return hits[: query.limit]

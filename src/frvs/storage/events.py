@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from frvs.storage.database import Database
 from frvs.storage.schema import Base, BigId, UTCDateTime
-from frvs.storage.webhooks import enqueue
+from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRepository
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,31 @@ def append_event(session: Session, kind: str, data: dict[str, object], at: datet
     row = EventRow(kind=kind, at=at, data=data, subject_ref=subject)
     session.add(row)
     session.flush()
-    enqueue(session, row.id, kind, data, at)  # webhook deliveries, in the same transaction
+    # Webhook deliveries, in the same transaction.
+    WebhookRepository(session).enqueue(row.id, kind, data, at)
     if postgres:  # delivered to listeners when (and only if) the transaction commits
         session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class EventRepository:
+    """The events about one person (``gallery/subject``), for export and erasure."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def about(self, subject: str) -> list[StoredEvent]:
+        return [StoredEvent(r.id, r.kind, r.at, dict(r.data)) for r in self._s.scalars(
+            select(EventRow).where(EventRow.subject_ref == subject).order_by(EventRow.id))]
+
+    def delete_about(self, subject: str) -> int:
+        """Delete the events about ``subject`` and the webhook deliveries made of them:
+        how many events."""
+        ids = list(self._s.scalars(select(EventRow.id).where(EventRow.subject_ref == subject)))
+        if ids:
+            self._s.execute(delete(WebhookDeliveryRow).where(
+                WebhookDeliveryRow.event_id.in_(ids)))
+            self._s.execute(delete(EventRow).where(EventRow.id.in_(ids)))
+        return len(ids)
 
 
 class EventLog:

@@ -6,33 +6,65 @@ enrolment's subject, template and gallery revision commit together or not at all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import ScalarSelect, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from frvs.core.errors import ConflictError, InvalidRecordError, NotFoundError
+from frvs.core.galleries import Gallery, GalleryKind, NewTemplate, StoredTemplate, Subject
 from frvs.core.templates import Metric, ModelSpace, Template
-from frvs.galleries.models import (
-    Gallery,
-    GalleryKind,
-    GallerySpec,
-    NewTemplate,
-    StoredTemplate,
-    Subject,
-    SubjectSpec,
-)
 from frvs.storage.index.base import IdArray, Matrix
 from frvs.storage.schema import GalleryRow, IndexChangeRow, SubjectRow, TemplateRow
+
+
+class GallerySettings(Protocol):
+    """What a gallery is created or changed with (``frvs.galleries.models.GallerySpec``,
+    validated where it is made)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> GalleryKind: ...
+    @property
+    def purpose(self) -> str | None: ...
+    @property
+    def legal_basis(self) -> str | None: ...
+    @property
+    def retention_days(self) -> int | None: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def fmr_target(self) -> float | None: ...
+    @property
+    def keep_crops(self) -> bool: ...
+
+
+class SubjectSettings(Protocol):
+    """Who an enrolment is for (``frvs.galleries.models.SubjectSpec``, validated where
+    it is made)."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
 
 _VECTOR_DTYPE = np.dtype("<f4")
 _PAGE = 65_536
 _ID_CHUNK = 10_000
+
+
+def gallery_key(name: str) -> ScalarSelect[int]:
+    """The id of the gallery named ``name``, inside a statement: how the other concepts'
+    tables, which refer to galleries by key, are queried by a gallery's name."""
+    return select(GalleryRow.id).where(GalleryRow.name == name).scalar_subquery()
 
 
 def _gallery(row: GalleryRow) -> Gallery:
@@ -98,7 +130,7 @@ class GalleryRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def add(self, spec: GallerySpec, pack: str, now: datetime) -> Gallery:
+    def add(self, spec: GallerySettings, pack: str, now: datetime) -> Gallery:
         row = GalleryRow(
             name=spec.name, kind=spec.kind.value, purpose=spec.purpose,
             legal_basis=spec.legal_basis, retention_days=spec.retention_days,
@@ -120,6 +152,11 @@ class GalleryRepository:
 
     def get(self, name: str) -> Gallery:
         return _gallery(self._row(name))
+
+    def find(self, name: str) -> Gallery | None:
+        """The gallery named ``name``, or None."""
+        row = self._s.scalar(select(GalleryRow).where(GalleryRow.name == name))
+        return None if row is None else _gallery(row)
 
     def all(self) -> list[Gallery]:
         return [_gallery(r) for r in self._s.scalars(select(GalleryRow).order_by(GalleryRow.name))]
@@ -152,7 +189,7 @@ class GalleryRepository:
     def set_pack(self, gallery_id: int, pack: str) -> None:
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(pack=pack))
 
-    def update(self, gallery_id: int, spec: GallerySpec) -> None:
+    def update(self, gallery_id: int, spec: GallerySettings) -> None:
         """Store the settings a gallery may change after creation (see ``GALLERY_UPDATABLE``)."""
         self._s.execute(update(GalleryRow).where(GalleryRow.id == gallery_id).values(
             purpose=spec.purpose, legal_basis=spec.legal_basis,
@@ -169,7 +206,7 @@ class SubjectRepository:
             SubjectRow.gallery_id == gallery_id, SubjectRow.external_id == external_id))
         return None if row is None else _subject(row)
 
-    def get_or_add(self, gallery: Gallery, spec: SubjectSpec, now: datetime) -> Subject:
+    def get_or_add(self, gallery: Gallery, spec: SubjectSettings, now: datetime) -> Subject:
         """The subject ``spec`` names, created on first enrolment."""
         existing = self.find(gallery.id, spec.external_id)
         if existing is not None:
@@ -189,6 +226,17 @@ class SubjectRepository:
                 raise
             return again
         return _subject(row)
+
+    def display_names(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The display names of the (gallery name, external id) pairs given that have one."""
+        if not keys:
+            return {}
+        rows = self._s.execute(
+            select(GalleryRow.name, SubjectRow.external_id, SubjectRow.display_name)
+            .join(SubjectRow, SubjectRow.gallery_id == GalleryRow.id)
+            .where(SubjectRow.external_id.in_({s for _, s in keys}),
+                   SubjectRow.display_name.is_not(None)))
+        return {(g, s): str(n) for g, s, n in rows if (g, s) in keys}
 
     def in_gallery(self, gallery_id: int) -> list[Subject]:
         counts = (

@@ -10,12 +10,12 @@ than record it silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ class Journal(Protocol):
     def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> object: ...
 
 
+R = TypeVar("R")
+
+
 class _NoJournal:
     def write(self, session: Session, caller: AuditContext, draft: AuditDraft) -> object:
         del session, caller
@@ -43,13 +46,27 @@ class _NoJournal:
 
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
-    """The repositories of one transaction, and its audit entries."""
+    """The repositories of one transaction, and its audit entries.
+
+    The feature database's repositories (galleries, subjects, templates) are attributes;
+    every other aggregate's repository lives in its domain package beside its tables and
+    is reached with ``uow.repo(AlertRepository)``: one instance per transaction, on this
+    unit's session. Services write and read rows only through repositories.
+    """
 
     session: Session
     galleries: GalleryRepository
     subjects: SubjectRepository
     templates: TemplateRepository
     journal: Journal
+    _repos: dict[object, object] = field(default_factory=dict)
+
+    def repo(self, kind: Callable[[Session], R]) -> R:
+        """The repository ``kind`` (a class taking the session) in this transaction."""
+        found = self._repos.get(kind)
+        if found is None:
+            found = self._repos[kind] = kind(self.session)
+        return cast(R, found)
 
     def audit(self, caller: AuditContext, draft: AuditDraft) -> None:
         """Append ``draft`` to the audit trail in this transaction."""

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     delete,
+    func,
     select,
     text,
     update,
@@ -81,56 +82,105 @@ class Claimed:
     body: dict[str, object]
 
 
-def enqueue(session: Session, event_id: int, kind: str, data: dict[str, object],
-            at: datetime) -> None:
-    """Queue the event for every enabled webhook, in the caller's transaction."""
-    if kind not in DELIVERED_KINDS:
-        return
-    hooks = session.scalars(select(WebhookRow.id).where(WebhookRow.enabled.is_(True))).all()
-    body: dict[str, object] = {"event": kind, "alert": data}
-    for hook in hooks:
-        session.add(WebhookDeliveryRow(webhook_id=hook, event_id=event_id, body=body,
-                                       state="pending", attempts=0, next_at=at,
-                                       last_error=None, created_at=at, done_at=None))
+@dataclass(frozen=True, slots=True)
+class StoredWebhook:
+    """A webhook as stored (its secret included: only the worker sends it)."""
+
+    id: int
+    name: str
+    url: str
+    attempts: int
+    enabled: bool
+    created_at: datetime
 
 
-def claim(session: Session, now: datetime, hold: timedelta, limit: int = 10) -> list[Claimed]:
-    """Claim up to ``limit`` due deliveries for ``hold`` (none another worker holds).
-    ``now`` is the database's clock on PostgreSQL, not the replica's: a replica whose
-    clock ran 30 s ahead claimed, and sent again, deliveries another replica was still
-    holding."""
-    if session.get_bind().dialect.name == "postgresql":
-        now = cast(datetime, session.scalar(text("SELECT clock_timestamp()")))
-    stmt = (select(WebhookDeliveryRow, WebhookRow)
-            .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
-            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_at <= now)
-            .order_by(WebhookDeliveryRow.id).limit(limit)
-            .with_for_update(skip_locked=True, of=WebhookDeliveryRow))
-    claimed = []
-    for delivery, hook in session.execute(stmt).all():
-        delivery.attempts += 1
-        delivery.next_at = now + hold
-        claimed.append(Claimed(delivery.id, hook.name, hook.url, hook.secret, hook.attempts,
-                               delivery.attempts, dict(delivery.body)))
-    return claimed
+def _webhook(row: WebhookRow) -> StoredWebhook:
+    return StoredWebhook(row.id, row.name, row.url, row.attempts, row.enabled,
+                         row.created_at)
 
 
-def finish(session: Session, delivery_id: int, now: datetime, error: str | None,
-           retry_at: datetime | None) -> None:
-    """Record an attempt's outcome: delivered (no error), due again at ``retry_at``, or
-    failed for good (an error and no retry)."""
-    if error is None:
-        values: dict[str, object] = {"state": "delivered", "done_at": now, "last_error": None}
-    elif retry_at is not None:
-        values = {"next_at": retry_at, "last_error": error}
-    else:
-        values = {"state": "failed", "done_at": now, "last_error": error}
-    session.execute(update(WebhookDeliveryRow).where(WebhookDeliveryRow.id == delivery_id)
-                    .values(**values))
+class WebhookRepository:
+    """Webhooks and their delivery queue (reached as ``uow.repo(WebhookRepository)``)."""
 
+    def __init__(self, session: Session) -> None:
+        self._s = session
 
-def prune_finished(session: Session, before: datetime) -> int:
-    """Delete deliveries delivered or given up before ``before``: how many."""
-    result = session.execute(delete(WebhookDeliveryRow).where(
-        WebhookDeliveryRow.state != "pending", WebhookDeliveryRow.done_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+    def add(self, name: str, url: str, secret: str, attempts: int,
+            now: datetime) -> StoredWebhook:
+        row = WebhookRow(name=name, url=url, secret=secret, attempts=attempts, enabled=True,
+                         created_at=now)
+        self._s.add(row)
+        self._s.flush()
+        return _webhook(row)
+
+    def get(self, name: str) -> StoredWebhook | None:
+        row = self._s.scalar(select(WebhookRow).where(WebhookRow.name == name))
+        return None if row is None else _webhook(row)
+
+    def delete(self, name: str) -> None:
+        """Delete the webhook with its queued deliveries."""
+        row = self._s.scalar(select(WebhookRow).where(WebhookRow.name == name))
+        if row is not None:
+            self._s.delete(row)
+
+    def all(self) -> list[StoredWebhook]:
+        return [_webhook(r) for r in self._s.scalars(select(WebhookRow)
+                                                      .order_by(WebhookRow.name))]
+
+    def delivery_counts(self) -> dict[tuple[int, str], int]:
+        """(webhook id, state) -> how many deliveries."""
+        return {(int(h), str(st)): int(n) for h, st, n in self._s.execute(
+            select(WebhookDeliveryRow.webhook_id, WebhookDeliveryRow.state, func.count())
+            .group_by(WebhookDeliveryRow.webhook_id, WebhookDeliveryRow.state))}
+
+    def enqueue(self, event_id: int, kind: str, data: dict[str, object],
+                at: datetime) -> None:
+        """Queue the event for every enabled webhook, in the caller's transaction."""
+        if kind not in DELIVERED_KINDS:
+            return
+        hooks = self._s.scalars(select(WebhookRow.id).where(WebhookRow.enabled.is_(True))).all()
+        body: dict[str, object] = {"event": kind, "alert": data}
+        for hook in hooks:
+            self._s.add(WebhookDeliveryRow(webhook_id=hook, event_id=event_id, body=body,
+                                           state="pending", attempts=0, next_at=at,
+                                           last_error=None, created_at=at, done_at=None))
+
+    def claim(self, now: datetime, hold: timedelta, limit: int = 10) -> list[Claimed]:
+        """Claim up to ``limit`` due deliveries for ``hold`` (none another worker holds).
+        ``now`` is the database's clock on PostgreSQL, not the replica's: a replica whose
+        clock ran 30 s ahead claimed, and sent again, deliveries another replica was still
+        holding."""
+        if self._s.get_bind().dialect.name == "postgresql":
+            now = cast(datetime, self._s.scalar(text("SELECT clock_timestamp()")))
+        stmt = (select(WebhookDeliveryRow, WebhookRow)
+                .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+                .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_at <= now)
+                .order_by(WebhookDeliveryRow.id).limit(limit)
+                .with_for_update(skip_locked=True, of=WebhookDeliveryRow))
+        claimed = []
+        for delivery, hook in self._s.execute(stmt).all():
+            delivery.attempts += 1
+            delivery.next_at = now + hold
+            claimed.append(Claimed(delivery.id, hook.name, hook.url, hook.secret,
+                                   hook.attempts, delivery.attempts, dict(delivery.body)))
+        return claimed
+
+    def finish(self, delivery_id: int, now: datetime, error: str | None,
+               retry_at: datetime | None) -> None:
+        """Record an attempt's outcome: delivered (no error), due again at ``retry_at``,
+        or failed for good (an error and no retry)."""
+        if error is None:
+            values: dict[str, object] = {"state": "delivered", "done_at": now,
+                                         "last_error": None}
+        elif retry_at is not None:
+            values = {"next_at": retry_at, "last_error": error}
+        else:
+            values = {"state": "failed", "done_at": now, "last_error": error}
+        self._s.execute(update(WebhookDeliveryRow)
+                        .where(WebhookDeliveryRow.id == delivery_id).values(**values))
+
+    def prune_finished(self, before: datetime) -> int:
+        """Delete deliveries delivered or given up before ``before``: how many."""
+        result = self._s.execute(delete(WebhookDeliveryRow).where(
+            WebhookDeliveryRow.state != "pending", WebhookDeliveryRow.done_at < before))
+        return int(getattr(result, "rowcount", 0) or 0)

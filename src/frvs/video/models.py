@@ -1,20 +1,24 @@
 """Records of the video pipeline: Frame -> Shot -> Candidate ->
-TrackDecision / Sighting, and the camera's health (CameraStatus).
+TrackDecision / Sighting, the camera's health (CameraStatus), and what the store holds
+of cameras (CameraSpec) and sightings (StoredSighting).
 
 Each record validates itself where it is made.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from frvs.core.detections import FaceDetection
-from frvs.core.errors import InvalidRecordError
+from frvs.core.errors import InvalidInputError, InvalidRecordError
 from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.quality import FaceQuality
+from frvs.video.source_policy import describe
 
 
 class CameraRole(StrEnum):
@@ -214,3 +218,91 @@ class CameraStatus:
             "reconnects": self.reconnects, "last_error": self.last_error,
             "gaps": [g.as_dict() for g in self.gaps],
         }
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_camera_name(name: str) -> bool:
+    """Whether ``name`` can name a camera (the whole of it: ``re.match`` with ``$`` would
+    let a trailing newline through)."""
+    return _NAME.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSpec:
+    """A camera: where it is, what it means, where its frames come from, how often they
+    are analysed, which galleries it is matched against and how long its sightings live.
+    """
+
+    name: str
+    source_url: str
+    galleries: tuple[str, ...] = ()
+    role: CameraRole = CameraRole.GENERAL
+    location: str | None = None
+    sample_fps: float | None = 5.0
+    roi: tuple[float, float, float, float] | None = None
+    retention_days: int = 7
+    keep_crops: bool = False
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not is_camera_name(self.name):
+            raise InvalidInputError(f"camera name {self.name!r} must be 1-100 letters, digits, "
+                                    "'.', '_' or '-'")
+        if self.sample_fps is not None and not 0 < self.sample_fps <= 120:
+            raise InvalidInputError(f"sampling rate must be in (0, 120], got {self.sample_fps}")
+        if self.retention_days < 1:
+            raise InvalidInputError("sighting retention must be >= 1 day")
+        if self.roi is not None and (
+            len(self.roi) != 4 or not all(math.isfinite(v) for v in self.roi)
+            or min(self.roi[:2]) < 0 or min(self.roi[2:]) <= 0
+        ):
+            raise InvalidInputError("region of interest is x, y, width, height in pixels: "
+                                    f"finite, x and y >= 0, width and height > 0; got {self.roi}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "source": describe(self.source_url),
+                "galleries": list(self.galleries), "role": self.role.value,
+                "location": self.location, "sample_fps": self.sample_fps,
+                "roi": list(self.roi) if self.roi else None,
+                "retention_days": self.retention_days, "keep_crops": self.keep_crops,
+                "enabled": self.enabled}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSighting:
+    id: int
+    camera: str
+    track_id: int
+    first_seen: datetime
+    last_seen: datetime
+    frames: int
+    quality: float
+    gallery: str | None
+    subject: str | None
+    score: float | None
+    best_subject: str | None
+    best_score: float | None
+    crop_path: str | None
+    expires_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "camera": self.camera, "track": self.track_id,
+                "first_seen": self.first_seen.isoformat(),
+                "last_seen": self.last_seen.isoformat(), "frames": self.frames,
+                "quality": round(self.quality, 4), "gallery": self.gallery,
+                "subject": self.subject,
+                "score": None if self.score is None else round(self.score, 4),
+                "best_subject": self.best_subject,
+                "best_score": None if self.best_score is None else round(self.best_score, 4),
+                "crop": self.crop_path, "expires_at": self.expires_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredSightings:
+    """Sightings a retention run deleted: how many, and their crop files (removed once
+    the deletion has committed)."""
+
+    count: int
+    crops: tuple[str, ...]

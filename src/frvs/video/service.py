@@ -12,81 +12,38 @@ change; so is every listing of sightings.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
-from sqlalchemy import delete, func, select
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.storage.store import Store, UnitOfWork
-from frvs.video.models import CameraRole, Sighting
+from frvs.video.models import (
+    CameraSpec,
+    ExpiredSightings,
+    Sighting,
+    StoredSighting,
+    is_camera_name,
+)
 from frvs.video.ports import Matcher
+from frvs.video.repository import (
+    CameraRepository,
+    NewSighting,
+    SightingFilter,
+    SightingRepository,
+)
 from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
-from frvs.video.tables import CameraRow, SightingRow
+
+# The records stored here are defined in ``frvs.video.models``; importers of this module
+# may keep naming them from here.
+__all__ = ["CAMERA_UPDATABLE", "CameraService", "CameraSpec", "ExpiredSightings",
+           "SightingService", "StoredSighting", "is_camera_name", "jpeg"]
 
 Clock = Callable[[], datetime]
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-def is_camera_name(name: str) -> bool:
-    """Whether ``name`` can name a camera (the whole of it: ``re.match`` with ``$`` would
-    let a trailing newline through)."""
-    return _NAME.fullmatch(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class CameraSpec:
-    """A camera: where it is, what it means, where its frames come from, how often they
-    are analysed, which galleries it is matched against and how long its sightings live.
-    """
-
-    name: str
-    source_url: str
-    galleries: tuple[str, ...] = ()
-    role: CameraRole = CameraRole.GENERAL
-    location: str | None = None
-    sample_fps: float | None = 5.0
-    roi: tuple[float, float, float, float] | None = None
-    retention_days: int = 7
-    keep_crops: bool = False
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if not is_camera_name(self.name):
-            raise InvalidInputError(f"camera name {self.name!r} must be 1-100 letters, digits, "
-                                    "'.', '_' or '-'")
-        if self.sample_fps is not None and not 0 < self.sample_fps <= 120:
-            raise InvalidInputError(f"sampling rate must be in (0, 120], got {self.sample_fps}")
-        if self.retention_days < 1:
-            raise InvalidInputError("sighting retention must be >= 1 day")
-        if self.roi is not None and (
-            len(self.roi) != 4 or not all(math.isfinite(v) for v in self.roi)
-            or min(self.roi[:2]) < 0 or min(self.roi[2:]) <= 0
-        ):
-            raise InvalidInputError("region of interest is x, y, width, height in pixels: "
-                                    f"finite, x and y >= 0, width and height > 0; got {self.roi}")
-
-    def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "source": describe(self.source_url),
-                "galleries": list(self.galleries), "role": self.role.value,
-                "location": self.location, "sample_fps": self.sample_fps,
-                "roi": list(self.roi) if self.roi else None,
-                "retention_days": self.retention_days, "keep_crops": self.keep_crops,
-                "enabled": self.enabled}
-
-
-def _spec(row: CameraRow) -> CameraSpec:
-    roi = row.roi
-    return CameraSpec(row.name, row.source_url, tuple(row.galleries), CameraRole(row.role),
-                      row.location, row.sample_fps,
-                      (roi[0], roi[1], roi[2], roi[3]) if roi else None,
-                      row.retention_days, row.keep_crops, row.enabled)
 
 
 CAMERA_UPDATABLE = frozenset({"source_url", "galleries", "role", "location", "sample_fps",
@@ -134,14 +91,10 @@ class CameraService:
         try:
             self._sources.check(spec.source_url, SourceOrigin.of(caller))
             with self._store.unit(write=True) as uow:
-                if uow.session.scalar(select(CameraRow.id).where(CameraRow.name == spec.name)):
+                cameras = uow.repo(CameraRepository)
+                if cameras.exists(spec.name):
                     raise ConflictError(f"camera {spec.name!r} already exists")
-                uow.session.add(CameraRow(
-                    name=spec.name, location=spec.location, role=spec.role.value,
-                    source_url=spec.source_url, sample_fps=spec.sample_fps,
-                    roi=list(spec.roi) if spec.roi else None, galleries=list(spec.galleries),
-                    retention_days=spec.retention_days, keep_crops=spec.keep_crops,
-                    enabled=spec.enabled, created_at=self._clock()))
+                cameras.add(spec, self._clock())
                 uow.audit(caller, AuditDraft("camera.create", inputs, {}))
         except Exception as exc:
             record_refusal(self._store, caller, "camera.create", inputs, exc)
@@ -150,10 +103,10 @@ class CameraService:
 
     def get(self, name: str) -> CameraSpec:
         with self._store.unit() as uow:
-            row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
-            if row is None:
-                raise NotFoundError(f"camera {name!r} not found")
-            return _spec(row)
+            spec = uow.repo(CameraRepository).get(name)
+        if spec is None:
+            raise NotFoundError(f"camera {name!r} not found")
+        return spec
 
     def find(self, name: str) -> CameraSpec | None:
         try:
@@ -163,8 +116,7 @@ class CameraService:
 
     def all(self) -> list[CameraSpec]:
         with self._store.unit() as uow:
-            return [_spec(r) for r in uow.session.scalars(select(CameraRow).order_by(
-                CameraRow.name))]
+            return uow.repo(CameraRepository).all()
 
     def update(self, caller: AuditContext, name: str,
                changes: Mapping[str, object]) -> CameraSpec:
@@ -182,17 +134,12 @@ class CameraService:
                                         f"changeable: {', '.join(sorted(CAMERA_UPDATABLE))}")
             self._check_new_source(caller, name, changes)
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
-                if row is None:
+                cameras = uow.repo(CameraRepository)
+                before = cameras.get(name)
+                if before is None:
                     raise NotFoundError(f"camera {name!r} not found")
-                before = _spec(row)
                 spec = replace(before, **changes)  # type: ignore[arg-type]
-                row.source_url, row.galleries, row.role = (
-                    spec.source_url, list(spec.galleries), spec.role.value)
-                row.location, row.sample_fps = spec.location, spec.sample_fps
-                row.roi = list(spec.roi) if spec.roi else None
-                row.retention_days, row.keep_crops, row.enabled = (
-                    spec.retention_days, spec.keep_crops, spec.enabled)
+                cameras.update(spec)
                 uow.audit(caller, AuditDraft("camera.update", inputs, {
                     "before": _described(before), "after": _described(spec)}))
         except Exception as exc:
@@ -214,11 +161,12 @@ class CameraService:
         inputs = {"camera": name}
         try:
             with self._store.unit(write=True) as uow:
-                row = uow.session.scalar(select(CameraRow).where(CameraRow.name == name))
-                if row is None:
+                cameras = uow.repo(CameraRepository)
+                found = cameras.get(name)
+                if found is None:
                     raise NotFoundError(f"camera {name!r} not found")
-                spec = _spec(row)
-                uow.session.delete(row)
+                spec = found
+                cameras.delete(name)
                 uow.audit(caller, AuditDraft("camera.delete", inputs,
                                              {"before": _described(spec)}))
         except Exception as exc:
@@ -227,39 +175,6 @@ class CameraService:
         return spec
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSighting:
-    id: int
-    camera: str
-    track_id: int
-    first_seen: datetime
-    last_seen: datetime
-    frames: int
-    quality: float
-    gallery: str | None
-    subject: str | None
-    score: float | None
-    best_subject: str | None
-    best_score: float | None
-    crop_path: str | None
-    expires_at: datetime
-
-    def as_dict(self) -> dict[str, object]:
-        return {"id": self.id, "camera": self.camera, "track": self.track_id,
-                "first_seen": self.first_seen.isoformat(),
-                "last_seen": self.last_seen.isoformat(), "frames": self.frames,
-                "quality": round(self.quality, 4), "gallery": self.gallery,
-                "subject": self.subject,
-                "score": None if self.score is None else round(self.score, 4),
-                "best_subject": self.best_subject,
-                "best_score": None if self.best_score is None else round(self.best_score, 4),
-                "crop": self.crop_path, "expires_at": self.expires_at.isoformat()}
-
-
-def _stored(r: SightingRow) -> StoredSighting:
-    return StoredSighting(r.id, r.camera, r.track_id, r.first_seen, r.last_seen, r.frames,
-                          r.quality, r.gallery, r.subject, r.score, r.best_subject,
-                          r.best_score, r.crop_path, r.expires_at)
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -269,13 +184,6 @@ def jpeg(image: np.ndarray) -> bytes:
     return bytes(data.tobytes())
 
 
-@dataclass(frozen=True, slots=True)
-class ExpiredSightings:
-    """Sightings a retention run deleted: how many, and their crop files (removed once
-    the deletion has committed)."""
-
-    count: int
-    crops: tuple[str, ...]
 
 
 class SightingService:
@@ -310,7 +218,7 @@ class SightingService:
         ``crop_path`` (removed by the caller if the transaction does not commit)."""
         template = sighting.template
         matched = sighting.matched
-        row = SightingRow(
+        stored = uow.repo(SightingRepository).add(NewSighting(
             camera=sighting.camera, track_id=sighting.track_id,
             first_seen=sighting.first_seen, last_seen=sighting.last_seen,
             frames=sighting.frames, attempts=sighting.attempts,
@@ -323,10 +231,7 @@ class SightingService:
             best_subject=sighting.best.subject if sighting.best else None,
             best_score=sighting.best.score if sighting.best else None,
             crop_path=crop_path,
-            expires_at=sighting.last_seen + timedelta(days=retention_days))
-        uow.session.add(row)
-        uow.session.flush()
-        stored = _stored(row)
+            expires_at=sighting.last_seen + timedelta(days=retention_days)))
         uow.audit(caller, AuditDraft(
             "sighting.record",
             {"camera": sighting.camera, "track": sighting.track_id,
@@ -343,21 +248,15 @@ class SightingService:
     def stored(self, sighting_id: int) -> StoredSighting | None:
         """One stored sighting by id (None once retention or erasure removed it)."""
         with self._store.unit() as uow:
-            row = uow.session.get(SightingRow, sighting_id)
-            return None if row is None else _stored(row)
+            return uow.repo(SightingRepository).get(sighting_id)
 
     def list(self, caller: AuditContext, camera: str | None = None,
              since: datetime | None = None, limit: int = 1000) -> list[StoredSighting]:
         """Unexpired sightings oldest first; the listing is audited (``sightings.list``)
         with the caller's case and purpose when they gave them."""
-        stmt = (select(SightingRow).where(SightingRow.expires_at > self._clock())
-                .order_by(SightingRow.first_seen, SightingRow.id).limit(limit))
-        if camera is not None:
-            stmt = stmt.where(SightingRow.camera == camera)
-        if since is not None:
-            stmt = stmt.where(SightingRow.last_seen >= since)
+        query = SightingFilter(self._clock(), camera=camera, since=since)
         with self._store.unit() as uow:
-            found = [_stored(r) for r in uow.session.scalars(stmt)]
+            found = uow.repo(SightingRepository).oldest_first(query, limit)
         self._store.audit(caller, AuditDraft(
             "sightings.list", {"camera": camera, "since": since.isoformat() if since else None,
                                "limit": limit},
@@ -370,16 +269,9 @@ class SightingService:
         (the retention run) writes the audit entry beside the deletion; their crops are
         for the caller to remove once it commits (a crash in between leaves orphan
         files, which the next run sweeps, never a sighting without its picture)."""
-        expired = SightingRow.expires_at <= now
-        count = uow.session.scalar(select(func.count()).select_from(SightingRow)
-                                   .where(expired)) or 0
-        crops = tuple(c for c in uow.session.scalars(select(SightingRow.crop_path).where(
-            expired, SightingRow.crop_path.is_not(None))) if c)
-        uow.session.execute(delete(SightingRow).where(expired))
-        return ExpiredSightings(int(count), crops)
+        return uow.repo(SightingRepository).expire(now)
 
     def crop_paths(self) -> set[str]:
         """Every crop a stored sighting refers to (what a sweep of orphans keeps)."""
         with self._store.unit() as uow:
-            return {c for c in uow.session.scalars(select(SightingRow.crop_path).where(
-                SightingRow.crop_path.is_not(None))) if c}
+            return uow.repo(SightingRepository).crop_paths()

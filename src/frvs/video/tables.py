@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from frvs.storage.schema import Base, BigId, UTCDateTime
@@ -45,7 +55,10 @@ class SightingRow(Base):
     quality: Mapped[float] = mapped_column(Float)
     space_key: Mapped[str | None] = mapped_column(String(200))
     vector: Mapped[bytes | None] = mapped_column(LargeBinary)
-    gallery: Mapped[str | None] = mapped_column(String(100))
+    # The gallery that matched, by key (``0009_gallery_keys``); deleting the gallery
+    # leaves the sighting of a face without a match.
+    gallery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("galleries.id", ondelete="SET NULL"))
     subject: Mapped[str | None] = mapped_column(String(200))
     score: Mapped[float | None] = mapped_column(Float)
     best_subject: Mapped[str | None] = mapped_column(String(200))

@@ -69,7 +69,7 @@ def test_events_are_erased_with_their_subject_and_pruned_by_retention(tmp_path: 
     records = EventRecords(app.store)
     assert [e["data"]["subject"] for e in records.export("watch", "x")] == ["x", "x"]
     with app.store.unit(write=True) as uow:
-        assert records.erase(uow.session, "watch", "x").count == 2
+        assert records.erase(uow, "watch", "x").count == 2
     with app.store.unit() as uow:
         left = [(r.subject_ref, r.id) for r in uow.session.query(EventRow)]
         deliveries = uow.session.query(WebhookDeliveryRow).count()

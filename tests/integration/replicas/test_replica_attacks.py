@@ -32,7 +32,7 @@ from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
-from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRow, claim
+from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRepository, WebhookRow
 from frvs.video.models import Shot, Sighting, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
@@ -203,9 +203,10 @@ def test_a_replica_whose_clock_runs_ahead_does_not_resend_a_held_delivery(
             uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
         hold = timedelta(seconds=25)
         with app.store.unit(write=True) as uow:
-            assert claim(uow.session, datetime.now(UTC), hold)
+            assert uow.repo(WebhookRepository).claim(datetime.now(UTC), hold)
         with app.store.unit(write=True) as uow:
-            twice = claim(uow.session, datetime.now(UTC) + timedelta(seconds=30), hold)
+            twice = uow.repo(WebhookRepository).claim(
+                datetime.now(UTC) + timedelta(seconds=30), hold)
         assert twice == [], "a delivery another replica is sending was claimed again"
     finally:
         app.stop()
@@ -269,7 +270,7 @@ def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
         with app.store.unit(write=True) as uow:
             uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
         with app.store.unit(write=True) as uow:  # a's claim; a dies before its POST ends
-            (abandoned,) = claim(uow.session, now(), timedelta(seconds=1))
+            (abandoned,) = uow.repo(WebhookRepository).claim(now(), timedelta(seconds=1))
         b = WebhookWorker(app.store, now, loopback, WorkerOptions(timeout_seconds=2))
         assert b.work_once() == 0  # still held by a
         time.sleep(1.2)

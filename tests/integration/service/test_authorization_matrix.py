@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
+from stored_alerts import stored_alert
 
-from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -88,15 +88,7 @@ class World:
         return self.check_id
 
     def fresh_alert(self) -> str:
-        now = datetime.now(UTC)
-        row = AlertRow(camera="cam", track_id=1, gallery="staff", subject="anchor", score=0.9,
-                       threshold=0.4, attempts=1, at=now, frame_time=0.0, quality=0.9,
-                       crop_path=None, status="new", two_person=False, created_at=now,
-                       decided_at=None)
-        with self.app.store.unit(write=True) as uow:
-            uow.session.add(row)
-            uow.session.flush()
-            return str(row.id)
+        return str(stored_alert(self.app.store, "staff", camera="cam", two_person=False))
 
 
 @dataclass(frozen=True)

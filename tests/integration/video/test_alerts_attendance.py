@@ -18,8 +18,9 @@ import pytest
 from callers import LOCAL, key_caller
 from video_app import make_app
 
-from frvs.alerts.models import Alert, AlertStatus, Verdict
+from frvs.alerts.models import Alert, AlertRule, AlertStatus, Verdict
 from frvs.alerts.notify import AlertNotice, WebhookNotifier, WebhookTarget
+from frvs.alerts.service import AlertDefaults
 from frvs.app import Application
 from frvs.core.caller import Role
 from frvs.core.detections import FaceDetection
@@ -46,7 +47,10 @@ def _decision(subject: str, at: datetime, camera: str = "door",
 
 @pytest.fixture
 def app(tmp_path: Path) -> Application:
-    return make_app(tmp_path / "data")
+    made = make_app(tmp_path / "data")
+    # Alerts refer to their gallery by key: the watch list the decisions name exists.
+    made.galleries.create(LOCAL, GallerySpec("wl", GalleryKind.WATCH_LIST, "test", "test"))
+    return made
 
 
 def test_two_person_rule_dismissal_and_repeat_window(app: Application) -> None:
@@ -157,3 +161,25 @@ def test_attendance_from_entry_and_exit_folders(tmp_path: Path, data_dir: Path) 
     assert report["alex"].first_in == T0 + timedelta(hours=1)
     assert report["alex"].last_out == T0 + timedelta(hours=9)
     app.stop()
+
+
+def test_records_refer_to_their_gallery_by_key(app: Application) -> None:
+    """Alerts, rules and attendance go with their gallery; a sighting stays, without
+    its match; a gallery made again under the same name starts with none of them."""
+    app.galleries.create(LOCAL, GallerySpec("team", GalleryKind.ATTENDANCE))
+    alert = app.video.alerts.raise_for(CAMERA_RUNNER, _decision("x", T0))
+    assert alert is not None and alert.gallery == "wl"
+    app.video.alerts.set_rule(LOCAL, AlertRule("wl", True, 60))
+    came = _decision("ann", T0, kind="attendance")
+    came = TrackDecision(came.camera, 1, "team", "attendance", "ann", 0.6, 0.363, 3, 0.0,
+                         T0, came.best_shot)
+    assert app.video.attendance.record(came, CameraRole.ENTRY) is not None
+    assert [e.gallery for e in app.video.attendance.events(T0.date())] == ["team"]
+
+    app.galleries.delete(LOCAL, "wl")
+    app.galleries.delete(LOCAL, "team")
+    assert app.video.alerts.list() == []
+    assert app.video.attendance.events(T0.date()) == []
+    assert app.video.alerts.raise_for(CAMERA_RUNNER, _decision("x", T0)) is None
+    app.galleries.create(LOCAL, GallerySpec("wl", GalleryKind.WATCH_LIST, "test", "test"))
+    assert app.video.alerts.rule("wl").suppress_seconds == AlertDefaults().suppress_seconds
