@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"core", "storage", "video"},
     "checks": {"core", "imaging", "models", "faces", "storage"},
     "attendance": {"core", "storage", "video"},
-    "pipeline": {"core", "models", "storage", "video", "galleries", "alerts", "attendance"},
+    "pipeline": {"core", "imaging", "models", "storage", "video", "galleries", "alerts", "attendance"},
     "config": {"core", "imaging", "models", "storage", "pipeline", "evaluation"},
     "oversight": {"core", "imaging", "storage", "galleries", "video", "alerts", "attendance",
                   "pipeline"},

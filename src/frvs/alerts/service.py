@@ -35,6 +35,7 @@ from frvs.core.errors import (
     PermissionDeniedError,
 )
 from frvs.core.metrics import ALERTS_RAISED, ALERTS_REVIEWED
+from frvs.core.times import Clock
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 WATCH_LIST = "watch_list"
 
 Notifier = Callable[[AlertNotice], None]
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)

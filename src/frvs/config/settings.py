@@ -47,16 +47,22 @@ class DetectionSettings(_Section):
     )
 
 
+_QUALITY = QualityMinimums()
+"""The defaults' one home is ``models/quality.py``; the fields below add bounds and docs."""
+
+
 class QualitySettings(_Section):
     """Minimums below which a face is refused for enrolment, with the reason."""
 
-    detector_score: float = Field(0.7, ge=0, le=1)
-    face_size_px: float = Field(40.0, ge=0, description="Shorter side of the face box.")
-    inter_eye_px: float = Field(16.0, ge=0)
-    sharpness: float = Field(15.0, ge=0, description="Variance of the Laplacian of the crop.")
-    max_abs_yaw: float = Field(50.0, ge=0, le=90)
-    max_abs_pitch: float = Field(40.0, ge=0, le=90)
-    overall: float = Field(0.25, ge=0, le=1)
+    detector_score: float = Field(_QUALITY.detector_score, ge=0, le=1)
+    face_size_px: float = Field(_QUALITY.face_size_px, ge=0,
+                                description="Shorter side of the face box.")
+    inter_eye_px: float = Field(_QUALITY.inter_eye_px, ge=0)
+    sharpness: float = Field(_QUALITY.sharpness, ge=0,
+                             description="Variance of the Laplacian of the crop.")
+    max_abs_yaw: float = Field(_QUALITY.max_abs_yaw, ge=0, le=90)
+    max_abs_pitch: float = Field(_QUALITY.max_abs_pitch, ge=0, le=90)
+    overall: float = Field(_QUALITY.overall, ge=0, le=1)
 
     def minimums(self) -> QualityMinimums:
         return QualityMinimums(**self.model_dump())

@@ -20,9 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import (
     BusyError,
@@ -35,6 +32,7 @@ from frvs.core.errors import (
     NoFaceError,
 )
 from frvs.core.templates import ModelSpace
+from frvs.core.times import Clock
 from frvs.faces.models import EmbeddedFace
 from frvs.galleries.models import (
     EnrolOutcome,
@@ -44,9 +42,10 @@ from frvs.galleries.models import (
     Subject,
     SubjectSpec,
 )
-from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
 from frvs.imaging.decode import BGRImage, ImageLimits
+from frvs.imaging.encode import ENROLMENT_QUALITY, encode_jpeg
 from frvs.models.quality import QualityMinimums, quality_shortfalls
 from frvs.storage.database import StoreError
 from frvs.storage.index.catalog import IndexCatalog
@@ -150,13 +149,6 @@ def read_bytes(path: Path, limits: ImageLimits) -> bytes:
         raise ImageTooLargeError(f"{path}: {size} bytes is more than the limit of "
                                  f"{limits.max_bytes} bytes")
     return path.read_bytes()
-
-
-def encode_crop(crop: BGRImage) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR array
-        raise InvalidInputError("cannot encode the face crop")
-    return bytes(np.asarray(buffer).tobytes())
 
 
 class Enroller:
@@ -276,5 +268,5 @@ class Enroller:
         relative = self._store.media.crop_path(gallery.id, f"{gallery.pack}/{external_id}",
                                                digest)
         existed = self._store.media.exists(relative)
-        self._store.media.write(relative, encode_crop(crop))
+        self._store.media.write(relative, encode_jpeg(crop, ENROLMENT_QUALITY))
         return relative, not existed

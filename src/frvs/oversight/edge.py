@@ -36,9 +36,10 @@ from frvs.core.errors import (
 )
 from frvs.core.geometry import Box, Landmarks
 from frvs.core.templates import ModelSpace
-from frvs.core.times import check_time
-from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.core.times import Clock, check_time
+from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
+from frvs.imaging.encode import encode_jpeg
 from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import AuditContext, Role
@@ -49,7 +50,7 @@ from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
 from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
-from frvs.video.service import CameraSpec, StoredSighting, is_camera_name, jpeg
+from frvs.video.service import CameraSpec, StoredSighting, is_camera_name
 from frvs.video.tables import CameraRow
 
 
@@ -402,11 +403,11 @@ class EdgeIntake:
         if has_crop and decision is not None and decision.gallery_kind == "watch_list":
             alert_crop = (f"alerts/{report.camera}/{report.last_seen:%Y%m%dT%H%M%S%f}-"
                           f"{report.track_id}-{node_of(context)}.jpg")
-            media.write(alert_crop, jpeg(sighting.best_shot.patch))
+            media.write(alert_crop, encode_jpeg(sighting.best_shot.patch))
         if has_crop and spec.keep_crops:
             sighting_crop = (f"sightings/{report.camera}/{report.first_seen:%Y%m%dT%H%M%S}-"
                              f"{report.track_id}-{node_of(context)}.jpg")
-            media.write(sighting_crop, jpeg(sighting.best_shot.patch))
+            media.write(sighting_crop, encode_jpeg(sighting.best_shot.patch))
         written: list[str | None] = [c for c in (alert_crop, sighting_crop) if c]
         try:
             with self._store.unit(write=True) as uow:

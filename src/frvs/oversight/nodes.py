@@ -19,8 +19,7 @@ from sqlalchemy import func, select
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from frvs.core.times import check_time
-from frvs.galleries.ports import Clock
+from frvs.core.times import Clock, check_time
 from frvs.oversight.edge_tables import EdgeNodeRow, EdgeReportRow
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import Role

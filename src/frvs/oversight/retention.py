@@ -32,8 +32,8 @@ from sqlalchemy import delete, func, select
 from frvs.alerts.models import AlertStatus
 from frvs.alerts.tables import AlertRow
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, system_caller
+from frvs.core.times import Clock
 from frvs.galleries.models import DeletedSubject
-from frvs.galleries.ports import Clock
 from frvs.galleries.service import GalleryService
 from frvs.oversight.edge_tables import EdgeReportRow
 from frvs.oversight.tables import AuditEntryRow

@@ -13,10 +13,11 @@ from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.core.caller import AuditContext
 from frvs.core.errors import ConflictError
+from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 from frvs.video.processor import StepResult
-from frvs.video.service import CameraSpec, SightingService, jpeg
+from frvs.video.service import CameraSpec, SightingService
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class EventRouter:
             # The best shot is the alert's evidence for its reviewers.
             crop = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
                     f"{decision.track_id}.jpg")
-            self._store.media.write(crop, jpeg(decision.best_shot.patch))
+            self._store.media.write(crop, encode_jpeg(decision.best_shot.patch))
         fence = self.fence
         try:
             alert = self._alerts.raise_for(

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from frvs.alerts.mqtt import MqttPublisher
 from frvs.alerts.notify import AlertBus, WebhookNotifier
-from frvs.alerts.service import AlertService, Clock
+from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.core.caller import AuditContext
+from frvs.core.times import Clock
 from frvs.galleries.ports import FaceAnalyser
 from frvs.pipeline.camera import CAMERA_RUNNER, CameraRuntime
 from frvs.pipeline.config import VideoSettings

@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import cv2
-import numpy as np
 from sqlalchemy import delete, func, select
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.core.times import Clock
+from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, Sighting
 from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 from frvs.video.tables import CameraRow, SightingRow
 
-Clock = Callable[[], datetime]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -247,13 +246,6 @@ def _stored(r: SightingRow) -> StoredSighting:
                           r.best_score, r.crop_path, r.expires_at)
 
 
-def jpeg(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise InvalidInputError("cannot encode the crop as JPEG")
-    return bytes(data.tobytes())
-
-
 @dataclass(frozen=True, slots=True)
 class ExpiredSightings:
     """Sightings a retention run deleted: how many, and their crop files (removed once
@@ -279,7 +271,7 @@ class SightingService:
         if keep_crop:
             crop_path = (f"sightings/{sighting.camera}/"
                          f"{sighting.first_seen:%Y%m%dT%H%M%S}-{sighting.track_id}.jpg")
-            self._store.media.write(crop_path, jpeg(sighting.best_shot.patch))
+            self._store.media.write(crop_path, encode_jpeg(sighting.best_shot.patch))
         try:
             with self._store.unit(write=True) as uow:
                 stored = self.record_in(uow, caller, sighting, retention_days, crop_path)

@@ -27,7 +27,7 @@ from frvs.api.routes.subjects import SubjectId
 from frvs.app import Application
 from frvs.core.caller import AuditDraft, record_refusal
 from frvs.core.errors import NotFoundError
-from frvs.video.service import jpeg
+from frvs.imaging.encode import encode_jpeg
 from frvs.video.source_policy import SourceOrigin, SourceRefusedError
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
@@ -83,9 +83,9 @@ def _thumbnail(app: Application, camera: str) -> bytes:
         raise NotFoundError(f"camera {camera!r} has not analysed a frame yet")
     height, width = frame.image.shape[:2]
     if width <= THUMBNAIL_WIDTH:
-        return jpeg(frame.image)
+        return encode_jpeg(frame.image)
     size = (THUMBNAIL_WIDTH, max(1, round(height * THUMBNAIL_WIDTH / width)))
-    return jpeg(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
+    return encode_jpeg(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
 
 
 @router.get("/cameras/{name}/frame", operation_id="get_camera_frame",
