@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
+from frvs.faces.service import EngineOptions
 from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
 from frvs.imaging.decode import (
     DEFAULT_MAX_ASPECT_RATIO,
@@ -37,7 +38,7 @@ class _Section(BaseModel):
 
 class DetectionSettings(_Section):
     max_side: int = Field(
-        640,
+        EngineOptions().max_side,
         ge=160,
         le=4096,
         title="Working resolution",

@@ -27,7 +27,7 @@ from frvs.imaging.encode import encode_jpeg
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.supervisor import Supervisor
 from frvs.video.edge_report import quality_numbers
-from frvs.video.models import Candidate, Sighting
+from frvs.video.models import GalleryCandidate, Sighting
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
 
@@ -46,7 +46,7 @@ class NodeMatcher:
         return self._pack
 
     def match(self, templates: Sequence[Template], galleries: Sequence[str],
-              top: int = 5) -> list[list[Candidate]]:
+              top: int = 5) -> list[list[GalleryCandidate]]:
         del galleries, top
         return [[] for _ in templates]
 

@@ -49,7 +49,7 @@ from frvs.pipeline.services import VideoServices
 from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
-from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
+from frvs.video.models import GalleryCandidate, Shot, Sighting, TrackDecision
 from frvs.video.service import CameraSpec, StoredSighting, is_camera_name
 from frvs.video.tables import CameraRow
 
@@ -337,7 +337,7 @@ class EdgeIntake:
                                           row.score, row.id, alert.id if alert else None)))
         return results
 
-    def _sighting(self, report: EdgeSighting, shot: Shot, ranked: Sequence[Candidate]
+    def _sighting(self, report: EdgeSighting, shot: Shot, ranked: Sequence[GalleryCandidate]
                   ) -> tuple[Sighting, TrackDecision | None]:
         """The sighting of a report's best shot, and its decision when a candidate passed."""
         best = max(ranked, key=lambda c: c.score, default=None)

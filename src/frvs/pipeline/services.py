@@ -16,8 +16,8 @@ from frvs.galleries.ports import FaceAnalyser
 from frvs.pipeline.camera import CAMERA_RUNNER, CameraRuntime
 from frvs.pipeline.config import VideoSettings
 from frvs.pipeline.events import EventRouter
+from frvs.pipeline.gallery_matcher import GalleryMatcher
 from frvs.pipeline.leases import CameraLeases, LeaseBook, LeaseTerms
-from frvs.pipeline.matching import GalleryMatcher
 from frvs.pipeline.supervisor import Supervisor
 from frvs.pipeline.sync import CameraSync
 from frvs.storage.index.catalog import IndexCatalog

@@ -1,4 +1,4 @@
-"""Records of the video pipeline: Frame -> Shot -> Candidate ->
+"""Records of the video pipeline: Frame -> Shot -> GalleryCandidate ->
 TrackDecision / Sighting, and the camera's health (CameraStatus).
 
 Each record validates itself where it is made.
@@ -72,7 +72,7 @@ class Shot:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class GalleryCandidate:
     """A gallery subject's score against one probe template."""
 
     gallery: str
@@ -133,7 +133,7 @@ class Sighting:
     last_time: float
     frames: int
     best_shot: Shot
-    best: Candidate | None
+    best: GalleryCandidate | None
     matched: TrackDecision | None
     attempts: int
 
