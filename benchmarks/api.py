@@ -1,5 +1,13 @@
 """API speed under concurrent load on loopback: verify and identify, p50/p95 latency
-and throughput, against one real ``frvs serve`` process (SQLite, exact index).
+and throughput, against real ``frvs serve`` processes (SQLite, exact index).
+
+Verify (img38.jpg 1275x675 and img39.jpg 1507x2048 of ``pairs/images``) is measured on
+two servers side by side, in alternating rounds: one with the default path (uploads
+decoded at a reduced DCT scale, both images analysed at once) and one with
+``detection.reduced_decode`` off (every pixel decoded, one image after the other), each
+with one client (latency) and with ``--concurrency`` clients (throughput). The servers'
+CPU time per request is read from /proc: it holds when a shared machine's load makes
+wall times noisy.
 
 Galleries: ``g1k`` and ``g100k`` hold 1,000 and 100,000 subjects (one synthetic
 template each, L2-normalised random vectors in the default pack's model space,
@@ -9,6 +17,7 @@ gallery. Every request carries a real photo and is authenticated and audited, as
 production.
 
     python benchmarks/api.py [--requests N] [--concurrency C] [--big 100000]
+                             [--rounds R] [--verify-only]
 
 Prints one JSON document on stdout (progress on stderr). Timings are as noisy as the
 machine: the load average is recorded at start and end.
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -115,51 +125,130 @@ def load(base: str, token: str, request: dict[str, Any], total: int,
             "throughput_rps": round(total / elapsed, 2)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc), threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(base: str, token: str, request: dict[str, Any], total: int, concurrency: int, *,
+             pid: int) -> dict[str, Any]:
+    """``load`` plus the server's CPU time per request."""
+    before = cpu_seconds(pid)
+    result = load(base, token, request, total, concurrency)
+    # The warm-up request is included in the CPU time: one more request.
+    result["server_cpu_ms_per_request"] = round(
+        1000 * (cpu_seconds(pid) - before) / (total + 1), 1)
+    return result
+
+
+VARIANTS = {"reduced_decode": "true", "full_decode": "false"}
+
+
+def compare_verify(data_dir: Path, token: str, port: int, args: argparse.Namespace,
+                   env: dict[str, str]) -> dict[str, Any]:
+    """Verify on both paths, side by side, in ``args.rounds`` alternating rounds: p50/p95
+    with one client, throughput with ``args.concurrency``; medians over the rounds."""
+    photos = DATA / "pairs" / "images"
+    files = [("image_a", ("img38.jpg", (photos / "img38.jpg").read_bytes(), "image/jpeg")),
+             ("image_b", ("img39.jpg", (photos / "img39.jpg").read_bytes(), "image/jpeg"))]
+    request = {"path": "/v1/verify", "files": files}
+    servers = {}
+    for i, (name, flag) in enumerate(VARIANTS.items()):
+        own = data_dir.parent / f"data-{name}"
+        shutil.copytree(data_dir, own)
+        servers[name] = (_serve.start(own, port + 1 + i, {
+            **env, "FRVS_DETECTION__REDUCED_DECODE": flag}, timeout=300), port + 1 + i)
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    try:
+        for r in range(args.rounds):
+            for name, (proc, own_port) in servers.items():
+                base = f"http://127.0.0.1:{own_port}"
+                one = measured(base, token, request, args.requests, 1, pid=proc.pid)
+                many = measured(base, token, request, args.requests, args.concurrency,
+                                pid=proc.pid)
+                rounds[name].append({"one_client": one, "clients": many})
+                log(f"round {r + 1} {name}: 1 client p50 {one['p50_ms']} p95 {one['p95_ms']}"
+                    f" ms; {args.concurrency} clients {many['throughput_rps']} req/s")
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=60)
+
+    def median(name: str, case: str, key: str) -> float:
+        return round(statistics.median(r[case][key] for r in rounds[name]), 2)
+
+    summary = {name: {
+        "one_client": {k: median(name, "one_client", k)
+                       for k in ("p50_ms", "p95_ms", "server_cpu_ms_per_request")},
+        f"{args.concurrency}_clients": {k: median(name, "clients", k) for k in (
+            "p50_ms", "p95_ms", "throughput_rps", "server_cpu_ms_per_request")},
+    } for name in VARIANTS}
+    fast, slow = summary["reduced_decode"], summary["full_decode"]
+    return {"photos": ["img38.jpg", "img39.jpg"], "rounds": args.rounds, **summary,
+            "throughput_ratio": round(fast[f"{args.concurrency}_clients"]["throughput_rps"]
+                                      / slow[f"{args.concurrency}_clients"]["throughput_rps"],
+                                      2),
+            "per_round": rounds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=80)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--port", type=int, default=18790)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of the verify comparison")
+    parser.add_argument("--verify-only", action="store_true",
+                        help="only the verify comparison (no galleries to seed)")
     args = parser.parse_args()
-    photos = DATA / "pairs" / "images"
     real = DATA / "identities" / "train" / "obama" / "obama.jpg"
     probe = DATA / "identities" / "test" / "obama1.jpg"
-    load_start = os.getloadavg()
+    load_start, cpu_start = os.getloadavg(), os.times()
+    unlimited = {"FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000",
+                 "FRVS_API__SEARCH_BURST": "100000",
+                 "FRVS_API__VERIFY_RATE_PER_MINUTE": "1000000",
+                 "FRVS_API__VERIFY_BURST": "100000"}
+    results: dict[str, Any] = {}
+    seed_s = start_s = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         began = time.perf_counter()
-        token = seed(data_dir, {"g1k": 1000, "g100k": args.big}, real)
+        token = seed(data_dir, {} if args.verify_only else {"g1k": 1000, "g100k": args.big},
+                     real)
         seed_s = time.perf_counter() - began
-        began = time.perf_counter()
-        unlimited = {"FRVS_API__SEARCH_RATE_PER_MINUTE": "1000000",
-                     "FRVS_API__SEARCH_BURST": "100000"}
-        proc = _serve.start(data_dir, args.port, unlimited, timeout=300)
-        start_s = time.perf_counter() - began
-        base = f"http://127.0.0.1:{args.port}"
-        pair = [("image_a", ("a.jpg", (photos / "img1.jpg").read_bytes(), "image/jpeg")),
-                ("image_b", ("b.jpg", (photos / "img2.jpg").read_bytes(), "image/jpeg"))]
-        identify = [("image", (probe.name, probe.read_bytes(), "image/jpeg"))]
-        try:
-            results = {}
-            for label, request in [
-                ("verify", {"path": "/v1/verify", "files": pair}),
-                ("identify_1k", {"path": "/v1/galleries/g1k/identify", "files": identify,
-                                 "headers": CASE}),
-                (f"identify_{args.big // 1000}k", {"path": "/v1/galleries/g100k/identify",
-                                                   "files": identify, "headers": CASE}),
-            ]:
-                log(f"loading {label} ...")
-                results[label] = load(base, token, request, args.requests, args.concurrency)
-                log(f"  {results[label]}")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+        log("verify, both paths side by side ...")
+        results["verify"] = compare_verify(data_dir, token, args.port, args, unlimited)
+        if not args.verify_only:
+            began = time.perf_counter()
+            proc = _serve.start(data_dir, args.port, unlimited, timeout=300)
+            start_s = time.perf_counter() - began
+            base = f"http://127.0.0.1:{args.port}"
+            identify = [("image", (probe.name, probe.read_bytes(), "image/jpeg"))]
+            try:
+                for label, request in [
+                    ("identify_1k", {"path": "/v1/galleries/g1k/identify",
+                                     "files": identify, "headers": CASE}),
+                    (f"identify_{args.big // 1000}k", {
+                        "path": "/v1/galleries/g100k/identify", "files": identify,
+                        "headers": CASE}),
+                ]:
+                    log(f"loading {label} ...")
+                    results[label] = load(base, token, request, args.requests,
+                                          args.concurrency)
+                    log(f"  {results[label]}")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+    cpu_end = os.times()
     print(json.dumps({
         "benchmark": "api", "store": "sqlite", "index": "exact",
         "seed_seconds": round(seed_s, 1), "startup_seconds": round(start_s, 1),
         "results": results, "cpu_count": os.cpu_count(),
         "load_average": {"start": load_start, "end": os.getloadavg()},
+        "client_cpu_seconds": round(cpu_end.user + cpu_end.system
+                                    - cpu_start.user - cpu_start.system, 1),
         "note": "loopback, one service process, client threads on the same machine; "
                 "shared cores make these figures noisy",
     }, indent=2))

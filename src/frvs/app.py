@@ -82,7 +82,8 @@ def build_application(settings: Settings) -> Application:
     # entry through the store's journal, in the same transaction as their writes.
     trail = AuditTrail(store, utc_now, settings.audit.retention_days)
     store.attach_journal(trail)
-    engine = FaceEngine(packs, EngineOptions(max_side=settings.detection.max_side), store)
+    engine = FaceEngine(packs, EngineOptions(settings.detection.max_side,
+                                             settings.detection.reduced_decode), store)
     catalog = IndexCatalog(store, settings.index, settings.data_dir)
     # One pixel budget for the process: every upload's decode and analysis share it.
     budget = settings.limits.pixel_budget()
@@ -93,7 +94,7 @@ def build_application(settings: Settings) -> Application:
                           SightingSearch(store, trail, engine, utc_now))
     sources = settings.video.source_policy(settings.data_dir, settings.store_url())
     video = build_video(settings.video, store, catalog, engine, utc_now, sources=sources,
-                        terms=settings.replica.terms())
+                        terms=settings.replica.terms(), galleries=galleries)
     oversight.attach_video(store)
     replica = settings.replica
     video.leases.bind(Replica(replica.name or f"{settings.server.host}:{settings.server.port}",

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "evaluation.runner": {"app", "config", "core", "imaging", "faces", "evaluation"},
     "galleries": {"core", "imaging", "models", "faces", "storage", "evaluation"},
     "video": {"core", "imaging", "models", "storage"},
-    "alerts": {"core", "storage", "video"},
+    "alerts": {"core", "imaging", "storage", "video"},
     "checks": {"core", "imaging", "models", "faces", "storage"},
     "attendance": {"core", "storage", "video"},
     "pipeline": {"core", "imaging", "models", "storage", "video", "galleries", "alerts",

@@ -36,6 +36,7 @@ from frvs.core.errors import (
 )
 from frvs.core.metrics import ALERTS_RAISED, ALERTS_REVIEWED
 from frvs.core.times import Clock
+from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 
@@ -117,25 +118,29 @@ class AlertService:
 
     def raise_for(self, caller: AuditContext, decision: TrackDecision,
                   crop_path: str | None = None,
-                  fence: Callable[[UnitOfWork], None] | None = None) -> Alert | None:
+                  fence: Callable[[UnitOfWork], None] | None = None,
+                  evidence: Callable[[], str] | None = None) -> Alert | None:
         """One alert for a track decided in a watch list; None for other galleries or
         when the same subject alerted on the same camera within the repeat window. The
         alert and its ``alert.raise`` entry (the input that led to the match: camera,
         track, time, score against threshold, where the evidence is kept) commit
         together. ``fence`` runs first in that transaction and raises to refuse it (a
-        camera whose lease this replica lost writes nothing)."""
+        camera whose lease this replica lost writes nothing). ``evidence`` writes the
+        alert's evidence and returns its path, called only once the alert is decided
+        (not suppressed), inside its transaction."""
         if decision.gallery_kind != WATCH_LIST:
             return None
         with self._store.unit(write=True) as uow:
             if fence is not None:
                 fence(uow)
-            alert = self.raise_in(uow, caller, decision, crop_path)
+            alert = self.raise_in(uow, caller, decision, crop_path, evidence)
         if alert is not None:
             self.announce(alert)
         return alert
 
     def raise_in(self, uow: UnitOfWork, caller: AuditContext, decision: TrackDecision,
-                 crop_path: str | None = None) -> Alert | None:
+                 crop_path: str | None = None,
+                 evidence: Callable[[], str] | None = None) -> Alert | None:
         """``raise_for`` inside ``uow``'s transaction, for a use case whose other writes
         must commit with the alert (edge intake's idempotency key); its owner calls
         ``announce`` once that transaction has committed."""
@@ -157,6 +162,8 @@ class AlertService:
             logger.info("alert for %s on %s suppressed (repeat within %d s)",
                         decision.subject, decision.camera, suppress)
             return None
+        if evidence is not None:  # decided: only a raised alert has evidence written
+            crop_path = evidence()
         row = AlertRow(
             camera=decision.camera, track_id=decision.track_id, gallery=decision.gallery,
             subject=decision.subject, score=decision.score, threshold=decision.threshold,
@@ -180,6 +187,17 @@ class AlertService:
         uow.publish("alert.raised", alert.as_dict(), self._clock(),
                     subject_ref(alert.gallery, alert.subject))
         return alert
+
+    def write_evidence(self, decision: TrackDecision) -> str:
+        """Write ``decision``'s best shot, the evidence its alert's reviewers compare with
+        the enrolled photo (atomically, under a name derived from camera, time and
+        track); returns its media path. For ``raise_for``'s ``evidence``: whoever writes
+        it removes it if the alert's transaction does not commit (a crash in between
+        leaves an orphan file, which the retention run sweeps)."""
+        path = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
+                f"{decision.track_id}.jpg")
+        self._store.media.write(path, encode_jpeg(decision.best_shot.patch))
+        return path
 
     def announce(self, alert: Alert) -> None:
         """Tell the notifiers (event bus, webhooks) about a raised alert, once committed."""
@@ -268,9 +286,9 @@ class AlertService:
         inputs = {"alert_id": alert_id}
         try:
             alert = self.get(alert_id)
-            if not alert.crop_path or not self._store.media.exists(alert.crop_path):
+            data = self._store.media.read(alert.crop_path) if alert.crop_path else None
+            if data is None:
                 raise NotFoundError(f"no picture is kept for alert {alert_id}")
-            data = (self._store.media.root / alert.crop_path).read_bytes()
             self._store.audit(caller, AuditDraft(
                 "alert.evidence", inputs | {"camera": alert.camera, "gallery": alert.gallery},
                 {"bytes": len(data)}, [subject_ref(alert.gallery, alert.subject)]))

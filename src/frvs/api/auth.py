@@ -94,7 +94,8 @@ class Allow:
             error = PermissionDeniedError(
                 f"keys of role {principal.role.value} may not do this (allowed: {allowed})")
             # A key trying what its role may not is worth an auditor's eye.
-            await run_in_threadpool(record_refusal, app.store, principal.context, "access",
+            await run_in_threadpool(record_refusal, app.oversight.trail, principal.context,
+                                    "access",
                                     {"method": request.method, "route": request.url.path},
                                     error)
             raise error

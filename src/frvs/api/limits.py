@@ -183,6 +183,11 @@ class RateLimits:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
+    @property
+    def shared(self) -> bool:
+        """Whether the buckets live in the store (checking may wait on it)."""
+        return self._shared is not None
+
     def check(self, kind: str, key_id: str, cost: int = 1) -> None:
         """Take ``cost`` tokens of ``kind`` for ``key_id`` (a batch of reports costs one
         per report) or raise ``RateLimitedError`` (may wait on the store: call it from a
@@ -222,12 +227,17 @@ def rate_limit(kind: str, action: str | Callable[[str], str]) -> Any:
 
     async def dependency(request: Request,
                          principal: Annotated[Principal, Depends(authenticate)]) -> None:
+        limits = rate_limits(request)
         try:
-            await run_in_threadpool(rate_limits(request).check, kind, principal.key.key_id)
+            if limits.shared:
+                await run_in_threadpool(limits.check, kind, principal.key.key_id)
+            else:
+                # A bucket in this process: a lock and a few sums, no need for a thread.
+                limits.check(kind, principal.key.key_id)
         except RateLimitedError as exc:
             path = request.url.path
-            store = request.app.state.frvs.store
-            await run_in_threadpool(record_refusal, store, principal.context,
+            trail = request.app.state.frvs.oversight.trail
+            await run_in_threadpool(record_refusal, trail, principal.context,
                                     action if isinstance(action, str) else action(path),
                                     {"route": path}, exc)
             raise

@@ -109,16 +109,7 @@ def watch(
         video.router.listen(lambda e: _print_event(e, as_json))
         started = time.monotonic()
         # The same alert sinks (webhooks, MQTT) as 'frvs serve', built by its factory.
-        video.start_sinks()
-        try:
-            video.supervisor.start_camera(spec, video.runtime(runner))
-            while not video.supervisor.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            video.stop()
-        status = video.supervisor.camera(spec.name).status()
+        status = video.watch(spec, runner)
         elapsed = time.monotonic() - started
         counts = video.router.counts
         summary = {"event": "summary", "camera": spec.name, "seconds": round(elapsed, 2),
@@ -189,8 +180,6 @@ def camera_add(
                           keep_crops)
         app = state(ctx).app
         found = _source_found(app.video.sources, source, name)
-        if spec.galleries:
-            app.video.matcher.pack_for(spec.galleries)
         app.video.cameras.add(who(ctx), spec)
     if as_json:
         emit_json(spec.as_dict())
@@ -246,8 +235,6 @@ def camera_update(
         app = state(ctx).app
         if source is not None:
             _source_found(app.video.sources, source, name)
-        if changes.get("galleries"):
-            app.video.matcher.pack_for(tuple(gallery or ()))
         spec = app.video.cameras.update(who(ctx), name, changes)
     if as_json:
         emit_json(spec.as_dict())

@@ -46,6 +46,16 @@ class DetectionSettings(_Section):
         "detection, and boxes are mapped back. Larger finds smaller faces but costs time "
         "roughly with the pixel count; YuNet misses large faces in very large images.",
     )
+    reduced_decode: bool = Field(
+        True,
+        title="Decode uploads at the working resolution",
+        description="JPEG uploads to /v1/verify and /v1/detect are decoded at 1/2, 1/4 or "
+        "1/8 scale (libjpeg's DCT scaling) when the smaller image still covers the working "
+        "resolution, a face too small in it is aligned from the image decoded again at "
+        "full size, and the two images of a verification are analysed at once. False "
+        "decodes every pixel first, one image after the other: slower, kept to measure "
+        "against (benchmarks/api.py).",
+    )
 
 
 _QUALITY = QualityMinimums()

@@ -170,6 +170,20 @@ class GalleryService:
             gallery = uow.galleries.get(name)
             return self.overview(gallery, uow), uow.subjects.in_gallery(gallery.id)
 
+    def subjects(self, name: str, after: str | None, limit: int) -> list[Subject]:
+        """A page of gallery ``name``'s subjects: up to ``limit`` whose id sorts after
+        ``after`` (code point order), with their template counts."""
+        with self._store.unit() as uow:
+            return uow.subjects.page(uow.galleries.get(name).id, after, limit)
+
+    def subject(self, name: str, external_id: str) -> Subject:
+        """One subject of gallery ``name``, with its template count."""
+        with self._store.unit() as uow:
+            found = uow.subjects.find_counted(uow.galleries.get(name).id, external_id)
+        if found is None:
+            raise NotFoundError(f"no subject {external_id!r} in gallery {name!r}")
+        return found
+
     def photo(self, caller: AuditContext, gallery_name: str, external_id: str, *,
               context: Mapping[str, Any] | None = None) -> bytes:
         """The aligned face crop of the subject's first kept enrolment photo, as JPEG
@@ -185,12 +199,12 @@ class GalleryService:
                                         f"{gallery_name!r}")
                 crops = [t.crop_path for t in uow.templates.of_subject(found.id)
                          if t.crop_path]
-            kept = next((c for c in crops if self._store.media.exists(c)), None)
-            if kept is None:
+            data = next((d for d in map(self._store.media.read, crops) if d is not None),
+                        None)
+            if data is None:
                 raise NotFoundError(
                     f"gallery {gallery_name!r} keeps no enrolment crops for {external_id!r} "
                     "(create it with keep_crops to show enrolled photos)")
-            data = (self._store.media.root / kept).read_bytes()
             self._store.audit(caller, AuditDraft("subject.photo", inputs,
                                                  {"bytes": len(data)}, [ref]))
         return data

@@ -26,11 +26,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from frvs.core.errors import BusyError
-from frvs.imaging.decode import BGRImage, ImageLimits, decode_image, inspect_image
+from frvs.imaging.decode import (
+    BGRImage,
+    ImageLimits,
+    ScaledImage,
+    decode_image,
+    decode_scaled,
+    inspect_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +64,21 @@ class Reservation:
             self.give_back(self.pixels)
 
 
+ImageT = TypeVar("ImageT", BGRImage, ScaledImage)
+
+
 @dataclass
-class Decoded:
+class Decoded(Generic[ImageT]):
     """Images decoded inside a reservation that lasts until ``release`` (or the end of a
     ``with`` block, which yields the images)."""
 
-    images: list[BGRImage]
+    images: list[ImageT]
     reservation: Reservation
 
     def release(self) -> None:
         self.reservation.release()
 
-    def __enter__(self) -> list[BGRImage]:
+    def __enter__(self) -> list[ImageT]:
         return self.images
 
     def __exit__(self, *_: object) -> None:
@@ -137,7 +149,8 @@ class PixelBudget:
         finally:
             reservation.release()
 
-    def decode(self, uploads: Sequence[tuple[bytes, str]], limits: ImageLimits) -> Decoded:
+    def decode(self, uploads: Sequence[tuple[bytes, str]],
+               limits: ImageLimits) -> Decoded[BGRImage]:
         """Decode (bytes, name) pairs inside one reservation of all their pixels, read
         from their headers first (a refused header costs no wait). Analyse the images
         inside ``with budget.decode(...) as images:`` (or call ``release`` after)."""
@@ -145,6 +158,31 @@ class PixelBudget:
         reservation = self.reserve(pixels, ", ".join(name for _, name in uploads))
         try:
             images = [decode_image(data, limits, name) for data, name in uploads]
+        except BaseException:
+            reservation.release()
+            raise
+        return Decoded(images, reservation)
+
+    def decode_scaled(self, uploads: Sequence[tuple[bytes, str]], limits: ImageLimits,
+                      min_side: int) -> Decoded[ScaledImage]:
+        """As ``decode``, each image at the smallest DCT scale that keeps its longer side
+        at least ``min_side`` (``decode_scaled``), several images at once on as many
+        threads (the decoders release the GIL). The reservation is of every pixel the
+        headers announce: a face too small in a reduced image is aligned from the image
+        decoded again at full size, inside the same reservation."""
+        pixels = sum(inspect_image(data, limits, name).pixels for data, name in uploads)
+        reservation = self.reserve(pixels, ", ".join(name for _, name in uploads))
+        try:
+            if len(uploads) == 1:
+                (data, name), = uploads
+                images = [decode_scaled(data, min_side, limits, name)]
+            else:
+                with ThreadPoolExecutor(len(uploads) - 1,
+                                        thread_name_prefix="decode") as others:
+                    later = [others.submit(decode_scaled, data, min_side, limits, name)
+                             for data, name in uploads[1:]]
+                    first = decode_scaled(uploads[0][0], min_side, limits, uploads[0][1])
+                    images = [first, *(f.result() for f in later)]
         except BaseException:
             reservation.release()
             raise

@@ -11,6 +11,11 @@ full-size buffers as possible, because a 40 Mpx image is 120 MB as BGR:
   files), converted to BGR a band of rows at a time into one preallocated array;
 - EXIF orientation applied to the array at the end, one copy only when it turns.
 
+``decode_scaled`` decodes a JPEG at 1/2, 1/4 or 1/8 of its size in libjpeg's DCT
+(Pillow's ``draft``) when the smaller image is still at least the size the caller will
+work at (the detector's): fewer pixels to decode, convert, hash and shrink. The result
+keeps the way back to every pixel (``ScaledImage.full``) for faces too small in it.
+
 Transparent areas become white, 16-bit and float grayscale are stretched onto 8 bits.
 Every failure becomes one of the ``ImageError`` classes.
 """
@@ -115,6 +120,70 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "im
     # Pillow's copy is closed by now: turning costs one array, never two.
     turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
     return bgr if turn is None else np.ascontiguousarray(turn(bgr))
+
+
+DCT_DENOMINATORS = (8, 4, 2)
+"""The reduced scales libjpeg decodes at (1/8, 1/4, 1/2), largest reduction first."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScaledImage:
+    """An image decoded at ``1/factor`` of its size, upright, and the bytes it came from.
+
+    ``pixels`` is what detection works on; ``full()`` decodes every pixel again (as
+    ``decode_image``) for what needs more detail than ``pixels`` holds. A coordinate in
+    ``pixels`` times ``factor`` is the same place in the full image.
+    """
+
+    pixels: BGRImage
+    factor: int
+    data: bytes
+    name: str
+    limits: ImageLimits
+
+    def full(self) -> BGRImage:
+        """All the image's pixels, as ``decode_image`` returns them."""
+        return self.pixels if self.factor == 1 else decode_image(self.data, self.limits,
+                                                                 self.name)
+
+
+def dct_factor(header: ImageHeader, min_side: int) -> int:
+    """The largest DCT reduction of a JPEG whose longer side stays at least ``min_side``
+    (1 for other formats, or when no reduction leaves enough pixels)."""
+    if header.format != "JPEG":
+        return 1
+    longer = max(header.width, header.height)
+    return next((d for d in DCT_DENOMINATORS if -(-longer // d) >= min_side), 1)
+
+
+def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
+                  name: str = "image") -> ScaledImage:
+    """Decode ``data`` at the smallest DCT scale whose longer side is at least
+    ``min_side`` (JPEG; every other format at full size), upright per its EXIF
+    orientation. Same checks and errors as ``decode_image``, all made on the full-size
+    header before any pixel is decoded."""
+    limits = limits or ImageLimits()
+    with _opened(data, limits, name) as (image, header):
+        factor = dct_factor(header, min_side)
+        if factor == 1:
+            return ScaledImage(decode_image(data, limits, name), 1, data, name, limits)
+        try:
+            chosen = image.draft("RGB", (max(1, header.width // factor),
+                                         max(1, header.height // factor)))
+            # Pillow picks the scale itself from the requested size (none for a JPEG it
+            # cannot scale): read back which.
+            factor = 1 if chosen is None else max(1, round(header.width / chosen[1][2]))
+            image.load()
+            bgr = _pillow_to_bgr(image)
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"{name}: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise CorruptImageError(
+                f"{name}: the image data is corrupt or truncated ({exc})") from exc
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    pixels = bgr if turn is None else np.ascontiguousarray(turn(bgr))
+    return ScaledImage(pixels, factor, data, name, limits)
 
 
 def read_image(path: Path, limits: ImageLimits | None = None) -> BGRImage:

@@ -13,7 +13,6 @@ from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.core.caller import AuditContext
 from frvs.core.errors import ConflictError
-from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
 from frvs.video.processor import StepResult
@@ -105,32 +104,30 @@ class EventRouter:
                   decision: TrackDecision) -> None:
         with self._lock:
             self.counts.decisions += 1
-        crop = None
-        if decision.gallery_kind == "watch_list":
-            # The best shot is the alert's evidence for its reviewers.
-            crop = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
-                    f"{decision.track_id}.jpg")
-            self._store.media.write(crop, encode_jpeg(decision.best_shot.patch))
+        written: list[str] = []
+
+        def evidence() -> str:
+            # Called once the alert is decided (not suppressed), in its transaction.
+            written.append(self._alerts.write_evidence(decision))
+            return written[-1]
+
         fence = self.fence
         try:
             alert = self._alerts.raise_for(
-                caller, decision, crop,
-                None if fence is None else (lambda uow: fence(uow, decision.camera)))
+                caller, decision,
+                fence=None if fence is None else (lambda uow: fence(uow, decision.camera)),
+                evidence=evidence)
         except LeaseLostError as exc:
             # Another replica runs this camera now (this one stalled past its lease):
             # its own analysis raises the alert; this one is dropped, not doubled.
             logger.warning("camera %s: %s; decision dropped", camera.name, exc.message)
-            if crop is not None:
-                self._store.media.remove([crop])
+            self._store.media.remove(list(written))
             return
         except BaseException:
-            if crop is not None:  # the alert did not commit: its evidence goes too
-                self._store.media.remove([crop])
+            self._store.media.remove(list(written))  # the alert did not commit
             raise
         if alert is not None:
             self._emit(VideoEvent("alert", camera.name, alert.subject, alert.as_dict()), "alerts")
-        elif crop is not None:
-            self._store.media.remove([crop])
         event = self._attendance.record(decision, camera.role)
         if event is not None:
             self._emit(VideoEvent("attendance", camera.name, event.subject, event.as_dict()),

@@ -90,3 +90,14 @@ class MediaStore:
 
     def exists(self, relative: str) -> bool:
         return (self.root / relative).is_file()
+
+    def read(self, relative: str) -> bytes | None:
+        """The bytes of the file at ``relative``; None when there is none (never kept, or
+        removed by retention or an erasure, possibly a moment ago)."""
+        path = self.root / relative
+        if not path.is_file():
+            return None
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:  # removed between the check and the read
+            return None

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,13 @@ def _subject(row: SubjectRow, template_count: int = 0) -> Subject:
         display_name=row.display_name, metadata=dict(row.attributes or {}),
         created_at=row.created_at, expires_at=row.expires_at, template_count=template_count,
     )
+
+
+def _counted() -> Select[SubjectRow, int]:
+    """Subjects with their template counts (counted per subject, by its index)."""
+    templates = (select(func.count()).select_from(TemplateRow)
+                 .where(TemplateRow.subject_id == SubjectRow.id).scalar_subquery())
+    return select(SubjectRow, templates)
 
 
 def _decoded(rows: Sequence[Any], space: ModelSpace) -> VectorBatch:
@@ -194,6 +201,24 @@ class SubjectRepository:
             .where(SubjectRow.gallery_id == gallery_id).order_by(SubjectRow.external_id)
         ).all()
         return [_subject(row, int(n)) for row, n in rows]
+
+    def page(self, gallery_id: int, after: str | None, limit: int) -> list[Subject]:
+        """Up to ``limit`` of the gallery's subjects whose external id sorts after
+        ``after`` (all from the first without it), with their template counts, in code
+        point order (as Python sorts strings, whatever the database's collation)."""
+        key = SubjectRow.external_id
+        if self._s.get_bind().dialect.name == "postgresql":
+            key = key.collate("C")  # type: ignore[assignment]  # byte order of UTF-8
+        stmt = _counted().where(SubjectRow.gallery_id == gallery_id).order_by(key).limit(limit)
+        if after is not None:
+            stmt = stmt.where(key > after)
+        return [_subject(row, int(n)) for row, n in self._s.execute(stmt).all()]
+
+    def find_counted(self, gallery_id: int, external_id: str) -> Subject | None:
+        """``find`` with the subject's template count."""
+        found = self._s.execute(_counted().where(
+            SubjectRow.gallery_id == gallery_id, SubjectRow.external_id == external_id)).first()
+        return None if found is None else _subject(found[0], int(found[1]))
 
     def expired(self, now: datetime) -> list[tuple[Gallery, Subject]]:
         """Subjects past their expiry, with their gallery, oldest first."""

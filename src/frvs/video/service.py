@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from frvs.core.times import Clock
 from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import CameraRole, Sighting
+from frvs.video.ports import Matcher
 from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 from frvs.video.tables import CameraRow, SightingRow
 
@@ -106,17 +107,28 @@ class CameraService:
 
     A source is checked against the source policy when it is set, with the caller's
     origin (an API key may name files only under the media roots; nobody FRVS's own
-    data), and again whenever it is opened.
+    data), and again whenever it is opened. A camera's galleries must exist and share
+    one model pack (``packs`` knows the galleries' packs): checked when they are set.
     """
 
-    def __init__(self, store: Store, clock: Clock, sources: SourcePolicy) -> None:
+    def __init__(self, store: Store, clock: Clock, sources: SourcePolicy,
+                 packs: Matcher) -> None:
         self._store = store
         self._clock = clock
         self._sources = sources
+        self._packs = packs
+
+    def _check_one_pack(self, galleries: Sequence[str]) -> None:
+        """``NotFoundError`` for an unknown gallery, ``ModelSpaceMismatchError`` when the
+        galleries use different packs. Checked before the operation's audited part, so
+        such a refusal is not audited (as when the callers checked it)."""
+        if galleries:
+            self._packs.pack_for(tuple(galleries))
 
     def add(self, caller: AuditContext, spec: CameraSpec) -> CameraSpec:
         """Register a camera (audited with its galleries and masked source; a source the
-        policy refuses is audited as refused)."""
+        policy refuses is audited as refused); its galleries must share one pack."""
+        self._check_one_pack(spec.galleries)
         inputs = _described(spec)
         try:
             self._sources.check(spec.source_url, SourceOrigin.of(caller))
@@ -157,7 +169,10 @@ class CameraService:
                changes: Mapping[str, object]) -> CameraSpec:
         """Change a camera's settings (all but its name), validated as a new camera would
         be; a running service restarts the camera with them (``CameraSync``). Audited
-        with the settings before and after."""
+        with the settings before and after. New galleries must share one pack."""
+        galleries = changes.get("galleries")
+        if isinstance(galleries, Sequence) and not isinstance(galleries, str):
+            self._check_one_pack(galleries)
         inputs: dict[str, object] = {"camera": name, "changes": sorted(changes)}
         try:
             unknown = sorted(set(changes) - CAMERA_UPDATABLE)

@@ -104,8 +104,6 @@ async def create_camera(app: AppDep, who: Operator, body: CameraCreate) -> Camer
     spec = CameraSpec(body.name, body.source_url, tuple(body.galleries), body.role,
                       body.location, body.sample_fps, body.roi, body.retention_days,
                       body.keep_crops, body.enabled)
-    if spec.galleries:
-        await run_in_threadpool(app.video.matcher.pack_for, spec.galleries)
     return _public(await run_in_threadpool(app.video.cameras.add, who.context, spec))
 
 
@@ -156,8 +154,6 @@ async def update_camera(app: AppDep, who: Operator, name: CameraName,
     changes = body.model_dump(exclude_unset=True)
     if "galleries" in changes:
         changes["galleries"] = tuple(changes["galleries"])
-        if changes["galleries"]:
-            await run_in_threadpool(app.video.matcher.pack_for, changes["galleries"])
     return _public(await run_in_threadpool(app.video.cameras.update, who.context, name,
                                            changes))
 

@@ -174,7 +174,7 @@ async def run_check(
                                     f"{policy.max_frames}")
         seconds = _times(times, len(live), 5.0)
     except FrvsError as exc:
-        await run_in_threadpool(record_refusal, app.store, who.context, "identity_check",
+        await run_in_threadpool(record_refusal, app.oversight.trail, who.context, "identity_check",
                                 inputs, exc)
         raise
     refusal = Refusal(who.context, "identity_check", inputs)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from frvs.api.auth import FaceUser
-from frvs.api.deps import AppDep, Refusal, analyse_uploads
+from frvs.api.deps import AppDep, Refusal, analyse_scaled_uploads
 from frvs.api.limits import DetectRate, VerifyRate
 from frvs.api.schemas import DetectPublic, VerifyPublic
 from frvs.faces.models import Face
@@ -26,8 +26,8 @@ async def detect(app: AppDep, _: FaceUser, image: Annotated[UploadFile, File()],
                  pack: Annotated[str | None, Form()] = None) -> dict[str, object]:
     """Find the faces in an uploaded image, with landmarks, score and quality, and
     whether each meets the enrolment quality minimums (with the reasons it does not)."""
-    faces = await analyse_uploads(app, [image],
-                                  lambda uploads: app.engine.detect(uploads[0].pixels, pack))
+    faces = await analyse_scaled_uploads(app, [image],
+                                         lambda images: app.engine.detect(images[0], pack))
     minimums = app.settings.quality.minimums()
 
     def checked(face: Face) -> dict[str, object]:
@@ -50,8 +50,8 @@ async def verify(
     """1:1: compare the largest face of each image at the pack's default threshold."""
     names = (image_a.filename or "image_a", image_b.filename or "image_b")
     refusal = Refusal(who.context, "verify", {"images": list(names), "pack": pack})
-    result = await analyse_uploads(
+    result = await analyse_scaled_uploads(
         app, [image_a, image_b],
-        lambda uploads: app.engine.verify(who.context, (uploads[0].pixels, uploads[1].pixels),
-                                          names, pack), refusal)
+        lambda images: app.engine.verify(who.context, (images[0], images[1]), names, pack),
+        refusal)
     return result.as_dict()

@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from frvs.api.auth import Admin, Operator
 from frvs.api.deps import AppDep, audited_refusals, read_upload_bytes
 from frvs.api.limits import EnrolRate
-from frvs.api.pagination import CursorQuery, LimitQuery, Page, page_by_key
+from frvs.api.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 from frvs.api.routes.galleries import GalleryName
-from frvs.core.errors import InvalidInputError, NotFoundError
+from frvs.core.errors import InvalidInputError
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import Subject, SubjectSpec
 
@@ -73,19 +73,24 @@ def _public(subject: Subject) -> SubjectPublic:
     return SubjectPublic.model_validate(subject.as_dict())
 
 
-async def _subjects(app: AppDep, gallery: str) -> list[Subject]:
-    _overview, subjects = await run_in_threadpool(app.galleries.show, gallery)
-    return subjects
-
-
 @router.get("", operation_id="list_subjects", response_model=Page[SubjectPublic])
 async def list_subjects(app: AppDep, _: Operator, name: GalleryName,
                         cursor: CursorQuery = None, limit: LimitQuery = 100
                         ) -> Page[SubjectPublic]:
     """A gallery's subjects by id, with their template counts (operators: investigators
     learn subjects only from an audited search, reviewers from the alert they review)."""
-    chunk, next_cursor = page_by_key(await _subjects(app, name), lambda s: s.external_id,
-                                     cursor, limit)
+    try:
+        after = decode_cursor(cursor)
+    except InvalidInputError:
+        # An unknown gallery answers 404 before a malformed cursor's 400, as it did
+        # when the whole gallery was read first.
+        await run_in_threadpool(app.galleries.subjects, name, None, 1)
+        raise
+    # One more than the page: whether a next page exists, without counting them all.
+    found = await run_in_threadpool(app.galleries.subjects, name,
+                                    None if after is None else str(after), limit + 1)
+    chunk = found[:limit]
+    next_cursor = encode_cursor(chunk[-1].external_id) if len(found) > limit else None
     return Page[SubjectPublic](items=[_public(s) for s in chunk], next_cursor=next_cursor)
 
 
@@ -93,10 +98,7 @@ async def list_subjects(app: AppDep, _: Operator, name: GalleryName,
 async def get_subject(app: AppDep, _: Operator, name: GalleryName,
                       subject: SubjectId) -> SubjectPublic:
     """One subject."""
-    found = next((s for s in await _subjects(app, name) if s.external_id == subject), None)
-    if found is None:
-        raise NotFoundError(f"no subject {subject!r} in gallery {name!r}")
-    return _public(found)
+    return _public(await run_in_threadpool(app.galleries.subject, name, subject))
 
 
 @router.delete("/{subject}", operation_id="delete_subject", response_model=DeletedSubjectPublic)

@@ -418,7 +418,8 @@ async def submit_sighting_batch(
                                        r.frames), node))
         except InvalidInputError as exc:
             items.append(exc)
-            await run_in_threadpool(record_refusal, app.store, who.context, "sighting.submit",
+            await run_in_threadpool(record_refusal, app.oversight.trail, who.context,
+                                    "sighting.submit",
                                     {"camera": r.camera, "track": r.track_id}, exc)
     valid = [i for i in items if not isinstance(i, InvalidInputError)]
     answers = iter(await run_in_threadpool(app.edge.submit_batch, who.context, valid))

@@ -1,0 +1,130 @@
+"""Decoding a JPEG at a reduced DCT scale: the scale chosen, the same limits, errors and
+EXIF orientation as a full-size decode, and pixels that match the full image shrunk."""
+
+from __future__ import annotations
+
+import io
+from contextlib import AbstractContextManager
+from contextlib import nullcontext as does_not_raise
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from frvs.core.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageAspectRatioError,
+    ImageTooLargeError,
+    NotAnImageError,
+)
+from frvs.imaging.decode import ImageLimits, decode_image, decode_scaled
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    """A smooth colour picture (lossy codecs keep it close to the original)."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    rgb = np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
+                    (x + y) / 2], axis=2)
+    return Image.fromarray(rgb.astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "min_side", "factor"),
+    [
+        ((2000, 1500), "JPEG", 640, 2),   # 1000 covers 640, 500 does not
+        ((3000, 1000), "JPEG", 640, 4),   # 750
+        ((6000, 400), "JPEG", 640, 8),    # 750
+        ((1200, 900), "JPEG", 640, 1),    # 600 would not cover 640
+        ((1280, 900), "JPEG", 640, 2),    # exactly 640
+        ((900, 2000), "JPEG", 640, 2),    # the longer side counts, portrait too
+        ((2000, 1500), "PNG", 640, 1),    # no DCT: full size
+        ((2000, 1500), "WEBP", 640, 1),
+    ],
+)
+def test_scale_is_the_largest_reduction_that_covers_the_working_size(
+        size: tuple[int, int], fmt: str, min_side: int, factor: int) -> None:
+    scaled = decode_scaled(encode(gradient(*size), fmt), min_side)
+    assert scaled.factor == factor
+    width, height = size
+    assert scaled.pixels.shape == (-(-height // factor), -(-width // factor), 3)
+    assert scaled.pixels.dtype == np.uint8
+    assert max(scaled.pixels.shape[:2]) >= min(min_side, max(size))
+
+
+def test_reduced_pixels_are_the_full_image_shrunk() -> None:
+    data = encode(gradient(2400, 1600), "JPEG", quality=95)
+    scaled = decode_scaled(data, 640)
+    assert scaled.factor == 2
+    full = decode_image(data)
+    shrunk = cv2.resize(full, scaled.pixels.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(shrunk.astype(int) - scaled.pixels.astype(int)).mean() < 2
+    np.testing.assert_array_equal(scaled.full(), full)
+
+
+def test_exif_orientation_applied_to_the_reduced_image() -> None:
+    image = Image.new("RGB", (2000, 1000), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 0, 200, 200))  # a blue mark at the top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    data = encode(image, "JPEG", exif=exif, quality=95)
+    scaled = decode_scaled(data, 640)
+    assert scaled.factor == 2
+    assert scaled.pixels.shape[:2] == (1000, 500)
+    # After a 90-degree clockwise turn the mark sits at the top-right.
+    assert scaled.pixels[20, 480, 0] > 200 and scaled.pixels[20, 480, 2] < 60
+    assert scaled.full().shape[:2] == (2000, 1000)
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_grayscale_and_cmyk_jpegs_become_bgr(mode: str) -> None:
+    scaled = decode_scaled(encode(gradient(1600, 1200).convert(mode), "JPEG"), 640)
+    assert scaled.factor == 2
+    assert scaled.pixels.shape == (600, 800, 3)
+
+
+def bomb() -> bytes:
+    return encode(Image.new("1", (20_000, 20_000)), "PNG")
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "outcome"),
+    [
+        (b"", ImageLimits(), pytest.raises(EmptyImageError)),
+        (b"%PDF-1.4 not an image", ImageLimits(), pytest.raises(NotAnImageError)),
+        (encode(gradient(1600, 1200), "JPEG"), ImageLimits(max_bytes=1000),
+         pytest.raises(ImageTooLargeError, match="bytes")),
+        # Refused from the full-size header, though 1/8 of it would fit.
+        (encode(gradient(1600, 1200), "JPEG"), ImageLimits(max_pixels=1_000_000),
+         pytest.raises(ImageTooLargeError, match="1920000 pixels")),
+        (encode(gradient(4200, 200), "JPEG"), ImageLimits(),
+         pytest.raises(ImageAspectRatioError)),
+        (encode(gradient(1600, 1200), "JPEG"), ImageLimits(max_pixels=1_920_000),
+         does_not_raise()),
+    ],
+    ids=["empty", "not-an-image", "bytes", "pixels", "aspect", "at-the-limit"],
+)
+def test_same_limits_as_a_full_size_decode(
+        data: bytes, limits: ImageLimits, outcome: AbstractContextManager[object]) -> None:
+    with outcome:
+        decode_scaled(data, 640, limits, name="probe.jpg")
+
+
+def test_decompression_bomb_refused_from_its_header() -> None:
+    with pytest.raises(ImageTooLargeError, match="400000000 pixels"):
+        decode_scaled(bomb(), 640)
+
+
+@pytest.mark.parametrize("cut", [3, 2])
+def test_truncated_jpeg_is_corrupt(cut: int) -> None:
+    data = encode(gradient(1600, 1200), "JPEG")
+    with pytest.raises(CorruptImageError, match=r"probe\.jpg"):
+        decode_scaled(data[: len(data) // cut], 640, name="probe.jpg")
