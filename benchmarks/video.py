@@ -49,7 +49,7 @@ from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import read_image
 from frvs.models.registry import PackRegistry
 from frvs.pipeline.camera import CameraRuntime
-from frvs.video.matching import TemplateMatcher
+from frvs.video.memory_matcher import TemplateMatcher
 from frvs.video.models import CameraStatus, Frame
 from frvs.video.processor import DetectionScale, ProcessorOptions, TrackProcessor
 from frvs.video.sampling import FrameSampler

@@ -9,9 +9,9 @@ from frvs.alerts.webhooks import WebhookService, WebhookWorker
 from frvs.checks.models import CheckPolicy, Move
 from frvs.checks.service import IdentityChecks
 from frvs.config.settings import Settings
+from frvs.core.times import utc_now
 from frvs.faces.service import EngineOptions, FaceEngine
 from frvs.galleries.enrolment import EnrolContext
-from frvs.galleries.ports import utc_now
 from frvs.galleries.service import GalleryService
 from frvs.imaging.budget import PixelBudget
 from frvs.imaging.decode import ImageLimits

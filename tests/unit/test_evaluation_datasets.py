@@ -14,7 +14,7 @@ from frvs.evaluation.datasets import (
     load_pairs,
     names_in_filename,
 )
-from frvs.evaluation.identification import Gallery, search_image
+from frvs.evaluation.identification import StackedGallery, search_image
 
 
 def test_pairs_csv_with_groups(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def _t(*v: float) -> Template:
 
 
 def test_search_assigns_faces_and_handles_unenrolled() -> None:
-    gallery = Gallery.build({"x": [_t(1, 0, 0)], "y": [_t(0, 1, 0), _t(0.7, 0.7, 0)]})
+    gallery = StackedGallery.build({"x": [_t(1, 0, 0)], "y": [_t(0, 1, 0), _t(0.7, 0.7, 0)]})
     faces = [_t(0.1, 1, 0), _t(1, 0.05, 0)]  # the first face is y, the second x
     out = {s.identity: s for s in search_image(gallery, "p", ("x", "y"), faces)}
     assert out["x"].rank == 1 and out["y"].rank == 1

@@ -32,16 +32,16 @@ from frvs.core.errors import (
     PermissionDeniedError,
 )
 from frvs.core.metrics import ALERTS_RAISED, ALERTS_REVIEWED
+from frvs.core.times import Clock
+from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import TrackDecision
-from frvs.video.service import jpeg
 
 logger = logging.getLogger(__name__)
 
 WATCH_LIST = "watch_list"
 
 Notifier = Callable[[AlertNotice], None]
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ class AlertService:
         leaves an orphan file, which the retention run sweeps)."""
         path = (f"alerts/{decision.camera}/{decision.captured_at:%Y%m%dT%H%M%S%f}-"
                 f"{decision.track_id}.jpg")
-        self._store.media.write(path, jpeg(decision.best_shot.patch))
+        self._store.media.write(path, encode_jpeg(decision.best_shot.patch))
         return path
 
     def announce(self, alert: Alert) -> None:

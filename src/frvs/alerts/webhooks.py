@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,13 +26,13 @@ from frvs.alerts.notify import UNREACHABLE, checked_opener, sign
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.core.metrics import DELIVERIES
+from frvs.core.times import Clock
 from frvs.storage.store import Store
 from frvs.storage.webhooks import Claimed, StoredWebhook, WebhookRepository
 from frvs.video.source_policy import SourcePolicy, SourceRefusedError, describe
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

@@ -27,11 +27,10 @@ import itertools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import cv2
 import numpy as np
 
 from frvs.checks import liveness
@@ -57,9 +56,11 @@ from frvs.core.errors import (
     NotFoundError,
 )
 from frvs.core.templates import Template
+from frvs.core.times import Clock
 from frvs.faces.models import EmbeddedFace
 from frvs.faces.service import FaceEngine, pixels_sha256
 from frvs.imaging.decode import BGRImage
+from frvs.imaging.encode import encode_jpeg
 from frvs.models.quality import FaceQuality, estimate_pose
 from frvs.storage.store import Store
 
@@ -71,7 +72,6 @@ ORPHAN_GRACE = timedelta(hours=1)
 """Kept-image folders no row names are swept once older than this: far longer than a
 check takes from writing its images to its commit."""
 
-Clock = Callable[[], datetime]
 
 
 def capture_digest(frames: Sequence[LiveFrame]) -> str:
@@ -80,13 +80,6 @@ def capture_digest(frames: Sequence[LiveFrame]) -> str:
     for frame in frames:
         h.update(pixels_sha256(frame.image).encode("ascii"))
     return h.hexdigest()
-
-
-def _jpeg(image: BGRImage) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:  # pragma: no cover - encoding a decoded image does not fail
-        raise InvalidInputError("could not encode an image to keep")
-    return bytes(data.tobytes())
 
 
 class IdentityChecks:
@@ -260,10 +253,10 @@ class IdentityChecks:
         # purge_expired), never a row naming missing files. A refused commit (a
         # challenge answered twice at once) removes them at once.
         try:
-            self._store.media.write(f"{row.media_path}/document.jpg", _jpeg(document))
+            self._store.media.write(f"{row.media_path}/document.jpg", encode_jpeg(document))
             for i, frame in enumerate(frames):
                 self._store.media.write(f"{row.media_path}/frame-{i:03d}.jpg",
-                                        _jpeg(frame.image))
+                                        encode_jpeg(frame.image))
             self._commit(caller, row, inputs, challenge_id=challenge_id)
         except BaseException:
             self._store.media.remove_folder(row.media_path)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frvs.core.errors import ConfigurationError
+from frvs.faces.service import EngineOptions
 from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
 from frvs.imaging.decode import (
     DEFAULT_MAX_ASPECT_RATIO,
@@ -37,7 +38,7 @@ class _Section(BaseModel):
 
 class DetectionSettings(_Section):
     max_side: int = Field(
-        640,
+        EngineOptions().max_side,
         ge=160,
         le=4096,
         title="Working resolution",
@@ -57,16 +58,22 @@ class DetectionSettings(_Section):
     )
 
 
+_QUALITY = QualityMinimums()
+"""The defaults' one home is ``models/quality.py``; the fields below add bounds and docs."""
+
+
 class QualitySettings(_Section):
     """Minimums below which a face is refused for enrolment, with the reason."""
 
-    detector_score: float = Field(0.7, ge=0, le=1)
-    face_size_px: float = Field(40.0, ge=0, description="Shorter side of the face box.")
-    inter_eye_px: float = Field(16.0, ge=0)
-    sharpness: float = Field(15.0, ge=0, description="Variance of the Laplacian of the crop.")
-    max_abs_yaw: float = Field(50.0, ge=0, le=90)
-    max_abs_pitch: float = Field(40.0, ge=0, le=90)
-    overall: float = Field(0.25, ge=0, le=1)
+    detector_score: float = Field(_QUALITY.detector_score, ge=0, le=1)
+    face_size_px: float = Field(_QUALITY.face_size_px, ge=0,
+                                description="Shorter side of the face box.")
+    inter_eye_px: float = Field(_QUALITY.inter_eye_px, ge=0)
+    sharpness: float = Field(_QUALITY.sharpness, ge=0,
+                             description="Variance of the Laplacian of the crop.")
+    max_abs_yaw: float = Field(_QUALITY.max_abs_yaw, ge=0, le=90)
+    max_abs_pitch: float = Field(_QUALITY.max_abs_pitch, ge=0, le=90)
+    overall: float = Field(_QUALITY.overall, ge=0, le=1)
 
     def minimums(self) -> QualityMinimums:
         return QualityMinimums(**self.model_dump())

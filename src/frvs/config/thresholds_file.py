@@ -14,10 +14,10 @@ import yaml
 
 from frvs.config.settings import load_settings, read_config_file
 from frvs.core.errors import ConfigurationError
-from frvs.evaluation.calibration import Calibration
+from frvs.evaluation.calibration import FmrCalibration
 
 
-def write_calibration(config: Path, calibration: Calibration, as_default: bool = False) -> None:
+def write_calibration(config: Path, calibration: FmrCalibration, as_default: bool = False) -> None:
     """Put the threshold under ``thresholds.<pack>.by_fmr`` (and ``default`` if asked) in
     ``config``, creating it if needed. The result is validated before it replaces the
     file, atomically; other keys are kept (YAML comments are not)."""

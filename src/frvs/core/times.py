@@ -8,6 +8,7 @@ come from outside are checked here, where they enter, so the refusal is a clear
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from frvs.core.errors import InvalidInputError
@@ -16,6 +17,14 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 """Accepted times fall in [EARLIEST, LATEST): generous for any record or report, and
 far enough from Python's limits that adding retention periods cannot overflow."""
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware (UTC); services take one so tests can set it."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC: the clock FRVS runs on outside tests."""
+    return datetime.now(UTC)
 
 
 def check_time(value: datetime, name: str) -> datetime:

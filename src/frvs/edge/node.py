@@ -23,12 +23,13 @@ from frvs.core.caller import AuditContext
 from frvs.core.templates import Template
 from frvs.edge.outbox import Outbox, Report
 from frvs.edge.sender import Sender
+from frvs.imaging.encode import encode_jpeg
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.supervisor import Supervisor
 from frvs.video.edge_report import quality_numbers
-from frvs.video.models import Candidate, Sighting
+from frvs.video.models import GalleryCandidate, Sighting
 from frvs.video.processor import StepResult
-from frvs.video.service import CameraSpec, jpeg
+from frvs.video.service import CameraSpec
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class NodeMatcher:
         return self._pack
 
     def match(self, templates: Sequence[Template], galleries: Sequence[str],
-              top: int = 5) -> list[list[Candidate]]:
+              top: int = 5) -> list[list[GalleryCandidate]]:
         del galleries, top
         return [[] for _ in templates]
 
@@ -61,7 +62,7 @@ def report_of(sighting: Sighting) -> Report:
                   sighting.last_seen, sighting.frames, template.space.key,
                   template.vector.astype("<f4").tobytes(),
                   {k: float(v) for k, v in quality.items()},
-                  jpeg(np.ascontiguousarray(sighting.best_shot.patch)))
+                  encode_jpeg(np.ascontiguousarray(sighting.best_shot.patch)))
 
 
 class OutboxSink:

@@ -18,7 +18,7 @@ from frvs.evaluation import metrics
 
 
 @dataclass(frozen=True, slots=True)
-class Calibration:
+class FmrCalibration:
     """A threshold for a target FMR, what it achieved, and the data it came from."""
 
     pack: str
@@ -52,13 +52,13 @@ def file_sha256(path: Path) -> str:
 
 
 def calibrate(scores: metrics.ScoreSets, target_fmr: float, pack: str,
-              dataset: Path) -> Calibration:
+              dataset: Path) -> FmrCalibration:
     """The threshold for ``target_fmr`` on ``scores``; refuses an unreachable target."""
     point = metrics.fnmr_at_fmr(metrics.roc(scores), target_fmr, scores.impostor.size)
     if not point.reachable or point.threshold is None:
         raise InvalidInputError(f"cannot calibrate: {point.note}")
     if point.fmr is None or point.fnmr is None:  # pragma: no cover - set when reachable
         raise InvalidInputError(f"cannot calibrate: {point.note}")
-    return Calibration(pack, target_fmr, point.threshold, point.fmr, point.fnmr,
+    return FmrCalibration(pack, target_fmr, point.threshold, point.fmr, point.fnmr,
                        int(scores.genuine.size), int(scores.impostor.size), str(dataset),
                        file_sha256(dataset), datetime.now(UTC))

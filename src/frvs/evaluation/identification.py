@@ -23,7 +23,7 @@ from frvs.evaluation.models import Search
 
 
 @dataclass(frozen=True, slots=True)
-class Gallery:
+class StackedGallery:
     """Enrolled templates stacked in one matrix, with their owners."""
 
     identities: tuple[str, ...]
@@ -32,7 +32,7 @@ class Gallery:
     template: Template
 
     @classmethod
-    def build(cls, enrolled: dict[str, list[Template]]) -> Gallery:
+    def build(cls, enrolled: dict[str, list[Template]]) -> StackedGallery:
         names = tuple(sorted(n for n, ts in enrolled.items() if ts))
         if not names:
             raise InvalidInputError("no gallery image gave a usable face: nothing to search")
@@ -53,7 +53,7 @@ class Gallery:
 
 
 def search_image(
-    gallery: Gallery, probe: str, labels: Sequence[str], faces: Sequence[Template],
+    gallery: StackedGallery, probe: str, labels: Sequence[str], faces: Sequence[Template],
     failed_to_enrol: frozenset[str] = frozenset(),
 ) -> list[Search]:
     """One search per labelled person of a probe image (see the module docstring).
@@ -83,7 +83,7 @@ def search_image(
     return out
 
 
-def _search(gallery: Gallery, probe: str, name: str, scores: npt.NDArray[np.float64],
+def _search(gallery: StackedGallery, probe: str, name: str, scores: npt.NDArray[np.float64],
             rank: float | None) -> Search:
     top = int(np.argmax(scores))
     mate = gallery.identities.index(name) if rank is not None else None

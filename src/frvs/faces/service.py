@@ -32,6 +32,7 @@ from frvs.models.alignment import CANONICAL_LANDMARKS, similarity_transform
 from frvs.models.pack import ModelPack
 from frvs.models.quality import assess_quality
 from frvs.models.registry import PackRegistry
+from frvs.models.scaling import detect_at_scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +51,8 @@ def detect_at_working_size(pack: ModelPack, image: BGRImage, max_side: int) -> l
     Detectors trained on small inputs (YuNet) miss faces that fill a large image, and
     cost grows with pixels, so large images are shrunk first.
     """
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return pack.detector.detect(image)
-    small = cv2.resize(
-        image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-    )
-    return [d.scaled(1.0 / scale) for d in pack.detector.detect(np.asarray(small, np.uint8))]
+    scale = min(1.0, max_side / max(image.shape[:2]))
+    return detect_at_scale(pack.detector, image, scale, cv2.INTER_AREA)
 
 
 Picture = BGRImage | ScaledImage

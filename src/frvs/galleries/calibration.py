@@ -61,7 +61,7 @@ class OpenSetScores:
 
 
 @dataclass(frozen=True, slots=True)
-class Calibration:
+class FpirCalibration:
     """The threshold for a target FPIR and what it costs, from ``OpenSetScores``."""
 
     gallery: str
@@ -143,7 +143,7 @@ def check_target(gallery: str, target_fpir: float, searches: int) -> None:
 
 
 def calibrate(gallery: str, scores: OpenSetScores, target_fpir: float,
-              current_threshold: float, templates: int | None = None) -> Calibration:
+              current_threshold: float, templates: int | None = None) -> FpirCalibration:
     """The threshold for ``target_fpir`` and the error rates around it. ``templates``:
     how many the gallery holds, when the searches were a sample of them."""
     check_target(gallery, target_fpir, len(scores.nonmated))
@@ -155,7 +155,7 @@ def calibrate(gallery: str, scores: OpenSetScores, target_fpir: float,
             f"{float(scores.nonmated.max()):.4f}: some person is enrolled under two subject "
             f"ids. Find them with 'frvs crossmatch {gallery}', merge or delete them, then "
             "calibrate again")
-    return Calibration(
+    return FpirCalibration(
         gallery=gallery,
         subjects=scores.subjects,
         templates=len(scores.nonmated) if templates is None else templates,

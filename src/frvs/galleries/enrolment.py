@@ -20,9 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import (
     BusyError,
@@ -35,6 +32,7 @@ from frvs.core.errors import (
     NoFaceError,
 )
 from frvs.core.templates import ModelSpace
+from frvs.core.times import Clock
 from frvs.faces.models import EmbeddedFace
 from frvs.galleries.models import (
     EnrolOutcome,
@@ -44,9 +42,10 @@ from frvs.galleries.models import (
     Subject,
     SubjectSpec,
 )
-from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
 from frvs.imaging.decode import BGRImage, ImageLimits
+from frvs.imaging.encode import ENROLMENT_QUALITY, encode_jpeg
 from frvs.models.quality import QualityMinimums, quality_shortfalls
 from frvs.storage.database import StoreError
 from frvs.storage.index.catalog import IndexCatalog
@@ -144,19 +143,18 @@ def choose_face(
     raise LowQualityFaceError(f"{name}: the face is below the quality minimums: {reasons}")
 
 
+def image_sha256(data: bytes) -> str:
+    """The SHA-256 of an image's bytes: how enrolment recognises an image it has seen and
+    how the audit trail names an image it never stores."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def read_bytes(path: Path, limits: ImageLimits) -> bytes:
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ImageTooLargeError(f"{path}: {size} bytes is more than the limit of "
                                  f"{limits.max_bytes} bytes")
     return path.read_bytes()
-
-
-def encode_crop(crop: BGRImage) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR array
-        raise InvalidInputError("cannot encode the face crop")
-    return bytes(np.asarray(buffer).tobytes())
 
 
 class Enroller:
@@ -193,7 +191,7 @@ class Enroller:
                 source: str | None = str(item.image.resolve())
             else:
                 data, source = item.image, None
-            digest = hashlib.sha256(data).hexdigest()
+            digest = image_sha256(data)
             inputs["image_sha256"] = digest
             with self._store.unit() as uow:
                 duplicate = uow.templates.find_duplicate(gallery.id, spec.external_id, space,
@@ -202,8 +200,7 @@ class Enroller:
                 # Already enrolled, with its entry, by an earlier (maybe killed) run.
                 return EnrolOutcome(name, item.subject, OutcomeStatus.DUPLICATE,
                                     template_id=duplicate)
-            with self._ctx.budget.decode([(data, name)], self._ctx.limits) as (image,):
-                outcome = self.store_face(caller, gallery, spec, image, (digest, source))
+            outcome = self._store_image(caller, gallery, spec, (name, data), (digest, source))
         except StoreError:
             raise  # the store itself failed: no image can be enrolled, stop the batch
         except (FrvsError, OSError) as exc:
@@ -220,6 +217,38 @@ class Enroller:
         # store_face names an upload by its digest; the caller knows it by its name.
         return EnrolOutcome(name, outcome.subject, outcome.status, outcome.reason,
                             outcome.error_code, outcome.template_id)
+
+    def reembed(self, caller: AuditContext, gallery: Gallery, subject: Subject,
+                source: str | None, digest: str) -> EnrolOutcome:
+        """Enrol ``subject``'s source image again into ``gallery`` (whose pack is the new
+        one), as ``reindex.template``; refused when the source is gone or changed."""
+        name = source or digest[:12]
+        refused = OutcomeStatus.REFUSED
+        if source is None:
+            return EnrolOutcome(name, subject.external_id, refused, "no source image recorded",
+                                "not_found")
+        try:
+            data = read_bytes(Path(source), self._ctx.limits)
+        except OSError as exc:
+            return EnrolOutcome(name, subject.external_id, refused,
+                                f"{name}: cannot read ({exc.strerror or exc})", "file_not_found")
+        if image_sha256(data) != digest:
+            return EnrolOutcome(name, subject.external_id, refused,
+                                f"{name}: the file changed since enrolment", "conflict")
+        try:
+            return self._store_image(caller, gallery, subject, (name, data), (digest, source),
+                                     action="reindex.template")
+        except FrvsError as exc:
+            return EnrolOutcome(name, subject.external_id, refused, exc.message, exc.code)
+
+    def _store_image(self, caller: AuditContext, gallery: Gallery,
+                     spec: SubjectSpec | Subject, named: tuple[str, bytes],
+                     origin: tuple[str, str | None], *, action: str = "enrol") -> EnrolOutcome:
+        """Decode ``named`` (its name in messages, its bytes) within the pixel budget and
+        store its face (``store_face``)."""
+        name, data = named
+        with self._ctx.budget.decode([(data, name)], self._ctx.limits) as (image,):
+            return self.store_face(caller, gallery, spec, image, origin, action=action)
 
     def store_face(self, caller: AuditContext, gallery: Gallery, spec: SubjectSpec | Subject,
                    image: BGRImage, origin: tuple[str, str | None], *,
@@ -276,5 +305,5 @@ class Enroller:
         relative = self._store.media.crop_path(gallery.id, f"{gallery.pack}/{external_id}",
                                                digest)
         existed = self._store.media.exists(relative)
-        self._store.media.write(relative, encode_crop(crop))
+        self._store.media.write(relative, encode_jpeg(crop, ENROLMENT_QUALITY))
         return relative, not existed

@@ -1,25 +1,16 @@
-"""What the galleries domain needs from outside: faces from images, pack facts, a clock.
+"""What the galleries domain needs from outside: faces from images and pack facts.
 
 ``frvs.faces.service.FaceEngine`` satisfies ``FaceAnalyser``; tests wrap it to cache
-templates per image, and inject a fake clock to exercise retention without sleeping.
+templates per image. The clock is `frvs.core.times.Clock`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
 from frvs.faces.models import EmbeddedFace
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack, PackInfo
-
-Clock = Callable[[], datetime]
-"""Returns the current time, timezone-aware (UTC)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class PackCatalog(Protocol):

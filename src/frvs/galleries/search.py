@@ -16,6 +16,7 @@ import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError
 from frvs.core.metrics import SEARCH_SECONDS
+from frvs.core.ranking import best_per_subject, top_subjects
 from frvs.core.templates import ModelSpace
 from frvs.galleries.calibration import (
     MAX_PROBES,
@@ -76,8 +77,7 @@ class Searcher:
             queries = np.stack([f.template.vector for f in faces]).astype(np.float32)
             ranked = self.rank(index, queries, top, gallery.name)
             for face, best in zip(faces, ranked, strict=True):
-                candidates = tuple(Candidate(s, sc) for s, sc in
-                                   sorted(best.items(), key=lambda kv: -kv[1])[:top])
+                candidates = tuple(Candidate(s, sc) for s, sc in top_subjects(best, top))
                 match = candidates[0].subject if candidates and (
                     candidates[0].score >= threshold) else None
                 results.append(FaceIdentification(face.face.detection.box,
@@ -106,14 +106,8 @@ class Searcher:
             result = index.search(queries, k)
             with self._store.unit() as uow:
                 owners = uow.templates.owners(int(i) for i in result.ids.ravel())
-            best: list[dict[str, float]] = []
-            for scores, ids in zip(result.scores, result.ids, strict=True):
-                row: dict[str, float] = {}
-                for score, tid in zip(scores, ids, strict=True):
-                    owner = owners.get(int(tid))
-                    if owner is not None and score > row.get(owner, -np.inf):
-                        row[owner] = float(score)
-                best.append(row)
+            best = [best_per_subject(zip(scores, ids, strict=True), owners.get)
+                    for scores, ids in zip(result.scores, result.ids, strict=True)]
             if k >= total or all(len(row) >= top for row in best):
                 return best
             k = min(total, k * 4)

@@ -9,7 +9,6 @@ gallery, a bad image, a missing case reference) with their reason.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
-from frvs.core.errors import ConflictError, FrvsError, InvalidInputError, NotFoundError
+from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
 from frvs.galleries.calibration import (
     MAX_PROBES,
-    Calibration,
+    FpirCalibration,
     ProgressCallback,
     calibrate,
     check_target,
@@ -32,6 +31,7 @@ from frvs.galleries.enrolment import (
     EnrolItem,
     Enroller,
     OutcomeCallback,
+    image_sha256,
     plan_folder,
     read_bytes,
 )
@@ -39,7 +39,6 @@ from frvs.galleries.models import (
     GALLERY_UPDATABLE,
     CrossMatch,
     DeletedSubject,
-    EnrolOutcome,
     EnrolReport,
     Gallery,
     GallerySpec,
@@ -255,7 +254,7 @@ class GalleryService:
         with self._refusals(caller, "identify", inputs):
             self._searching(caller, "identify")
             data = read_bytes(image, self._ctx.limits) if isinstance(image, Path) else image
-            inputs["probe_sha256"] = hashlib.sha256(data).hexdigest()
+            inputs["probe_sha256"] = image_sha256(data)
             gallery = self.get(gallery_name)
             with self._ctx.budget.decode([(data, label)], self._ctx.limits) as (probe,):
                 result = self._searcher.identify(gallery, probe, top)
@@ -282,7 +281,7 @@ class GalleryService:
         return result
 
     def calibrate(self, caller: AuditContext, name: str, fpir: float, apply: bool = False,
-                  on_progress: ProgressCallback | None = None) -> Calibration:
+                  on_progress: ProgressCallback | None = None) -> FpirCalibration:
         """The 1:N threshold for a target FPIR, measured on the gallery's own subjects
         (``frvs.galleries.calibration``); with ``apply``, it becomes the gallery's."""
         inputs = {"gallery": name, "fpir": fpir, "apply": apply}
@@ -405,7 +404,7 @@ class GalleryService:
             stored = uow.templates.in_space(gallery.id, old_space.key)
         outcomes = []
         for template in stored:
-            outcome = self._reembed(caller, target, subjects[template.subject_id],
+            outcome = self._enroller.reembed(caller, target, subjects[template.subject_id],
                                     template.source, template.image_sha256)
             outcomes.append(outcome)
             if on_outcome is not None:
@@ -426,28 +425,6 @@ class GalleryService:
             self._catalog.drop(gallery.id)
             self._store.media.remove([t.crop_path for t in old])
         return ReindexReport(gallery.name, gallery.pack, pack, tuple(outcomes), switched)
-
-    def _reembed(self, caller: AuditContext, gallery: Gallery, subject: Subject,
-                 source: str | None, digest: str) -> EnrolOutcome:
-        name = source or digest[:12]
-        refused = OutcomeStatus.REFUSED
-        if source is None:
-            return EnrolOutcome(name, subject.external_id, refused, "no source image recorded",
-                                "not_found")
-        try:
-            data = read_bytes(Path(source), self._ctx.limits)
-        except OSError as exc:
-            return EnrolOutcome(name, subject.external_id, refused,
-                                f"{name}: cannot read ({exc.strerror or exc})", "file_not_found")
-        if hashlib.sha256(data).hexdigest() != digest:
-            return EnrolOutcome(name, subject.external_id, refused,
-                                f"{name}: the file changed since enrolment", "conflict")
-        try:
-            with self._ctx.budget.decode([(data, name)], self._ctx.limits) as (image,):
-                return self._enroller.store_face(caller, gallery, subject, image,
-                                                 (digest, source), action="reindex.template")
-        except FrvsError as exc:
-            return EnrolOutcome(name, subject.external_id, refused, exc.message, exc.code)
 
 
 def _with_pack(gallery: Gallery, pack: str) -> Gallery:

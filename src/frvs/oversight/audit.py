@@ -70,7 +70,7 @@ from sqlalchemy.orm import Session
 from frvs.core.caller import AuditDraft, record_refusal
 from frvs.core.errors import InvalidRecordError
 from frvs.core.metrics import AUDIT_APPEND_SECONDS
-from frvs.galleries.ports import Clock
+from frvs.core.times import Clock
 from frvs.oversight.anchors import Anchor
 from frvs.oversight.models import AuditContext, AuditEntry, AuditVerification, canonical_json
 from frvs.oversight.tables import AuditEntryRow, AuditHeadRow, AuditSubjectRow

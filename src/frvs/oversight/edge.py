@@ -35,9 +35,10 @@ from frvs.core.errors import (
 )
 from frvs.core.geometry import Box, Landmarks
 from frvs.core.templates import ModelSpace
-from frvs.core.times import check_time
-from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.core.times import Clock, check_time
+from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
+from frvs.imaging.encode import encode_jpeg
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import AuditContext, Role
 from frvs.oversight.nodes import NodePolicy, NodeRegistry
@@ -47,9 +48,9 @@ from frvs.pipeline.services import VideoServices
 from frvs.storage.database import StoreError
 from frvs.storage.store import Store
 from frvs.video.edge_report import NodeTemplate
-from frvs.video.models import Candidate, Shot, Sighting, TrackDecision
+from frvs.video.models import GalleryCandidate, Shot, Sighting, TrackDecision
 from frvs.video.repository import CameraRepository
-from frvs.video.service import CameraSpec, StoredSighting, is_camera_name, jpeg
+from frvs.video.service import CameraSpec, StoredSighting, is_camera_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +331,7 @@ class EdgeIntake:
                                           row.score, row.id, alert.id if alert else None)))
         return results
 
-    def _sighting(self, report: EdgeSighting, shot: Shot, ranked: Sequence[Candidate]
+    def _sighting(self, report: EdgeSighting, shot: Shot, ranked: Sequence[GalleryCandidate]
                   ) -> tuple[Sighting, TrackDecision | None]:
         """The sighting of a report's best shot, and its decision when a candidate passed."""
         best = max(ranked, key=lambda c: c.score, default=None)
@@ -396,11 +397,11 @@ class EdgeIntake:
         if has_crop and decision is not None and decision.gallery_kind == "watch_list":
             alert_crop = (f"alerts/{report.camera}/{report.last_seen:%Y%m%dT%H%M%S%f}-"
                           f"{report.track_id}-{node_of(context)}.jpg")
-            media.write(alert_crop, jpeg(sighting.best_shot.patch))
+            media.write(alert_crop, encode_jpeg(sighting.best_shot.patch))
         if has_crop and spec.keep_crops:
             sighting_crop = (f"sightings/{report.camera}/{report.first_seen:%Y%m%dT%H%M%S}-"
                              f"{report.track_id}-{node_of(context)}.jpg")
-            media.write(sighting_crop, jpeg(sighting.best_shot.patch))
+            media.write(sighting_crop, encode_jpeg(sighting.best_shot.patch))
         written: list[str | None] = [c for c in (alert_crop, sighting_crop) if c]
         try:
             with self._store.unit(write=True) as uow:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from frvs.core.caller import AuditDraft, normalise_holder, record_refusal
 from frvs.core.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from frvs.galleries.ports import Clock
+from frvs.core.times import Clock
 from frvs.oversight.models import ApiKey, AuditContext, IssuedKey, Role
 from frvs.oversight.repository import KeyRepository, StoredKey
 from frvs.storage.store import Store, UnitOfWork

@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from frvs.core.times import check_time
-from frvs.galleries.ports import Clock
+from frvs.core.times import Clock, check_time
 from frvs.oversight.keys import KeyService
 from frvs.oversight.models import Role
 from frvs.oversight.repository import NodeRepository, NodeState, StoredNode

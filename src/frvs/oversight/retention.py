@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 
 from frvs.alerts.repository import AlertRepository
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, system_caller
+from frvs.core.times import Clock
 from frvs.galleries.models import DeletedSubject
-from frvs.galleries.ports import Clock
 from frvs.galleries.service import GalleryService
 from frvs.oversight.repository import EdgeReportRepository
 from frvs.oversight.tables import AuditEntryRow

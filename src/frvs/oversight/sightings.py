@@ -11,7 +11,8 @@ from datetime import datetime
 import numpy as np
 
 from frvs.core.caller import subject_ref
-from frvs.galleries.ports import Clock, FaceAnalyser
+from frvs.core.times import Clock
+from frvs.galleries.ports import FaceAnalyser
 from frvs.imaging.decode import BGRImage
 from frvs.oversight.audit import AuditTrail
 from frvs.oversight.models import AuditContext

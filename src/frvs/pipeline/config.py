@@ -16,6 +16,14 @@ from frvs.video.identity import IdentityPolicy
 from frvs.video.processor import DetectionScale, ProcessorOptions
 from frvs.video.source_policy import SourcePolicy
 
+# Each default has one home, the record the setting configures; the fields below add
+# bounds, titles and the trade-offs.
+_SCALE = DetectionScale()
+_SHOTS = ShotPolicy()
+_IDENTITY = IdentityPolicy()
+_ALERTS = AlertDefaults()
+_LEASE = LeaseTerms()
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -40,13 +48,14 @@ class ReplicaSettings(_Section):
         ReplicaRole.ALL, description="all (API and cameras), api (no cameras) or cameras "
         "(cameras, with only /healthz and camera status over HTTP).")
     lease_seconds: float = Field(
-        10.0, ge=2, le=300, title="Camera lease (s)",
+        _LEASE.seconds, ge=2, le=300, title="Camera lease (s)",
         description="How long a replica's hold on a camera lasts without renewal. A "
         "killed replica's cameras run elsewhere within lease_seconds + scan_seconds; "
         "shorter fails over sooner but loses cameras on a store that stalls that long.")
     scan_seconds: float = Field(
-        2.0, ge=0.2, le=60, description="How often a replica looks for cameras to take "
-        "over (one small query each time).")
+        _LEASE.scan_seconds, ge=0.2, le=60,
+        description="How often a replica looks for cameras to take over (one small query "
+        "each time).")
 
     def terms(self) -> LeaseTerms:
         return LeaseTerms(self.lease_seconds, self.scan_seconds)
@@ -75,41 +84,52 @@ class MqttSettings(_Section):
 
 class VideoSettings(_Section):
     detect_min_short_side: int = Field(
-        720, ge=120, le=2160, title="Detection scale for small frames",
+        _SCALE.min_short_side, ge=120, le=2160, title="Detection scale for small frames",
         description="Frames whose shorter side is below this are enlarged before detection, "
         "so distant (small) faces are found; costs detection time with the pixel count. "
         "Set to the stream's height to detect at native size.")
     detect_max_long_side: int = Field(
-        960, ge=320, le=4096, description="Frames are detected with their longer side at "
-        "most this (and never enlarged beyond it): 960 keeps every face large enough to "
-        "embed (eyes >= 9 px) on 720p cameras at about 3/4 of the CPU of 1280; raise it "
-        "to also find faces too small to identify.")
+        _SCALE.max_long_side, ge=320, le=4096,
+        description="Frames are detected with their longer side at most this (and never enlarged "
+        "beyond it): 960 keeps every face large enough to embed (eyes >= 9 px) on 720p cameras at "
+        "about 3/4 of the CPU of 1280; raise it to also find faces too small to identify.")
     min_inter_eye_px: float = Field(
-        9.0, ge=4, le=100, description="Faces with eyes closer than this are never embedded "
-        "for identity: lower reaches smaller faces, but their scores are mostly noise.")
-    max_attempts: int = Field(10, ge=1, le=100, description="Identity attempts per track.")
-    min_attempts: int = Field(2, ge=1, le=100, description="Attempts before any decision.")
-    min_attempts_small: int = Field(4, ge=1, le=100, description="Attempts before deciding "
-                                    "a track whose faces all have eyes under 16 px apart.")
+        _SHOTS.min_inter_eye_px, ge=4, le=100,
+        description="Faces with eyes closer than this are never embedded for identity: lower "
+        "reaches smaller faces, but their scores are mostly noise.")
+    max_attempts: int = Field(_IDENTITY.max_attempts, ge=1, le=100,
+                              description="Identity attempts per track.")
+    min_attempts: int = Field(_IDENTITY.min_attempts, ge=1, le=100,
+                              description="Attempts before any decision.")
+    min_attempts_small: int = Field(
+        _IDENTITY.min_attempts_small, ge=1, le=100,
+        description="Attempts before deciding a track whose faces all have eyes under "
+        "16 px apart.")
     attempt_interval: float = Field(
-        0.1, ge=0, le=10, description="Seconds of media time between two identity "
-        "attempts of one track, whatever the sampling rate: shorter decides sooner, "
-        "longer spreads the attempt budget over more of the track.")
+        _IDENTITY.attempt_interval, ge=0, le=10,
+        description="Seconds of media time between two identity attempts of one track, whatever "
+        "the sampling rate: shorter decides sooner, longer spreads the attempt budget over more "
+        "of the track.")
     give_up_margin: float = Field(
-        0.15, ge=0, le=2, description="After min_attempts, a track whose best fused score "
-        "is further than this below every gallery's threshold is not embedded again unless "
-        "its face grows 1.5x (a stranger): larger keeps trying on doubtful tracks at more "
-        "embeddings per stranger, smaller risks giving up on a known face seen badly.")
+        _IDENTITY.give_up_margin, ge=0, le=2,
+        description="After min_attempts, a track whose best fused score is further than this "
+        "below every gallery's threshold is not embedded again unless its face grows 1.5x (a "
+        "stranger): larger keeps trying on doubtful tracks at more embeddings per stranger, "
+        "smaller risks giving up on a known face seen badly.")
     decoder_threads: int = Field(
         1, ge=0, le=16, description="Threads FFmpeg decodes each camera's stream with. 1 "
         "(the default) suits many cameras on few cores: the cameras keep every core busy, "
         "and only a single-threaded decoder can pass over the frames nothing refers to "
         "between analysed ones. 0 lets FFmpeg choose (about one per core), for a few "
         "large streams on many cores.")
-    two_person_review: bool = Field(True, description="Alerts of galleries without their "
-                                    "own rule need two different reviewers to confirm.")
-    suppress_seconds: int = Field(300, ge=0, description="No second alert for the same "
-                                  "subject on the same camera within this window.")
+    two_person_review: bool = Field(
+        _ALERTS.two_person,
+        description="Alerts of galleries without their own rule need two different "
+        "reviewers to confirm.")
+    suppress_seconds: int = Field(
+        _ALERTS.suppress_seconds, ge=0,
+        description="No second alert for the same subject on the same camera within this "
+        "window.")
     camera_sync_s: float = Field(
         2.0, ge=0, le=3600, description="How often 'frvs serve' looks for cameras added, "
         "changed or removed (by another process, the API or the console) and starts, "

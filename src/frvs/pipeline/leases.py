@@ -37,6 +37,7 @@ from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.orm import Session
 
 from frvs.core.errors import ConflictError
+from frvs.core.times import Clock
 from frvs.pipeline.camera import CameraRuntime
 from frvs.pipeline.events import LeaseLostError
 from frvs.pipeline.supervisor import Supervisor
@@ -48,7 +49,6 @@ from frvs.video.service import CameraSpec
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 
 class ReplicaRole(StrEnum):

@@ -12,23 +12,25 @@ import cv2
 
 from frvs.alerts.mqtt import MqttPublisher
 from frvs.alerts.notify import AlertBus, WebhookNotifier
-from frvs.alerts.service import AlertService, Clock
+from frvs.alerts.service import AlertService
 from frvs.attendance.service import AttendanceService
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal
 from frvs.core.errors import NotFoundError
+from frvs.core.times import Clock
 from frvs.galleries.ports import FaceAnalyser
 from frvs.galleries.service import GalleryService
+from frvs.imaging.encode import encode_jpeg
 from frvs.pipeline.camera import CAMERA_RUNNER, CameraRuntime
 from frvs.pipeline.config import VideoSettings
 from frvs.pipeline.events import EventRouter
+from frvs.pipeline.gallery_matcher import GalleryMatcher
 from frvs.pipeline.leases import CameraLeases, LeaseBook, LeaseTerms
-from frvs.pipeline.matching import GalleryMatcher
 from frvs.pipeline.supervisor import Supervisor
 from frvs.pipeline.sync import CameraSync
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
 from frvs.video.models import CameraStatus
-from frvs.video.service import CameraService, CameraSpec, SightingService, jpeg
+from frvs.video.service import CameraService, CameraSpec, SightingService
 from frvs.video.source_policy import (
     EDGE_SOURCE,
     SourceOrigin,
@@ -137,9 +139,9 @@ class VideoServices:
             raise NotFoundError(f"camera {name!r} has not analysed a frame yet")
         height, width = frame.image.shape[:2]
         if width <= max_width:
-            return jpeg(frame.image)
+            return encode_jpeg(frame.image)
         size = (max_width, max(1, round(height * max_width / width)))
-        return jpeg(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
+        return encode_jpeg(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
 
     def alert_subject_photo(self, caller: AuditContext, alert_id: int) -> bytes:
         """The enrolled photo of the subject alert ``alert_id`` matched, as JPEG: how a

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from frvs.core.errors import InvalidRecordError
-from frvs.video.models import Candidate
+from frvs.video.models import GalleryCandidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class Attempt:
 
     weight: float
     eye_px: float
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[GalleryCandidate, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ class Fused:
     threshold: float
     top_share: float
 
-    def candidate(self) -> Candidate:
-        return Candidate(self.gallery, self.gallery_kind, self.subject, self.score,
+    def candidate(self) -> GalleryCandidate:
+        return GalleryCandidate(self.gallery, self.gallery_kind, self.subject, self.score,
                          self.threshold)
 
 
@@ -129,7 +129,8 @@ class TrackIdentity:
             for gallery, ranked in self.fused().items()
             if ranked and gallery not in self._decided)
 
-    def add(self, weight: float, eye_px: float, candidates: Sequence[Candidate]) -> list[Fused]:
+    def add(self, weight: float, eye_px: float,
+            candidates: Sequence[GalleryCandidate]) -> list[Fused]:
         """Record an attempt; return the galleries newly decided by it."""
         self._attempts.append(Attempt(weight, eye_px, tuple(candidates)))
         fresh: list[Fused] = []
@@ -152,7 +153,7 @@ class TrackIdentity:
         tops: dict[tuple[str, str], int] = {}
         meta: dict[str, tuple[str, float]] = {}
         for attempt in self._attempts:
-            best_in: dict[str, Candidate] = {}
+            best_in: dict[str, GalleryCandidate] = {}
             for c in attempt.candidates:
                 key = (c.gallery, c.subject)
                 sums[key] = sums.get(key, 0.0) + attempt.weight * c.score

@@ -1,4 +1,4 @@
-"""Records of the video pipeline: Frame -> Shot -> Candidate ->
+"""Records of the video pipeline: Frame -> Shot -> GalleryCandidate ->
 TrackDecision / Sighting, the camera's health (CameraStatus), and what the store holds
 of cameras (CameraSpec) and sightings (StoredSighting).
 
@@ -76,7 +76,7 @@ class Shot:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class GalleryCandidate:
     """A gallery subject's score against one probe template."""
 
     gallery: str
@@ -137,7 +137,7 @@ class Sighting:
     last_time: float
     frames: int
     best_shot: Shot
-    best: Candidate | None
+    best: GalleryCandidate | None
     matched: TrackDecision | None
     attempts: int
 

@@ -1,7 +1,7 @@
 """What the video pipeline needs from outside: a matcher over galleries.
 
-The store-backed matcher (``frvs.pipeline.matching.GalleryMatcher``) and the in-memory
-``frvs.video.matching.TemplateMatcher`` both satisfy it, so the pipeline runs in tests
+The store-backed matcher (``frvs.pipeline.gallery_matcher.GalleryMatcher``) and the in-memory
+``frvs.video.memory_matcher.TemplateMatcher`` both satisfy it, so the pipeline runs in tests
 on real templates without a database.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from frvs.core.templates import Template
-from frvs.video.models import Candidate
+from frvs.video.models import GalleryCandidate
 
 
 class Matcher(Protocol):
@@ -23,7 +23,7 @@ class Matcher(Protocol):
         ...
 
     def match(self, templates: Sequence[Template], galleries: Sequence[str],
-              top: int = 5) -> list[list[Candidate]]:
+              top: int = 5) -> list[list[GalleryCandidate]]:
         """For each template, the best ``top`` subjects of each gallery (best template
         score per subject), with each gallery's decision threshold."""
         ...

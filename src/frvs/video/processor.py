@@ -24,6 +24,7 @@ from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
 from frvs.models.quality import assess_quality
+from frvs.models.scaling import detect_at_scale
 from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
@@ -98,10 +99,8 @@ def detect_scaled(pack: ModelPack, image: BGRImage, scale: DetectionScale) -> li
     h, w = image.shape[:2]
     f = scale.factor(h, w)
     if abs(f - 1.0) < 1e-3:
-        return pack.detector.detect(image)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    resized = cv2.resize(image, size, interpolation=_interpolation(f))
-    return [d.scaled(1.0 / f) for d in pack.detector.detect(np.asarray(resized, dtype=np.uint8))]
+        f = 1.0
+    return detect_at_scale(pack.detector, image, f, _interpolation(f))
 
 
 def _interpolation(factor: float) -> int:

@@ -12,15 +12,14 @@ change; so is every listing of sightings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import cv2
-import numpy as np
-
 from frvs.core.caller import AuditContext, AuditDraft, record_refusal, subject_ref
 from frvs.core.errors import ConflictError, InvalidInputError, NotFoundError
+from frvs.core.times import Clock
+from frvs.imaging.encode import encode_jpeg
 from frvs.storage.store import Store, UnitOfWork
 from frvs.video.models import (
     CameraSpec,
@@ -41,9 +40,8 @@ from frvs.video.source_policy import SourceOrigin, SourcePolicy, describe
 # The records stored here are defined in ``frvs.video.models``; importers of this module
 # may keep naming them from here.
 __all__ = ["CAMERA_UPDATABLE", "CameraService", "CameraSpec", "ExpiredSightings",
-           "SightingService", "StoredSighting", "is_camera_name", "jpeg"]
+           "SightingService", "StoredSighting", "is_camera_name"]
 
-Clock = Callable[[], datetime]
 
 
 CAMERA_UPDATABLE = frozenset({"source_url", "galleries", "role", "location", "sample_fps",
@@ -177,13 +175,6 @@ class CameraService:
 
 
 
-def jpeg(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise InvalidInputError("cannot encode the crop as JPEG")
-    return bytes(data.tobytes())
-
-
 
 
 class SightingService:
@@ -202,7 +193,7 @@ class SightingService:
         if keep_crop:
             crop_path = (f"sightings/{sighting.camera}/"
                          f"{sighting.first_seen:%Y%m%dT%H%M%S}-{sighting.track_id}.jpg")
-            self._store.media.write(crop_path, jpeg(sighting.best_shot.patch))
+            self._store.media.write(crop_path, encode_jpeg(sighting.best_shot.patch))
         try:
             with self._store.unit(write=True) as uow:
                 stored = self.record_in(uow, caller, sighting, retention_days, crop_path)

@@ -40,7 +40,7 @@ from frvs.cli.checks import read_capture
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
 from frvs.core.errors import ImageTooLargeError, InvalidInputError
-from frvs.galleries.ports import utc_now
+from frvs.core.times import utc_now
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 

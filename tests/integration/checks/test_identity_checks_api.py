@@ -25,7 +25,7 @@ from frvs.checks.service import IdentityChecks
 from frvs.checks.tables import IdentityChallengeRow, IdentityCheckRow
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
-from frvs.galleries.ports import utc_now
+from frvs.core.times import utc_now
 from frvs.imaging.decode import decode_image
 from frvs.oversight.tables import AuditEntryRow
 

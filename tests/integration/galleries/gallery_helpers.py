@@ -16,10 +16,11 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from frvs.config.settings import AuditSettings, QualitySettings
+from frvs.core.times import Clock
 from frvs.faces.models import EmbeddedFace
 from frvs.galleries.enrolment import EnrolContext
 from frvs.galleries.models import GallerySpec
-from frvs.galleries.ports import Clock, FaceAnalyser, PackCatalog
+from frvs.galleries.ports import FaceAnalyser, PackCatalog
 from frvs.galleries.service import GalleryService
 from frvs.imaging.decode import BGRImage, ImageLimits
 from frvs.models.registry import PackRegistry, default_pack_configs

@@ -21,7 +21,7 @@ from frvs.alerts.webhooks import WebhookWorker, WorkerOptions
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.errors import InvalidInputError
-from frvs.galleries.ports import utc_now
+from frvs.core.times import utc_now
 from frvs.oversight.audit import AuditQuery
 from frvs.video.source_policy import SourceRefusedError
 

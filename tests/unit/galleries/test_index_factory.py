@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,24 @@ def test_index_names_are_safe_identifiers() -> None:
     assert name == "g7_yunet_sface_2023mar_2021dec_int8bq_128_cosine"
 
 
-def test_a_missing_backend_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(factory._IMPLEMENTATIONS, "faiss",
-                        ("frvs.storage.index.no_such_module", "FaissIndex", "faiss"))
-    with pytest.raises(PackUnavailableError, match=r"pip install 'frvs\[faiss\]'"):
-        build_index(Settings(index={"type": "faiss"}).index, 4, Path("."), "x")
+@pytest.mark.parametrize(("kind", "module", "extra"), [
+    ("faiss", "faiss", "faiss"), ("faiss_pq", "faiss", "faiss"), ("milvus", "pymilvus", "milvus")])
+def test_a_missing_backend_says_how_to_install_it(
+        kind: str, module: str, extra: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(index={"type": kind}).index  # the settings load without the library
+    monkeypatch.setitem(sys.modules, module, None)  # ``import <module>`` now fails
+    with pytest.raises(ConfigurationError, match=rf"pip install 'frvs\[{extra}\]'"):
+        build_index(settings, 4, Path("."), "x")
+
+
+def test_backend_options_are_typed_and_checked_when_the_configuration_loads() -> None:
+    pq = Settings(index={"type": "faiss_pq", "options": {"candidates": 500}}).index
+    assert isinstance(pq, factory.FaissPQIndexSettings)
+    assert pq.options.candidates == 500
+    with pytest.raises(ValueError, match="candidatez"):
+        Settings(index={"type": "faiss_pq", "options": {"candidatez": 500}})
+    with pytest.raises(ValueError, match="collection"):  # chosen per (gallery, space)
+        Settings(index={"type": "milvus", "options": {"collection": "x"}})
 
 
 @pytest.mark.parametrize("kind", ["faiss", "faiss_pq", "milvus"])

@@ -10,7 +10,7 @@ import pytest
 
 from frvs.core.errors import InvalidRecordError
 from frvs.video.identity import IdentityPolicy, TrackIdentity
-from frvs.video.models import Candidate
+from frvs.video.models import GalleryCandidate
 
 THRESHOLD = 0.363  # SFace's published operating point
 POLICY = IdentityPolicy()  # 2 attempts (4 under 16 px eyes), lead 0.03, top share 0.6
@@ -18,11 +18,11 @@ BIG = 30.0  # eye distance of a well-seen face, px
 SMALL = 10.0  # under small_face_eye_px
 
 
-def scores(**by_subject: float) -> list[Candidate]:
-    return [Candidate("watch", "watch_list", s, v, THRESHOLD) for s, v in by_subject.items()]
+def scores(**by_subject: float) -> list[GalleryCandidate]:
+    return [GalleryCandidate("watch", "watch_list", s, v, THRESHOLD) for s, v in by_subject.items()]
 
 
-Attempt = tuple[float, list[Candidate]]  # eye distance, candidates
+Attempt = tuple[float, list[GalleryCandidate]]  # eye distance, candidates
 
 
 def decided_after(attempts: list[Attempt], policy: IdentityPolicy = POLICY) -> list[str | None]:

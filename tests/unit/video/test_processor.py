@@ -22,7 +22,7 @@ from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
 from frvs.models.registry import PackRegistry
-from frvs.video.matching import TemplateMatcher
+from frvs.video.memory_matcher import TemplateMatcher
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
 from frvs.video.processor import DetectionScale, ProcessorOptions, TrackProcessor
 from frvs.video.tracking import TrackerOptions

@@ -17,7 +17,7 @@ from frvs.core.templates import Template
 from frvs.evaluation import metrics
 from frvs.evaluation.datasets import IdentificationSet, PairSet
 from frvs.evaluation.groups import group_differentials
-from frvs.evaluation.identification import Gallery, search_image
+from frvs.evaluation.identification import StackedGallery, search_image
 from frvs.evaluation.models import (
     Failure,
     IdentificationResult,
@@ -120,7 +120,7 @@ class EvaluationService:
         for image, acq in zip(data.gallery, enrol, strict=True):
             enrolled.setdefault(image.identities[0], []).extend(acq.templates[:1])
         fte = frozenset(n for n, ts in enrolled.items() if not ts)
-        gallery = Gallery.build(enrolled)
+        gallery = StackedGallery.build(enrolled)
         probes = self._acquire([p.path for p in data.probes], name, True)
         searches: list[Search] = []
         for image, acq in zip(data.probes, probes, strict=True):

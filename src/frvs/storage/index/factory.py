@@ -1,32 +1,43 @@
 """Choosing the vector index from the configuration.
 
-The ``index`` settings section is a union discriminated by ``type``: ``exact`` (NumPy,
-in memory, the default), ``faiss_pq`` (a FAISS fast-scan of compressed codes with exact
-re-ranking: the one for millions of templates), ``faiss`` (HNSW) or ``milvus``
-(pymilvus; Milvus Lite in a file, or a Milvus server). Implementations are imported by module
-path only when chosen, so a missing optional backend fails here, with the fix in the
-message, and never at import time.
+Each backend is a plugin (``frvs.core.plugins``): its settings class below has a literal
+``type``, typed ``options`` (the backend's own options model) and ``build``, which makes
+an empty index for one (gallery, space). ``IndexSettings`` is their union, discriminated
+by ``type``: ``exact`` (NumPy, in memory, the default), ``faiss_pq`` (a FAISS fast-scan
+of compressed codes with exact re-ranking: the one for millions of templates), ``faiss``
+(HNSW) or ``milvus`` (pymilvus; Milvus Lite in a file, or a Milvus server). Options are
+checked when the configuration is loaded; the optional library (FAISS, pymilvus) is
+imported only when an index is built, and a missing one says how to install it.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from frvs.core.errors import PackUnavailableError
+from frvs.core.plugins import PluginSettings
 from frvs.storage.index.base import VectorIndex
 from frvs.storage.index.exact import ExactIndex
+from frvs.storage.index.faiss_index import FaissIndex, FaissOptions
+from frvs.storage.index.faiss_pq import FaissPQIndex, FaissPQOptions
+from frvs.storage.index.milvus_index import MilvusIndex, MilvusTuning
 
 
-class _IndexSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True, slots=True)
+class IndexSlot:
+    """The one index a backend builds: its vectors' dimension, the data directory, and
+    the (gallery, space)'s name (``index_name``)."""
+
+    dimension: int
+    data_dir: Path
+    name: str
 
 
-class ExactIndexSettings(_IndexSection):
+class ExactIndexSettings(PluginSettings):
     """Brute force over every template: exact, no build time, O(n) a query.
 
     Right up to a few million templates (9 ms a query at 1M on two cores); beyond that
@@ -35,8 +46,16 @@ class ExactIndexSettings(_IndexSection):
 
     type: Literal["exact"] = "exact"
 
+    def build(self, slot: IndexSlot) -> VectorIndex:
+        """A new, empty exact index."""
+        return ExactIndex(slot.dimension)
 
-class FaissPQIndexSettings(_IndexSection):
+    def shared_by_replicas(self) -> bool:
+        """Each process keeps its own copy."""
+        return False
+
+
+class FaissPQIndexSettings(PluginSettings):
     """FAISS fast-scan over compressed codes, best candidates re-scored exactly.
 
     3.5 ms a query at 10M templates on two cores, finding the mate as often as exact
@@ -44,16 +63,23 @@ class FaissPQIndexSettings(_IndexSection):
     """
 
     type: Literal["faiss_pq"] = "faiss_pq"
-    options: dict[str, Any] = Field(
-        default_factory=dict,
+    options: FaissPQOptions = Field(
+        default_factory=FaissPQOptions,
         title="Scan options",
-        description="Passed to FaissPQIndex (candidates, shards, train_size, "
-        "subquantizer_dims, rebuild_ratio); see "
-        "frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
+        description="candidates, shards, train_size, subquantizer_dims, rebuild_ratio, ...; "
+        "see frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
     )
 
+    def build(self, slot: IndexSlot) -> VectorIndex:
+        """A new, empty fast-scan index (FAISS imported now)."""
+        return FaissPQIndex(slot.dimension, **self.options.model_dump())
 
-class FaissIndexSettings(_IndexSection):
+    def shared_by_replicas(self) -> bool:
+        """Each process keeps its own copy."""
+        return False
+
+
+class FaissIndexSettings(PluginSettings):
     """FAISS HNSW in this process: approximate, and weak on face galleries.
 
     Face templates of different people spread like random directions, which graphs
@@ -62,15 +88,23 @@ class FaissIndexSettings(_IndexSection):
     """
 
     type: Literal["faiss"] = "faiss"
-    options: dict[str, Any] = Field(
-        default_factory=dict,
+    options: FaissOptions = Field(
+        default_factory=FaissOptions,
         title="HNSW options",
-        description="Passed to FaissIndex (m, ef_construction, ef_search, rebuild_ratio); "
-        "see frvs.storage.index.faiss_index.FaissOptions for each trade-off.",
+        description="m, ef_construction, ef_search, rebuild_ratio; see "
+        "frvs.storage.index.faiss_index.FaissOptions for each trade-off.",
     )
 
+    def build(self, slot: IndexSlot) -> VectorIndex:
+        """A new, empty HNSW index (FAISS imported now)."""
+        return FaissIndex(slot.dimension, **self.options.model_dump())
 
-class MilvusIndexSettings(_IndexSection):
+    def shared_by_replicas(self) -> bool:
+        """Each process keeps its own copy."""
+        return False
+
+
+class MilvusIndexSettings(PluginSettings):
     """Milvus: Milvus Lite in a local file by default, or a Milvus server by URI."""
 
     type: Literal["milvus"] = "milvus"
@@ -80,8 +114,10 @@ class MilvusIndexSettings(_IndexSection):
         description="A '.db' file for embedded Milvus Lite (default <data_dir>/index/milvus.db) "
         "or 'http://host:19530' for a Milvus cluster that outgrows one machine.",
     )
-    options: dict[str, Any] = Field(default_factory=dict,
-                                    description="Passed to MilvusIndex as keyword options.")
+    options: MilvusTuning = Field(
+        default_factory=MilvusTuning,
+        description="token, index_type, index_params, search_params; see "
+        "frvs.storage.index.milvus_index.MilvusTuning.")
     shared: bool = Field(
         False, title="Collections shared by the replicas",
         description="With a Milvus server (path 'http://...'), every replica searches the "
@@ -90,29 +126,29 @@ class MilvusIndexSettings(_IndexSection):
         "applies the gallery's change log to it, one at a time. Off: each process drops "
         "and rebuilds its collection at start (right for Milvus Lite, one process).")
 
+    def build(self, slot: IndexSlot) -> VectorIndex:
+        """The collection ``name``: as it is when shared, else emptied (pymilvus imported
+        now)."""
+        location = self.path or str(slot.data_dir / "index" / "milvus.db")
+        where = {"uri": location} if "://" in location else {"path": Path(location)}
+        milvus = MilvusIndex(slot.dimension, collection=slot.name, **where,
+                             **self.options.model_dump())
+        if not self.shared:
+            # The store is the truth and every index is rebuilt from it: a collection left
+            # from an earlier run may hold templates deleted since, and the port cannot
+            # list them.
+            milvus.reset()
+        return milvus
+
+    def shared_by_replicas(self) -> bool:
+        """Whether the replicas share one collection per (gallery, space)."""
+        return self.shared
+
 
 AnyIndexSettings = (
     ExactIndexSettings | FaissPQIndexSettings | FaissIndexSettings | MilvusIndexSettings
 )
 IndexSettings = Annotated[AnyIndexSettings, Field(discriminator="type")]
-
-_IMPLEMENTATIONS = {
-    "faiss": ("frvs.storage.index.faiss_index", "FaissIndex", "faiss"),
-    "faiss_pq": ("frvs.storage.index.faiss_pq", "FaissPQIndex", "faiss"),
-    "milvus": ("frvs.storage.index.milvus_index", "MilvusIndex", "milvus"),
-}
-
-
-def _implementation(kind: str) -> Any:
-    module_name, class_name, extra = _IMPLEMENTATIONS[kind]
-    try:
-        module = importlib.import_module(module_name)
-        return getattr(module, class_name)
-    except (ImportError, AttributeError) as exc:
-        raise PackUnavailableError(
-            f"the {kind!r} vector index is not available ({exc}); install it with "
-            f"pip install 'frvs[{extra}]' or set index.type: exact"
-        ) from exc
 
 
 def index_name(gallery_id: int, space_key: str) -> str:
@@ -127,26 +163,9 @@ def build_index(
     name: str,
 ) -> VectorIndex:
     """A new, empty index of ``dimension`` for the (gallery, space) called ``name``."""
-    if isinstance(settings, ExactIndexSettings):
-        return ExactIndex(dimension)
-    if isinstance(settings, FaissIndexSettings | FaissPQIndexSettings):
-        cls = _implementation(settings.type)
-        index: VectorIndex = cls(dimension, **settings.options)
-        return index
-    cls = _implementation("milvus")
-    location = settings.path or str(data_dir / "index" / "milvus.db")
-    where = {"uri": location} if "://" in location else {"path": Path(location)}
-    milvus = cls(dimension, collection=name, **where, **settings.options)
-    if settings.shared:  # kept in step with the store by the catalog, never rebuilt here
-        shared: VectorIndex = milvus
-        return shared
-    # The store is the truth and every index is rebuilt from it: a collection left from
-    # an earlier run may hold templates deleted since, and the port cannot list them.
-    milvus._client.drop_collection(name)
-    fresh: VectorIndex = cls(dimension, collection=name, **where, **settings.options)
-    return fresh
+    return settings.build(IndexSlot(dimension, data_dir, name))
 
 
 def is_shared(settings: AnyIndexSettings) -> bool:
     """Whether the replicas share one index per (gallery, space) (a Milvus server)."""
-    return isinstance(settings, MilvusIndexSettings) and settings.shared
+    return settings.shared_by_replicas()

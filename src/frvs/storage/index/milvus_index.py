@@ -45,32 +45,13 @@ def import_pymilvus() -> ModuleType:
     return module
 
 
-class MilvusOptions(BaseModel):
-    """Where the collection lives and how Milvus indexes it."""
+class MilvusTuning(BaseModel):
+    """How Milvus indexes and searches a collection (the ``index.options`` of the
+    configuration); where the collection lives is ``MilvusOptions``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path | None = Field(
-        None,
-        title="Milvus Lite file",
-        description="A local .db file run by embedded Milvus Lite. Simple, one process; "
-        "exclusive with uri.",
-    )
-    uri: str | None = Field(
-        None,
-        title="Milvus server URI",
-        description="e.g. http://milvus:19530; scales past one machine but is another "
-        "service to run. Exclusive with path.",
-    )
     token: str = Field("", title="Server token", description="user:password or API key.")
-    collection: str = Field(
-        "frvs_templates",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        title="Collection name",
-        description="One collection per model space: vectors of different packs never mix.",
-    )
     index_type: str = Field(
         "FLAT",
         title="Milvus index type",
@@ -87,6 +68,31 @@ class MilvusOptions(BaseModel):
         title="Search parameters",
         description="Passed to Milvus as is, e.g. {'ef': 64} for HNSW (higher: better "
         "recall, slower).",
+    )
+
+
+class MilvusOptions(MilvusTuning):
+    """Where the collection lives and how Milvus indexes it."""
+
+    path: Path | None = Field(
+        None,
+        title="Milvus Lite file",
+        description="A local .db file run by embedded Milvus Lite. Simple, one process; "
+        "exclusive with uri.",
+    )
+    uri: str | None = Field(
+        None,
+        title="Milvus server URI",
+        description="e.g. http://milvus:19530; scales past one machine but is another "
+        "service to run. Exclusive with path.",
+    )
+    collection: str = Field(
+        "frvs_templates",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        title="Collection name",
+        description="One collection per model space: vectors of different packs never mix.",
     )
 
     @model_validator(mode="after")

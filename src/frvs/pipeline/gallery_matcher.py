@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError, NotFoundError
+from frvs.core.ranking import top_subjects
 from frvs.core.templates import Template, ensure_same_space
 from frvs.galleries.ports import FaceAnalyser
 from frvs.galleries.search import Searcher, decision_threshold
 from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.store import Store
-from frvs.video.models import Candidate
+from frvs.video.models import GalleryCandidate
 
 
 class GalleryMatcher:
@@ -37,8 +38,8 @@ class GalleryMatcher:
         return found[0].pack
 
     def match(self, templates: Sequence[Template], galleries: Sequence[str],
-              top: int = 5) -> list[list[Candidate]]:
-        out: list[list[Candidate]] = [[] for _ in templates]
+              top: int = 5) -> list[list[GalleryCandidate]]:
+        out: list[list[GalleryCandidate]] = [[] for _ in templates]
         if not templates:
             return out
         with self._store.unit() as uow:
@@ -52,7 +53,6 @@ class GalleryMatcher:
             queries = np.stack([t.vector for t in templates]).astype(np.float32)
             for row, best in enumerate(self._searcher.rank(index, queries, top,
                                                                   gallery.name)):
-                ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
-                out[row].extend(Candidate(gallery.name, gallery.kind.value, s, sc, threshold)
-                                for s, sc in ranked)
+                out[row].extend(GalleryCandidate(gallery.name, gallery.kind.value, s, sc,
+                                                 threshold) for s, sc in top_subjects(best, top))
         return out

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from frvs.core.errors import ModelSpaceMismatchError, NotFoundError
+from frvs.core.ranking import best_per_subject, top_subjects
 from frvs.core.templates import ModelSpace, Template, ensure_same_space
 from frvs.storage.index.exact import ExactIndex
-from frvs.video.models import Candidate
+from frvs.video.models import GalleryCandidate
 
 
 @dataclass
@@ -26,6 +27,10 @@ class _Gallery:
     space: ModelSpace
     index: ExactIndex
     owners: list[str] = field(default_factory=list)
+
+    def owner(self, ident: int) -> str | None:
+        """The subject of template ``ident``; None for the index's padding (-1)."""
+        return self.owners[ident] if ident >= 0 else None
 
 
 class TemplateMatcher:
@@ -57,8 +62,8 @@ class TemplateMatcher:
         return chosen[0].pack
 
     def match(self, templates: Sequence[Template], galleries: Sequence[str],
-              top: int = 5) -> list[list[Candidate]]:
-        out: list[list[Candidate]] = [[] for _ in templates]
+              top: int = 5) -> list[list[GalleryCandidate]]:
+        out: list[list[GalleryCandidate]] = [[] for _ in templates]
         if not templates:
             return out
         for name in galleries:
@@ -69,14 +74,11 @@ class TemplateMatcher:
                 continue
             queries = np.stack([t.vector for t in templates])
             result = g.index.search(queries, g.index.count())
+            owner = g.owner
             for row, (scores, ids) in enumerate(zip(result.scores, result.ids, strict=True)):
-                best: dict[str, float] = {}
-                for score, ident in zip(scores, ids, strict=True):
-                    if ident >= 0:
-                        owner = g.owners[int(ident)]
-                        best[owner] = max(best.get(owner, -1.0), float(score))
-                ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
-                out[row].extend(Candidate(g.name, g.kind, s, sc, g.threshold) for s, sc in ranked)
+                best = best_per_subject(zip(scores, ids, strict=True), owner)
+                out[row].extend(GalleryCandidate(g.name, g.kind, s, sc, g.threshold)
+                                for s, sc in top_subjects(best, top))
         return out
 
     def _get(self, name: str) -> _Gallery:
