@@ -1,4 +1,10 @@
-"""Shared fixtures: the real test data beside the checkout and one application per session."""
+"""Shared fixtures: the real test data beside the checkout and one application per session.
+
+Layout (tests/README.md): ``unit/<package>/test_<module>.py`` mirrors ``src/frvs``;
+``contract/`` runs one port's assertions on every implementation; ``integration/`` is
+grouped by the package a test exercises, except ``service``, ``hardening`` and
+``replicas``, which test features that cross packages; helpers live in ``support/``.
+"""
 
 from __future__ import annotations
 
