@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres import fresh_database
 
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -53,6 +54,17 @@ def data_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("FRVS_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file in tmp_path, or a new PostgreSQL database
+    (dropped afterwards; a visible skip without a server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'frvs.db'}"
+        return
+    with fresh_database("frvs_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Builders of the records many tests need: a detected face, a best shot, a track's
 decision, and an alert written straight into a store.
 
+A folder camera's frames are ``photo_folder``: links to real photos, never copies.
+
 Defaults are plain valid values (a 50 px face, quality 0.9, score 0.6 against the default
 pack's threshold 0.363), so a test names only what it asserts on. ``insert_alert`` writes
 the row itself: it is for tests of what reads, reviews or deletes alerts, not of how an
@@ -10,6 +12,7 @@ alert is raised (those go through ``app.video.events`` or a real camera).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -59,3 +62,11 @@ def insert_alert(app: Application, *, gallery: str = "watch", subject: str = "an
         uow.session.add(row)
         uow.session.flush()
         return int(row.id)
+
+
+def photo_folder(folder: Path, photos: list[Path]) -> Path:
+    """``folder``, made, holding a link to each of ``photos`` (a folder camera's frames)."""
+    folder.mkdir()
+    for photo in photos:
+        (folder / photo.name).symlink_to(photo)
+    return folder

@@ -3,12 +3,10 @@ PostgreSQL, and one session-scoped enrolled gallery for read-only identification
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gallery_helpers import CachingAnalyser, enrol_train, make_service
-from postgres import fresh_database
 
 from frvs.app import Application
 from frvs.galleries.service import GalleryService
@@ -17,16 +15,6 @@ from frvs.galleries.service import GalleryService
 @pytest.fixture(scope="session")
 def analyser(session_app: Application) -> CachingAnalyser:
     return CachingAnalyser(session_app.engine)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store: a SQLite file in tmp_path, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'frvs.db'}"
-        return
-    with fresh_database("frvs_test") as url:
-        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import factories
 from service_helpers import frvs, served
 
 
@@ -22,10 +23,8 @@ def _until(check: Any, timeout: float = 30.0) -> Any:
 
 def test_cameras_follow_their_registrations_while_serving(tmp_path: Path,
                                                            data_dir: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for photo in sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3]:
-        (frames / photo.name).symlink_to(photo)
+    frames = factories.photo_folder(
+        tmp_path / "frames", sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3])
     env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
     frvs(["gallery", "create", "staff"], env)
 

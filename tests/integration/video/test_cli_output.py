@@ -95,10 +95,8 @@ def test_piped_tables_are_not_cut(app: Application, tmp_path: Path) -> None:
 def test_watch_prints_its_summary_as_a_table(app: Application, tmp_path: Path,
                                              data_dir: Path) -> None:
     app.galleries.create(LOCAL, GallerySpec("people", GalleryKind.GENERAL))
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for photo in sorted((data_dir / "identities" / "train" / "obama").glob("*"))[:2]:
-        (frames / photo.name).symlink_to(photo)
+    frames = factories.photo_folder(
+        tmp_path / "frames", sorted((data_dir / "identities" / "train" / "obama").glob("*"))[:2])
     code, out = _cli(tmp_path / "data", "watch", str(frames), "--gallery", "people",
                      "--fps", "0")
     assert code == 0, out

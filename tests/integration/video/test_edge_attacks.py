@@ -21,6 +21,7 @@ from callers import LOCAL
 from fastapi.testclient import TestClient
 from postgres import fresh_database
 from sqlalchemy import func, select
+from video_app import watch_hamilton
 
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
@@ -29,7 +30,6 @@ from frvs.core.caller import Role
 from frvs.core.errors import InvalidInputError
 from frvs.edge.outbox import Outbox, Report
 from frvs.edge.sender import Link, NodeInfo, Sender
-from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
 from frvs.oversight.tables import AuditEntryRow
@@ -47,12 +47,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path
     app = build_application(load_settings(data_dir=data, devices={
         "submit_burst": BURST, "submit_rate_per_minute": 1}))
     app.store.open()
-    app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST,
-                                            purpose="test", legal_basis="test"))
-    app.galleries.enrol(LOCAL, "hamilton", [EnrolItem(
-        "lin-manuel-miranda", data_dir / "video" / "lin-manuel-miranda.png")])
-    app.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("hamilton",)))
-    app.video.cameras.add(LOCAL, CameraSpec("lobby", "edge", ("hamilton",)))
+    watch_hamilton(app, data_dir, ["lin-manuel-miranda"], edge_cameras=["stage", "lobby"])
     face = app.engine.analyse(decode_image(
         (data_dir / "video" / "lin-manuel-miranda.png").read_bytes()))[0]
     ref = {"space": face.template.space.key,

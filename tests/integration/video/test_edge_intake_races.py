@@ -15,18 +15,16 @@ import pytest
 from callers import LOCAL
 from postgres import fresh_database
 from sqlalchemy import func, select
+from video_app import watch_hamilton
 
 from frvs.alerts.tables import AlertRow
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.caller import AuditContext, Role
-from frvs.galleries.enrolment import EnrolItem
-from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
 from frvs.oversight.edge import EdgeResult, EdgeSighting
 from frvs.oversight.tables import AuditEntryRow
 from frvs.video.edge_report import NodeTemplate, quality_numbers
-from frvs.video.service import CameraSpec
 from frvs.video.tables import SightingRow
 
 RACERS = {"sqlite": 6, "postgres": 12}
@@ -40,11 +38,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, data_dir: Path
     application = build_application(load_settings(data_dir=tmp_path / "data",
                                                   database_url=url))
     application.store.open()
-    application.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST,
-                                                    purpose="test", legal_basis="test"))
-    application.galleries.enrol(LOCAL, "hamilton", [EnrolItem(
-        "lin-manuel-miranda", data_dir / "video" / "lin-manuel-miranda.png")])
-    application.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("hamilton",)))
+    watch_hamilton(application, data_dir, ["lin-manuel-miranda"], edge_cameras=["stage"])
     try:
         yield application
     finally:
