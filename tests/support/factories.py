@@ -39,12 +39,13 @@ def shot(at: datetime, track_id: int = 1) -> Shot:
 
 
 def decision(camera: str = "gate", subject: str = "suspect", *, gallery: str = "watch",
-             kind: str = "watch_list", at: datetime | None = None) -> TrackDecision:
-    """Track 1 of ``camera`` identified as ``subject`` of ``gallery`` (score 0.6 over
-    three shots against 0.363) at ``at`` (default: now)."""
+             kind: str = "watch_list", at: datetime | None = None,
+             track_id: int = 1) -> TrackDecision:
+    """Track ``track_id`` of ``camera`` identified as ``subject`` of ``gallery`` (score
+    0.6 over three shots against 0.363) at ``at`` (default: now)."""
     when = at or datetime.now(UTC)
-    return TrackDecision(camera, 1, gallery, kind, subject, 0.6, 0.363, 3, 0.0, when,
-                         shot(when))
+    return TrackDecision(camera, track_id, gallery, kind, subject, 0.6, 0.363, 3, 0.0, when,
+                         shot(when, track_id))
 
 
 def insert_alert(app: Application, *, gallery: str = "watch", subject: str = "anchor",
