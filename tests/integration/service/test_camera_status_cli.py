@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import factories
+import pytest
 from service_helpers import free_port, frvs, served
 
 
+@pytest.mark.slow
 def test_camera_status_from_a_running_service(tmp_path: Path, data_dir: Path) -> None:
     frames = factories.photo_folder(
         tmp_path / "frames", sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import factories
+import pytest
 from service_helpers import frvs, served
 
 
@@ -21,6 +22,7 @@ def _until(check: Any, timeout: float = 30.0) -> Any:
         time.sleep(0.3)
 
 
+@pytest.mark.slow
 def test_cameras_follow_their_registrations_while_serving(tmp_path: Path,
                                                            data_dir: Path) -> None:
     frames = factories.photo_folder(
@@ -68,6 +70,7 @@ def test_cameras_follow_their_registrations_while_serving(tmp_path: Path,
     assert "camera door changed: restarting it" in log
 
 
+@pytest.mark.slow
 def test_camera_add_says_what_was_checked(tmp_path: Path, data_dir: Path) -> None:
     env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
     frvs(["gallery", "create", "g"], env)

@@ -48,6 +48,7 @@ def _client_work(service: Served, token: str, index: int, photos: list[Path]) ->
     return statuses
 
 
+@pytest.mark.slow
 def test_sixteen_clients_at_once(tmp_path: Path, data_dir: Path,
                                  database_url: str | None) -> None:
     env = {"FRVS_DATA_DIR": str(tmp_path / "data"),

@@ -39,8 +39,9 @@ from frvs.core.caller import Role
 FRVS = str(Path(sys.executable).parent / "frvs")
 OPENSSL = shutil.which("openssl")
 
-pytestmark = pytest.mark.skipif(OPENSSL is None, reason="needs openssl to make the "
-                                "centre's TLS certificate")
+pytestmark = [pytest.mark.skipif(OPENSSL is None, reason="needs openssl to make the "
+                                 "centre's TLS certificate"),
+              pytest.mark.slow]  # a real centre over TLS and real nodes: minutes
 
 
 @dataclass
