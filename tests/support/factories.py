@@ -1,12 +1,8 @@
 """Builders of the records many tests need: a detected face, a best shot, a track's
-decision, and an alert written straight into a store.
-
-A folder camera's frames are ``photo_folder``: links to real photos, never copies.
+decision; and a folder of real photos for a folder camera.
 
 Defaults are plain valid values (a 50 px face, quality 0.9, score 0.6 against the default
-pack's threshold 0.363), so a test names only what it asserts on. ``insert_alert`` writes
-the row itself: it is for tests of what reads, reviews or deletes alerts, not of how an
-alert is raised (those go through ``app.video.events`` or a real camera).
+pack's threshold 0.363), so a test names only what it asserts on.
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from frvs.alerts.tables import AlertRow
-from frvs.app import Application
 from frvs.core.detections import FaceDetection
 from frvs.core.geometry import Box, Landmarks
 from frvs.models.quality import FaceQuality, PoseEstimate
@@ -46,23 +40,6 @@ def decision(camera: str = "gate", subject: str = "suspect", *, gallery: str = "
     when = at or datetime.now(UTC)
     return TrackDecision(camera, track_id, gallery, kind, subject, 0.6, 0.363, 3, 0.0, when,
                          shot(when, track_id))
-
-
-def insert_alert(app: Application, *, gallery: str = "watch", subject: str = "anchor",
-                 camera: str = "gate", score: float = 0.9, status: str = "new",
-                 two_person: bool = False, at: datetime | None = None,
-                 crop_path: str | None = None) -> int:
-    """The id of a new alert row written straight into ``app``'s store (no audit entry,
-    no evidence unless ``crop_path`` names a file the test wrote)."""
-    when = at or datetime.now(UTC)
-    row = AlertRow(camera=camera, track_id=1, gallery=gallery, subject=subject, score=score,
-                   threshold=0.4, attempts=1, at=when, frame_time=0.0, quality=0.9,
-                   crop_path=crop_path, status=status, two_person=two_person,
-                   created_at=when, decided_at=None if status == "new" else when)
-    with app.store.unit(write=True) as uow:
-        uow.session.add(row)
-        uow.session.flush()
-        return int(row.id)
 
 
 def photo_folder(folder: Path, photos: list[Path]) -> Path:

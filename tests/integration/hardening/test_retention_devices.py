@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import factories
 import httpx
 import pytest
 from callers import LOCAL, key_caller
@@ -28,6 +27,7 @@ from frvs_process import serve_process
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
+from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.cli.main import app as cli
@@ -164,9 +164,14 @@ def _alert(app: Application, gallery: str, status: str, age: timedelta) -> tuple
     at = datetime.now(UTC) - age
     crop = f"alerts/gate/{at:%Y%m%dT%H%M%S%f}-{status}.jpg"
     app.store.media.write(crop, b"\xff\xd8\xff evidence")
-    alert = factories.insert_alert(app, gallery=gallery, subject="obama", status=status,
-                                   two_person=True, at=at, crop_path=crop)
-    return alert, app.store.media.root / crop
+    row = AlertRow(camera="gate", track_id=1, gallery=gallery, subject="obama", score=0.9,
+                   threshold=0.4, attempts=1, at=at, frame_time=0.0, quality=0.9,
+                   crop_path=crop, status=status, two_person=True, created_at=at,
+                   decided_at=None if status == "new" else at)
+    with app.store.unit(write=True) as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        return int(row.id), app.store.media.root / crop
 
 
 def _aged(path: Path, seconds: float) -> Path:

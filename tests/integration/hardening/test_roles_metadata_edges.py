@@ -17,14 +17,15 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 from frvs_process import FRVS
 
+from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -53,8 +54,15 @@ class Served:
             AuditQuery(limit=50, action=action))]
 
     def alert(self, gallery: str, subject: str) -> int:
-        return factories.insert_alert(self.app, gallery=gallery, subject=subject,
-                                      two_person=True)
+        now = datetime.now(UTC)
+        row = AlertRow(camera="gate", track_id=1, gallery=gallery, subject=subject, score=0.9,
+                       threshold=0.4, attempts=1, at=now, frame_time=0.0, quality=0.9,
+                       crop_path=None, status="new", two_person=True, created_at=now,
+                       decided_at=None)
+        with self.app.store.unit(write=True) as uow:
+            uow.session.add(row)
+            uow.session.flush()
+            return int(row.id)
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 
+from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -88,7 +88,15 @@ class World:
         return self.check_id
 
     def fresh_alert(self) -> str:
-        return str(factories.insert_alert(self.app, camera="cam", gallery="staff"))
+        now = datetime.now(UTC)
+        row = AlertRow(camera="cam", track_id=1, gallery="staff", subject="anchor", score=0.9,
+                       threshold=0.4, attempts=1, at=now, frame_time=0.0, quality=0.9,
+                       crop_path=None, status="new", two_person=False, created_at=now,
+                       decided_at=None)
+        with self.app.store.unit(write=True) as uow:
+            uow.session.add(row)
+            uow.session.flush()
+            return str(row.id)
 
 
 @dataclass(frozen=True)

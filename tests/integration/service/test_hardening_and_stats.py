@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 
+from frvs.alerts.tables import AlertRow
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -115,7 +116,15 @@ def test_slow_request_times_out_with_503(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def _alert(app: Application) -> int:
-    return factories.insert_alert(app, score=0.8)
+    now = datetime.now(UTC)
+    row = AlertRow(camera="gate", track_id=1, gallery="watch", subject="anchor", score=0.8,
+                   threshold=0.4, attempts=1, at=now, frame_time=0.0, quality=0.9,
+                   crop_path=None, status="new", two_person=False, created_at=now,
+                   decided_at=None)
+    with app.store.unit(write=True) as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        return row.id
 
 
 @pytest.fixture
