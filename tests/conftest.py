@@ -1,4 +1,10 @@
-"""Shared fixtures: the real test data beside the checkout and one application per session."""
+"""Shared fixtures: the real test data beside the checkout and one application per session.
+
+Layout (tests/README.md): ``unit/<package>/test_<module>.py`` mirrors ``src/frvs``;
+``contract/`` runs one port's assertions on every implementation; ``integration/`` is
+grouped by the package a test exercises, except ``service``, ``hardening`` and
+``replicas``, which test features that cross packages; helpers live in ``support/``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres import fresh_database
 
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
@@ -47,6 +54,17 @@ def data_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("FRVS_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file in tmp_path, or a new PostgreSQL database
+    (dropped afterwards; a visible skip without a server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'frvs.db'}"
+        return
+    with fresh_database("frvs_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

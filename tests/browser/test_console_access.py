@@ -8,7 +8,7 @@ import re
 import pytest
 from console_helpers import TABLET, Console, PersonFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 HOME = {"operator": "cameras", "reviewer": "alerts", "investigator": "search",
         "auditor": "audit"}

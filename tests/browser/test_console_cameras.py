@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from console_helpers import Console, PersonFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 
 def test_a_camera_without_frames_shows_only_its_placeholder(

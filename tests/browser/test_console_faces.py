@@ -11,7 +11,7 @@ import cv2
 import pytest
 from console_helpers import Console, PersonFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 
 def test_enrolment_preview_gives_the_reasons_a_face_is_refused(

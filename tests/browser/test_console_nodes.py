@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from console_helpers import Console, PersonFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 
 def test_cameras_page_shows_edge_nodes(console: Console, person: PersonFactory) -> None:

@@ -26,7 +26,7 @@ from frvs_process import frvs_serve
 from frvs.app import build_application
 from frvs.config.settings import load_settings
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 
 @pytest.fixture(scope="module")

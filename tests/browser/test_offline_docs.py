@@ -12,7 +12,7 @@ import httpx
 import pytest
 from console_helpers import DESKTOP, Console
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # frvs serve and Chromium
 
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 

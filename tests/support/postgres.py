@@ -1,4 +1,4 @@
-"""A fresh PostgreSQL database for one test module, dropped afterwards; the test skips,
+"""A fresh PostgreSQL database for a test or a module, dropped afterwards; the test skips,
 visibly, without a server (127.0.0.1:5432, or ``FRVS_TEST_POSTGRES_URL``)."""
 
 from __future__ import annotations
@@ -34,4 +34,18 @@ def fresh_database(prefix: str) -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def copy_database(template_url: str, target_url: str) -> None:
+    """Replace the database of ``target_url`` by a copy of ``template_url``'s (PostgreSQL's
+    ``CREATE DATABASE ... TEMPLATE``: far quicker than making the same store again)."""
+    target, template = make_url(target_url).database, make_url(template_url).database
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{template}"'))
+    finally:
         admin.dispose()

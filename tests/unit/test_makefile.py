@@ -1,13 +1,15 @@
 """The Makefile's system step, run for real with a fake apt-get (and id, sudo) first on
 PATH: a missing Debian package is installed (apt-get as root, or through sudo), nothing
 is called when all are there, and without root or sudo one message says what to run.
-``make test`` and ``make run`` take that step before anything else."""
+``make test`` and ``make run`` take that step before anything else, and ``make test``
+runs every test while ``make test-fast`` leaves out only the slow ones."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,18 @@ def test_run_and_test_take_the_system_step_first() -> None:
     for package in ("gir1.2-gst-rtsp-server-1.0", "mosquitto", "ffmpeg", "postgresql"):
         assert package in test_plan.split()
     assert "scripts/services.sh" in test_plan
+
+
+def test_test_runs_every_test_and_test_fast_leaves_out_only_slow() -> None:
+    """``make test`` selects by no marker (the slow tests run there), ``make test-fast``
+    leaves out ``slow`` and nothing else, and pytest's own options deselect nothing."""
+    def pytest_lines(goal: str) -> list[str]:
+        plan = subprocess.run(["make", "-n", "-C", str(REPO), goal], capture_output=True,
+                              text=True, timeout=60, check=True).stdout
+        return [line for line in plan.splitlines() if " -m pytest" in line]
+
+    assert pytest_lines("test") == [".venv/bin/python -m pytest"]
+    assert pytest_lines("test-fast") == ['.venv/bin/python -m pytest -m "not slow"']
+    pytest_options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
+    addopts = pytest_options["ini_options"]["addopts"].split()
+    assert not {"-m", "-k", "--deselect", "--ignore"} & set(addopts), addopts

@@ -44,7 +44,7 @@ descriptors of norm ``n`` at distance ``d``, ``cos = 1 - d^2 / (2 n^2)``. The me
 descriptor norm over the 11 faces of ``../shared/data/identities/train`` and
 ``../shared/data/video/*.png`` (never the test pairs) is 1.445 with the 5-point model
 and 1.431 with the 68-point model, which puts ``d = 0.6`` at cosine 0.914 and 0.912.
-``tests/unit/test_dlib_pack.py`` re-measures both.
+``tests/unit/models/test_dlib_pack.py`` re-measures both.
 """
 
 from __future__ import annotations

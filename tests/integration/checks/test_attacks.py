@@ -282,6 +282,7 @@ def test_a_challenge_that_expires_while_its_check_runs_is_not_used(world: World)
         assert row is not None and row.used_at is None
 
 
+@pytest.mark.slow
 def test_a_huge_video_for_the_cli_is_refused_before_memory_runs_out(
         tmp_path: Path, data_dir: Path) -> None:
     # Attack on memory: 'frvs check' given a video of large frames (here the real clip
@@ -320,6 +321,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_checks_leaves_no_check_without_its_audit_entry(
         tmp_path: Path, data_dir: Path) -> None:
     # Attack on the audit trail: kill -9 a process in the middle of running checks

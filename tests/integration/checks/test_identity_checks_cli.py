@@ -41,6 +41,7 @@ def media(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str,
             "root": root}
 
 
+@pytest.mark.slow
 def test_a_video_of_the_same_person_turning_is_verified(media: dict[str, Path],
                                                         tmp_path: Path) -> None:
     code, body, _ = run([str(media["card"]), str(media["video"]), "--challenge", "right,left",
@@ -86,6 +87,7 @@ def test_refusals_have_a_clear_error_and_exit_code(media: dict[str, Path], tmp_p
     assert message in body["message"] and message in " ".join(err.split())
 
 
+@pytest.mark.slow
 def test_a_key_of_another_role_may_not_run_checks(media: dict[str, Path],
                                                   tmp_path: Path) -> None:
     app = build_application(load_settings(data_dir=tmp_path / "data"))

@@ -4,15 +4,12 @@ commits its row and audit entry on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from callers import LOCAL
 from check_media import answer_twice_at_once
-from postgres import fresh_database
 from sqlalchemy import select
 
 from frvs.app import build_application
@@ -22,15 +19,6 @@ from frvs.config.settings import load_settings
 from frvs.imaging.decode import read_image
 from frvs.oversight.tables import AuditEntryRow
 from frvs.storage.schema import Base
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'frvs.db'}"
-        return
-    with fresh_database("frvs_test") as url:
-        yield url
 
 
 def test_migration_matches_the_orm_and_a_check_commits(store_url: str, tmp_path: Path,

@@ -11,10 +11,10 @@ from gallery_helpers import (
     IDENTITIES_WANTED,
     CachingAnalyser,
     add_distractors,
-    create_pg_database,
     enrol_train,
     make_service,
 )
+from postgres import fresh_database
 
 from frvs.config.settings import Settings
 from frvs.galleries.models import GallerySpec
@@ -39,15 +39,13 @@ def test_every_enrolled_person_is_identified_sqlite(people: GalleryService, data
 
 @pytest.mark.postgres
 def test_every_enrolled_person_is_identified_postgres(
-    postgres_admin: str, tmp_path: Path, analyser: CachingAnalyser, data_dir: Path,
-    request: pytest.FixtureRequest,
+    tmp_path: Path, analyser: CachingAnalyser, data_dir: Path,
 ) -> None:
-    url, drop = create_pg_database(postgres_admin)
-    request.addfinalizer(drop)
-    service = make_service(url, tmp_path, analyser)
-    enrol_train(service, data_dir / "identities" / "train")
-    _check_identities(service, data_dir / "identities" / "test")
-    service._store.close()
+    with fresh_database("frvs_test") as url:
+        service = make_service(url, tmp_path, analyser)
+        enrol_train(service, data_dir / "identities" / "train")
+        _check_identities(service, data_dir / "identities" / "test")
+        service._store.close()
 
 
 @pytest.mark.parametrize("kind", ["faiss_pq", "faiss"])

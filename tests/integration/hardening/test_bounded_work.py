@@ -91,6 +91,7 @@ print(image.nbytes, (after - before) * 1024)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
 def test_decoding_40_mpx_holds_few_full_size_buffers(fmt: str, tmp_path: Path) -> None:
     """A fresh process's peak memory while decoding: the BGR result (120 MB) and at

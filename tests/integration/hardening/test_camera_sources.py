@@ -291,6 +291,7 @@ def _cli(data: Path, *args: str) -> tuple[int, list[dict[str, object]]]:
     return result.exit_code, lines
 
 
+@pytest.mark.slow
 def test_the_command_line_may_name_files_but_never_the_data_directory(
         tmp_path: Path, data_dir: Path) -> None:
     data = tmp_path / "data"

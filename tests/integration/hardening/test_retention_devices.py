@@ -228,6 +228,7 @@ def _count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
+@pytest.mark.slow
 def test_frvs_serve_runs_retention_on_its_schedule_as_the_system(tmp_path: Path) -> None:
     data = tmp_path / "data"
     app = build_application(load_settings(data_dir=data))

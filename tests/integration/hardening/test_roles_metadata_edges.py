@@ -169,6 +169,7 @@ def test_the_api_refuses_a_spelled_key_and_enrols_nothing(served: Served, data_d
     assert "new" not in [s.external_id for s in served.app.galleries.show("staff")[1]]
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_the_spellings_of_the_check(tmp_path: Path, data_dir: Path) -> None:
     """``../shared/checks/hardening`` part 4, as the check runs it."""
     env = {**os.environ, "FRVS_DATA_DIR": str(tmp_path / "data")}
@@ -250,6 +251,7 @@ def test_an_oversized_chunked_body_answers_413(served: Served) -> None:
     assert r.json()["code"] == "request_too_large"
 
 
+@pytest.mark.slow
 def test_audit_verify_on_an_unreadable_row_reports_it_without_a_traceback(
         tmp_path: Path) -> None:
     env = {**os.environ, "FRVS_DATA_DIR": str(tmp_path / "data")}

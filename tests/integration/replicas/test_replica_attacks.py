@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import numpy as np
+import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
@@ -23,17 +23,14 @@ from frvs.alerts.webhooks import WebhookService, WebhookWorker, WorkerOptions
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
-from frvs.core.detections import FaceDetection
-from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.oversight.models import Role
 from frvs.pipeline.leases import LeaseBook, LeaseTerms, Replica
 from frvs.pipeline.tables import CameraLeaseRow
 from frvs.storage.rates import SharedBuckets
 from frvs.storage.store import Store
 from frvs.storage.webhooks import WebhookDeliveryRow, WebhookRepository, WebhookRow
-from frvs.video.models import Shot, Sighting, TrackDecision
+from frvs.video.models import Sighting, TrackDecision
 from frvs.video.processor import StepResult
 from frvs.video.service import CameraSpec
 from frvs.video.source_policy import SourcePolicy
@@ -74,12 +71,8 @@ def _app(url: str, data: Path, replica: str) -> Application:
 
 
 def _decision(camera: str, gallery: str, ago: float = 0.0) -> TrackDecision:
-    at = datetime.now(UTC) - timedelta(seconds=ago)
-    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
-    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
-    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
-    return TrackDecision(camera, 1, gallery, "watch_list", "suspect", 0.6, 0.363, 3, 0.0,
-                         at, shot)
+    return factories.decision(camera, gallery=gallery,
+                              at=datetime.now(UTC) - timedelta(seconds=ago))
 
 
 def test_a_replica_that_stalled_past_its_lease_writes_no_alert(pg_url: str,

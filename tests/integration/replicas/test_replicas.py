@@ -25,7 +25,7 @@ import pytest
 from replica_helpers import Cluster, HookReceiver, Replica
 from sqlalchemy import create_engine, text
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # three real frvs serve: minutes
 
 LEASE_S = 4.0
 SCAN_S = 0.5

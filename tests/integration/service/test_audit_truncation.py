@@ -11,9 +11,7 @@ broken), ``frvs audit checkpoint`` and ``frvs audit purge``. The CLI runs in-pro
 from __future__ import annotations
 
 import json
-import os
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,8 +21,8 @@ from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from postgres import fresh_database
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from frvs.api.app import create_api
@@ -36,8 +34,6 @@ from frvs.storage.store import Store
 
 EXIT_AUDIT_BROKEN = 30
 EXIT_INVALID_INPUT = 22
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 RETENTION_DAYS = 200
 WHO = AuditContext(Actor("cli", "tester"))
 
@@ -116,19 +112,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "sqlite":
         yield Target(data, f"sqlite:///{(data / 'frvs.db').resolve()}", env)
         return
-    name = f"frvs_trail_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                              connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield Target(data, url, {**env, "FRVS_DATABASE_URL": url})
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("frvs_trail") as url:
+        yield Target(data, url, {**env, "FRVS_DATABASE_URL": url})
 
 
 def kinds(report: dict[str, Any]) -> set[tuple[str, int]]:

@@ -6,14 +6,15 @@ import json
 import time
 from pathlib import Path
 
+import factories
+import pytest
 from service_helpers import free_port, frvs, served
 
 
+@pytest.mark.slow
 def test_camera_status_from_a_running_service(tmp_path: Path, data_dir: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for photo in sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3]:
-        (frames / photo.name).symlink_to(photo)
+    frames = factories.photo_folder(
+        tmp_path / "frames", sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3])
     env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
     frvs(["gallery", "create", "staff"], env)
     frvs(["camera", "add", "door", str(frames), "--fps", "0", "-g", "staff"], env)

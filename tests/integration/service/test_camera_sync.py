@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import factories
+import pytest
 from service_helpers import frvs, served
 
 
@@ -20,12 +22,11 @@ def _until(check: Any, timeout: float = 30.0) -> Any:
         time.sleep(0.3)
 
 
+@pytest.mark.slow
 def test_cameras_follow_their_registrations_while_serving(tmp_path: Path,
                                                            data_dir: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for photo in sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3]:
-        (frames / photo.name).symlink_to(photo)
+    frames = factories.photo_folder(
+        tmp_path / "frames", sorted((data_dir / "identities" / "train").glob("*/*.*"))[:3])
     env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
     frvs(["gallery", "create", "staff"], env)
 
@@ -69,6 +70,7 @@ def test_cameras_follow_their_registrations_while_serving(tmp_path: Path,
     assert "camera door changed: restarting it" in log
 
 
+@pytest.mark.slow
 def test_camera_add_says_what_was_checked(tmp_path: Path, data_dir: Path) -> None:
     env = {"FRVS_DATA_DIR": str(tmp_path / "data")}
     frvs(["gallery", "create", "g"], env)

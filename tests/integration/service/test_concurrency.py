@@ -10,15 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from postgres import fresh_database
 from service_helpers import Served, served
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from frvs.oversight.models import Role
 
 CLIENTS = 16
 IDENTIFY_PER_CLIENT = 2
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CASE = {"X-Case-Reference": "LOAD-1", "X-Purpose": "concurrency test"}
 
 
@@ -28,19 +26,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield None
         return
-    name = f"frvs_service_{tmp_path.name[-12:].lower().replace('-', '_')}"
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                              connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("frvs_service") as url:
+        yield url
 
 
 def _client_work(service: Served, token: str, index: int, photos: list[Path]) -> list[int]:
@@ -61,6 +48,7 @@ def _client_work(service: Served, token: str, index: int, photos: list[Path]) ->
     return statuses
 
 
+@pytest.mark.slow
 def test_sixteen_clients_at_once(tmp_path: Path, data_dir: Path,
                                  database_url: str | None) -> None:
     env = {"FRVS_DATA_DIR": str(tmp_path / "data"),

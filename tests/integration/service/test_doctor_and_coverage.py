@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
+import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
@@ -21,15 +20,12 @@ from frvs.app import Application, build_application
 from frvs.cli.main import app as cli
 from frvs.config.settings import load_settings
 from frvs.core.caller import Role
-from frvs.core.detections import FaceDetection
-from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.oversight.audit import AuditQuery
 from frvs.oversight.doctor import examine
 from frvs.pipeline.camera import CAMERA_RUNNER
-from frvs.video.models import Shot, TrackDecision
+from frvs.video.models import TrackDecision
 
 
 @pytest.fixture
@@ -93,12 +89,7 @@ def test_doctor_reports_a_template_without_its_entry(app: Application, data_dir:
 
 
 def _decision(gallery: str, subject: str) -> TrackDecision:
-    at = datetime.now(UTC)
-    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
-    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
-    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
-    return TrackDecision("gate", 1, gallery, "watch_list", subject, 0.6, 0.363, 3, 0.0, at,
-                         shot)
+    return factories.decision("gate", subject, gallery=gallery)
 
 
 def _entries(app: Application, action: str) -> list[dict[str, object]]:

@@ -3,6 +3,7 @@ stack traces) and the oversight statistics, through the real API in-process."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,17 +84,34 @@ def test_body_size_sniffing_and_no_tracebacks(tmp_path: Path, monkeypatch: pytes
 
 def test_slow_request_times_out_with_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
+    """A request still running after ``request_timeout_s`` (1 s, the least allowed) is
+    answered 503 while its work goes on. The work is held on an event, released once the
+    answer is in, rather than by a sleep long enough to outlast the timeout."""
     app, tokens = _app(tmp_path, request_timeout_s=1)
     original = app.galleries.all
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
 
-    def slow() -> Any:
-        time.sleep(2.5)
-        return original()
+    def held() -> Any:
+        entered.set()
+        release.wait(30)  # bounded, so a broken timeout fails the test instead of hanging it
+        try:
+            return original()
+        finally:
+            finished.set()
 
-    monkeypatch.setattr(app.galleries, "all", slow)
     with TestClient(create_api(app)) as client:
+        # The first request pays one-off start-up work; the timed one must reach the route.
+        client.get("/v1/galleries", headers=_h(tokens["operator"]))
+        monkeypatch.setattr(app.galleries, "all", held)
+        started = time.monotonic()
         r = client.get("/v1/galleries", headers=_h(tokens["operator"]))
+        waited = time.monotonic() - started
+        answered_while_held = entered.is_set() and not finished.is_set()
+        release.set()
+        assert finished.wait(10)
     assert r.status_code == 503 and r.json()["code"] == "request_timeout"
+    assert answered_while_held
+    assert 0.9 <= waited < 10, waited
 
 
 def _alert(app: Application) -> int:

@@ -80,6 +80,7 @@ def _wait(check: Any, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_watch_and_serve_deliver_the_same_alerts_and_metrics_parse(
         tmp_path: Path, data_dir: Path, webhook: tuple[str, list[dict[str, Any]]],
         subscriber: tuple[str, list[tuple[str, dict[str, Any]]]]) -> None:

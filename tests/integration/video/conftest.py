@@ -9,13 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from callers import LOCAL
 from rtsp_helper import SYSTEM_PYTHON, RtspServer
-from video_app import make_app
+from video_app import make_app, watch_hamilton
 
 from frvs.app import Application
-from frvs.galleries.enrolment import EnrolItem
-from frvs.galleries.models import GalleryKind, GallerySpec
 
 
 @pytest.fixture
@@ -24,12 +21,7 @@ def watch_app(tmp_path: Path, data_dir: Path) -> Iterator[Application]:
     server is on loopback, so the deployment allows private hosts
     (``video.allow_private_sources``; off by default)."""
     app = make_app(tmp_path / "data", allow_private_sources=True)
-    app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST, purpose="test",
-                                            legal_basis="test"))
-    v = data_dir / "video"
-    app.galleries.enrol(LOCAL, "hamilton", [
-        EnrolItem("lin-manuel-miranda", v / "lin-manuel-miranda.png"),
-        EnrolItem("alex-lacamoire", v / "alex-lacamoire.png")])
+    watch_hamilton(app, data_dir)
     yield app
     app.stop()
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
+import factories
 import pytest
 from callers import LOCAL, key_caller
 from video_app import make_app
@@ -23,14 +23,11 @@ from frvs.alerts.notify import AlertNotice, WebhookNotifier, WebhookTarget
 from frvs.alerts.service import AlertDefaults
 from frvs.app import Application
 from frvs.core.caller import Role
-from frvs.core.detections import FaceDetection
 from frvs.core.errors import ConflictError, PermissionDeniedError
-from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.pipeline.camera import CAMERA_RUNNER
-from frvs.video.models import CameraRole, Shot, TrackDecision
+from frvs.video.models import CameraRole, TrackDecision
 from frvs.video.service import CameraSpec
 from frvs.video.source_policy import SourcePolicy
 
@@ -39,10 +36,7 @@ T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 def _decision(subject: str, at: datetime, camera: str = "door",
               kind: str = "watch_list") -> TrackDecision:
-    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
-    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
-    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
-    return TrackDecision(camera, 1, "wl", kind, subject, 0.6, 0.363, 3, 0.0, at, shot)
+    return factories.decision(camera, subject, gallery="wl", kind=kind, at=at)
 
 
 @pytest.fixture

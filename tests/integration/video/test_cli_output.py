@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
+import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
@@ -19,22 +19,16 @@ from frvs.api.app import create_api
 from frvs.app import Application
 from frvs.cli.main import app as cli
 from frvs.core.caller import Role
-from frvs.core.detections import FaceDetection
-from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.models.quality import FaceQuality, PoseEstimate
 from frvs.pipeline.camera import CAMERA_RUNNER
-from frvs.video.models import CameraRole, Shot, TrackDecision
+from frvs.video.models import CameraRole, TrackDecision
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 
 def _decision(subject: str, gallery: str, kind: str, camera: str = "door") -> TrackDecision:
-    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
-    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
-    shot = Shot(1, 0, 0.0, T0, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
-    return TrackDecision(camera, 1, gallery, kind, subject, 0.6, 0.363, 3, 0.0, T0, shot)
+    return factories.decision(camera, subject, gallery=gallery, kind=kind, at=T0)
 
 
 def _cli(data: Path, *args: str) -> tuple[int, str]:
@@ -101,10 +95,8 @@ def test_piped_tables_are_not_cut(app: Application, tmp_path: Path) -> None:
 def test_watch_prints_its_summary_as_a_table(app: Application, tmp_path: Path,
                                              data_dir: Path) -> None:
     app.galleries.create(LOCAL, GallerySpec("people", GalleryKind.GENERAL))
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for photo in sorted((data_dir / "identities" / "train" / "obama").glob("*"))[:2]:
-        (frames / photo.name).symlink_to(photo)
+    frames = factories.photo_folder(
+        tmp_path / "frames", sorted((data_dir / "identities" / "train" / "obama").glob("*"))[:2])
     code, out = _cli(tmp_path / "data", "watch", str(frames), "--gallery", "people",
                      "--fps", "0")
     assert code == 0, out

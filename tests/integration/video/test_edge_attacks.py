@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import uuid
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -21,7 +19,9 @@ import numpy as np
 import pytest
 from callers import LOCAL
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, make_url, select, text
+from postgres import fresh_database
+from sqlalchemy import func, select
+from video_app import watch_hamilton
 
 from frvs.api.app import create_api
 from frvs.app import Application, build_application
@@ -30,7 +30,6 @@ from frvs.core.caller import Role
 from frvs.core.errors import InvalidInputError
 from frvs.edge.outbox import Outbox, Report
 from frvs.edge.sender import Link, NodeInfo, Sender
-from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
 from frvs.oversight.tables import AuditEntryRow
@@ -48,12 +47,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, data_dir: Path
     app = build_application(load_settings(data_dir=data, devices={
         "submit_burst": BURST, "submit_rate_per_minute": 1}))
     app.store.open()
-    app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST,
-                                            purpose="test", legal_basis="test"))
-    app.galleries.enrol(LOCAL, "hamilton", [EnrolItem(
-        "lin-manuel-miranda", data_dir / "video" / "lin-manuel-miranda.png")])
-    app.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("hamilton",)))
-    app.video.cameras.add(LOCAL, CameraSpec("lobby", "edge", ("hamilton",)))
+    watch_hamilton(app, data_dir, ["lin-manuel-miranda"], edge_cameras=["stage", "lobby"])
     face = app.engine.analyse(decode_image(
         (data_dir / "video" / "lin-manuel-miranda.png").read_bytes()))[0]
     ref = {"space": face.template.space.key,
@@ -312,54 +306,38 @@ def test_a_replay_after_erasure_names_no_one(world: tuple[Application, TestClien
     assert app.oversight.trail.verify().ok
 
 
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.mark.postgres
 def test_nul_and_control_characters_on_postgresql(tmp_path: Path) -> None:
     """PostgreSQL text cannot hold NUL: a heartbeat or report carrying one is refused
     with a 4xx and its refusal is on the record, never a 500 or a lost audit entry."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
-    name = f"edgeadv_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    app = build_application(load_settings(data_dir=tmp_path / "data", database_url=url))
-    try:
-        app.store.open()
-        app.galleries.create(LOCAL, GallerySpec("staff", GalleryKind.ATTENDANCE))
-        app.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("staff",)))
-        h = _device(app, "pg-node", "stage")
-        now = datetime.now(UTC)
-        with TestClient(create_api(app), raise_server_exceptions=False) as client:
-            beat = client.post("/v1/edge/heartbeat", headers=h, json={
-                "name": "nul\x00node", "version": "1", "cameras": ["stage"],
-                "sent_at": now.isoformat()})
-            assert beat.status_code == 400, beat.text
-            report = {"camera": "st\x00age", "track_id": "1",
-                      "first_seen": (now - timedelta(seconds=5)).isoformat(),
-                      "last_seen": now.isoformat(), "space": "x", "template": "AAAA"}
-            single = client.post("/v1/sightings", headers=h, data=report)
-            assert single.status_code in (400, 403, 422), single.text
-            batch = client.post("/v1/sightings/batch", headers=h, json={"reports": [
-                report | {"track_id": 1, "quality": {}}]})
-            assert batch.status_code in (200, 422), batch.text
-            if batch.status_code == 200:
-                assert 400 <= batch.json()[0]["status"] < 500
-        assert _refusals(app, "edge.heartbeat") == 1
-        assert _refusals(app, "sighting.submit") >= 1
-        assert app.oversight.trail.verify().ok
-    finally:
-        app.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("edgeadv") as url:
+        app = build_application(load_settings(data_dir=tmp_path / "data", database_url=url))
+        try:
+            app.store.open()
+            app.galleries.create(LOCAL, GallerySpec("staff", GalleryKind.ATTENDANCE))
+            app.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("staff",)))
+            h = _device(app, "pg-node", "stage")
+            now = datetime.now(UTC)
+            with TestClient(create_api(app), raise_server_exceptions=False) as client:
+                beat = client.post("/v1/edge/heartbeat", headers=h, json={
+                    "name": "nul\x00node", "version": "1", "cameras": ["stage"],
+                    "sent_at": now.isoformat()})
+                assert beat.status_code == 400, beat.text
+                report = {"camera": "st\x00age", "track_id": "1",
+                          "first_seen": (now - timedelta(seconds=5)).isoformat(),
+                          "last_seen": now.isoformat(), "space": "x", "template": "AAAA"}
+                single = client.post("/v1/sightings", headers=h, data=report)
+                assert single.status_code in (400, 403, 422), single.text
+                batch = client.post("/v1/sightings/batch", headers=h, json={"reports": [
+                    report | {"track_id": 1, "quality": {}}]})
+                assert batch.status_code in (200, 422), batch.text
+                if batch.status_code == 200:
+                    assert 400 <= batch.json()[0]["status"] < 500
+            assert _refusals(app, "edge.heartbeat") == 1
+            assert _refusals(app, "sighting.submit") >= 1
+            assert app.oversight.trail.verify().ok
+        finally:
+            app.stop()
 
 
 def test_heartbeats_cannot_flood_the_audit_trail(

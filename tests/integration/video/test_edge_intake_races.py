@@ -5,67 +5,45 @@ every caller gets the same sighting id, and the audit chain verifies."""
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from callers import LOCAL
-from sqlalchemy import create_engine, func, make_url, select, text
+from postgres import fresh_database
+from sqlalchemy import func, select
+from video_app import watch_hamilton
 
 from frvs.alerts.tables import AlertRow
 from frvs.app import Application, build_application
 from frvs.config.settings import load_settings
 from frvs.core.caller import AuditContext, Role
-from frvs.galleries.enrolment import EnrolItem
-from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.imaging.decode import decode_image
 from frvs.oversight.edge import EdgeResult, EdgeSighting
 from frvs.oversight.tables import AuditEntryRow
 from frvs.video.edge_report import NodeTemplate, quality_numbers
-from frvs.video.service import CameraSpec
 from frvs.video.tables import SightingRow
 
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 RACERS = {"sqlite": 6, "postgres": 12}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def app(request: pytest.FixtureRequest, tmp_path: Path, data_dir: Path
         ) -> Iterator[Application]:
-    url = None
-    admin = None
-    name = f"edge_{uuid.uuid4().hex[:12]}"
-    if request.param == "postgres":
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                              connect_args={"connect_timeout": 3})
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            admin.dispose()
-            pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    stores = ExitStack()
+    url = stores.enter_context(fresh_database("edge")) if request.param == "postgres" else None
     application = build_application(load_settings(data_dir=tmp_path / "data",
                                                   database_url=url))
     application.store.open()
-    application.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST,
-                                                    purpose="test", legal_basis="test"))
-    application.galleries.enrol(LOCAL, "hamilton", [EnrolItem(
-        "lin-manuel-miranda", data_dir / "video" / "lin-manuel-miranda.png")])
-    application.video.cameras.add(LOCAL, CameraSpec("stage", "edge", ("hamilton",)))
+    watch_hamilton(application, data_dir, ["lin-manuel-miranda"], edge_cameras=["stage"])
     try:
         yield application
     finally:
         application.stop()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        stores.close()
 
 
 def _count(app: Application, stmt: object) -> int:

@@ -32,18 +32,16 @@ import pytest
 from callers import LOCAL
 from frvs_process import free_port
 from rtsp_helper import RtspServer
-from video_app import make_app
+from video_app import make_app, watch_hamilton
 
 from frvs.core.caller import Role
-from frvs.galleries.enrolment import EnrolItem
-from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.video.service import CameraSpec
 
 FRVS = str(Path(sys.executable).parent / "frvs")
 OPENSSL = shutil.which("openssl")
 
-pytestmark = pytest.mark.skipif(OPENSSL is None, reason="needs openssl to make the "
-                                "centre's TLS certificate")
+pytestmark = [pytest.mark.skipif(OPENSSL is None, reason="needs openssl to make the "
+                                 "centre's TLS certificate"),
+              pytest.mark.slow]  # a real centre over TLS and real nodes: minutes
 
 
 @dataclass
@@ -146,15 +144,10 @@ def centre(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator
     root = tmp_path_factory.mktemp("edge")
     data = root / "centre"
     app = make_app(data)
-    app.galleries.create(LOCAL, GallerySpec("hamilton", GalleryKind.WATCH_LIST,
-                                            purpose="test", legal_basis="test"))
-    v = data_dir / "video"
-    app.galleries.enrol(LOCAL, "hamilton", [
-        EnrolItem("lin-manuel-miranda", v / "lin-manuel-miranda.png"),
-        EnrolItem("alex-lacamoire", v / "alex-lacamoire.png")])
+    cameras = ("stage", "door", "hall", "tiny")
+    watch_hamilton(app, data_dir, edge_cameras=cameras)
     tokens = {}
-    for camera in ("stage", "door", "hall", "tiny"):
-        app.video.cameras.add(LOCAL, CameraSpec(camera, "edge", ("hamilton",)))
+    for camera in cameras:
         tokens[camera] = app.oversight.keys.create(LOCAL, Role.DEVICE, f"node-{camera}",
                                                    cameras=[camera]).token
     app.stop()

@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import factories
 import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 from frvs_process import FRVS
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from postgres import fresh_database
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from frvs.alerts.models import Alert, AlertStatus, Verdict
@@ -45,15 +44,10 @@ from frvs.app import Application, build_application
 from frvs.cli.main import app as cli
 from frvs.config.settings import load_settings
 from frvs.core.caller import AuditContext, Role, system_caller
-from frvs.core.detections import FaceDetection
 from frvs.core.errors import ConflictError
-from frvs.core.geometry import Box, Landmarks
 from frvs.galleries.models import GalleryKind, GallerySpec
-from frvs.models.quality import FaceQuality, PoseEstimate
-from frvs.video.models import Shot, TrackDecision
+from frvs.video.models import TrackDecision
 
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 WATCH_LIST = "wl"
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 CAMERAS = system_caller("test cameras")
@@ -84,23 +78,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield Backend("sqlite", data, None)
         return
-    name = f"frvs_two_person_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    try:
-        yield Backend("postgres", data,
-                      make_url(PG_ADMIN_URL).set(database=name)
-                      .render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("frvs_two_person") as url:
+        yield Backend("postgres", data, url)
 
 
 @pytest.fixture
@@ -116,11 +95,7 @@ def app(backend: Backend) -> Iterator[Application]:
 
 
 def _decision(camera: str, at: datetime = T0) -> TrackDecision:
-    face = FaceDetection(Box(0, 0, 50, 50), Landmarks.from_sequence(np.zeros(10)), 0.9)
-    quality = FaceQuality(0.9, 50, 20, 100, 120, 40, PoseEstimate(0, 0, 0), 0.8)
-    shot = Shot(1, 0, 0.0, at, face, quality, np.zeros((60, 60, 3), np.uint8), face, 1.0)
-    return TrackDecision(camera, 1, WATCH_LIST, "watch_list", "suspect", 0.6, 0.363, 3, 0.0,
-                         at, shot)
+    return factories.decision(camera, gallery=WATCH_LIST, at=at)
 
 
 def _raise(app: Application, camera: str, at: datetime = T0) -> int:

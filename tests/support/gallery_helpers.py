@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from callers import LOCAL
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 from frvs.config.settings import AuditSettings, QualitySettings
 from frvs.core.times import Clock
@@ -29,10 +25,6 @@ from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.index.factory import ExactIndexSettings, IndexSettings
 from frvs.storage.schema import SubjectRow, TemplateRow
 from frvs.storage.store import Store
-
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 IDENTITIES_WANTED = {
     "alex_lacamoire1.jpg": {"alex_lacamoire"},
@@ -119,21 +111,6 @@ def make_service(
     catalog = IndexCatalog(store, index or ExactIndexSettings(), data_dir)
     context = EnrolContext(analyser, QualitySettings().minimums(), ImageLimits(), clock)
     return GalleryService(store, catalog, context)
-
-
-def create_pg_database(admin_url: str) -> tuple[str, Callable[[], None]]:
-    name = f"frvs_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    return url, drop
 
 
 def enrol_train(service: GalleryService, train: Path, name: str = "people") -> None:

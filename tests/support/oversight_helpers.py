@@ -21,10 +21,6 @@ from frvs_process import FRVS, free_port, wait_until_healthy
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-PG_ADMIN_URL = os.environ.get(
-    "FRVS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
 
 @dataclass(frozen=True)
 class Backend:

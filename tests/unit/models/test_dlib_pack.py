@@ -196,6 +196,7 @@ class TestDlibPack:
         with pytest.raises(ModelSpaceMismatchError):
             ours.similarity(theirs)
 
+    @pytest.mark.slow
     def test_estimated_landmarks_match_yunet_proportions_on_calibration_photos(
         self, app: Application, data_dir: Path
     ) -> None:
@@ -219,6 +220,7 @@ class TestDlibPack:
         # Mean offsets (nose x, nose y, mouth-right x, y, mouth-left x, y) in eye distances.
         assert np.abs(mean).max() < 0.03, mean.round(3)
 
+    @pytest.mark.slow
     def test_threshold_derivation_holds_on_calibration_photos(
         self, app: Application, data_dir: Path
     ) -> None:
@@ -235,6 +237,7 @@ class TestDlibPack:
         derived = dlib_pack.cosine_for_euclidean(dlib_pack.DLIB_EUCLIDEAN_THRESHOLD, median)
         assert derived == pytest.approx(dlib_pack.THRESHOLDS.default, abs=0.002)
 
+    @pytest.mark.slow
     def test_accuracy_on_test_pairs(self, app: Application, data_dir: Path) -> None:
         root = data_dir / "pairs"
         with (root / "pairs.csv").open() as f:

@@ -113,6 +113,7 @@ def test_cli_missing_image_fails_before_work(tmp_path: Path, data_path: Path) ->
     assert json.loads(result.stdout)["error"] == "file_not_found"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_opens_in_chromium_with_plots(
     pairs_result: VerificationResult, identities_result: IdentificationResult, tmp_path: Path,

@@ -84,6 +84,7 @@ def test_leave_one_out_ignores_the_own_subject() -> None:
     assert scores.mated_rival.tolist() == pytest.approx([0.1, 0.3])
 
 
+@pytest.mark.slow
 def test_gallery_threshold_predicts_fpir_of_people_not_enrolled() -> None:
     """Calibrated on 20,000 enrolled people, the threshold for FPIR 1% lets through about
     1% of 4,000 searches for people who are not enrolled; the 1:1 threshold, nearly all."""

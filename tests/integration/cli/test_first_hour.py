@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from frvs_process import FRVS, free_port
 from typer.testing import CliRunner
 
@@ -33,6 +34,7 @@ def test_a_watch_list_keeps_enrolment_crops_unless_told(tmp_path: Path) -> None:
     assert _created(data, "staff2", "--keep-crops")["keep_crops"] is True
 
 
+@pytest.mark.slow
 def test_serve_without_an_admin_key_says_how_to_get_one(tmp_path: Path) -> None:
     env = {**os.environ, "FRVS_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.Popen([FRVS, "serve", "--port", str(free_port())], env=env,

@@ -107,6 +107,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_frvs_serve_answers_healthz_and_docs(data_path: Path, data_dir: Path) -> None:
     port = free_port()
     frvs = Path(sys.executable).parent / "frvs"
