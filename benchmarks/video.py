@@ -24,6 +24,10 @@ time hardly changes with the machine's load. ``estimate_idle_machine`` is the nu
 cores over the cores one camera used: what an otherwise idle machine would carry.
 
     .venv/bin/python benchmarks/video.py [--packs yunet_sface,dlib] [--max-cameras 10]
+        [--ramp-5fps 14] [--ramp-360p 14]
+
+``--ramp-5fps`` and ``--ramp-360p`` ramp cameras sending 720p at 5 fps and a 360p
+substream at 30 fps the same way, in the same run.
 """
 
 from __future__ import annotations
@@ -221,10 +225,10 @@ def cores_per_camera(cameras: int, warmup: float, window: float) -> dict[str, An
 
 
 def cameras(max_cameras: int, warmup: float, window: float, min_fps: float,
-            max_drop: float, *, fps: float | None = None) -> dict[str, Any]:
+            max_drop: float, *, fps: float | None = None, height: int = 720) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="frvs-bench-") as tmp:
         folder = Path(tmp)
-        clip = _hd_clip(folder, fps=fps)
+        clip = _hd_clip(folder, height=height, fps=fps)
         app = _camera_app(folder)
         rounds = []
         sustained = 0
@@ -265,6 +269,9 @@ def main() -> None:
                         "kind are measured (0: skip that part)")
     parser.add_argument("--ramp-5fps", type=int, default=0,
                         help="also ramp cameras sending 720p at 5 fps up to this many")
+    parser.add_argument("--ramp-360p", type=int, default=0,
+                        help="also ramp cameras sending a 360p substream at 30 fps up to "
+                        "this many")
     args = parser.parse_args()
     settings = load_settings()
     registry = PackRegistry(settings.packs, settings.default_pack)
@@ -279,6 +286,9 @@ def main() -> None:
     if args.ramp_5fps:
         report["cameras_720p_5fps_input"] = cameras(args.ramp_5fps, args.warmup, args.window,
                                                     args.min_fps, args.max_drop, fps=5.0)
+    if args.ramp_360p:
+        report["cameras_360p_30fps_substream"] = cameras(
+            args.ramp_360p, args.warmup, args.window, args.min_fps, args.max_drop, height=360)
     native = _frames()
     hd = _frames((1280, 720))
     report["frames"] = len(native)

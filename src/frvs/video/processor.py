@@ -247,21 +247,19 @@ class TrackProcessor:
 
     def _close_all(self, track_ids: Sequence[int]) -> list[Sighting]:
         """Sightings of ended tracks; best shots never embedded go in one batch."""
-        closing = [(t, track) for t in track_ids
+        gain = self._o.shots.reembed_gain
+        closing = [(t, track, shot) for t in track_ids
                    if (track := self._tracks.pop(t, None)) is not None
-                   and track.shots.best is not None
+                   and (shot := track.shots.for_sighting(gain)) is not None
                    and (track.frames >= self._o.min_track_frames or track.decisions)]
-        bare = [track.shots.best for _, track in closing
-                if track.shots.best is not None and track.shots.best.template is None]
+        bare = [shot for _, _, shot in closing if shot.template is None]
         templates = dict(zip((id(s) for s in bare), self._embed(bare) if bare else [],
                              strict=True))
         self.embeddings += len(templates)
         sightings = []
-        for track_id, track in closing:
-            best_shot = track.shots.best
-            assert best_shot is not None  # filtered above
-            if best_shot.template is None:
-                best_shot = replace(best_shot, template=templates[id(best_shot)])
+        for track_id, track, shot in closing:
+            best_shot = shot if shot.template is not None else replace(
+                shot, template=templates[id(shot)])
             sightings.append(self._sighting(track_id, track, best_shot))
         return sightings
 
