@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 BELOW_APP = {"core", "config", "imaging", "models", "faces", "storage", "evaluation",
              "galleries", "video", "alerts", "attendance", "pipeline", "oversight", "checks"}
 
-# Mirrors the table "Layers" in docs/architecture.md; a change to one is a change to both.
+# Mirrors the table "Layers" in docs/architecture.md; a change to one is a change to both
+# (test_the_architecture_table_is_the_layering compares them).
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "imaging": {"core"},
@@ -85,6 +88,19 @@ def _load_time_imports(tree: ast.Module, modules: dict[str, Path]) -> set[str]:
     return _imports(ast.Module(body=kept, type_ignores=[]), modules)
 
 
+def _documented_layers(markdown: str) -> dict[str, set[str]]:
+    """The "Layers" table of the architecture document: the package in backticks in the
+    first column, the packages it may import, comma-separated, in the second."""
+    section = markdown.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not (cells[0].startswith("`") and cells[0].endswith("`")):
+            continue
+        rows[cells[0].strip("`")] = {n.strip() for n in cells[1].split(",") if n.strip()}
+    return rows
+
+
 @pytest.fixture(scope="module")
 def trees() -> dict[str, ast.Module]:
     return {name: ast.parse(path.read_text(encoding="utf-8"))
@@ -94,6 +110,19 @@ def trees() -> dict[str, ast.Module]:
 def test_every_package_has_a_row() -> None:
     layers = {_layer(m) for m in _modules() if m.count(".") >= 1}
     assert layers <= set(ALLOWED), f"packages missing from the layering: {layers - set(ALLOWED)}"
+
+
+def test_the_architecture_table_is_the_layering() -> None:
+    """docs/architecture.md's "Layers" table says exactly what ALLOWED enforces."""
+    documented = _documented_layers(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert documented == ALLOWED
+
+
+def test_the_table_reader_reads_rows_and_empty_cells() -> None:
+    """The reader itself: a row with no import is an empty set, prose rows are skipped."""
+    doc = ("# A\n## Layers\ntext\n\n| package | may import | why |\n| --- | --- | --- |\n"
+           "| `core` | | nothing |\n| `video` | core, storage | |\n## Next\n| `x` | y | |\n")
+    assert _documented_layers(doc) == {"core": set(), "video": {"core", "storage"}}
 
 
 def test_packages_import_only_what_the_architecture_allows(
