@@ -41,6 +41,7 @@ import json
 import logging
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,7 @@ class FaissPQIndex(TombstoneIndex):
         self._candidates = self.options.candidates
         self._rescore_depth = self.options.rescore_depth
         self._probes = self.options.probes
+        self.train_seconds: float | None = None  # how long the codebooks took to train
         self._rows = _Rows(dimension)
         self._codes: _Codes | None = None
 
@@ -540,7 +542,9 @@ class FaissPQIndex(TombstoneIndex):
         live = np.flatnonzero(self._labels.alive).astype(np.int64)
         rng = np.random.default_rng(0)
         sample = np.sort(rng.choice(live, min(len(live), _TRAIN_SAMPLE), replace=False))
+        started = time.perf_counter()
         codes = _Codes(self._faiss, self._dimension, self.options, self._rows.gather(sample))
+        self.train_seconds = time.perf_counter() - started
         for start in range(0, len(live), _ENCODE_CHUNK):
             chunk = live[start : start + _ENCODE_CHUNK]
             codes.add(chunk, self._rows.gather(chunk))
