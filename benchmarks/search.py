@@ -46,6 +46,8 @@ from frvs.storage.index.exact import ExactIndex
 DIMENSION = 128  # the default pack's (SFace)
 THRESHOLD = 0.363  # the default pack's default operating point
 CHUNK = 100_000
+# What --restart's snapshot claims to belong to (it never meets a store).
+_OWNER_FIELDS = (1, "benchmark", "sface", "benchmark", DIMENSION)
 PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pairs"
 
 
@@ -397,45 +399,69 @@ def bench_size(
             out[f"{name}_{label}{value}" if knob else name] = row
         if "open_set" not in out:
             out["open_set"] = open_set(index, model, size, probes) | {"index": name}
-        if name == args.restart:
-            out[f"{name}_restart"] = restart(index, probes, args)
+        snapshot = write_bench_snapshot(index, probes, args) if name == args.restart else None
         close = getattr(index, "close", None)
         if close is not None:
             close()
         del index
         gc.collect()
+        if snapshot is not None:  # read back with the built index gone, as after a restart
+            out[f"{name}_restart"] = restart(snapshot, probes)
     return out
 
 
-def restart(index: VectorIndex, probes: Probes, args: argparse.Namespace) -> dict[str, Any]:
-    """Write the built index as a snapshot, then time a fresh index reading it (size and
-    digest checks included) up to its first answer, as a restarted service does before
-    applying the changes made since (the catalog's store queries are not included)."""
+@dataclass(frozen=True, slots=True)
+class BenchSnapshot:
+    root: Path
+    options: dict[str, Any]
+    first_ids: np.ndarray  # the built index's answer to the first probe
+    facts: dict[str, Any]
+
+
+def _owner() -> Any:
+    from frvs.storage.index.snapshot import SnapshotOwner
+
+    return SnapshotOwner(*_OWNER_FIELDS)
+
+
+def write_bench_snapshot(index: VectorIndex, probes: Probes,
+                         args: argparse.Namespace) -> BenchSnapshot:
+    """Write the built index as a snapshot (timed), for ``restart`` to read back."""
     from frvs.storage.index.faiss_pq import FaissPQIndex
-    from frvs.storage.index.snapshot import SnapshotOwner, read_snapshot, write_snapshot
+    from frvs.storage.index.snapshot import write_snapshot
 
     assert isinstance(index, FaissPQIndex)
     root = Path(tempfile.mkdtemp(dir=args.snapshot_dir))
-    owner = SnapshotOwner(1, "benchmark", "sface", "bench", DIMENSION)
     t0 = time.perf_counter()
-    write_snapshot(root, "bench", owner, 1, anchor=None, index=index)
+    write_snapshot(root, "bench", _owner(), 1, anchor=None, index=index)
     written = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in (root / "index" / "snapshots" / "bench").iterdir())
-    options = index.options.model_dump()
-    gc.collect()
+    return BenchSnapshot(root, index.options.model_dump(),
+                         index.search(probes.vectors[:1], 10).ids,
+                         {"snapshot_gib": round(size / 2**30, 2), "write_s": round(written, 1)})
+
+
+def restart(snapshot: BenchSnapshot, probes: Probes) -> dict[str, Any]:
+    """Time a fresh index reading the snapshot (size and digest checks included) up to its
+    first answer, as a restarted service does before applying the changes made since
+    (the catalog's queries of the store are not included)."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+    from frvs.storage.index.snapshot import read_snapshot
+
+    load = [round(v, 2) for v in os.getloadavg()]
     t0, c0 = time.perf_counter(), time.process_time()
-    fresh = FaissPQIndex(DIMENSION, **options)
-    found = read_snapshot(root, "bench", owner, 1, fresh)
+    fresh = FaissPQIndex(DIMENSION, **snapshot.options)
+    found = read_snapshot(snapshot.root, "bench", _owner(), 1, fresh)
     loaded = time.perf_counter() - t0
     result = fresh.search(probes.vectors[:1], 10)
     first = time.perf_counter() - t0
-    same = bool(np.array_equal(result.ids, index.search(probes.vectors[:1], 10).ids))
-    out = {"snapshot_gib": round(size / 2**30, 2), "write_s": round(written, 1),
-           "load_s": round(loaded, 2), "to_first_answer_s": round(first, 2),
-           "cpu_s": round(time.process_time() - c0, 2), "used": found is not None,
-           "same_answer": same, "load_avg": [round(v, 2) for v in os.getloadavg()]}
+    out = snapshot.facts | {
+        "load_s": round(loaded, 2), "to_first_answer_s": round(first, 2),
+        "cpu_s": round(time.process_time() - c0, 2), "used": found is not None,
+        "same_answer": bool(np.array_equal(result.ids, snapshot.first_ids)),
+        "rss_after_mib": rss_bytes() >> 20, "load_before": load}
     del fresh
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(snapshot.root, ignore_errors=True)
     return out
 
 
