@@ -397,7 +397,7 @@ def bench_size(
             label = {"ef_search": "ef", "candidates": "c", "rescore_depth": "r",
                      "probes": "p"}.get(knob, "")
             out[f"{name}_{label}{value}" if knob else name] = row
-        if "open_set" not in out:
+        if "open_set" not in out and not args.no_open_set:
             out["open_set"] = open_set(index, model, size, probes) | {"index": name}
         snapshot = write_bench_snapshot(index, probes, args) if name == args.restart else None
         close = getattr(index, "close", None)
@@ -436,7 +436,10 @@ def write_bench_snapshot(index: VectorIndex, probes: Probes,
     write_snapshot(root, "bench", _owner(), 1, anchor=None, index=index)
     written = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in (root / "index" / "snapshots" / "bench").iterdir())
-    return BenchSnapshot(root, index.options.model_dump(),
+    # The query-time knobs as last measured, not as built.
+    options = index.options.model_dump() | {"candidates": index.candidates,
+                                            "probes": index.probes}
+    return BenchSnapshot(root, options,
                          index.search(probes.vectors[:1], 10).ids,
                          {"snapshot_gib": round(size / 2**30, 2), "write_s": round(written, 1)})
 
@@ -540,6 +543,8 @@ def main() -> None:
     parser.add_argument("--no-real", action="store_true",
                         help="do not mix the shared photos' real templates into the gallery")
     parser.add_argument("--no-milvus", action="store_true")
+    parser.add_argument("--no-open-set", action="store_true",
+                        help="skip the FPIR 1%% threshold measurement (minutes at 10M)")
     parser.add_argument(
         "--indexes", default="",
         help="comma-separated subset of exact,faiss_pq,faiss_hnsw,milvus_lite_flat (default: "
