@@ -48,7 +48,7 @@ class FaissPQIndexSettings(_IndexSection):
         default_factory=dict,
         title="Scan options",
         description="Passed to FaissPQIndex (candidates, shards, train_size, "
-        "subquantizer_dims, rebuild_ratio); see "
+        "subquantizer_dims, rebuild_ratio, lists, probes, snapshot_min_size); see "
         "frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
     )
 
