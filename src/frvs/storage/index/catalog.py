@@ -25,6 +25,14 @@ gone). Templates load in pages, so a 10M gallery never sits in memory as Python
 objects. So a template is searchable as soon as its enrolment returns, in any process,
 and results are also checked against the store (``TemplateRepository.owners``) so an
 entry deleted by another process a moment ago is never reported.
+
+Restarts: an index that can be snapshotted (``faiss_pq`` past its ``snapshot_min_size``)
+is written to the data directory after its first load from the store, with the log
+position it reflects, and again once a tenth of it has changed since. A restart loads
+the snapshot, checks it belongs to this gallery, pack, space, settings and log (see
+``snapshot.py``), applies the changes after its position like any catch-up, and checks
+the count against the store; anything that does not fit is logged and the index is
+loaded from the store as before. A dropped gallery's snapshots are deleted with it.
 """
 
 from __future__ import annotations
@@ -191,7 +199,7 @@ class IndexCatalog:
             write_snapshot(self._data_dir, name, self._owner(entry, uow), entry.position,
                            anchor=self._anchor(uow, entry.gallery_id, entry.position),
                            index=index)
-        except OSError as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # disk full, FAISS I/O, ...
             logger.error("could not write index snapshot %s: %s", name, exc)
             return
         entry.snapshot_changes = 0

@@ -143,7 +143,8 @@ def read_snapshot(root: Path, name: str, owner: SnapshotOwner, head: int,
     try:
         manifest = _checked_manifest(directory, owner, head, index)
         index.read_snapshot(directory)
-    except (SnapshotError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+    except (SnapshotError, OSError, EOFError, ValueError, RuntimeError, KeyError, IndexError,
+            TypeError) as exc:
         logger.warning("index snapshot %s not used, rebuilding from the store: %s", name, exc)
         return None
     logger.info("loaded index snapshot %s at change %d (%d templates) in %.1f s", name,
