@@ -165,13 +165,19 @@ class IndexCatalog:
                 found = None
             else:
                 entry.position = position
-                self._apply(entry, uow)
-                stored = self._stored_count(uow, entry)
-                if entry.index.count() != stored:
+                try:
+                    self._apply(entry, uow)
+                    stored = self._stored_count(uow, entry)
+                except (RuntimeError, ValueError, MemoryError) as exc:  # the loaded index
                     logger.warning("index snapshot %s not used, rebuilding from the store: "
-                                   "%d templates after catching up, the store holds %d",
-                                   name, entry.index.count(), stored)
+                                   "catching up failed (%s)", name, exc)
                     found = None
+                else:
+                    if entry.index.count() != stored:
+                        logger.warning("index snapshot %s not used, rebuilding from the "
+                                       "store: %d templates after catching up, the store "
+                                       "holds %d", name, entry.index.count(), stored)
+                        found = None
         if found is None:
             entry.index, entry.position, entry.snapshot_changes = (
                 self._build(entry.gallery_id, entry.space), None, 0)
