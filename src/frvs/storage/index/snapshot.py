@@ -18,8 +18,8 @@ store is the truth; the snapshot is only a cache of it). A new snapshot is writt
 beside the old one and swapped in by renaming, so a crash while writing leaves the old
 one (or none), never a mixture.
 
-The digest is a sum and an exclusive-or of 64-bit words per 16 MiB chunk (NumPy, about
-a gigabyte a second on one core, against half that for CRC-32): it catches truncation,
+The digest is a sum and an exclusive-or of 64-bit words per 1 MiB chunk (NumPy, about
+5 GB a second of CPU here, against 0.55 for CRC-32): it catches truncation,
 torn writes and flipped bits, which is what it is for; the data directory is trusted
 like the database beside it, so it is not a cryptographic check.
 """
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-_DIGEST_CHUNK = 16 << 20
+_DIGEST_CHUNK = 1 << 20  # the second pass over a chunk then reads from L2 cache
 
 
 class SnapshotError(Exception):
@@ -207,7 +207,7 @@ def _check_files(directory: Path, files: Any) -> None:
 
 
 def _digest(path: Path) -> str:
-    """Per 16 MiB chunk, the wrapping sum and the exclusive-or of its 64-bit words (and
+    """Per 1 MiB chunk, the wrapping sum and the exclusive-or of its 64-bit words (and
     its tail bytes), hashed together; NumPy releases the GIL, so files digest in parallel."""
     h = hashlib.sha256()
     size = path.stat().st_size
