@@ -29,6 +29,7 @@ import csv
 import gc
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,6 +46,8 @@ from frvs.storage.index.exact import ExactIndex
 DIMENSION = 128  # the default pack's (SFace)
 THRESHOLD = 0.363  # the default pack's default operating point
 CHUNK = 100_000
+# What --restart's snapshot claims to belong to (it never meets a store).
+_OWNER_FIELDS = (1, "benchmark", "sface", "benchmark", DIMENSION)
 PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pairs"
 
 
@@ -260,6 +263,9 @@ def build(index: VectorIndex, model: GalleryModel, size: int) -> dict[str, Any]:
     memory = getattr(index, "memory_bytes", None)
     if memory is not None:
         out["index_mib"] = memory() >> 20
+    train = getattr(index, "train_seconds", None)
+    if train is not None:  # part of build_s
+        out["train_s"] = round(train, 2)
     return out
 
 
@@ -347,12 +353,13 @@ def bench_size(
     indexes: dict[str, Any] = {"exact": lambda: ExactIndex(DIMENSION, capacity=size),
                                "faiss_pq": lambda: _faiss_pq(args),
                                "faiss_pq_short": lambda: _faiss_pq_short(args),
+                               "faiss_ivf": lambda: _faiss_ivf(args),
                                "faiss_hnsw": lambda: _faiss(args)}
     if size <= 100_000 and not args.no_milvus:
         indexes["milvus_lite_flat"] = _milvus
     chosen = args.indexes.split(",") if args.indexes else list(indexes)
     if size > 1_000_000 and not args.indexes:
-        chosen = ["faiss_pq", "faiss_pq_short"]
+        chosen = ["faiss_pq", "faiss_ivf"]
     indexes = {k: v for k, v in indexes.items() if k in chosen}
     exact_rate = float(np.mean(truth[: probes.mated, 0] == probes.mates))
     out["exact_mate_rank1"] = round(exact_rate, 4)
@@ -378,6 +385,7 @@ def bench_size(
         knob, values = {"faiss_hnsw": ("ef_search", _ints(args.ef_search)),
                         "faiss_pq": ("candidates", _ints(args.candidates)),
                         "faiss_pq_short": ("rescore_depth", _ints(args.rescore_depths)),
+                        "faiss_ivf": ("probes", _ints(args.probes_list)),
                         }.get(name, ("", [0]))
         for value in values:
             if knob:
@@ -386,15 +394,77 @@ def bench_size(
             row["mate_found_vs_exact"] = round(row["mate_rank1"] / exact_rate, 4)
             if mix is not None and real_exact > 0:
                 row["real_mate_found_vs_exact"] = round(row["real_mate_rank1"] / real_exact, 4)
-            label = {"ef_search": "ef", "candidates": "c", "rescore_depth": "r"}.get(knob, "")
+            label = {"ef_search": "ef", "candidates": "c", "rescore_depth": "r",
+                     "probes": "p"}.get(knob, "")
             out[f"{name}_{label}{value}" if knob else name] = row
-        if "open_set" not in out:
+        if "open_set" not in out and not args.no_open_set:
             out["open_set"] = open_set(index, model, size, probes) | {"index": name}
+        snapshot = write_bench_snapshot(index, probes, args) if name == args.restart else None
         close = getattr(index, "close", None)
         if close is not None:
             close()
         del index
         gc.collect()
+        if snapshot is not None:  # read back with the built index gone, as after a restart
+            out[f"{name}_restart"] = restart(snapshot, probes)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BenchSnapshot:
+    root: Path
+    options: dict[str, Any]
+    first_ids: np.ndarray  # the built index's answer to the first probe
+    facts: dict[str, Any]
+
+
+def _owner() -> Any:
+    from frvs.storage.index.snapshot import SnapshotOwner
+
+    return SnapshotOwner(*_OWNER_FIELDS)
+
+
+def write_bench_snapshot(index: VectorIndex, probes: Probes,
+                         args: argparse.Namespace) -> BenchSnapshot:
+    """Write the built index as a snapshot (timed), for ``restart`` to read back."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+    from frvs.storage.index.snapshot import write_snapshot
+
+    assert isinstance(index, FaissPQIndex)
+    root = Path(tempfile.mkdtemp(dir=args.snapshot_dir))
+    t0 = time.perf_counter()
+    write_snapshot(root, "bench", _owner(), 1, anchor=None, index=index)
+    written = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in (root / "index" / "snapshots" / "bench").iterdir())
+    # The query-time knobs as last measured, not as built.
+    options = index.options.model_dump() | {"candidates": index.candidates,
+                                            "probes": index.probes}
+    return BenchSnapshot(root, options,
+                         index.search(probes.vectors[:1], 10).ids,
+                         {"snapshot_gib": round(size / 2**30, 2), "write_s": round(written, 1)})
+
+
+def restart(snapshot: BenchSnapshot, probes: Probes) -> dict[str, Any]:
+    """Time a fresh index reading the snapshot (size and digest checks included) up to its
+    first answer, as a restarted service does before applying the changes made since
+    (the catalog's queries of the store are not included)."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+    from frvs.storage.index.snapshot import read_snapshot
+
+    load = [round(v, 2) for v in os.getloadavg()]
+    t0, c0 = time.perf_counter(), time.process_time()
+    fresh = FaissPQIndex(DIMENSION, **snapshot.options)
+    found = read_snapshot(snapshot.root, "bench", _owner(), 1, fresh)
+    loaded = time.perf_counter() - t0
+    result = fresh.search(probes.vectors[:1], 10)
+    first = time.perf_counter() - t0
+    out = snapshot.facts | {
+        "load_s": round(loaded, 2), "to_first_answer_s": round(first, 2),
+        "cpu_s": round(time.process_time() - c0, 2), "used": found is not None,
+        "same_answer": bool(np.array_equal(result.ids, snapshot.first_ids)),
+        "rss_after_mib": rss_bytes() >> 20, "load_before": load}
+    del fresh
+    shutil.rmtree(snapshot.root, ignore_errors=True)
     return out
 
 
@@ -415,6 +485,14 @@ def _faiss_pq_short(args: argparse.Namespace) -> VectorIndex:
     return FaissPQIndex(DIMENSION, shards=args.shards, subquantizer_dims=8,
                         rescore_depth=_ints(args.rescore_depths)[0],
                         rescore_codes=args.rescore_codes, candidates=args.short_candidates)
+
+
+def _faiss_ivf(args: argparse.Namespace) -> VectorIndex:
+    """Fast-scan codes in inverted lists: a query scans only its nearest ``probes``."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+
+    return FaissPQIndex(DIMENSION, shards=args.shards, lists=args.lists,
+                        probes=_ints(args.probes_list)[0], candidates=args.ivf_candidates)
 
 
 def _faiss(args: argparse.Namespace) -> VectorIndex:
@@ -450,9 +528,23 @@ def main() -> None:
                         help="faiss_pq_short: FAISS code of the second look")
     parser.add_argument("--short-candidates", type=int, default=1000,
                         help="faiss_pq_short: candidates re-ranked exactly after it")
+    parser.add_argument("--lists", type=int, default=1024,
+                        help="faiss_ivf: inverted lists (k-means on a 65,536 sample)")
+    parser.add_argument("--probes-list", default="64,128,256",
+                        help="faiss_ivf: lists scanned per query, comma-separated")
+    parser.add_argument("--ivf-candidates", type=int, default=1000,
+                        help="faiss_ivf: candidates re-ranked exactly")
+    parser.add_argument("--omp-threads", type=int, default=0,
+                        help="faiss.omp_set_num_threads before searching (0: FAISS's default)")
+    parser.add_argument("--restart", default="",
+                        help="after measuring this index (faiss_pq or faiss_ivf) at each "
+                        "size, time a restart from its snapshot (written under --snapshot-dir)")
+    parser.add_argument("--snapshot-dir", default=None, help="where --restart writes")
     parser.add_argument("--no-real", action="store_true",
                         help="do not mix the shared photos' real templates into the gallery")
     parser.add_argument("--no-milvus", action="store_true")
+    parser.add_argument("--no-open-set", action="store_true",
+                        help="skip the FPIR 1%% threshold measurement (minutes at 10M)")
     parser.add_argument(
         "--indexes", default="",
         help="comma-separated subset of exact,faiss_pq,faiss_hnsw,milvus_lite_flat (default: "
@@ -460,6 +552,10 @@ def main() -> None:
     )
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     args = parser.parse_args()
+    if args.omp_threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.omp_threads)
     genuine, impostor, templates = measure_pairs(args.pairs)
     model = fit_model(impostor, DIMENSION)
     rng = np.random.default_rng(3)
@@ -471,6 +567,9 @@ def main() -> None:
         "threshold": THRESHOLD,
         "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
         "faiss_pq": {"shards": args.shards, "candidates": args.candidates},
+        "faiss_ivf": {"shards": args.shards, "lists": args.lists, "probes": args.probes_list,
+                      "candidates": args.ivf_candidates},
+        "omp_threads": args.omp_threads or "default",
         "faiss_pq_short": {"shards": args.shards, "subquantizer_dims": 8,
                            "rescore_codes": args.rescore_codes,
                            "rescore_depths": args.rescore_depths,

@@ -47,7 +47,8 @@ def _needs(module: str, extra: str) -> None:
         pytest.skip(f"{module} not installed: pip install 'frvs[{extra}]'")
 
 
-@pytest.fixture(params=["exact", "faiss_pq_exact", "faiss_pq_codes", "faiss", "milvus",
+@pytest.fixture(params=["exact", "faiss_pq_exact", "faiss_pq_codes", "faiss_pq_lists", "faiss",
+                        "milvus",
                         pytest.param("milvus_server", marks=pytest.mark.slow)])
 def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeIndex]:
     """A factory of fresh, empty indexes of one implementation."""
@@ -63,6 +64,14 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeI
 
             if request.param.endswith("exact"):
                 index = FaissPQIndex(dimension)  # these galleries stay below train_size
+            elif request.param.endswith("lists"):
+                # Codes in 8 inverted lists, every list probed: the contract's answers are
+                # exact, and every search goes through the lists, tombstones and re-rank.
+                index = FaissPQIndex(dimension, train_size=256, rebuild_ratio=1.0, lists=8,
+                                     probes=8)
+                primer = _unit_rows(np.random.default_rng(0), 300, dimension)
+                index.add(np.arange(-300, 0), primer)
+                index.remove(np.arange(-300, 0))
             else:
                 # Codes trained on 300 vectors then tombstoned (never compacted away), so
                 # every search of the contract goes through scan, tombstones and re-rank.

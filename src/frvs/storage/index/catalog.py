@@ -25,6 +25,14 @@ gone). Templates load in pages, so a 10M gallery never sits in memory as Python
 objects. So a template is searchable as soon as its enrolment returns, in any process,
 and results are also checked against the store (``TemplateRepository.owners``) so an
 entry deleted by another process a moment ago is never reported.
+
+Restarts: an index that can be snapshotted (``faiss_pq`` past its ``snapshot_min_size``)
+is written to the data directory after its first load from the store, with the log
+position it reflects, and again once a tenth of it has changed since. A restart loads
+the snapshot, checks it belongs to this gallery, pack, space, settings and log (see
+``snapshot.py``), applies the changes after its position like any catch-up, and checks
+the count against the store; anything that does not fit is logged and the index is
+loaded from the store as before. A dropped gallery's snapshots are deleted with it.
 """
 
 from __future__ import annotations
@@ -37,14 +45,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from frvs.core.errors import NotFoundError
 from frvs.core.templates import ModelSpace
 from frvs.storage.index.base import Matrix, VectorIndex
 from frvs.storage.index.factory import IndexSettings, build_index, index_name, is_shared
+from frvs.storage.index.snapshot import (
+    SnapshotOwner,
+    Snapshottable,
+    read_snapshot,
+    remove_snapshots,
+    write_snapshot,
+)
 from frvs.storage.repositories import VectorBatch
-from frvs.storage.schema import SharedIndexRow
+from frvs.storage.schema import GalleryRow, IndexChangeRow, SharedIndexRow, TemplateRow
 from frvs.storage.store import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -60,6 +75,8 @@ class _Entry:
     revision: int = -1
     # The last change of the gallery's index change log applied here; None until loaded.
     position: int | None = None
+    # Changes applied since the index's snapshot was written (or it was loaded).
+    snapshot_changes: int = 0
     # Catching up one gallery (a rebuild can take seconds at 10M) must not stall searches
     # of the others: each entry has its own lock; the catalog's guards only the dict.
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -101,12 +118,107 @@ class IndexCatalog:
         gallery_id, space = entry.gallery_id, entry.space
         if entry.position is None:
             head = uow.templates.change_head(gallery_id)  # before the load: see above
-            self._load(entry, uow.templates.vector_pages(gallery_id, space))
-            entry.position = head
+            if not self._from_snapshot(entry, uow, head):
+                self._load(entry, uow.templates.vector_pages(gallery_id, space))
+                entry.position = head
+                self._snapshot(entry, uow)
         else:
             self._apply(entry, uow)
+            index = entry.index
+            if (isinstance(index, Snapshottable) and entry.snapshot_changes
+                    and entry.snapshot_changes * 10 >= max(index.count(), 1)
+                    and index.snapshot_min_size and index.count() >= index.snapshot_min_size):
+                self._snapshot(entry, uow)  # a tenth changed since: a restart would re-apply it
         entry.revision = revision
         return entry.index
+
+    def _owner(self, entry: _Entry, uow: UnitOfWork) -> SnapshotOwner:
+        gallery = uow.session.get(GalleryRow, entry.gallery_id)
+        if gallery is None:
+            raise NotFoundError(f"gallery {entry.gallery_id} no longer exists")
+        return SnapshotOwner(entry.gallery_id, gallery.created_at.isoformat(), gallery.pack,
+                             entry.space.key, entry.space.dimension)
+
+    @staticmethod
+    def _anchor(uow: UnitOfWork, gallery_id: int, position: int) -> int | None:
+        """The template of change ``position``: a store restored from an older backup
+        has no such change, or another one, under that id."""
+        if position == 0:
+            return None
+        row = uow.session.get(IndexChangeRow, position)
+        return None if row is None or row.gallery_id != gallery_id else int(row.template_id)
+
+    def _from_snapshot(self, entry: _Entry, uow: UnitOfWork, head: int) -> bool:
+        """Load ``entry`` from its snapshot and apply the changes after it; False (the
+        entry left empty, to be loaded from the store) when there is no usable one."""
+        index = entry.index
+        if not isinstance(index, Snapshottable) or index.snapshot_min_size <= 0:
+            return False
+        name = index_name(entry.gallery_id, entry.space.key)
+        found = read_snapshot(self._data_dir, name, self._owner(entry, uow), head, index)
+        if found is not None:
+            position, anchor = found
+            if anchor != self._anchor(uow, entry.gallery_id, position):
+                logger.warning("index snapshot %s not used, rebuilding from the store: its "
+                               "change %d is not in the store's log (a restored backup?)",
+                               name, position)
+                found = None
+            else:
+                entry.position = position
+                try:
+                    self._apply(entry, uow)
+                    stored = self._stored_count(uow, entry)
+                except (RuntimeError, ValueError, MemoryError) as exc:  # the loaded index
+                    logger.warning("index snapshot %s not used, rebuilding from the store: "
+                                   "catching up failed (%s)", name, exc)
+                    found = None
+                else:
+                    if entry.index.count() != stored:
+                        logger.warning("index snapshot %s not used, rebuilding from the "
+                                       "store: %d templates after catching up, the store "
+                                       "holds %d", name, entry.index.count(), stored)
+                        found = None
+        if found is None:
+            entry.index, entry.position, entry.snapshot_changes = (
+                self._build(entry.gallery_id, entry.space), None, 0)
+            return False
+        entry.snapshot_changes = 0
+        return True
+
+    @staticmethod
+    def _stored_count(uow: UnitOfWork, entry: _Entry) -> int:
+        return int(uow.session.scalar(
+            select(func.count()).select_from(TemplateRow).where(
+                TemplateRow.gallery_id == entry.gallery_id,
+                TemplateRow.space_key == entry.space.key)) or 0)
+
+    def _snapshot(self, entry: _Entry, uow: UnitOfWork) -> None:
+        """Write the entry's index as its snapshot when it is big enough to be worth one.
+        A failure to write is logged, never fatal: the store stays the truth."""
+        index = entry.index
+        assert entry.position is not None
+        if (not isinstance(index, Snapshottable) or index.snapshot_min_size <= 0
+                or index.count() < index.snapshot_min_size):
+            return
+        name = index_name(entry.gallery_id, entry.space.key)
+        try:
+            write_snapshot(self._data_dir, name, self._owner(entry, uow), entry.position,
+                           anchor=self._anchor(uow, entry.gallery_id, entry.position),
+                           index=index)
+        except (OSError, RuntimeError, ValueError) as exc:  # disk full, FAISS I/O, ...
+            logger.error("could not write index snapshot %s: %s", name, exc)
+            return
+        entry.snapshot_changes = 0
+
+    def save_snapshots(self) -> None:
+        """Snapshot every loaded index that changed since its snapshot (at shutdown)."""
+        with self._lock:
+            entries = list(self._entries.values())
+        for entry in entries:
+            if entry.position is None or not entry.snapshot_changes or self._shared:
+                continue
+            with entry.lock, self._store.unit() as uow:
+                self._snapshot(entry, uow)
 
     def _catch_up_shared(self, entry: _Entry, revision: int) -> VectorIndex:
         """Bring an index every replica shares (a Milvus collection) up to the store,
@@ -151,6 +263,7 @@ class IndexCatalog:
                 entry.index.remove(gone)
             loaded = self._load(entry, uow.templates.vectors_of(np.sort(new), entry.space))
             entry.position = changes[-1].id
+            entry.snapshot_changes += len(last)
             logger.debug("index %s caught up to change %d: %d removed, %d added",
                          index_name(entry.gallery_id, entry.space.key), entry.position,
                          len(gone), loaded)
@@ -215,6 +328,8 @@ class IndexCatalog:
         with self._lock:
             for key in [k for k in self._entries if k[0] == gallery_id]:
                 del self._entries[key]
+        # Deleted, or re-embedded: its snapshots describe templates that are gone.
+        remove_snapshots(self._data_dir, index_name(gallery_id, ""))
         if self._shared:  # the next first load rebuilds the collection from the store
             with self._store.unit(write=True) as uow:
                 uow.session.execute(delete(SharedIndexRow).where(

@@ -58,16 +58,17 @@ class ExactIndexSettings(PluginSettings):
 class FaissPQIndexSettings(PluginSettings):
     """FAISS fast-scan over compressed codes, best candidates re-scored exactly.
 
-    3.5 ms a query at 10M templates on two cores, finding the mate as often as exact
-    search (benchmarks/search.py); 530 bytes a 128-d template.
+    530 bytes a 128-d template; its figures at 1M and 10M are measured by
+    benchmarks/search.py (README, "1:N search").
     """
 
     type: Literal["faiss_pq"] = "faiss_pq"
     options: FaissPQOptions = Field(
         default_factory=FaissPQOptions,
         title="Scan options",
-        description="candidates, shards, train_size, subquantizer_dims, rebuild_ratio, ...; "
-        "see frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
+        description="Passed to FaissPQIndex (candidates, shards, train_size, "
+        "subquantizer_dims, rebuild_ratio, lists, probes, snapshot_min_size); see "
+        "frvs.storage.index.faiss_pq.FaissPQOptions for each trade-off.",
     )
 
     def build(self, slot: IndexSlot) -> VectorIndex:

@@ -44,6 +44,25 @@ class LabelTable:
         self.live = 0
         self._max_id = np.iinfo(np.int64).min
 
+    @classmethod
+    def restored(cls, ids: IdArray, alive: BoolArray) -> LabelTable:
+        """A table holding ``ids`` at labels 0.. with the live mask ``alive`` (a snapshot)."""
+        if ids.shape != alive.shape or ids.ndim != 1:
+            raise InvalidRecordError(f"{ids.shape} ids for a live mask of {alive.shape}")
+        table = cls()
+        table._reserve(len(ids))
+        table._id_of_label[: len(ids)] = ids
+        table._alive[: len(ids)] = alive
+        table.total, table.live = len(ids), int(np.count_nonzero(alive))
+        if len(ids):
+            table._max_id = int(ids.max())
+        return table
+
+    @property
+    def id_of_label(self) -> IdArray:
+        """The id at every label handed out, dead ones included (a view)."""
+        return self._id_of_label[: self.total]
+
     @property
     def alive(self) -> BoolArray:
         """The live mask of every label handed out (a view: do not keep it across writes)."""
