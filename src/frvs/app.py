@@ -67,6 +67,10 @@ class Application:
         self.retention_schedule.stop()
         self.video.stop()
         self.webhook_queue.stop()
+        try:
+            self.galleries.save_snapshots()
+        except Exception:  # a snapshot is an optimisation: never let it block a clean stop
+            logger.exception("could not save index snapshots at shutdown")
         self.store.close()
         logger.info("FRVS stopped")
 

@@ -88,6 +88,11 @@ class GalleryService:
         self._enroller = Enroller(store, catalog, context)
         self._searcher = Searcher(store, catalog, context.analyser)
 
+    def save_snapshots(self) -> None:
+        """Snapshot every large index that changed since its snapshot, so the next start
+        loads it and re-applies nothing (at shutdown)."""
+        self._catalog.save_snapshots()
+
     @contextmanager
     def _refusals(self, caller: AuditContext, action: str, inputs: Mapping[str, Any],
                   subjects: Sequence[str] = ()) -> Iterator[None]:

@@ -131,3 +131,17 @@ def test_a_deleted_gallery_takes_its_snapshot_with_it(
     service.delete(LOCAL, "people")
     assert not directory.exists()
     service._store.close()
+
+
+def test_a_clean_stop_snapshots_what_changed_since(
+    gallery: tuple[str, Path], tmp_path: Path, analyser: CachingAnalyser,
+) -> None:
+    url, directory = gallery
+    written = json.loads((directory / MANIFEST).read_text())
+    service = make_service(url, tmp_path, analyser, index=_settings().index)
+    add_distractors(service, "people", 7, seed=2)
+    assert _index_of(service).count() == 329 + 7  # loaded from the snapshot, caught up
+    service.save_snapshots()  # what Application.stop does before closing the store
+    saved = json.loads((directory / MANIFEST).read_text())
+    assert saved["count"] == 329 + 7 and saved["position"] > written["position"]
+    service._store.close()

@@ -182,7 +182,8 @@ class IndexCatalog:
             entry.index, entry.position, entry.snapshot_changes = (
                 self._build(entry.gallery_id, entry.space), None, 0)
             return False
-        entry.snapshot_changes = 0
+        # The changes applied after the snapshot stay counted: a clean stop (or a tenth
+        # changed) writes them into the snapshot, so the next start re-applies nothing.
         return True
 
     @staticmethod
