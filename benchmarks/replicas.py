@@ -23,10 +23,8 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,7 +37,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _serve import FRVS, start
+from _serve import FRVS, free_port, log, start
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
@@ -55,10 +53,6 @@ DATA = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / 
 SPACE = ModelSpace("bench", "1", 128, Metric.COSINE)
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 @contextmanager
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database (``replicas_bench_*``), dropped afterwards."""
@@ -72,12 +66,6 @@ def database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- catch-up -------------------------------------------------------------------------
