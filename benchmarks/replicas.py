@@ -25,6 +25,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,9 +38,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _serve import FRVS, free_port, log, start
+from _serve import FRVS, SHARED, free_port, log, start
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from postgres import PG_ADMIN_URL, database_on
 from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
 
 from frvs.config.settings import Settings
 from frvs.core.templates import Metric, ModelSpace
@@ -47,9 +50,7 @@ from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.schema import GalleryRow, SubjectRow, TemplateRow
 from frvs.storage.store import Store
 
-PG_ADMIN = os.environ.get("FRVS_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DATA = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+DATA = SHARED / "data"
 SPACE = ModelSpace("bench", "1", 128, Metric.COSINE)
 
 
@@ -57,15 +58,8 @@ SPACE = ModelSpace("bench", "1", 128, Metric.COSINE)
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database (``replicas_bench_*``), dropped afterwards."""
     name = f"replicas_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_on(create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT"), name) as url:
+        yield url
 
 
 # -- catch-up -------------------------------------------------------------------------
