@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from typing import Any
 import _serve
 import httpx
 import numpy as np
+from _serve import SHARED, cpu_seconds, log
 from sqlalchemy import insert
 
 from frvs.app import build_application
@@ -50,14 +50,9 @@ from frvs.galleries.enrolment import EnrolItem
 from frvs.galleries.models import GallerySpec
 from frvs.storage.schema import SubjectRow, TemplateRow
 
-SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DATA = SHARED / "data"
 CASE = {"X-Case-Reference": "BENCH", "X-Purpose": "benchmark"}
 _BATCH = 5000
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def seed(data_dir: Path, sizes: dict[str, int], real: Path) -> str:
@@ -123,12 +118,6 @@ def load(base: str, token: str, request: dict[str, Any], total: int,
             "p50_ms": round(1000 * statistics.median(ordered), 1),
             "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
             "throughput_rps": round(total / elapsed, 2)}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc), threads included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(base: str, token: str, request: dict[str, Any], total: int, concurrency: int, *,

@@ -35,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 import check_media as cm
-from _serve import FRVS, start
+from _serve import FRVS, cpu_seconds, log, start
 
 from frvs.app import build_application
 from frvs.checks.models import LiveFrame, parse_challenge
@@ -47,15 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FRVS_SHARED", REPO.parent / "shared")) / "data"
 FRAMES = 20
 GOAL_MS = 1500.0
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -33,11 +33,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,6 +46,7 @@ from typing import Any
 import _serve
 import httpx
 import numpy as np
+from _serve import SHARED, free_port, log
 from PIL import Image
 from sqlalchemy import select
 
@@ -60,20 +59,9 @@ from frvs.galleries.models import GalleryKind, GallerySpec
 from frvs.video.service import CameraSpec
 from frvs.video.tables import CameraRow
 
-SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 VIDEO = SHARED / "data" / "video"
 CLIP = VIDEO / "short_hamilton_clip.mp4"
 FRVS = _serve.FRVS
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def frvs(data: Path, *args: str) -> str:

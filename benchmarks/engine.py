@@ -34,6 +34,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from _serve import log
 
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import FrvsError
@@ -54,10 +55,6 @@ PHOTOS = (
 GROUP_PHOTO = "pairs/images/selfie-many-people.jpg"
 SIZES = ((640, 480), (1280, 720))
 BATCH = 8
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def letterbox(image: BGRImage, width: int, height: int) -> BGRImage:

@@ -22,10 +22,8 @@ import argparse
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,22 +34,12 @@ from typing import Any
 
 import _serve
 import httpx
+from _serve import SHARED, free_port, log
 from PIL import Image
 
-SHARED = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 PHOTO = SHARED / "data" / "pairs" / "images" / "img1.jpg"
 WIDE = (16383, 2441)
 SETTLE_S = 10.0
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,9 +38,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _serve import FRVS, start
+from _serve import FRVS, SHARED, free_port, log, start
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from postgres import PG_ADMIN_URL, database_on
 from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
 
 from frvs.config.settings import Settings
 from frvs.core.templates import Metric, ModelSpace
@@ -49,35 +50,16 @@ from frvs.storage.index.catalog import IndexCatalog
 from frvs.storage.schema import GalleryRow, SubjectRow, TemplateRow
 from frvs.storage.store import Store
 
-PG_ADMIN = os.environ.get("FRVS_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DATA = Path(os.environ.get("FRVS_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+DATA = SHARED / "data"
 SPACE = ModelSpace("bench", "1", 128, Metric.COSINE)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @contextmanager
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database (``replicas_bench_*``), dropped afterwards."""
     name = f"replicas_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with database_on(create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT"), name) as url:
+        yield url
 
 
 # -- catch-up -------------------------------------------------------------------------

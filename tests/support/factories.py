@@ -1,5 +1,5 @@
 """Builders of the records many tests need: a detected face, a best shot, a track's
-decision; and a folder of real photos for a folder camera.
+decision; a folder of real photos for a folder camera; and an image's encoded bytes.
 
 Defaults are plain valid values (a 50 px face, quality 0.9, score 0.6 against the default
 pack's threshold 0.363), so a test names only what it asserts on.
@@ -7,10 +7,12 @@ pack's threshold 0.363), so a test names only what it asserts on.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from frvs.core.detections import FaceDetection
 from frvs.core.geometry import Box, Landmarks
@@ -48,3 +50,10 @@ def photo_folder(folder: Path, photos: list[Path]) -> Path:
     for photo in photos:
         (folder / photo.name).symlink_to(photo)
     return folder
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    """``image`` saved as ``fmt`` (Pillow's format name, with its save ``params``)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()

@@ -7,14 +7,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from frvs_process import free_port
+
 HERE = Path(__file__).parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RtspServer:

@@ -104,22 +104,15 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "im
     ``ImageTooLargeError`` or ``ImageAspectRatioError`` with a message naming ``name``.
     """
     limits = limits or ImageLimits()
-    with _opened(data, limits, name) as (image, header):
-        try:
-            if header.format == "WEBP":
-                bgr = _webp_to_bgr(data, name)
-            else:
-                image.load()
-                bgr = _pillow_to_bgr(image)
-            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(f"{name}: {exc}") from exc
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise CorruptImageError(
-                f"{name}: the image data is corrupt or truncated ({exc})") from exc
+    with _opened(data, limits, name) as (image, header), _pillow_failures(name):
+        if header.format == "WEBP":
+            bgr = _webp_to_bgr(data, name)
+        else:
+            image.load()
+            bgr = _pillow_to_bgr(image)
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     # Pillow's copy is closed by now: turning costs one array, never two.
-    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
-    return bgr if turn is None else np.ascontiguousarray(turn(bgr))
+    return _upright(bgr, orientation)
 
 
 DCT_DENOMINATORS = (8, 4, 2)
@@ -167,7 +160,7 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
         factor = dct_factor(header, min_side)
         if factor == 1:
             return ScaledImage(decode_image(data, limits, name), 1, data, name, limits)
-        try:
+        with _pillow_failures(name):
             chosen = image.draft("RGB", (max(1, header.width // factor),
                                          max(1, header.height // factor)))
             # Pillow picks the scale itself from the requested size (none for a JPEG it
@@ -176,14 +169,26 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
             image.load()
             bgr = _pillow_to_bgr(image)
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(f"{name}: {exc}") from exc
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise CorruptImageError(
-                f"{name}: the image data is corrupt or truncated ({exc})") from exc
+    return ScaledImage(_upright(bgr, orientation), factor, data, name, limits)
+
+
+@contextmanager
+def _pillow_failures(name: str) -> Iterator[None]:
+    """Decoding failures (of Pillow or the WebP path) as the ``ImageError`` the
+    decoders document: too large, or corrupt / truncated."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise CorruptImageError(
+            f"{name}: the image data is corrupt or truncated ({exc})") from exc
+
+
+def _upright(bgr: BGRImage, orientation: object) -> BGRImage:
+    """``bgr`` turned as its EXIF ``orientation`` says (the same array when upright)."""
     turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
-    pixels = bgr if turn is None else np.ascontiguousarray(turn(bgr))
-    return ScaledImage(pixels, factor, data, name, limits)
+    return bgr if turn is None else np.ascontiguousarray(turn(bgr))
 
 
 def read_image(path: Path, limits: ImageLimits | None = None) -> BGRImage:

@@ -103,13 +103,6 @@ def _rowcount(result: object) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _insert_absent(session: Session, camera: str, now: datetime) -> None:
-    """A lease row for ``camera`` if there is none yet (expired, held by nobody)."""
-    insert_absent(session, CameraLeaseRow, {
-        "camera": camera, "holder": "", "generation": 0, "expires_at": now,
-        "acquired_at": now, "renewed_at": now}, ["camera"])
-
-
 class LeaseBook:
     """The lease rows in the store: claim, renew, release, list."""
 
@@ -127,7 +120,11 @@ class LeaseBook:
         """Take ``camera``'s lease if it is free, expired or already ours: its new
         generation, or None when another replica holds it."""
         with self._store.unit(write=True) as uow:
-            _insert_absent(uow.session, camera, self.now(uow.session))
+            # A lease row for the camera if there is none yet (expired, held by nobody).
+            now = self.now(uow.session)
+            insert_absent(uow.session, CameraLeaseRow, {
+                "camera": camera, "holder": "", "generation": 0, "expires_at": now,
+                "acquired_at": now, "renewed_at": now}, ["camera"])
             previous = uow.session.scalar(select(CameraLeaseRow.holder).where(
                 CameraLeaseRow.camera == camera).with_for_update())
             now = self.now(uow.session)  # read once the row is ours to update

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from callers import key_caller
 from fastapi.testclient import TestClient
+from frvs_process import free_port
 
 from frvs.api.app import create_api
 from frvs.app import Application
@@ -99,12 +99,6 @@ def test_malformed_requests(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
     assert client.post("/v1/detect", content=b"{}").status_code == 422
     assert client.get("/v1/nothing-here").status_code == 404
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ import httpx
 import numpy as np
 import pytest
 from callers import LOCAL, key_caller
+from factories import encode
 from fastapi.testclient import TestClient
 from frvs_process import FRVS, serve_process
 from PIL import Image, ImageOps
@@ -49,12 +50,6 @@ PROBLEM = "application/problem+json"
 CASE = {"X-Case-Reference": "CASE-12", "X-Purpose": "bounded work regression test"}
 WIDE = (16383, 2441)
 """The issue's upload: 40 Mpx, just under the default pixel limit."""
-
-
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **params)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import factories
@@ -16,6 +15,7 @@ import pytest
 from callers import LOCAL, key_caller
 from fastapi.testclient import TestClient
 from postgres import fresh_database
+from replica_helpers import HookReceiver
 from sqlalchemy import delete, select, update
 
 from frvs.alerts.tables import AlertRow
@@ -209,47 +209,29 @@ def test_a_webhook_host_rebound_to_loopback_after_the_check_gets_nothing(
         pg_url: str, tmp_path: Path) -> None:
     # DNS rebinding: the name answers a public address when the policy checks it, then
     # 127.0.0.1 when the request connects. The POST must never reach the loopback.
-    hits: list[str] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = HookReceiver()
     app = _app(pg_url, tmp_path / "a", "a")
     try:
         rebinding = SourcePolicy(resolver=lambda _host: ["93.184.215.14"])  # 1st answer
         now = lambda: datetime.now(UTC)  # noqa: E731
         WebhookService(app.store, now, rebinding).add(LOCAL, f"rebind-{uuid.uuid4().hex[:6]}",
-                         f"http://localhost:{server.server_port}/hook", "a-secret-of-sixteen")
+                         f"http://localhost:{receiver.port}/hook", "a-secret-of-sixteen")
         with app.store.unit(write=True) as uow:
             uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
         WebhookWorker(app.store, now, rebinding,
                       WorkerOptions(timeout_seconds=1)).work_once()
-        assert hits == [], "the delivery reached 127.0.0.1 after the policy allowed the name"
+        assert receiver.deliveries == [], \
+            "the delivery reached 127.0.0.1 after the policy allowed the name"
     finally:
         app.stop()
-        server.shutdown()
+        receiver.close()
 
 
 def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
         pg_url: str, tmp_path: Path) -> None:
     # Replica a claims a delivery and is killed before finishing it: once its hold
     # passes, b sends it, with the same X-FRVS-Delivery (receivers dedupe on it).
-    got: list[tuple[str | None, str | None]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            got.append((self.headers["X-FRVS-Delivery"], self.headers["X-FRVS-Attempt"]))
-            self.send_response(204)
-            self.end_headers()
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = HookReceiver()
     app = _app(pg_url, tmp_path / "a", "a")
     try:
         with app.store.unit(write=True) as uow:  # only this test's webhook and delivery
@@ -259,7 +241,7 @@ def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
         now = lambda: datetime.now(UTC)  # noqa: E731
         WebhookService(app.store, now, loopback).add(
             LOCAL, f"dies-{uuid.uuid4().hex[:6]}",
-            f"http://127.0.0.1:{server.server_port}/hook", "a-secret-of-sixteen")
+            receiver.url, "a-secret-of-sixteen")
         with app.store.unit(write=True) as uow:
             uow.publish("alert.raised", {"id": 1}, datetime.now(UTC))
         with app.store.unit(write=True) as uow:  # a's claim; a dies before its POST ends
@@ -268,7 +250,8 @@ def test_a_delivery_whose_sender_died_mid_post_is_sent_again_with_its_id(
         assert b.work_once() == 0  # still held by a
         time.sleep(1.2)
         assert b.work_once() == 1
-        assert got == [(str(abandoned.id), "2")]
+        assert [(d.headers["x-frvs-delivery"], d.headers["x-frvs-attempt"])
+                for d in receiver.deliveries] == [(str(abandoned.id), "2")]
     finally:
         app.stop()
-        server.shutdown()
+        receiver.close()

@@ -11,17 +11,16 @@ broken), ``frvs audit checkpoint`` and ``frvs audit purge``. The CLI runs in-pro
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from postgres import fresh_database
+from replica_helpers import HookReceiver
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
@@ -322,39 +321,22 @@ def test_checkpoint_refuses_a_broken_trail(target: Target, tmp_path: Path) -> No
     assert code == EXIT_AUDIT_BROKEN and not anchors.exists()
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        _Receiver.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        del args
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def receiver() -> Iterator[HookReceiver]:
     """A local HTTP server that keeps the JSON bodies posted to it."""
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    _Receiver.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/anchors", _Receiver.received
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    server = HookReceiver()
+    yield server
+    server.close()
 
 
 def test_checkpoint_posts_the_head_to_a_url(
-        target: Target, receiver: tuple[str, list[dict[str, Any]]]) -> None:
-    url, received = receiver
+        target: Target, receiver: HookReceiver) -> None:
     target.append(3)
-    code, out = target.cli("audit", "checkpoint", "--url", url, "--json")
+    code, out = target.cli("audit", "checkpoint", "--url",
+                           f"http://127.0.0.1:{receiver.port}/anchors", "--json")
     assert code == 0, out
     posted = json.loads(out)
+    received = [d.body for d in receiver.deliveries]
     assert posted["status"] == 204 and received == [posted["checkpoint"]]
     assert received[0]["seq"] == 3 and received[0]["hash"] == target.entries()[3].hash
 

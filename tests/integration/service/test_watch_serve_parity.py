@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +19,17 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
+from replica_helpers import HookReceiver
 from service_helpers import frvs, served
 
 SECRET = "parity-secret-0123456789"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["content-length"])
-        self.bodies.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    bodies: list[dict[str, Any]] = []
-    handler = type("Receiver", (_Receiver,), {"bodies": bodies})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
-    server.shutdown()
+def webhook() -> Iterator[HookReceiver]:
+    server = HookReceiver()
+    yield server
+    server.close()
 
 
 @pytest.fixture
@@ -69,6 +53,10 @@ def subscriber() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
     client.loop_stop()
 
 
+def _bodies(webhook: HookReceiver) -> list[dict[str, Any]]:
+    return [d.body for d in webhook.deliveries]
+
+
 def _raised(bodies: list[dict[str, Any]], camera: str) -> list[str]:
     return sorted(b["alert"]["subject"] for b in bodies
                   if b["event"] == "alert.raised" and b["alert"]["camera"] == camera)
@@ -82,9 +70,9 @@ def _wait(check: Any, timeout: float = 60.0) -> None:
 
 @pytest.mark.slow
 def test_watch_and_serve_deliver_the_same_alerts_and_metrics_parse(
-        tmp_path: Path, data_dir: Path, webhook: tuple[str, list[dict[str, Any]]],
+        tmp_path: Path, data_dir: Path, webhook: HookReceiver,
         subscriber: tuple[str, list[tuple[str, dict[str, Any]]]]) -> None:
-    url, bodies = webhook
+    url = webhook.url
     prefix, messages = subscriber
     video = data_dir / "video"
     clip = video / "short_hamilton_clip.mp4"
@@ -116,16 +104,16 @@ def test_watch_and_serve_deliver_the_same_alerts_and_metrics_parse(
     printed = sorted(str(e["subject"]) for e in lines if e.get("event") == "alert")
     assert printed, "the clip shows at least one enrolled person"
     # Delivered before watch exited (its sinks are flushed on the way out).
-    assert _raised(bodies, "watch") == printed
+    assert _raised(_bodies(webhook), "watch") == printed
     _wait(lambda: len([m for m in messages if m[1]["alert"]["camera"] == "watch"])
           >= len(printed), 10)
     assert _raised([m[1] for m in messages], "watch") == printed
 
     frvs(["camera", "add", "stage", str(clip), "--gallery", "hamilton"], env)
     with served(env, tmp_path / "serve.log") as service, service.client() as admin:
-        _wait(lambda: _raised(bodies, "stage") == printed
+        _wait(lambda: _raised(_bodies(webhook), "stage") == printed
               and _raised([m[1] for m in messages], "stage") == printed)
-        assert _raised(bodies, "stage") == printed
+        assert _raised(_bodies(webhook), "stage") == printed
         assert _raised([m[1] for m in messages], "stage") == printed
         # Wait for the file's end: then the figures stand still and must agree exactly.
         # (capture ends first; analysis finishes the frames it holds a moment later).

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import encode
 from PIL import Image
 
 from frvs.core.errors import (
@@ -16,12 +17,6 @@ from frvs.core.errors import (
     NotAnImageError,
 )
 from frvs.imaging.decode import ImageLimits, decode_image, read_image
-
-
-def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt, **params)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

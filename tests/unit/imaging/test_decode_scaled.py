@@ -3,13 +3,13 @@ EXIF orientation as a full-size decode, and pixels that match the full image shr
 
 from __future__ import annotations
 
-import io
 from contextlib import AbstractContextManager
 from contextlib import nullcontext as does_not_raise
 
 import cv2
 import numpy as np
 import pytest
+from factories import encode
 from PIL import Image
 
 from frvs.core.errors import (
@@ -20,12 +20,6 @@ from frvs.core.errors import (
     NotAnImageError,
 )
 from frvs.imaging.decode import ImageLimits, decode_image, decode_scaled
-
-
-def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
 
 
 def gradient(width: int, height: int) -> Image.Image:
