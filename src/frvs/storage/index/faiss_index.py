@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from frvs.core.errors import ConfigurationError, InvalidRecordError
-from frvs.storage.index.base import Matrix, SearchResult, check_vectors
-from frvs.storage.index.labels import TombstoneIndex, TombstoneOptions
+from frvs.core.errors import ConfigurationError
+from frvs.storage.index.base import IdArray, Matrix
+from frvs.storage.index.labels import TombstoneIndex, TombstoneOptions, positive
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,7 @@ class FaissIndex(TombstoneIndex):
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        if value < 1:
-            raise InvalidRecordError(f"ef_search must be positive, got {value}")
-        self._ef_search = value
+        self._ef_search = positive("ef_search", value)
 
     def _append(self, first_label: int, vectors: Matrix) -> None:
         # FAISS numbers vectors in add order, which is what makes them our labels.
@@ -107,25 +105,14 @@ class FaissIndex(TombstoneIndex):
     def _labels_changed(self) -> None:
         self._selector = None
 
-    def search(self, queries: Matrix, k: int) -> SearchResult:
-        q = check_vectors(queries, self._dimension, "queries")
-        n = q.shape[0]
-        scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
-        ids = np.full((n, max(k, 0)), -1, dtype=np.int64)
-        with self._lock:
-            if self._labels.live == 0 or k <= 0 or n == 0:
-                return SearchResult(scores, ids)
-            take = min(k, self._labels.live)
-            params = self._faiss.SearchParametersHNSW()
-            params.efSearch = max(self._ef_search, take)
-            selector = self._current_selector()
-            if selector is not None:
-                params.sel = selector
-            found_scores, labels = self._index.search(q, take, params=params)
-            found = labels >= 0
-            ids[:, :take] = np.where(found, self._labels.ids_of(np.maximum(labels, 0)), -1)
-        scores[:, :take] = np.where(found, found_scores, -np.inf)
-        return SearchResult(scores, ids)
+    def _search_labels(self, queries: Matrix, take: int) -> tuple[IdArray, Matrix]:
+        params = self._faiss.SearchParametersHNSW()
+        params.efSearch = max(self._ef_search, take)
+        selector = self._current_selector()
+        if selector is not None:
+            params.sel = selector
+        scores, labels = self._index.search(queries, take, params=params)
+        return labels, scores
 
     def rebuild(self) -> None:
         """Re-insert the live vectors into a fresh graph, dropping every tombstone."""

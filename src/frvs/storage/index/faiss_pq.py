@@ -63,9 +63,9 @@ import numpy as np
 from pydantic import Field
 
 from frvs.core.errors import InvalidRecordError
-from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
+from frvs.storage.index.base import IdArray, Matrix
 from frvs.storage.index.faiss_index import import_faiss
-from frvs.storage.index.labels import LabelTable, TombstoneIndex, TombstoneOptions
+from frvs.storage.index.labels import LabelTable, TombstoneIndex, TombstoneOptions, positive
 from frvs.storage.index.snapshot import SnapshotError
 
 logger = logging.getLogger(__name__)
@@ -359,9 +359,7 @@ class FaissPQIndex(TombstoneIndex):
 
     @candidates.setter
     def candidates(self, value: int) -> None:
-        if value < 1:
-            raise InvalidRecordError(f"candidates must be positive, got {value}")
-        self._candidates = value
+        self._candidates = positive("candidates", value)
 
     @property
     def probes(self) -> int:
@@ -370,9 +368,7 @@ class FaissPQIndex(TombstoneIndex):
 
     @probes.setter
     def probes(self, value: int) -> None:
-        if value < 1:
-            raise InvalidRecordError(f"probes must be positive, got {value}")
-        self._probes = value
+        self._probes = positive("probes", value)
 
     @property
     def rescore_depth(self) -> int:
@@ -397,21 +393,10 @@ class FaissPQIndex(TombstoneIndex):
             labels = np.arange(first_label, first_label + len(vectors), dtype=np.int64)
             self._codes.add(labels, vectors)
 
-    def search(self, queries: Matrix, k: int) -> SearchResult:
-        q = check_vectors(queries, self._dimension, "queries")
-        n = q.shape[0]
-        scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
-        ids = np.full((n, max(k, 0)), -1, dtype=np.int64)
-        with self._lock:
-            take = min(k, self._labels.live)
-            if take <= 0 or n == 0:
-                return SearchResult(scores, ids)
-            if self._codes is None:
-                labels, scores[:, :take] = self._exact(q, take)
-            else:
-                labels, scores[:, :take] = self._scan_and_rerank(q, take)
-            ids[:, :take] = self._labels.ids_of(labels)
-        return SearchResult(scores, ids)
+    def _search_labels(self, queries: Matrix, take: int) -> tuple[IdArray, Matrix]:
+        if self._codes is None:
+            return self._exact(queries, take)
+        return self._scan_and_rerank(queries, take)
 
     def rebuild(self) -> None:
         """Drop tombstones: compact the vectors, then retrain and re-encode the codes."""

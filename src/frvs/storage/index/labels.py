@@ -19,9 +19,16 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from frvs.core.errors import InvalidRecordError
-from frvs.storage.index.base import IdArray, Matrix, check_vectors
+from frvs.storage.index.base import IdArray, Matrix, SearchResult, check_vectors
 
 BoolArray = npt.NDArray[np.bool_]
+
+
+def positive(what: str, value: int) -> int:
+    """``value`` if it is at least 1: the check of every query-time knob."""
+    if value < 1:
+        raise InvalidRecordError(f"{what} must be positive, got {value}")
+    return value
 
 
 def last_of_each_id(ids: Sequence[int] | IdArray, vectors: Matrix) -> tuple[IdArray, Matrix]:
@@ -195,8 +202,29 @@ class TombstoneIndex:
         with self._lock:
             return self._labels.live_ids()
 
+    def search(self, queries: Matrix, k: int) -> SearchResult:
+        """The ``k`` best live ids per query (fewer live: the rest -1 with score -inf)."""
+        q = check_vectors(queries, self._dimension, "queries")
+        n = q.shape[0]
+        scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
+        ids = np.full((n, max(k, 0)), -1, dtype=np.int64)
+        with self._lock:
+            take = min(k, self._labels.live)
+            if take <= 0 or n == 0:
+                return SearchResult(scores, ids)
+            labels, found_scores = self._search_labels(q, take)
+            found = labels >= 0
+            ids[:, :take] = np.where(found, self._labels.ids_of(np.maximum(labels, 0)), -1)
+        scores[:, :take] = np.where(found, found_scores, -np.inf)
+        return SearchResult(scores, ids)
+
     def rebuild(self) -> None:
         """Drop every tombstone (a subclass re-stores its live vectors)."""
+        raise NotImplementedError
+
+    def _search_labels(self, queries: Matrix, take: int) -> tuple[IdArray, Matrix]:
+        """The ``take`` best labels per query and their scores (label -1: none), under
+        the lock, with at least ``take`` live labels."""
         raise NotImplementedError
 
     def _append(self, first_label: int, vectors: Matrix) -> None:
