@@ -24,9 +24,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-# Everything but the tests marked slow (real video end to end, many processes, fuzzing).
+# The quick loop while coding: lint, then the unit and contract tests not marked slow (each
+# module and each port's implementations, in process). The integration, browser and slow
+# tests (real servers, video end to end, many processes, fuzzing) run in 'make test'.
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" tests/unit tests/contract
 
 bench: $(STAMP)
 	@for b in benchmarks/[!_]*.py; do echo "== $$b" >&2; $(BIN)/python $$b || exit 1; done

@@ -88,16 +88,18 @@ def test_run_and_test_take_the_system_step_first() -> None:
     assert "scripts/services.sh" in test_plan
 
 
-def test_test_runs_every_test_and_test_fast_leaves_out_only_slow() -> None:
-    """``make test`` selects by no marker (the slow tests run there), ``make test-fast``
-    leaves out ``slow`` and nothing else, and pytest's own options deselect nothing."""
+def test_test_runs_every_test_and_test_fast_the_quick_ones() -> None:
+    """``make test`` selects by no marker and no folder (the slow tests run there), ``make
+    test-fast`` runs the unit and contract folders without ``slow``, and pytest's own
+    options deselect nothing."""
     def pytest_lines(goal: str) -> list[str]:
         plan = subprocess.run(["make", "-n", "-C", str(REPO), goal], capture_output=True,
                               text=True, timeout=60, check=True).stdout
         return [line for line in plan.splitlines() if " -m pytest" in line]
 
     assert pytest_lines("test") == [".venv/bin/python -m pytest"]
-    assert pytest_lines("test-fast") == ['.venv/bin/python -m pytest -m "not slow"']
+    assert pytest_lines("test-fast") == [
+        '.venv/bin/python -m pytest -m "not slow" tests/unit tests/contract']
     pytest_options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
     addopts = pytest_options["ini_options"]["addopts"].split()
     assert not {"-m", "-k", "--deselect", "--ignore"} & set(addopts), addopts
