@@ -6,6 +6,7 @@ enrolment's subject, template and gallery revision commit together or not at all
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -330,7 +331,8 @@ def log_changes(session: Session, rows: Iterable[Any], *, added: bool) -> None:
                         .values(revision=GalleryRow.revision + 1))
         session.execute(insert(IndexChangeRow), [
             {"gallery_id": gallery_id, "template_id": template_id, "space_key": space_key,
-             "added": added} for template_id, space_key in by_gallery[gallery_id]])
+             "added": added, "nonce": secrets.randbits(63)}
+            for template_id, space_key in by_gallery[gallery_id]])
 
 
 @dataclass(frozen=True, slots=True)

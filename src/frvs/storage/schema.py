@@ -160,6 +160,9 @@ class IndexChangeRow(Base):
     template_id: Mapped[int] = mapped_column(BigInteger)
     space_key: Mapped[str] = mapped_column(String(200))
     added: Mapped[bool] = mapped_column(Boolean)
+    # Random, drawn when the change is written (migration ``0010_change_nonces``): a
+    # database restored from a backup reuses ids, and this tells the timelines apart.
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class SharedIndexRow(Base):

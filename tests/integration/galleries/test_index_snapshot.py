@@ -145,3 +145,40 @@ def test_a_clean_stop_snapshots_what_changed_since(
     saved = json.loads((directory / MANIFEST).read_text())
     assert saved["count"] == 329 + 7 and saved["position"] > written["position"]
     service._store.close()
+
+
+def test_a_snapshot_from_another_timeline_of_a_restored_backup_is_refused(
+    gallery: tuple[str, Path], tmp_path: Path, analyser: CachingAnalyser, data_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Attack: the database is restored from a backup and used again; SQLite (like a
+    restored sequence) hands out the same change and template ids a second time, so the
+    change at the snapshot's position can name the same template id in both timelines."""
+    url, directory = gallery
+    database = tmp_path / "frvs.db"
+    backup = database.read_bytes()
+    # Timeline 1: biden erased, one template (id 330) enrolled, snapshot saved at the stop.
+    first = make_service(url, tmp_path, analyser, index=_settings().index)
+    first.delete_subject(LOCAL, "people", "biden", action="subject.erase")
+    add_distractors(first, "people", 1, seed=5)
+    assert _index_of(first).count() == 328
+    first.save_snapshots()
+    first._store.close()
+    assert json.loads((directory / MANIFEST).read_text())["count"] == 328
+    # The backup comes back; timeline 2: obama erased, another template enrolled as id 330.
+    database.write_bytes(backup)
+    second = make_service(url, tmp_path, analyser, index=_settings(snapshot_min_size=0).index)
+    second.delete_subject(LOCAL, "people", "obama", action="subject.erase")
+    add_distractors(second, "people", 1, seed=6)
+    second._store.close()
+
+    caplog.set_level(logging.INFO, logger="frvs.storage.index")
+    restarted = make_service(url, tmp_path, analyser, index=_settings().index)
+    both = data_dir / "identities" / "test" / "obama_and_biden.jpg"
+    matches = _matches(restarted, both)
+    assert _REFUSED in caplog.text and "a restored backup" in caplog.text
+    assert "biden" in matches and "obama" not in matches
+    with restarted._store.unit() as uow:
+        stored = set(uow.session.scalars(select(TemplateRow.id)))
+    assert set(_index_of(restarted).ids().tolist()) == stored
+    restarted._store.close()

@@ -140,13 +140,17 @@ class IndexCatalog:
                              entry.space.key, entry.space.dimension)
 
     @staticmethod
-    def _anchor(uow: UnitOfWork, gallery_id: int, position: int) -> int | None:
-        """The template of change ``position``: a store restored from an older backup
-        has no such change, or another one, under that id."""
+    def _anchor(uow: UnitOfWork, gallery_id: int, position: int) -> str | None:
+        """What identifies change ``position``: its template, kind and random nonce. A
+        store restored from an older backup has no such change, or, once used again,
+        another one under the same id (ids are handed out again after a restore, so
+        the template id alone can match; the nonce does not)."""
         if position == 0:
             return None
         row = uow.session.get(IndexChangeRow, position)
-        return None if row is None or row.gallery_id != gallery_id else int(row.template_id)
+        if row is None or row.gallery_id != gallery_id:
+            return None
+        return f"{row.template_id}:{'+' if row.added else '-'}:{row.nonce}"
 
     def _from_snapshot(self, entry: _Entry, uow: UnitOfWork, head: int) -> bool:
         """Load ``entry`` from its snapshot and apply the changes after it; False (the

@@ -94,9 +94,10 @@ def snapshot_dir(root: Path, name: str) -> Path:
 
 
 def write_snapshot(root: Path, name: str, owner: SnapshotOwner, position: int, *,
-                   anchor: int | None, index: Snapshottable) -> Path:
-    """Write ``index`` (reflecting the log up to ``position``, whose change is of
-    template ``anchor``) as the snapshot of ``name``, replacing any older one."""
+                   anchor: str | None, index: Snapshottable) -> Path:
+    """Write ``index`` (reflecting the log up to ``position``, whose change is
+    identified by ``anchor``: see ``IndexCatalog._anchor``) as the snapshot of ``name``,
+    replacing any older one."""
     final = snapshot_dir(root, name)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.with_name(f"{name}.writing-{os.getpid()}")
@@ -132,9 +133,9 @@ def write_snapshot(root: Path, name: str, owner: SnapshotOwner, position: int, *
 
 
 def read_snapshot(root: Path, name: str, owner: SnapshotOwner, head: int,
-                  index: Snapshottable) -> tuple[int, int | None] | None:
+                  index: Snapshottable) -> tuple[int, str | None] | None:
     """Fill the empty ``index`` from the snapshot of ``name``: (its change-log position,
-    the template of that change), or None (logged) when there is none or it cannot be
+    the anchor of that change), or None (logged) when there is none or it cannot be
     used, in which case ``index`` may be half-filled and must be thrown away."""
     directory = snapshot_dir(root, name)
     if not (directory / MANIFEST).exists():
@@ -150,7 +151,7 @@ def read_snapshot(root: Path, name: str, owner: SnapshotOwner, head: int,
     logger.info("loaded index snapshot %s at change %d (%d templates) in %.1f s", name,
                 manifest["position"], manifest["count"], time.perf_counter() - started)
     anchor = manifest.get("anchor")
-    return int(manifest["position"]), None if anchor is None else int(anchor)
+    return int(manifest["position"]), None if anchor is None else str(anchor)
 
 
 def remove_snapshots(root: Path, prefix: str) -> None:

@@ -40,9 +40,9 @@ def test_round_trip_answers_the_same_and_takes_writes(
     probes = gallery[5:3_000:97] + 0.02 * _unit(rng, 31)
     before = index.search(probes, 5)
 
-    write_snapshot(tmp_path, "g7", _OWNER, 42, anchor=1234, index=index)
+    write_snapshot(tmp_path, "g7", _OWNER, 42, anchor="1234:+:5", index=index)
     loaded = FaissPQIndex(128, train_size=1_000, rebuild_ratio=1.0, **options)
-    assert read_snapshot(tmp_path, "g7", _OWNER, 42, loaded) == (42, 1234)
+    assert read_snapshot(tmp_path, "g7", _OWNER, 42, loaded) == (42, "1234:+:5")
     assert loaded.encoded and loaded.count() == index.count()
     after = loaded.search(probes, 5)
     np.testing.assert_array_equal(after.ids, before.ids)
