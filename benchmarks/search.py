@@ -353,6 +353,7 @@ def bench_size(
     indexes: dict[str, Any] = {"exact": lambda: ExactIndex(DIMENSION, capacity=size),
                                "faiss_pq": lambda: _faiss_pq(args),
                                "faiss_pq_short": lambda: _faiss_pq_short(args),
+                               "faiss_pq8": lambda: _faiss_pq8(args),
                                "faiss_ivf": lambda: _faiss_ivf(args),
                                "faiss_hnsw": lambda: _faiss(args)}
     if size <= 100_000 and not args.no_milvus:
@@ -384,6 +385,7 @@ def bench_size(
         # Query-time knobs: one built index, measured at each setting.
         knob, values = {"faiss_hnsw": ("ef_search", _ints(args.ef_search)),
                         "faiss_pq": ("candidates", _ints(args.candidates)),
+                        "faiss_pq8": ("candidates", _ints(args.pq8_candidates)),
                         "faiss_pq_short": ("rescore_depth", _ints(args.rescore_depths)),
                         "faiss_ivf": ("probes", _ints(args.probes_list)),
                         }.get(name, ("", [0]))
@@ -431,6 +433,8 @@ def write_bench_snapshot(index: VectorIndex, probes: Probes,
     from frvs.storage.index.snapshot import write_snapshot
 
     assert isinstance(index, FaissPQIndex)
+    if args.snapshot_dir:
+        Path(args.snapshot_dir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(dir=args.snapshot_dir))
     t0 = time.perf_counter()
     write_snapshot(root, "bench", _owner(), 1, anchor=None, index=index)
@@ -487,6 +491,14 @@ def _faiss_pq_short(args: argparse.Namespace) -> VectorIndex:
                         rescore_codes=args.rescore_codes, candidates=args.short_candidates)
 
 
+def _faiss_pq8(args: argparse.Namespace) -> VectorIndex:
+    """8-byte scan codes, their candidates re-ranked exactly with no second look."""
+    from frvs.storage.index.faiss_pq import FaissPQIndex
+
+    return FaissPQIndex(DIMENSION, shards=args.shards, subquantizer_dims=8,
+                        candidates=_ints(args.pq8_candidates)[0])
+
+
 def _faiss_ivf(args: argparse.Namespace) -> VectorIndex:
     """Fast-scan codes in inverted lists: a query scans only its nearest ``probes``."""
     from frvs.storage.index.faiss_pq import FaissPQIndex
@@ -524,6 +536,9 @@ def main() -> None:
     parser.add_argument("--rescore-depths", default="10000,20000,40000",
                         help="faiss_pq_short: candidates the 8-byte scan nominates for the "
                         "second look, comma-separated")
+    parser.add_argument("--pq8-candidates", default="3000,10000",
+                        help="faiss_pq8: candidates the 8-byte scan nominates for the exact "
+                        "re-rank, comma-separated")
     parser.add_argument("--rescore-codes", default="SQ8",
                         help="faiss_pq_short: FAISS code of the second look")
     parser.add_argument("--short-candidates", type=int, default=1000,

@@ -197,12 +197,13 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
             "cpu_cores_used": round(cores, 2), "cpu_cores_per_camera": round(cores / n, 3)}
 
 
-def cores_per_camera(cameras: int, warmup: float, window: float) -> dict[str, Any]:
+def cores_per_camera(cameras: int, warmup: float, window: float,
+                     streams: set[str] | None = None) -> dict[str, Any]:
     """CPU time per camera (cores) with ``cameras`` cameras running, for each stream a
     camera may send, in one run: the 720p main stream at 30 and at 5 fps, a 360p
     substream at 30 fps detected at the default scale (enlarged 1.5x) and at its own,
     and the 720p stream decoded with FFmpeg's own thread count (before
-    ``video.decoder_threads``)."""
+    ``video.decoder_threads``); ``streams`` names a subset of these rows."""
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="frvs-bench-") as tmp:
         folder = Path(tmp)
@@ -215,6 +216,8 @@ def cores_per_camera(cameras: int, warmup: float, window: float) -> dict[str, An
             ("720p_30fps_ffmpeg_threads", _hd_clip(folder), {"decoder_threads": 0}),
         ]
         for name, clip, video in plan:
+            if streams and name not in streams:
+                continue
             app = _camera_app(folder / name, **video)
             try:
                 rows[name] = _round(app, clip, cameras, warmup, window) | {
@@ -267,6 +270,10 @@ def main() -> None:
     parser.add_argument("--cost-cameras", type=int, default=3,
                         help="cameras running while the cores per camera of each stream "
                         "kind are measured (0: skip that part)")
+    parser.add_argument("--cost-streams", default="",
+                        help="comma-separated subset of the cost rows (720p_30fps, "
+                        "720p_5fps, 360p_30fps_substream, 360p_30fps_substream_native_scale, "
+                        "720p_30fps_ffmpeg_threads); all by default")
     parser.add_argument("--ramp-5fps", type=int, default=0,
                         help="also ramp cameras sending 720p at 5 fps up to this many")
     parser.add_argument("--ramp-360p", type=int, default=0,
@@ -278,8 +285,9 @@ def main() -> None:
     report: dict[str, object] = {"clip": CLIP.name, "cpu_count": os.cpu_count(),
                                  "load_at_start": _load(), "packs": {}}
     if args.cost_cameras:
-        report["cores_per_camera"] = cores_per_camera(args.cost_cameras, args.warmup,
-                                                      args.window)
+        report["cores_per_camera"] = cores_per_camera(
+            args.cost_cameras, args.warmup, args.window,
+            {s for s in args.cost_streams.split(",") if s} or None)
     if not args.skip_cameras:
         report["cameras_720p_5fps"] = cameras(args.max_cameras, args.warmup, args.window,
                                               args.min_fps, args.max_drop)

@@ -74,6 +74,10 @@ _BLOCK_BITS = 20  # vectors live in blocks of 2**20 rows: growth never copies th
 _BLOCK = 1 << _BLOCK_BITS
 _ENCODE_CHUNK = 262_144
 _TRAIN_SAMPLE = 65_536
+# Codes laid out in blocks of 128 instead of FAISS's default 32: each block's lookup tables
+# are loaded once for four times as many codes. Measured on one core of the 2-core
+# machine (5M codes of 16 bytes, one query): 4.05 ms against 4.69 ms a scan.
+_SCAN_BLOCK = 128
 # FAISS releases the GIL while it scans, so threads put each shard on its own core.
 _SCAN_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                 thread_name_prefix="frvs-scan")
@@ -249,7 +253,8 @@ class _Codes:
             scan = faiss.index_factory(dimension, f"IVF{options.lists},PQ{codes}x4fs",
                                        faiss.METRIC_INNER_PRODUCT)
         else:
-            scan = faiss.IndexPQFastScan(dimension, codes, 4, faiss.METRIC_INNER_PRODUCT)
+            scan = faiss.IndexPQFastScan(dimension, codes, 4, faiss.METRIC_INNER_PRODUCT,
+                                         _SCAN_BLOCK)
         self.rescored = options.rescore_depth > 0
         if self.rescored:
             finer = faiss.index_factory(dimension, options.rescore_codes,
