@@ -7,14 +7,16 @@ re-done with numpy: pad the image to multiples of 32, decode each stride's grid,
 score = sqrt(cls * obj), then ``cv2.dnn.NMSBoxes`` on integer boxes, so both runtimes
 return the same faces.
 
-ORT sessions' ``run`` is thread-safe, so neither class takes a lock.
+ORT sessions' ``run`` is thread-safe, so neither class takes a lock around a run.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -56,19 +58,19 @@ def runtime_name(providers: Sequence[str] | None = None) -> str:
     return "onnxruntime-cuda" if CUDA in active else "onnxruntime-cpu"
 
 
-def session_options() -> ort.SessionOptions:
-    """Options for every session: all graph optimisations, threads sized to the machine.
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """Options for every session: all graph optimisations, ``threads`` intra-op threads
+    (0: every core, up to 8).
 
-    Intra-op threads use every core (2 on the reference machine) for one request; ops run
-    sequentially, so there is no separate inter-op pool competing for the same cores.
-    Idle pool threads sleep instead of spinning: a server runs cameras, the API and the
-    index beside inference, and on a busy 2-core machine spinning pool threads doubled
+    Ops run sequentially, so there is no separate inter-op pool competing for the same
+    cores. Idle pool threads sleep instead of spinning: a server runs cameras, the API and
+    the index beside inference, and on a busy 2-core machine spinning pool threads doubled
     ORT's latency in our measurements.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 8))
+    options.intra_op_num_threads = threads or _cores()
     options.inter_op_num_threads = 1
     options.log_severity_level = _ORT_WARNING
     # Fold the weight-only DequantizeLinear nodes into fp32 weights once, at load time.
@@ -77,6 +79,10 @@ def session_options() -> ort.SessionOptions:
     options.add_session_config_entry("session.disable_quant_qdq", "1")
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
+
+
+def _cores() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def create_session(model: bytes, name: str) -> ort.InferenceSession:
@@ -91,6 +97,57 @@ def create_session(model: bytes, name: str) -> ort.InferenceSession:
         except Exception as exc:
             logger.warning("%s: CUDA session failed (%s); falling back to CPU", name, exc)
     return ort.InferenceSession(model, session_options(), providers=[CPU])
+
+
+class Sessions:
+    """One model in two sessions: every core for a run that has the machine to itself,
+    one core for a run that overlaps another.
+
+    Splitting one run over two cores shortens it (YuNet at 960x544: 22 ms alone, 16 ms on
+    two threads) but costs CPU time to hand work between threads (25 ms CPU), and SFace
+    more so (32 ms alone, 38 ms CPU on two threads). When runs overlap (cameras detecting
+    side by side, concurrent API requests) the cores are busy anyway, so each run takes one
+    and nothing is spent on handing over. A lone request keeps the shorter latency.
+    On CUDA both are the same session.
+    """
+
+    def __init__(self, model: bytes, name: str) -> None:
+        self._wide = create_session(model, name)
+        cpu_only = self._wide.get_providers() == [CPU]
+        self._narrow = (ort.InferenceSession(model, session_options(1), providers=[CPU])
+                        if cpu_only and _cores() > 1 else self._wide)
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._wide.get_providers())
+
+    @property
+    def input_name(self) -> str:
+        return str(self._wide.get_inputs()[0].name)
+
+    @property
+    def output_name(self) -> str:
+        return str(self._wide.get_outputs()[0].name)
+
+    @contextmanager
+    def claimed(self) -> Iterator[ort.InferenceSession]:
+        """The session for one run: the wide one when no other run is under way."""
+        with self._lock:
+            session = self._narrow if self._running else self._wide
+            self._running += 1
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def run(self, outputs: list[str], feeds: dict[str, npt.NDArray[np.float32]]
+            ) -> list[npt.NDArray[np.float32]]:
+        """``InferenceSession.run`` on the session that suits what else is running."""
+        with self.claimed() as session:
+            return list(session.run(outputs, feeds))
 
 
 def load_yunet(path: Path) -> bytes:
@@ -116,8 +173,8 @@ class OrtYuNetDetector:
     """YuNet 2023mar through ONNX Runtime, post-processed as OpenCV's FaceDetectorYN."""
 
     def __init__(self, model_path: Path, config: YuNetSFaceConfig) -> None:
-        self._session = create_session(load_yunet(model_path), model_path.name)
-        self._input = self._session.get_inputs()[0].name
+        self._session = Sessions(load_yunet(model_path), model_path.name)
+        self._input = self._session.input_name
         self._outputs = [
             f"{head}_{stride}" for head in ("cls", "obj", "bbox", "kps") for stride in STRIDES
         ]
@@ -127,7 +184,7 @@ class OrtYuNetDetector:
 
     @property
     def providers(self) -> list[str]:
-        return list(self._session.get_providers())
+        return self._session.providers
 
     def detect(self, image: BGRImage) -> list[FaceDetection]:
         h, w = image.shape[:2]
@@ -191,13 +248,13 @@ class OrtSFaceEmbedder(SFaceEmbedderBase):
     """SFace through ONNX Runtime, batched; same input as ``OpenCVSFaceEmbedder``."""
 
     def __init__(self, model_path: Path) -> None:
-        self._session = create_session(load_sface(model_path), model_path.name)
-        self._input = self._session.get_inputs()[0].name
-        self._output = self._session.get_outputs()[0].name
+        self._session = Sessions(load_sface(model_path), model_path.name)
+        self._input = self._session.input_name
+        self._output = self._session.output_name
 
     @property
     def providers(self) -> list[str]:
-        return list(self._session.get_providers())
+        return self._session.providers
 
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
         """Templates for crops that are already aligned 112x112 BGR faces."""

