@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -53,3 +54,34 @@ def test_one_decoder_thread_passes_over_unreferenced_frames(tmp_path: Path, data
         assert lean_decoded < all_decoded  # B-frames between samples never decoded
     else:
         assert lean_decoded == all_decoded  # I- and P-frames only: every one is needed
+
+
+def test_a_stream_that_changes_size_is_converted_at_each_size(tmp_path: Path,
+                                                              data_dir: Path) -> None:
+    """One BGR converter serves a source for its whole life: when a camera's stream
+    changes resolution mid-way, frames come at the new size, the same pixels as PyAV's
+    own conversion of each frame."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed")
+    parts = []
+    for size in ("320:180", "160:120"):
+        part = tmp_path / f"part-{size.replace(':', 'x')}.ts"
+        subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i",
+                        str(data_dir / "video" / "short_hamilton_clip.mp4"), "-an", "-t", "1",
+                        "-vf", f"scale={size}", "-c:v", "libx264", "-bf", "0", str(part)],
+                       check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))  # MPEG-TS segments concatenate into one stream
+    source = open_source(str(joined), "cam")
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame.image)
+    source.close()
+    assert {f.shape for f in frames} == {(180, 320, 3), (120, 160, 3)}
+    assert frames[0].shape == (180, 320, 3) and frames[-1].shape == (120, 160, 3)
+    with av.open(str(joined)) as container:
+        reference = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(reference) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, reference, strict=True))
