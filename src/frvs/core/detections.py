@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from frvs.core.errors import InvalidRecordError
 from frvs.core.geometry import Box, Landmarks
 
@@ -23,3 +25,13 @@ class FaceDetection:
     def scaled(self, factor: float) -> FaceDetection:
         """This detection in an image resized by ``factor``."""
         return FaceDetection(self.box.scaled(factor), self.landmarks.scaled(factor), self.score)
+
+    def shifted(self, dx: float, dy: float) -> FaceDetection:
+        """This detection with the image's origin moved by (-``dx``, -``dy``): found in a
+        crop whose corner lies at (``dx``, ``dy``), it is ``shifted(dx, dy)`` in the whole
+        image; ``shifted(-x0, -y0)`` puts it into a crop cut at (x0, y0)."""
+        b = self.box
+        points = self.landmarks.points + np.array([dx, dy], dtype=np.float32)
+        return FaceDetection(Box(b.x + dx, b.y + dy, b.w, b.h),
+                             Landmarks(points.astype(np.float32)), self.score)
+

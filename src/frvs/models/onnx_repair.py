@@ -14,6 +14,12 @@ loading), and every repair leaves the arithmetic identical:
 - :func:`per_tensor_dequantize` (YuNet): 26 ``DequantizeLinear`` nodes carry a
   ``block_size`` attribute with a one-element scale; ORT treats a one-element scale
   as per-tensor and then insists ``block_size`` is 0.
+- :func:`prelu_as_relu_and_min` (SFace, speed only): ORT runs PRelu with a per-channel
+  slope through its generic broadcasting kernel and outside the blocked (NCHWc) layout
+  of the convolutions around it: 27 PRelu nodes took 16.5 ms of a 32 ms embedding on
+  one core. ``Relu(x) + slope * Min(x, 0)`` is the same function, rounded the same
+  (for x >= 0 it adds a zero product to x; for x < 0 it adds slope * x to zero), and
+  runs in 18 ms.
 - :func:`free_dimensions`: both files declare a fixed input shape (YuNet 1x3x640x640,
   SFace batch 1) although the graphs work at any size; the declared shapes and the
   stale intermediate shape annotations are relaxed so other sizes and batches run.
@@ -25,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 
 def drop_unused_graph_inputs(model: onnx.ModelProto) -> list[str]:
@@ -120,6 +126,39 @@ def _scalar_initializer(
         graph.initializer.append(scalar)
         inits[scalar_name] = scalar
     return scalar_name
+
+
+def prelu_as_relu_and_min(model: onnx.ModelProto) -> list[str]:
+    """Replace each ``PRelu(x, slope)`` node by ``Relu(x) + slope * Min(x, 0)``; return
+    the names of the replaced nodes.
+
+    Exact in float arithmetic: where x >= 0 the sum is x + slope * 0 = x, where x < 0 it
+    is 0 + slope * x, PRelu's own product. The new nodes' outputs are named after the
+    PRelu's output, so nothing downstream changes.
+    """
+    graph = model.graph
+    zero = "prelu_as_relu_and_min__zero"
+    replaced: list[str] = []
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        (x, slope), out = node.input, node.output[0]
+        nodes += [
+            helper.make_node("Relu", [x], [f"{out}__pos"], name=f"{node.name}__relu"),
+            helper.make_node("Min", [x, zero], [f"{out}__neg"], name=f"{node.name}__min"),
+            helper.make_node("Mul", [f"{out}__neg", slope], [f"{out}__scaled"],
+                             name=f"{node.name}__mul"),
+            helper.make_node("Add", [f"{out}__pos", f"{out}__scaled"], [out],
+                             name=f"{node.name}__add"),
+        ]
+        replaced.append(node.name)
+    if replaced:
+        graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return replaced
 
 
 def free_dimensions(model: onnx.ModelProto, symbols: Mapping[str, Mapping[int, str]]) -> None:

@@ -164,6 +164,7 @@ def load_sface(path: Path) -> bytes:
     model = onnx.load(str(path))
     onnx_repair.drop_unused_graph_inputs(model)
     onnx_repair.initializers_not_inputs(model)
+    onnx_repair.prelu_as_relu_and_min(model)
     name = model.graph.input[0].name
     onnx_repair.free_dimensions(model, {name: {0: "batch"}})
     return onnx_repair.serialized(model)

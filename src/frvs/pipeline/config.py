@@ -15,10 +15,12 @@ from frvs.video.bestshot import ShotPolicy
 from frvs.video.identity import IdentityPolicy
 from frvs.video.processor import DetectionScale, ProcessorOptions
 from frvs.video.source_policy import SourcePolicy
+from frvs.video.sweep import SweepPolicy
 
 # Each default has one home, the record the setting configures; the fields below add
 # bounds, titles and the trade-offs.
 _SCALE = DetectionScale()
+_SWEEP = SweepPolicy()
 _SHOTS = ShotPolicy()
 _IDENTITY = IdentityPolicy()
 _ALERTS = AlertDefaults()
@@ -93,6 +95,12 @@ class VideoSettings(_Section):
         description="Frames are detected with their longer side at most this (and never enlarged "
         "beyond it): 960 keeps every face large enough to embed (eyes >= 9 px) on 720p cameras at "
         "about 3/4 of the CPU of 1280; raise it to also find faces too small to identify.")
+    sweep_interval: float = Field(
+        _SWEEP.interval, ge=0, le=10, title="Whole-frame detection interval (s)",
+        description="Seconds of media time between two detections over the whole frame; "
+        "between them only the areas around faces already tracked are searched. Longer "
+        "saves detector time on quiet cameras but finds an arriving face later (a face in "
+        "view for less than this may be missed); 0 searches every analysed frame whole.")
     min_inter_eye_px: float = Field(
         _SHOTS.min_inter_eye_px, ge=4, le=100,
         description="Faces with eyes closer than this are never embedded for identity: lower "
@@ -154,6 +162,7 @@ class VideoSettings(_Section):
         return ProcessorOptions(
             galleries=galleries,
             detection=DetectionScale(self.detect_min_short_side, self.detect_max_long_side),
+            sweep=SweepPolicy(interval=self.sweep_interval),
             shots=ShotPolicy(min_inter_eye_px=self.min_inter_eye_px),
             identity=IdentityPolicy(max_attempts=self.max_attempts,
                                     min_attempts=self.min_attempts,

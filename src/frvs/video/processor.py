@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from frvs.core.detections import FaceDetection
-from frvs.core.geometry import Box, Landmarks
+from frvs.core.geometry import Box
 from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
@@ -29,6 +29,7 @@ from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
 from frvs.video.ports import Matcher
+from frvs.video.sweep import Sighted, Sweeper, SweepPolicy, Window, crop
 from frvs.video.tracking import FaceTracker, SceneChange, TrackerOptions
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class ProcessorOptions:
 
     galleries: tuple[str, ...]
     detection: DetectionScale = field(default_factory=DetectionScale)
+    sweep: SweepPolicy = field(default_factory=SweepPolicy)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
     shots: ShotPolicy = field(default_factory=ShotPolicy)
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
@@ -97,10 +99,27 @@ class StepResult:
 def detect_scaled(pack: ModelPack, image: BGRImage, scale: DetectionScale) -> list[FaceDetection]:
     """Faces of ``image`` found at the working scale, in ``image`` coordinates."""
     h, w = image.shape[:2]
-    f = scale.factor(h, w)
-    if abs(f - 1.0) < 1e-3:
-        f = 1.0
+    f = _snap(scale.factor(h, w))
     return detect_at_scale(pack.detector, image, f, _interpolation(f))
+
+
+def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
+                      windows: Sequence[Window], face_px: float) -> list[FaceDetection]:
+    """Faces found inside ``windows`` of ``image``, in ``image`` coordinates, each window
+    at the working scale or less (``Window.factor``)."""
+    h, w = image.shape[:2]
+    frame_factor = scale.factor(h, w)
+    found: list[FaceDetection] = []
+    for window in windows:
+        f = _snap(window.factor(frame_factor, face_px))
+        found += [face.shifted(window.x0, window.y0)
+                  for face in detect_at_scale(pack.detector, crop(image, window), f,
+                                              _interpolation(f))]
+    return found
+
+
+def _snap(factor: float) -> float:
+    return 1.0 if abs(factor - 1.0) < 1e-3 else factor
 
 
 def _interpolation(factor: float) -> int:
@@ -124,11 +143,7 @@ def cut_patch(image: BGRImage, face: FaceDetection,
     x1 = int(min(w, np.ceil(b.x + b.w * (1 + margin))))
     y1 = int(min(h, np.ceil(b.y + b.h * (1 + margin))))
     patch = np.ascontiguousarray(image[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
-    offset = np.array([x0, y0], dtype=np.float32)
-    moved = FaceDetection(Box(b.x - x0, b.y - y0, b.w, b.h),
-                          Landmarks((face.landmarks.points - offset).astype(np.float32)),
-                          face.score)
-    return patch, moved
+    return patch, face.shifted(-x0, -y0)
 
 
 def _inside(box: Box, roi: Box) -> bool:
@@ -161,6 +176,8 @@ class TrackProcessor:
         self._embed = embed or (lambda shots: embed_shots(pack, shots))
         self._tracker = FaceTracker(options.tracker)
         self._scene = SceneChange(options.scene_change)
+        self._sweeper = Sweeper(options.sweep)
+        self._sighted: dict[int, Sighted] = {}
         self._tracks: dict[int, _Track] = {}
         self.embeddings = 0
 
@@ -169,11 +186,12 @@ class TrackProcessor:
         closed: list[Sighting] = []
         if self._scene.changed(frame.image):
             closed = list(self.finish().sightings)
-        faces = detect_scaled(self._pack, frame.image, self._o.detection)
+        faces = self._detect(frame.image, frame.timestamp)
         if self._o.roi is not None:
             roi = self._o.roi
             faces = [f for f in faces if _inside(f.box, roi)]
         step = self._tracker.update(faces)
+        self._remember(step.faces, step.ended)
         for track_id, face in step.faces:
             self._observe(frame, track_id, face)
         decisions = self._attempt(frame, [t for t, _ in step.faces])
@@ -182,7 +200,32 @@ class TrackProcessor:
 
     def finish(self) -> StepResult:
         """The source ended: close every live track."""
+        self._sweeper.restart()
+        self._sighted.clear()
         return StepResult((), tuple(self._close_all(self._tracker.finish())))
+
+    def _detect(self, image: BGRImage, timestamp: float) -> list[FaceDetection]:
+        """The whole frame when a sweep is due, else the windows around tracked faces."""
+        if self._sweeper.due(timestamp):
+            return detect_scaled(self._pack, image, self._o.detection)
+        if not self._sighted:
+            return []
+        h, w = image.shape[:2]
+        windows = self._sweeper.windows(self._sighted.values(), h, w)
+        return detect_in_windows(self._pack, image, self._o.detection, windows,
+                                 self._o.sweep.face_px)
+
+    def _remember(self, found: Sequence[tuple[int, FaceDetection]],
+                  ended: Sequence[int]) -> None:
+        """Where each live track's face was last found, for the next frame's windows."""
+        seen = dict(found)
+        for track_id in ended:
+            self._sighted.pop(track_id, None)
+        for track_id, s in list(self._sighted.items()):
+            if track_id not in seen:
+                self._sighted[track_id] = Sighted(s.box, s.missed + 1)
+        for track_id, face in seen.items():
+            self._sighted[track_id] = Sighted(face.box)
 
     @property
     def live_tracks(self) -> int:

@@ -135,6 +135,34 @@ def test_repaired_files_run_at_any_size_and_batch() -> None:
     assert out.shape == (3, 128)
 
 
+def test_prelu_rewrite_gives_bit_identical_templates(data_dir: Path,
+                                                     ort_pack: ModelPack) -> None:
+    """The PRelu nodes become Relu + slope * Min and the network's output on real faces
+    does not change in a single bit (every other repair applied to both)."""
+    def sface(rewrite: bool) -> tuple[onnx.ModelProto, ort.InferenceSession]:
+        model = onnx.load(str(EMBEDDER_FILE.verified()))
+        onnx_repair.drop_unused_graph_inputs(model)
+        onnx_repair.initializers_not_inputs(model)
+        replaced = onnx_repair.prelu_as_relu_and_min(model) if rewrite else []
+        assert len(replaced) == (27 if rewrite else 0)
+        onnx_repair.free_dimensions(model, {"data": {0: "batch"}})
+        return model, ort.InferenceSession(onnx_repair.serialized(model),
+                                           providers=["CPUExecutionProvider"])
+
+    plain, before = sface(False)
+    rewritten, after = sface(True)
+    assert any(n.op_type == "PRelu" for n in plain.graph.node)
+    assert not any(n.op_type == "PRelu" for n in rewritten.graph.node)
+    image = _read(data_dir / "pairs/images/selfie-many-people.jpg")
+    faces = detect_at_working_size(ort_pack, image, 640)
+    assert len(faces) >= 3
+    crops = np.stack([ort_pack.embedder.align(image, f) for f in faces])  # type: ignore[attr-defined]
+    blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+    (a,) = before.run(None, {"data": blob})
+    (b,) = after.run(None, {"data": blob})
+    assert np.array_equal(a, b)
+
+
 # --- same results as OpenCV ---------------------------------------------------------
 
 

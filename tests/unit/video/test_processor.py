@@ -25,6 +25,7 @@ from frvs.models.registry import PackRegistry
 from frvs.video.memory_matcher import TemplateMatcher
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
 from frvs.video.processor import DetectionScale, ProcessorOptions, TrackProcessor
+from frvs.video.sweep import SweepPolicy
 from frvs.video.tracking import TrackerOptions
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,7 +77,9 @@ class Run:
         matcher.enrol("watch", "bob", unit(1, pack))
         self.pack = replace(pack, detector=ScriptedDetector(script))
         self.calls: list[int] = []
+        # Every frame swept whole: the script is one list of faces per frame.
         options = ProcessorOptions(galleries=("watch",), detection=DetectionScale(1, 4096),
+                                   sweep=SweepPolicy(interval=0),
                                    tracker=TrackerOptions(fps=5.0, lost_seconds=0.4))
         self.processor = TrackProcessor("cam", self.pack, matcher, options, self.embed)
         self.frames = len(script)
