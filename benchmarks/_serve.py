@@ -37,11 +37,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start(data_dir: Path, port: int, env: dict[str, str] | None = None,
-          timeout: float = 120.0, args: list[str] | None = None) -> subprocess.Popen[bytes]:
+          timeout: float = 120.0, args: list[str] | None = None, *,
+          executable: str = FRVS) -> subprocess.Popen[bytes]:
     """``frvs serve`` on ``port`` over ``data_dir`` (plus ``env`` and ``args``), once it
     answers ``/healthz``; killed and an error raised if it does not within ``timeout``
-    seconds."""
-    proc = subprocess.Popen([FRVS, "serve", "--port", str(port), *(args or [])],
+    seconds. ``executable``: another checkout's ``frvs``, to measure it side by side."""
+    proc = subprocess.Popen([executable, "serve", "--port", str(port), *(args or [])],
                             env={**os.environ, "FRVS_DATA_DIR": str(data_dir), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout

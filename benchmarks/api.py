@@ -5,7 +5,9 @@ Verify (img38.jpg 1275x675 and img39.jpg 1507x2048 of ``pairs/images``) is measu
 two servers side by side, in alternating rounds: one with the default path (uploads
 decoded at a reduced DCT scale, both images analysed at once) and one with
 ``detection.reduced_decode`` off (every pixel decoded, one image after the other), each
-with one client (latency) and with ``--concurrency`` clients (throughput). The servers'
+with one client (latency) and with ``--concurrency`` clients (throughput).
+``--baseline-frvs`` adds a third server run by another checkout's ``frvs`` (an older
+version, measured in the same rounds on the same machine). The servers'
 CPU time per request is read from /proc: it holds when a shared machine's load makes
 wall times noisy.
 
@@ -17,7 +19,7 @@ gallery. Every request carries a real photo and is authenticated and audited, as
 production.
 
     python benchmarks/api.py [--requests N] [--concurrency C] [--big 100000]
-                             [--rounds R] [--verify-only]
+                             [--rounds R] [--verify-only] [--baseline-frvs PATH]
 
 Prints one JSON document on stdout (progress on stderr). Timings are as noisy as the
 machine: the load average is recorded at start and end.
@@ -30,6 +32,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +137,17 @@ def measured(base: str, token: str, request: dict[str, Any], total: int, concurr
 VARIANTS = {"reduced_decode": "true", "full_decode": "false"}
 
 
+def baseline_server(frvs: str, data_dir: Path, port: int, env: dict[str, str]
+                    ) -> tuple[subprocess.Popen[bytes], str]:
+    """Another checkout's ``frvs serve`` on a data directory of its own, initialised by
+    its own ``frvs init`` (its schema may be older than this checkout's); its admin key."""
+    own = {**os.environ, "FRVS_DATA_DIR": str(data_dir)}
+    out = subprocess.run([frvs, "init", "--json"], env=own, check=True,
+                         capture_output=True, text=True).stdout
+    token = str(json.loads(out[out.index("{"):])["admin_key"])
+    return _serve.start(data_dir, port, env, timeout=300, executable=frvs), token
+
+
 def compare_verify(data_dir: Path, token: str, port: int, args: argparse.Namespace,
                    env: dict[str, str]) -> dict[str, Any]:
     """Verify on both paths, side by side, in ``args.rounds`` alternating rounds: p50/p95
@@ -147,20 +161,25 @@ def compare_verify(data_dir: Path, token: str, port: int, args: argparse.Namespa
         own = data_dir.parent / f"data-{name}"
         shutil.copytree(data_dir, own)
         servers[name] = (_serve.start(own, port + 1 + i, {
-            **env, "FRVS_DETECTION__REDUCED_DECODE": flag}, timeout=300), port + 1 + i)
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+            **env, "FRVS_DETECTION__REDUCED_DECODE": flag}, timeout=300), port + 1 + i, token)
+    if args.baseline_frvs:
+        own_port = port + 1 + len(VARIANTS)
+        proc, own_token = baseline_server(args.baseline_frvs, data_dir.parent / "data-baseline",
+                                          own_port, env)
+        servers["baseline"] = (proc, own_port, own_token)
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
     try:
         for r in range(args.rounds):
-            for name, (proc, own_port) in servers.items():
+            for name, (proc, own_port, key) in servers.items():
                 base = f"http://127.0.0.1:{own_port}"
-                one = measured(base, token, request, args.requests, 1, pid=proc.pid)
-                many = measured(base, token, request, args.requests, args.concurrency,
+                one = measured(base, key, request, args.requests, 1, pid=proc.pid)
+                many = measured(base, key, request, args.requests, args.concurrency,
                                 pid=proc.pid)
                 rounds[name].append({"one_client": one, "clients": many})
                 log(f"round {r + 1} {name}: 1 client p50 {one['p50_ms']} p95 {one['p95_ms']}"
                     f" ms; {args.concurrency} clients {many['throughput_rps']} req/s")
     finally:
-        for proc, _ in servers.values():
+        for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=60)
 
@@ -172,13 +191,18 @@ def compare_verify(data_dir: Path, token: str, port: int, args: argparse.Namespa
                        for k in ("p50_ms", "p95_ms", "server_cpu_ms_per_request")},
         f"{args.concurrency}_clients": {k: median(name, "clients", k) for k in (
             "p50_ms", "p95_ms", "throughput_rps", "server_cpu_ms_per_request")},
-    } for name in VARIANTS}
-    fast, slow = summary["reduced_decode"], summary["full_decode"]
-    return {"photos": ["img38.jpg", "img39.jpg"], "rounds": args.rounds, **summary,
-            "throughput_ratio": round(fast[f"{args.concurrency}_clients"]["throughput_rps"]
-                                      / slow[f"{args.concurrency}_clients"]["throughput_rps"],
-                                      2),
-            "per_round": rounds}
+    } for name in servers}
+
+    def ratio(slow: str) -> float:
+        clients = f"{args.concurrency}_clients"
+        return round(summary["reduced_decode"][clients]["throughput_rps"]
+                     / summary[slow][clients]["throughput_rps"], 2)
+
+    ratios = {"throughput_ratio": ratio("full_decode")}
+    if "baseline" in servers:
+        ratios["throughput_ratio_to_baseline"] = ratio("baseline")
+    return {"photos": ["img38.jpg", "img39.jpg"], "rounds": args.rounds,
+            "baseline_frvs": args.baseline_frvs, **summary, **ratios, "per_round": rounds}
 
 
 def main() -> None:
@@ -189,6 +213,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating rounds of the verify comparison")
+    parser.add_argument("--baseline-frvs", default="",
+                        help="another checkout's frvs executable (e.g. of the commit an "
+                        "issue measured), verified against as a third server side by side")
     parser.add_argument("--verify-only", action="store_true",
                         help="only the verify comparison (no galleries to seed)")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 """EmbedBatcher: cameras asking at the same time share one embedding call, and each
-gets its own templates back, in order."""
+gets its own templates back, in order; with several workers, a request does not wait
+behind another worker's batch."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ class GatedEmbedder:
         return self.embed_aligned([image for _ in faces])
 
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]:
+        first = not self.entered.is_set()
         self.entered.set()
-        if not self.calls:
+        if first:
             self.gate.wait(5)
         self.calls.append(len(crops))
         out = []
@@ -61,7 +63,7 @@ def gated(tmp_path: Path) -> tuple[EmbedBatcher, GatedEmbedder]:
     info = PackRegistry(settings.packs, settings.default_pack).info("yunet_sface")
     embedder = GatedEmbedder(info.space)
     pack = ModelPack(info, None, embedder, "test")  # type: ignore[arg-type]
-    return EmbedBatcher(pack, max_batch=8), embedder
+    return EmbedBatcher(pack, max_batch=8, workers=1), embedder
 
 
 def shot(direction: int) -> Shot:
@@ -107,3 +109,31 @@ def test_a_stopped_batcher_refuses(gated: tuple[EmbedBatcher, GatedEmbedder]) ->
     batcher.stop()
     with pytest.raises(EmbedderStoppedError):
         batcher([shot(4)])
+
+
+def test_a_second_worker_embeds_while_the_first_is_busy(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    info = PackRegistry(settings.packs, settings.default_pack).info("yunet_sface")
+    embedder = GatedEmbedder(info.space)
+    pack = ModelPack(info, None, embedder, "test")  # type: ignore[arg-type]
+    batcher = EmbedBatcher(pack, max_batch=8, workers=2)
+    batcher.start()
+    done: dict[int, list[int]] = {}
+
+    def camera(direction: int) -> None:
+        done[direction] = [int(np.argmax(t.vector)) for t in batcher([shot(direction)])]
+
+    held = threading.Thread(target=camera, args=(1,))
+    held.start()
+    assert embedder.entered.wait(5)  # the first worker is held inside its call
+    second = threading.Thread(target=camera, args=(2,))
+    second.start()
+    second.join(5)
+    assert done == {2: [2]}  # answered by the other worker while the first still waits
+    embedder.gate.set()
+    held.join(5)
+    batcher.stop()
+    assert done == {1: [1], 2: [2]}
+    with pytest.raises(EmbedderStoppedError):
+        batcher([shot(3)])
+
