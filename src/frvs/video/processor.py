@@ -29,7 +29,7 @@ from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
 from frvs.video.ports import Matcher
-from frvs.video.sweep import Sighted, Sweeper, SweepPolicy, Window, crop
+from frvs.video.sweep import GRID, Sighted, Sweeper, SweepPolicy, Window, crop
 from frvs.video.tracking import FaceTracker, SceneChange, TrackerOptions
 
 logger = logging.getLogger(__name__)
@@ -106,15 +106,35 @@ def detect_scaled(pack: ModelPack, image: BGRImage, scale: DetectionScale) -> li
 def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
                       windows: Sequence[Window], face_px: float) -> list[FaceDetection]:
     """Faces found inside ``windows`` of ``image``, in ``image`` coordinates, each window
-    at the working scale or less (``Window.factor``)."""
+    at the working scale or less (``Window.factor``).
+
+    A window at the working scale is cut from the frame resized as a sweep resizes it,
+    with its corner on the detector's coarsest grid (``GRID`` pixels): it then holds the
+    very pixels a sweep would see there, in the same cells of every stride, so a face
+    inside it is found as a sweep finds it (only context beyond the window differs).
+    Small faces need that: their identity scores sit near the threshold, and landmarks
+    a pixel off change them.
+    """
     h, w = image.shape[:2]
-    frame_factor = scale.factor(h, w)
+    frame_factor = _snap(scale.factor(h, w))
     found: list[FaceDetection] = []
+    resized: BGRImage | None = None
     for window in windows:
         f = _snap(window.factor(frame_factor, face_px))
-        found += [face.shifted(window.x0, window.y0)
-                  for face in detect_at_scale(pack.detector, crop(image, window), f,
-                                              _interpolation(f))]
+        if f != frame_factor:
+            found += [face.shifted(window.x0, window.y0)
+                      for face in detect_at_scale(pack.detector, crop(image, window), f,
+                                                  _interpolation(f))]
+            continue
+        if resized is None:
+            resized = image if f == 1.0 else np.asarray(cv2.resize(
+                image, (max(1, round(w * f)), max(1, round(h * f))),
+                interpolation=_interpolation(f)), dtype=np.uint8)
+        x0, y0 = (int(v * f) // GRID * GRID for v in (window.x0, window.y0))
+        x1, y1 = int(np.ceil(window.x1 * f)), int(np.ceil(window.y1 * f))
+        on_grid = Window(x0, y0, x1, y1, window.face * f)
+        found += [face.shifted(x0, y0).scaled(1.0 / f)
+                  for face in pack.detector.detect(crop(resized, on_grid))]
     return found
 
 

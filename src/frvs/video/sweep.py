@@ -24,6 +24,9 @@ from frvs.core.errors import InvalidRecordError
 from frvs.core.geometry import Box
 from frvs.imaging.decode import BGRImage
 
+GRID = 32
+"""The coarsest stride of the detectors' feature grids (YuNet: 8, 16, 32)."""
+
 # A face missed for more frames than this is looked for no wider: ByteTrack keeps a lost
 # track for a second, and a window of many face sizes costs a sweep's time.
 _MAX_WIDENING = 2
