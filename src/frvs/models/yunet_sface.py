@@ -134,6 +134,8 @@ def detections_from_yunet(rows: np.ndarray | None) -> list[FaceDetection]:
 class OpenCVYuNetDetector:
     """YuNet through ``cv2.FaceDetectorYN``. OpenCV nets are not thread-safe: one lock."""
 
+    grid = 32  # YuNet's strides are 8, 16 and 32
+
     def __init__(self, model: Path, config: YuNetSFaceConfig) -> None:
         self._net = cv2.FaceDetectorYN.create(
             str(model), "", (320, 320), config.score_threshold, config.nms_threshold, config.top_k

@@ -173,6 +173,8 @@ def load_sface(path: Path) -> bytes:
 class OrtYuNetDetector:
     """YuNet 2023mar through ONNX Runtime, post-processed as OpenCV's FaceDetectorYN."""
 
+    grid = 32  # YuNet's strides are 8, 16 and 32
+
     def __init__(self, model_path: Path, config: YuNetSFaceConfig) -> None:
         self._session = Sessions(load_yunet(model_path), model_path.name)
         self._input = self._session.input_name

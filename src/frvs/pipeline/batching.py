@@ -58,11 +58,12 @@ class EmbedBatcher:
         self._pack = pack
         self._max_batch = max(1, max_batch)
         self._inbox: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        count = workers or max(1, min(os.cpu_count() or 1, 4))
+        count = workers if workers > 0 else max(1, min(os.cpu_count() or 1, 4))
         self._threads = [threading.Thread(target=self._run, name=f"embed-{pack.info.name}-{i}",
                                           daemon=True) for i in range(count)]
         self._lock = threading.Lock()
         self._stopped = False
+        self._running = len(self._threads)
         self.calls = 0
         self.shots = 0
 
@@ -119,7 +120,11 @@ class EmbedBatcher:
                 batch.append(more)
                 size += len(more.shots)
             self._embed(batch)
-        self._fail_waiting()
+        with self._lock:
+            self._running -= 1
+            last = self._running == 0
+        if last:  # earlier, it would take the stop markers meant for the other workers
+            self._fail_waiting()
 
     def _embed(self, batch: list[_Request]) -> None:
         shots = [s for r in batch for s in r.shots]

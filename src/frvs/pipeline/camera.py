@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -88,10 +88,7 @@ def processor_options(spec: CameraSpec, base: ProcessorOptions | None,
                              activation=tracker.activation, match_iou=tracker.match_iou,
                              confirm_frames=tracker.confirm_frames)
     roi = Box(*spec.roi) if spec.roi else None
-    return ProcessorOptions(
-        galleries=spec.galleries, detection=base.detection, tracker=tracker, shots=base.shots,
-        identity=base.identity, roi=roi, top=base.top, min_track_frames=base.min_track_frames,
-        patch_margin=base.patch_margin, scene_change=base.scene_change)
+    return replace(base, galleries=spec.galleries, tracker=tracker, roi=roi)
 
 
 class CameraPipeline:

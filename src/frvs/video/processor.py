@@ -23,13 +23,14 @@ from frvs.core.geometry import Box
 from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
+from frvs.models.ports import GriddedDetector
 from frvs.models.quality import assess_quality
 from frvs.models.scaling import detect_at_scale
 from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
 from frvs.video.ports import Matcher
-from frvs.video.sweep import GRID, Sighted, Sweeper, SweepPolicy, Window, crop
+from frvs.video.sweep import Sighted, Sweeper, SweepPolicy, Window, crop
 from frvs.video.tracking import FaceTracker, SceneChange, TrackerOptions
 
 logger = logging.getLogger(__name__)
@@ -104,16 +105,19 @@ def detect_scaled(pack: ModelPack, image: BGRImage, scale: DetectionScale) -> li
 
 
 def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
-                      windows: Sequence[Window], face_px: float) -> list[FaceDetection]:
+                      windows: Sequence[Window], *, face_px: float,
+                      grid: int) -> list[FaceDetection]:
     """Faces found inside ``windows`` of ``image``, in ``image`` coordinates, each window
-    at the working scale or less (``Window.factor``).
+    at the working scale or less (``Window.factor``); each face is reported by the window
+    its centre lies in.
 
     A window at the working scale is cut from the frame resized as a sweep resizes it,
-    with its corner on the detector's coarsest grid (``GRID`` pixels): it then holds the
-    very pixels a sweep would see there, in the same cells of every stride, so a face
-    inside it is found as a sweep finds it (only context beyond the window differs).
-    Small faces need that: their identity scores sit near the threshold, and landmarks
-    a pixel off change them.
+    with its corner on the detector's coarsest ``grid``: it then holds the very pixels a
+    sweep would see there, in the same cells of every stride, so a face inside it is found
+    as a sweep finds it (only context beyond the window differs). Small faces need that:
+    their identity scores sit near the threshold, and landmarks a pixel off change them.
+    Moving the corner back onto the grid can make windows overlap again; keeping only
+    faces centred in their own window reports each face once.
     """
     h, w = image.shape[:2]
     frame_factor = _snap(scale.factor(h, w))
@@ -122,19 +126,20 @@ def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
     for window in windows:
         f = _snap(window.factor(frame_factor, face_px))
         if f != frame_factor:
-            found += [face.shifted(window.x0, window.y0)
-                      for face in detect_at_scale(pack.detector, crop(image, window), f,
-                                                  _interpolation(f))]
-            continue
-        if resized is None:
-            resized = image if f == 1.0 else np.asarray(cv2.resize(
-                image, (max(1, round(w * f)), max(1, round(h * f))),
-                interpolation=_interpolation(f)), dtype=np.uint8)
-        x0, y0 = (int(v * f) // GRID * GRID for v in (window.x0, window.y0))
-        x1, y1 = int(np.ceil(window.x1 * f)), int(np.ceil(window.y1 * f))
-        on_grid = Window(x0, y0, x1, y1, window.face * f)
-        found += [face.shifted(x0, y0).scaled(1.0 / f)
-                  for face in pack.detector.detect(crop(resized, on_grid))]
+            faces = [face.shifted(window.x0, window.y0)
+                     for face in detect_at_scale(pack.detector, crop(image, window), f,
+                                                 _interpolation(f))]
+        else:
+            if resized is None:
+                resized = image if f == 1.0 else np.asarray(cv2.resize(
+                    image, (max(1, round(w * f)), max(1, round(h * f))),
+                    interpolation=_interpolation(f)), dtype=np.uint8)
+            x0, y0 = (int(v * f) // grid * grid for v in (window.x0, window.y0))
+            x1, y1 = int(np.ceil(window.x1 * f)), int(np.ceil(window.y1 * f))
+            on_grid = Window(x0, y0, x1, y1, window.face * f)
+            faces = [face.shifted(x0, y0).scaled(1.0 / f)
+                     for face in pack.detector.detect(crop(resized, on_grid))]
+        found += [face for face in faces if window.holds(face.box)]
     return found
 
 
@@ -198,6 +203,7 @@ class TrackProcessor:
         self._scene = SceneChange(options.scene_change)
         self._sweeper = Sweeper(options.sweep)
         self._sighted: dict[int, Sighted] = {}
+        self._unconfirmed: list[Sighted] = []
         self._tracks: dict[int, _Track] = {}
         self.embeddings = 0
 
@@ -211,7 +217,7 @@ class TrackProcessor:
             roi = self._o.roi
             faces = [f for f in faces if _inside(f.box, roi)]
         step = self._tracker.update(faces)
-        self._remember(step.faces, step.ended)
+        self._remember(faces, step.faces, step.ended)
         for track_id, face in step.faces:
             self._observe(frame, track_id, face)
         decisions = self._attempt(frame, [t for t, _ in step.faces])
@@ -222,22 +228,27 @@ class TrackProcessor:
         """The source ended: close every live track."""
         self._sweeper.restart()
         self._sighted.clear()
+        self._unconfirmed.clear()
         return StepResult((), tuple(self._close_all(self._tracker.finish())))
 
     def _detect(self, image: BGRImage, timestamp: float) -> list[FaceDetection]:
-        """The whole frame when a sweep is due, else the windows around tracked faces."""
-        if self._sweeper.due(timestamp):
+        """The whole frame when a sweep is due (or the detector has no grid), else the
+        windows around tracked faces and faces the tracker has yet to confirm."""
+        detector = self._pack.detector
+        if not isinstance(detector, GriddedDetector) or self._sweeper.due(timestamp):
             return detect_scaled(self._pack, image, self._o.detection)
-        if not self._sighted:
+        if not self._sighted and not self._unconfirmed:
             return []
         h, w = image.shape[:2]
-        windows = self._sweeper.windows(self._sighted.values(), h, w)
+        windows = self._sweeper.windows([*self._sighted.values(), *self._unconfirmed], h, w)
         return detect_in_windows(self._pack, image, self._o.detection, windows,
-                                 self._o.sweep.face_px)
+                                 face_px=self._o.sweep.face_px, grid=detector.grid)
 
-    def _remember(self, found: Sequence[tuple[int, FaceDetection]],
-                  ended: Sequence[int]) -> None:
-        """Where each live track's face was last found, for the next frame's windows."""
+    def _remember(self, faces: Sequence[FaceDetection],
+                  found: Sequence[tuple[int, FaceDetection]], ended: Sequence[int]) -> None:
+        """Where each live track's face was last found, and the faces of this frame no
+        reported track holds (a track ByteTrack has yet to confirm), for the next
+        frame's windows."""
         seen = dict(found)
         for track_id in ended:
             self._sighted.pop(track_id, None)
@@ -246,6 +257,8 @@ class TrackProcessor:
                 self._sighted[track_id] = Sighted(s.box, s.missed + 1)
         for track_id, face in seen.items():
             self._sighted[track_id] = Sighted(face.box)
+        held = {id(face) for face in seen.values()}
+        self._unconfirmed = [Sighted(f.box) for f in faces if id(f) not in held]
 
     @property
     def live_tracks(self) -> int:

@@ -9,8 +9,11 @@ most ``SweepPolicy.interval`` seconds of media time later. A frame with no track
 costs nothing between sweeps.
 
 This is the detect-then-track pattern of video face pipelines; what it trades is said
-in ``SweepPolicy``. ByteTrack (``tracking.py``) sees the same boxes either way: a face
-found in its window is the detection it would have had from the whole frame.
+in ``SweepPolicy``. It is used with detectors that score fixed cells of their input
+(``models.ports.GriddedDetector``, YuNet): a window cut on their grid finds a face as
+the whole frame does, so ByteTrack (``tracking.py``) sees the same boxes either way.
+A face a sweep finds but the tracker has not yet confirmed (ByteTrack confirms a new
+track on its second match) gets a window too, until it is tracked or no longer found.
 """
 
 from __future__ import annotations
@@ -23,9 +26,6 @@ import numpy as np
 from frvs.core.errors import InvalidRecordError
 from frvs.core.geometry import Box
 from frvs.imaging.decode import BGRImage
-
-GRID = 32
-"""The coarsest stride of the detectors' feature grids (YuNet: 8, 16, 32)."""
 
 # A face missed for more frames than this is looked for no wider: ByteTrack keeps a lost
 # track for a second, and a window of many face sizes costs a sweep's time.
@@ -51,6 +51,11 @@ class Window:
     def union(self, other: Window) -> Window:
         return Window(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1),
                       max(self.y1, other.y1), min(self.face, other.face))
+
+    def holds(self, box: Box) -> bool:
+        """Whether ``box``'s centre lies in this window."""
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        return self.x0 <= cx < self.x1 and self.y0 <= cy < self.y1
 
     def factor(self, frame_factor: float, face_px: float) -> float:
         """The detection scale in this window: the frame's, or less where that leaves the

@@ -163,6 +163,26 @@ def test_prelu_rewrite_gives_bit_identical_templates(data_dir: Path,
     assert np.array_equal(a, b)
 
 
+def test_prelu_rewrite_names_nodes_after_their_outputs() -> None:
+    """Two PRelu nodes without names (allowed by ONNX) still make a valid graph."""
+    from onnx import TensorProto, helper
+
+    slope = numpy_helper.from_array(np.array([0.25, -0.5], np.float32).reshape(2, 1, 1), "s")
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "s"], ["y"]),
+         helper.make_node("PRelu", ["y", "s"], ["z"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2, 2])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2, 2, 2])], [slope])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = np.array([-3.0, -0.0, 0.0, 2.0, -1.5, 7.0, -8.0, 1.0], np.float32).reshape(1, 2, 2, 2)
+    before = ort.InferenceSession(onnx_repair.serialized(model),
+                                  providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert len(onnx_repair.prelu_as_relu_and_min(model)) == 2
+    after = ort.InferenceSession(onnx_repair.serialized(model),
+                                 providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.array_equal(before, after)
+
+
 # --- same results as OpenCV ---------------------------------------------------------
 
 

@@ -137,3 +137,32 @@ def test_a_second_worker_embeds_while_the_first_is_busy(tmp_path: Path) -> None:
     with pytest.raises(EmbedderStoppedError):
         batcher([shot(3)])
 
+
+def test_stopping_several_workers_ends_every_one_at_once(tmp_path: Path) -> None:
+    """Each worker takes one stop marker; the last one out fails what still waits (the
+    first one out used to take the others' markers, and stop() waited its timeout)."""
+    settings = load_settings(data_dir=tmp_path)
+    info = PackRegistry(settings.packs, settings.default_pack).info("yunet_sface")
+    embedder = GatedEmbedder(info.space)
+    embedder.gate.set()
+    for _ in range(5):
+        batcher = EmbedBatcher(ModelPack(info, None, embedder, "test"),  # type: ignore[arg-type]
+                               workers=4)
+        batcher.start()
+        assert len(batcher([shot(5)])) == 1
+        began = time.monotonic()
+        batcher.stop(timeout=5)
+        assert time.monotonic() - began < 1
+        assert not any(t.is_alive() for t in batcher._threads)
+
+
+def test_processor_options_keep_the_configured_sweep() -> None:
+    from frvs.pipeline.camera import processor_options
+    from frvs.pipeline.config import VideoSettings
+    from frvs.video.models import CameraSpec
+
+    base = VideoSettings(sweep_interval=0).processor(("w",))
+    spec = CameraSpec("c", "clip.mp4", ("w",), sample_fps=5.0)
+    options = processor_options(spec, base, 25.0)
+    assert options.sweep.interval == 0 and options.tracker.fps == 5.0
+

@@ -18,7 +18,7 @@ import pytest
 from frvs.config.settings import load_settings
 from frvs.core.detections import FaceDetection
 from frvs.core.errors import InvalidRecordError
-from frvs.core.geometry import Box
+from frvs.core.geometry import Box, Landmarks
 from frvs.imaging.decode import BGRImage, read_image
 from frvs.models.pack import ModelPack
 from frvs.models.registry import PackRegistry
@@ -132,7 +132,8 @@ def test_windows_find_the_faces_the_whole_frame_finds(pack: ModelPack,
         previous = detect_scaled(pack, before.image, scale)
         whole = detect_scaled(pack, frame.image, scale)
         windows = sweeper.windows([Sighted(f.box) for f in previous], 720, 1280)
-        found = detect_in_windows(pack, frame.image, scale, windows, policy.face_px)
+        found = detect_in_windows(pack, frame.image, scale, windows, face_px=policy.face_px,
+                                  grid=32)
         for face in whole:
             if any(_iou(face.box, p.box) > 0.3 for p in previous):
                 tracked += 1
@@ -156,6 +157,8 @@ def test_sweeping_identifies_the_same_people_on_fewer_pixels(
     pixels: list[int] = []
 
     class Counting:
+        grid = 32  # YuNet's, which it wraps
+
         def detect(self, image: BGRImage) -> list[FaceDetection]:
             pixels.append(image.shape[0] * image.shape[1])
             return pack.detector.detect(image)
@@ -182,3 +185,106 @@ def test_sweeping_identifies_the_same_people_on_fewer_pixels(
     assert outcome[0.5][0] == outcome[0.0][0] == {"lin-manuel-miranda", "alex-lacamoire"}
     assert abs(outcome[0.5][1] - outcome[0.0][1]) <= 1
     assert outcome[0.5][2] < 0.7 * outcome[0.0][2]
+
+
+# --- the processor with a detector on a grid, on literal squares ---------------------
+
+
+class Unkeyed:
+    """Finds each white (255) square in whatever image it is handed, in its coordinates;
+    declares no grid (as dlib's HOG pyramid)."""
+
+    def __init__(self) -> None:
+        self.pixels = 0
+
+    def detect(self, image: BGRImage) -> list[FaceDetection]:
+        self.pixels += image.shape[0] * image.shape[1]
+        mask = (image[:, :, 0] == 255).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        faces = []
+        for x, y, w, h, area in stats[1:]:
+            if area < 16:
+                continue
+            box = Box(float(x), float(y), float(w), float(h))
+            points = np.array([[x + .3 * w, y + .4 * h], [x + .7 * w, y + .4 * h],
+                               [x + .5 * w, y + .6 * h], [x + .35 * w, y + .8 * h],
+                               [x + .65 * w, y + .8 * h]], dtype=np.float32)
+            faces.append(FaceDetection(box, Landmarks(points), 0.95))
+        return faces
+
+
+class Squares(Unkeyed):
+    """The same, declaring a grid: the processor searches windows between sweeps."""
+
+    grid = 32
+
+
+def _scene(*squares: tuple[int, int], size: int = 60,
+           shape: tuple[int, int] = (360, 640)) -> BGRImage:
+    image = np.full((*shape, 3), 100, dtype=np.uint8)
+    for x, y in squares:
+        image[y:y + size, x:x + size] = 255
+    return image
+
+
+def _processor(pack: ModelPack, detector: Unkeyed, **tracker: float) -> TrackProcessor:
+    matcher = TemplateMatcher()
+    matcher.add_gallery("w", "watch_list", 0.363, "yunet_sface", pack.info.space)
+    options = ProcessorOptions(galleries=("w",), detection=DetectionScale(1, 4096),
+                               tracker=TrackerOptions(fps=5.0, **tracker))
+    return TrackProcessor("cam", replace(pack, detector=detector), matcher, options,
+                          lambda shots: [pack.embedder.embed_aligned(  # type: ignore[attr-defined]
+                              [np.full((112, 112, 3), 128, np.uint8)])[0] for _ in shots])
+
+
+def _frame(i: int, image: BGRImage) -> Frame:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    return Frame("cam", i, i * 0.2, t0 + timedelta(seconds=i * 0.2), image)
+
+
+@pytest.mark.parametrize("confirm", [1, 2])
+def test_a_face_arriving_after_the_first_frame_is_tracked(pack: ModelPack,
+                                                          confirm: int) -> None:
+    """ByteTrack confirms a track that starts after its first frame only on a later
+    match: the face found by a sweep is looked for in a window until it is."""
+    detector = Squares()
+    processor = _processor(pack, detector, confirm_frames=confirm)
+    tracked = []
+    for i in range(12):
+        image = _scene((300, 150)) if i >= 2 else _scene()
+        processor.process(_frame(i, image))
+        tracked.append(processor.live_tracks)
+    assert tracked[6:] == [1] * 6
+    sightings = processor.finish().sightings
+    assert len(sightings) == 1 and sightings[0].frames >= 12 - 3 - confirm
+
+
+def test_faces_near_each_other_are_found_once(pack: ModelPack) -> None:
+    """Windows kept apart by merging overlap again once their corners move onto the
+    grid; a face is still reported once, by the window its centre lies in."""
+    image = _scene((644, 500), (740, 500), size=20, shape=(1080, 1920))
+    scale = DetectionScale()
+    whole = detect_scaled(replace(pack, detector=Squares()), image, scale)
+    windows = Sweeper(SweepPolicy()).windows([Sighted(f.box) for f in whole], 1080, 1920)
+    assert len(windows) == 2 and not windows[0].overlaps(windows[1])
+    found = detect_in_windows(replace(pack, detector=Squares()), image, scale, windows,
+                              face_px=128, grid=32)
+    assert sorted(f.box.x for f in found) == pytest.approx(sorted(f.box.x for f in whole),
+                                                          abs=2)
+    processor = _processor(pack, Squares())
+    for i in range(6):
+        processor.process(_frame(i, image))
+    assert processor.live_tracks == 2
+
+
+def test_a_detector_without_a_grid_is_given_every_frame_whole(pack: ModelPack) -> None:
+    keyed, unkeyed = Squares(), Unkeyed()
+    for detector in (keyed, unkeyed):
+        processor = _processor(pack, detector)
+        for i in range(9):
+            processor.process(_frame(i, _scene((300, 150))))
+    assert unkeyed.pixels == 9 * 360 * 640
+    assert keyed.pixels < 0.6 * unkeyed.pixels
+
