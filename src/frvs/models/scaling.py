@@ -26,7 +26,15 @@ def detect_at_scale(
     """
     if factor == 1.0:
         return detector.detect(image)
+    resized = resize_for_detection(image, factor, interpolation)
+    return [d.scaled(1.0 / factor) for d in detector.detect(resized)]
+
+
+def resize_for_detection(image: BGRImage, factor: float, interpolation: int) -> BGRImage:
+    """``image`` resized by ``factor`` as ``detect_at_scale`` resizes it (``image`` itself
+    at 1), for callers that detect in parts of the resized copy."""
+    if factor == 1.0:
+        return image
     h, w = image.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    resized = cv2.resize(image, size, interpolation=interpolation)
-    return [d.scaled(1.0 / factor) for d in detector.detect(np.asarray(resized, np.uint8))]
+    return np.asarray(cv2.resize(image, size, interpolation=interpolation), np.uint8)

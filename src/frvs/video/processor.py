@@ -25,7 +25,7 @@ from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
 from frvs.models.ports import GriddedDetector
 from frvs.models.quality import assess_quality
-from frvs.models.scaling import detect_at_scale
+from frvs.models.scaling import detect_at_scale, resize_for_detection
 from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
@@ -131,9 +131,7 @@ def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
                                                  _interpolation(f))]
         else:
             if resized is None:
-                resized = image if f == 1.0 else np.asarray(cv2.resize(
-                    image, (max(1, round(w * f)), max(1, round(h * f))),
-                    interpolation=_interpolation(f)), dtype=np.uint8)
+                resized = resize_for_detection(image, f, _interpolation(f))
             x0, y0 = (int(v * f) // grid * grid for v in (window.x0, window.y0))
             x1, y1 = int(np.ceil(window.x1 * f)), int(np.ceil(window.y1 * f))
             on_grid = Window(x0, y0, x1, y1, window.face * f)
