@@ -109,15 +109,19 @@ class Sessions:
     side by side, concurrent API requests) the cores are busy anyway, so each run takes one
     and nothing is spent on handing over. A lone request keeps the shorter latency.
     On CUDA both are the same session.
+
+    The one-core session is created when a run first overlaps another (a one-shot
+    command never needs it); until then the model's bytes are kept to create it from.
     """
 
     def __init__(self, model: bytes, name: str) -> None:
         self._wide = create_session(model, name)
         cpu_only = self._wide.get_providers() == [CPU]
-        self._narrow = (ort.InferenceSession(model, session_options(1), providers=[CPU])
-                        if cpu_only and _cores() > 1 else self._wide)
+        self._model: bytes | None = model if cpu_only and _cores() > 1 else None
+        self._narrow: ort.InferenceSession | None = None if self._model is not None else self._wide
         self._running = 0
         self._lock = threading.Lock()
+        self._narrow_lock = threading.Lock()
 
     @property
     def providers(self) -> list[str]:
@@ -135,13 +139,26 @@ class Sessions:
     def claimed(self) -> Iterator[ort.InferenceSession]:
         """The session for one run: the wide one when no other run is under way."""
         with self._lock:
-            session = self._narrow if self._running else self._wide
+            overlaps = self._running > 0
             self._running += 1
         try:
-            yield session
+            yield self._one_core() if overlaps else self._wide
         finally:
             with self._lock:
                 self._running -= 1
+
+    def _one_core(self) -> ort.InferenceSession:
+        """The one-core session, created once, by the first run that needs it."""
+        narrow = self._narrow
+        if narrow is not None:
+            return narrow
+        with self._narrow_lock:
+            if self._narrow is None:
+                assert self._model is not None
+                self._narrow = ort.InferenceSession(self._model, session_options(1),
+                                                    providers=[CPU])
+                self._model = None
+            return self._narrow
 
     def run(self, outputs: list[str], feeds: dict[str, npt.NDArray[np.float32]]
             ) -> list[npt.NDArray[np.float32]]:
