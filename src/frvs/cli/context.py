@@ -11,15 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from frvs.app import Application, build_application
-from frvs.config.settings import Settings, load_settings
 from frvs.core import errors
 from frvs.core.caller import Actor, AuditContext, Role
+
+if TYPE_CHECKING:  # imported when the application is first built: not for --help
+    from frvs.app import Application
+    from frvs.config.settings import Settings
 
 logger = logging.getLogger("frvs.cli")
 
@@ -78,6 +80,9 @@ class CliState:
     @property
     def app(self) -> Application:
         if self._app is None:
+            from frvs.app import build_application
+            from frvs.config.settings import load_settings
+
             settings = load_settings(self.config_file, data_dir=self.data_dir)
             self._app = build_application(settings)
         return self._app

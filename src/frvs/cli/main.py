@@ -1,22 +1,110 @@
-"""The ``frvs`` command line."""
+"""The ``frvs`` command line.
+
+Each command's module is imported only when that command runs or its help is shown
+(``COMMANDS``): ``frvs verify`` loads the face engine, not the video, evaluation, edge or
+HTTP commands and what they import.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from frvs.cli import admin, evaluation, faces, serve
-from frvs.cli.checks import check
 from frvs.cli.context import CliState
-from frvs.cli.doctor import doctor
-from frvs.cli.edge import edge_app
-from frvs.cli.enrol import enroll, identify, reindex
-from frvs.cli.galleries import crossmatch, gallery_app, purge, subject_app
-from frvs.cli.video import alerts_app, attendance_app, camera_app, sightings, watch
-from frvs.cli.webhooks import webhook_app
+
+if TYPE_CHECKING:  # the Click that Typer runs on (vendored in typer._click since 0.22)
+    from typer._click import Command, Context
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module in frvs.cli, its command function or Typer sub-app), in help order
+    "detect": ("faces", "detect"),
+    "verify": ("faces", "verify"),
+    "models": ("faces", "models"),
+    "check": ("checks", "check"),
+    "serve": ("serve", "serve"),
+    "init": ("admin", "init"),
+    "stats": ("admin", "stats"),
+    "doctor": ("doctor", "doctor"),
+    "enroll": ("enrol", "enroll"),
+    "identify": ("enrol", "identify"),
+    "crossmatch": ("galleries", "crossmatch"),
+    "purge": ("galleries", "purge"),
+    "reindex": ("enrol", "reindex"),
+    "calibrate": ("evaluation", "calibrate"),
+    "watch": ("video", "watch"),
+    "sightings": ("video", "sightings"),
+    "key": ("admin", "key_app"),
+    "audit": ("admin", "audit_app"),
+    "gallery": ("galleries", "gallery_app"),
+    "subject": ("galleries", "subject_app"),
+    "eval": ("evaluation", "eval_app"),
+    "camera": ("video", "camera_app"),
+    "alerts": ("video", "alerts_app"),
+    "attendance": ("video", "attendance_app"),
+    "edge": ("edge", "edge_app"),
+    "webhook": ("webhooks", "webhook_app"),
+}
+
+
+def load_command(name: str) -> Command:
+    """Import ``name``'s module and build its Click command as ``app.command()`` (a
+    function) or ``app.add_typer(sub_app, name=name)`` (a Typer) would have."""
+    module, attribute = COMMANDS[name]
+    target: Any = getattr(importlib.import_module(f"frvs.cli.{module}"), attribute)
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command()(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class LazyCommands(MutableMapping[str, "Command"]):
+    """The root group's commands by name: every name known, each built on first use."""
+
+    def __init__(self, built: MutableMapping[str, Command]) -> None:
+        self._built = dict(built)
+        self._names = [*COMMANDS, *(n for n in built if n not in COMMANDS)]
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = load_command(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class LazyGroup(TyperGroup):
+    """The root group, its commands in a ``LazyCommands``."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self.commands)
+
+    def list_commands(self, ctx: Context) -> list[str]:  # noqa: ARG002
+        return list(self.commands)  # names only: listing builds nothing
+
 
 app = typer.Typer(
     name="frvs",
@@ -24,6 +112,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 
 
@@ -45,34 +134,6 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     ctx.obj = CliState(data_dir=data_dir, config_file=config)
-
-
-app.command()(faces.detect)
-app.command()(faces.verify)
-app.command()(faces.models)
-app.command()(check)
-app.command()(serve.serve)
-app.command()(admin.init)
-app.add_typer(admin.key_app, name="key")
-app.add_typer(admin.audit_app, name="audit")
-app.command()(admin.stats)
-app.command()(doctor)
-app.add_typer(gallery_app, name="gallery")
-app.add_typer(subject_app, name="subject")
-app.command()(enroll)
-app.command()(identify)
-app.command()(crossmatch)
-app.command()(purge)
-app.command()(reindex)
-app.add_typer(evaluation.eval_app, name="eval")
-app.command()(evaluation.calibrate)
-app.command()(watch)
-app.add_typer(camera_app, name="camera")
-app.command()(sightings)
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(attendance_app, name="attendance")
-app.add_typer(edge_app, name="edge")
-app.add_typer(webhook_app, name="webhook")
 
 
 def main() -> None:
