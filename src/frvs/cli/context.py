@@ -77,6 +77,12 @@ class CliState:
     def settings(self) -> Settings:
         return self.app.settings
 
+    def close(self) -> None:
+        """Close the store of the application, if it was built: its SQLite connections
+        end now (the write-ahead log checkpointed), not whenever the interpreter exits."""
+        if self._app is not None:
+            self._app.store.close()
+
     @property
     def app(self) -> Application:
         if self._app is None:

@@ -7,6 +7,7 @@ HTTP commands and what they import.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import Iterator, MutableMapping
@@ -134,8 +135,15 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     ctx.obj = CliState(data_dir=data_dir, config_file=config)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # The command is over (its store closed) and the process ends: what is still
+        # alive is freed with it. Frozen, the interpreter's exit no longer walks all of
+        # it in full garbage collections: 0.5 s of a one-shot 'frvs verify'.
+        gc.freeze()

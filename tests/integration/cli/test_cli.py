@@ -108,3 +108,13 @@ def test_help_lists_commands() -> None:
     assert out.returncode == 0
     for command in ("detect", "verify", "models", "serve"):
         assert command in out.stdout
+
+
+def test_a_command_closes_its_store(data_path: Path, data_dir: Path) -> None:
+    """The store is closed when the command ends, not left to the interpreter's exit
+    (which skips what ``main`` froze): SQLite's write-ahead log is checkpointed."""
+    images = data_dir / "pairs/images"
+    out = frvs("verify", str(images / "img1.jpg"), str(images / "img2.jpg"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert (data_path / "frvs.db").is_file()
+    assert not (data_path / "frvs.db-wal").exists()
