@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from frvs.core.errors import FileReadError, FrvsError, InvalidInputError
 
 POST_TIMEOUT_S = 10.0
@@ -119,6 +117,8 @@ def post_anchor(url: str, anchor: Anchor) -> int:
         scheme = ""
     if scheme not in ("http", "https"):
         raise InvalidInputError(f"--url must be an http:// or https:// URL, got {url[:80]!r}")
+    import httpx  # only here: every process that audits imports this module
+
     try:
         response = httpx.post(url, json=anchor.as_dict(), timeout=POST_TIMEOUT_S)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:

@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -148,6 +146,9 @@ class Database:
 
 
 def _upgrade(connection: Any) -> None:
+    from alembic import command  # only on open: a process that never opens a store
+    from alembic.config import Config  # (frvs models, --help) does without Alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection

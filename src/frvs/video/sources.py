@@ -23,13 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import av
-import av.error
 import cv2
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from frvs.core.errors import FileReadError, FrvsError, ImageError, ImageTooLargeError
 from frvs.imaging.decode import ImageLimits, decode_image
@@ -46,6 +43,9 @@ from frvs.video.source_policy import (
 __all__ = ["AvSource", "FrameSource", "ImageFolderSource", "SourceBlockedError",
            "SourceError", "SourceNotFoundError", "SourceOptions", "WebcamSource", "check_local",
            "describe", "open_source"]
+
+if TYPE_CHECKING:  # PyAV is imported when a video source is opened
+    import av
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +195,8 @@ class AvSource:
 
     def __init__(self, source: CheckedSource, shown: str, camera: str,
                  options: SourceOptions) -> None:
+        from av.video.reformatter import VideoReformatter
+
         self._live = source.kind is SourceKind.STREAM
         # A local file is opened through the file protocol by its resolved path, so a
         # name such as 'concat:a|b' or 'subfile,,...' is never read as a protocol.
@@ -238,6 +240,8 @@ class AvSource:
         return SourceError(UNREADABLE.format(self._shown))
 
     def _open(self) -> None:
+        import av.error
+
         try:
             container = av.open(
                 self._url, options=self._ffmpeg_options(),
@@ -259,6 +263,8 @@ class AvSource:
         self._frames = container.decode(stream)
 
     def read(self, due: Due | None = None) -> Frame | None:
+        import av.error
+
         while True:
             if self._frames is None:
                 raise SourceError(f"{self._shown} is closed")
