@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from frvs.cli.context import CliState
 
-if TYPE_CHECKING:  # the Click that Typer runs on (vendored in typer._click since 0.22)
+if TYPE_CHECKING:  # the Click that the installed Typer runs on (it vendors it as typer._click)
     from typer._click import Command, Context
 
 COMMANDS: dict[str, tuple[str, str]] = {
