@@ -100,7 +100,8 @@ async def analyse_scaled_uploads(application: Application, uploads: Sequence[Upl
                                  analyse: Callable[[list[ScaledImage]], T],
                                  refusal: Refusal | None = None) -> T:
     """``analyse_uploads`` for the face engine: each JPEG decoded at the smallest DCT
-    scale that still covers the detector's working size (``ScaledImage``; the engine
+    scale that still covers the detector's working size, within ``DECODE_SLACK``
+    (``ScaledImage``; the engine
     decodes it again at full size for a face too small in it), the images decoded at
     once on as many threads; all at full size, one by one, when the setting
     ``detection.reduced_decode`` is off. Same limits, budget, errors and refusals."""
@@ -108,7 +109,7 @@ async def analyse_scaled_uploads(application: Application, uploads: Sequence[Upl
 
     def decode(named: list[tuple[bytes, str]]) -> Decoded[ScaledImage]:
         if options.reduced_decode:
-            return application.pixel_budget.decode_scaled(named, limits, options.max_side)
+            return application.pixel_budget.decode_scaled(named, limits, options.decode_side)
         # The full-size path, kept to measure against: every pixel, one image at a time.
         full = application.pixel_budget.decode(named, limits)
         return Decoded([ScaledImage(pixels, 1, data, name, limits)

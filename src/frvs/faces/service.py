@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from frvs.core.caller import AuditContext, AuditDraft, AuditLog, record_refusal
@@ -32,7 +31,7 @@ from frvs.models.alignment import CANONICAL_LANDMARKS, similarity_transform
 from frvs.models.pack import ModelPack
 from frvs.models.quality import assess_quality
 from frvs.models.registry import PackRegistry
-from frvs.models.scaling import detect_at_scale
+from frvs.models.scaling import detect_at_scale, interpolation_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +43,20 @@ class EngineOptions:
     """Uploads decoded at a reduced DCT scale (``ScaledImage``) and the two images of a
     verification analysed at once; False: full-size decode, one image after the other."""
 
+    @property
+    def decode_side(self) -> int:
+        """The longer side an upload keeps when decoded at a reduced DCT scale: the
+        working size less ``DECODE_SLACK``."""
+        return math.ceil(self.max_side * (1.0 - DECODE_SLACK))
+
+
+DECODE_SLACK = 0.05
+"""How far short of the working size a reduced decode may fall. A JPEG whose half scale
+comes a few pixels short (1275 px wide: 638 against 640) is decoded at that scale and
+detected as it is, a detector input 0.3% smaller, instead of decoded whole and shrunk:
+img38 of the pairs 5.7 ms to decode instead of 15, and no 5 ms resize. Faces too small in
+the reduced pixels for a fine crop are still aligned from the full image (``_Sources``)."""
+
 
 def detect_at_working_size(pack: ModelPack, image: BGRImage, max_side: int) -> list[FaceDetection]:
     """Detect on a copy scaled so its longer side is at most ``max_side``; map results back.
@@ -52,7 +65,7 @@ def detect_at_working_size(pack: ModelPack, image: BGRImage, max_side: int) -> l
     cost grows with pixels, so large images are shrunk first.
     """
     scale = min(1.0, max_side / max(image.shape[:2]))
-    return detect_at_scale(pack.detector, image, scale, cv2.INTER_AREA)
+    return detect_at_scale(pack.detector, image, scale, interpolation_for(scale))
 
 
 Picture = BGRImage | ScaledImage

@@ -2,8 +2,8 @@
 
 Still images (``faces/service.py``) are only ever shrunk to a maximum side; video frames
 (``video/processor.py``) may also be enlarged so distant faces reach the detector's
-smallest anchors. Each chooses its factor and interpolation; resizing, detecting and
-mapping the results back to the original image happen here.
+smallest anchors. Each chooses its factor; the interpolation for a factor, resizing,
+detecting and mapping the results back to the original image happen here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ def detect_at_scale(
         return detector.detect(image)
     resized = resize_for_detection(image, factor, interpolation)
     return [d.scaled(1.0 / factor) for d in detector.detect(resized)]
+
+
+def interpolation_for(factor: float) -> int:
+    """Bilinear down to half size, area averaging below.
+
+    Down to 0.5x every source pixel still weighs in a bilinear sample, so nothing is
+    aliased away; OpenCV's area averaging at a non-integer factor such as 0.75 (720p to
+    the default 960 cap) cost 5.7 ms a frame against 1.2 ms bilinear, a tenth of a 720p
+    camera's analysis, for no face found or lost on the benchmark clip; for a still
+    image (1024 px to 640) 4.6 ms against 0.8 ms, with the pairs' accuracy unchanged.
+    """
+    return cv2.INTER_LINEAR if factor >= 0.5 else cv2.INTER_AREA
 
 
 def resize_for_detection(image: BGRImage, factor: float, interpolation: int) -> BGRImage:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
 from frvs.core.detections import FaceDetection
@@ -25,7 +24,7 @@ from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
 from frvs.models.ports import GriddedDetector
 from frvs.models.quality import assess_quality
-from frvs.models.scaling import detect_at_scale, resize_for_detection
+from frvs.models.scaling import detect_at_scale, interpolation_for, resize_for_detection
 from frvs.video.bestshot import BestShots, ShotPolicy
 from frvs.video.identity import Fused, IdentityPolicy, TrackIdentity
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
@@ -101,7 +100,7 @@ def detect_scaled(pack: ModelPack, image: BGRImage, scale: DetectionScale) -> li
     """Faces of ``image`` found at the working scale, in ``image`` coordinates."""
     h, w = image.shape[:2]
     f = _snap(scale.factor(h, w))
-    return detect_at_scale(pack.detector, image, f, _interpolation(f))
+    return detect_at_scale(pack.detector, image, f, interpolation_for(f))
 
 
 def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
@@ -128,10 +127,10 @@ def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
         if f != frame_factor:
             faces = [face.shifted(window.x0, window.y0)
                      for face in detect_at_scale(pack.detector, crop(image, window), f,
-                                                 _interpolation(f))]
+                                                 interpolation_for(f))]
         else:
             if resized is None:
-                resized = resize_for_detection(image, f, _interpolation(f))
+                resized = resize_for_detection(image, f, interpolation_for(f))
             x0, y0 = (int(v * f) // grid * grid for v in (window.x0, window.y0))
             x1, y1 = int(np.ceil(window.x1 * f)), int(np.ceil(window.y1 * f))
             on_grid = Window(x0, y0, x1, y1, window.face * f)
@@ -143,17 +142,6 @@ def detect_in_windows(pack: ModelPack, image: BGRImage, scale: DetectionScale,
 
 def _snap(factor: float) -> float:
     return 1.0 if abs(factor - 1.0) < 1e-3 else factor
-
-
-def _interpolation(factor: float) -> int:
-    """Bilinear down to half size, area averaging below.
-
-    Down to 0.5x every source pixel still weighs in a bilinear sample, so nothing is
-    aliased away; OpenCV's area averaging at a non-integer factor such as 0.75 (720p to
-    the default 960 cap) cost 5.7 ms a frame against 1.2 ms bilinear, a tenth of a 720p
-    camera's analysis, for no face found or lost on the benchmark clip.
-    """
-    return cv2.INTER_LINEAR if factor >= 0.5 else cv2.INTER_AREA
 
 
 def cut_patch(image: BGRImage, face: FaceDetection,
