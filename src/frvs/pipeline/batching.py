@@ -1,14 +1,12 @@
 """One embedder shared by every camera of a pack, batching what waits.
 
-Each camera's analysis thread hands over the shots of its identity attempt and gets a
-future of their templates; it goes on with its next frames while they are made. A
-worker thread takes the oldest request and every other request
+Each camera's analysis thread asks for the templates of its due shots and blocks
+until they are ready. A worker thread takes the oldest request and every other request
 already waiting (up to ``max_batch`` shots) and embeds them in one call, so cameras that
 reach their identity attempts at the same time share one ONNX Runtime run. There is no
 waiting to fill a batch: a lone camera's latency is one embedding call, and batches only
-form when embedding is the bottleneck. Every camera has at most one attempt in flight
-(``TrackProcessor``) and waits for the templates of the sightings it closes, so the
-inbox is bounded by twice the number of cameras.
+form when embedding is the bottleneck. Every camera has at most one request in flight,
+so the inbox is bounded by the number of cameras.
 
 There is a worker per core (``workers``). On a CPU a batch costs its shots' time one by
 one (SFace on one core: 18 ms a face alone or in a batch of four), so batching saves
@@ -26,7 +24,6 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from frvs.core.errors import FrvsError
@@ -48,7 +45,9 @@ class EmbedderStoppedError(FrvsError):
 @dataclass(eq=False)
 class _Request:
     shots: Sequence[Shot]
-    templates: Future[list[Template]] = field(default_factory=Future)
+    done: threading.Event = field(default_factory=threading.Event)
+    templates: list[Template] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 class EmbedBatcher:
@@ -81,17 +80,17 @@ class EmbedBatcher:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def __call__(self, shots: Sequence[Shot]) -> Future[list[Template]]:
-        """The templates of ``shots``, in order, once a worker has made them (an
-        ``EmbedFn``); ``EmbedderStoppedError`` when the batcher is stopped."""
-        request = _Request(shots)
+    def __call__(self, shots: Sequence[Shot]) -> list[Template]:
         if not shots:
-            request.templates.set_result([])
-            return request.templates
+            return []
+        request = _Request(shots)
         with self._lock:
             if self._stopped:
                 raise EmbedderStoppedError("the shared embedder is stopped")
             self._inbox.put(request)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
         return request.templates
 
     @property
@@ -135,7 +134,8 @@ class EmbedBatcher:
         except Exception as exc:  # a loop boundary: the callers re-raise it
             logger.exception("embedding a batch of %d shots failed", len(shots))
             for r in batch:
-                r.templates.set_exception(exc)
+                r.error = exc
+                r.done.set()
             return
         with self._lock:
             self.calls += 1
@@ -144,8 +144,9 @@ class EmbedBatcher:
         EMBED_BATCH_SIZE.labels(self._pack.info.name).observe(len(shots))
         start = 0
         for r in batch:
-            r.templates.set_result(templates[start:start + len(r.shots)])
+            r.templates = templates[start:start + len(r.shots)]
             start += len(r.shots)
+            r.done.set()
 
     def _fail_waiting(self) -> None:
         while True:
@@ -154,5 +155,5 @@ class EmbedBatcher:
             except queue.Empty:
                 return
             if request is not None:
-                request.templates.set_exception(
-                    EmbedderStoppedError("the shared embedder is stopped"))
+                request.error = EmbedderStoppedError("the shared embedder is stopped")
+                request.done.set()

@@ -118,12 +118,6 @@ class TrackIdentity:
         tried = max(a.eye_px for a in self._attempts)
         return eye_px >= self._policy.retry_growth * tried
 
-    def wanted_whatever(self, pending: int) -> bool:
-        """Whether another attempt is wanted whatever ``pending`` attempts, made but not
-        yet added, turn out to be: with fewer than ``min_attempts`` nothing is decided or
-        given up."""
-        return len(self._attempts) + pending < self._policy.min_attempts
-
     def hopeless(self) -> bool:
         """After ``min_attempts``: no gallery has an undecided subject within
         ``give_up_margin`` of its threshold."""

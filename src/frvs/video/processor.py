@@ -6,25 +6,12 @@ seconds while the track's budget lasts -> a decision per gallery when the fused 
 holds -> a sighting when the track ends. The processor is owned by one thread and
 holds no locks; embedding goes through ``EmbedFn`` so several cameras can share a
 batching embedder.
-
-An identity attempt does not hold up the frames after it: its shots are handed to the
-embedder and the camera goes on detecting and tracking, and attempts are matched and
-fused in the order they were made, at the first frame after their templates are ready
-(at the latest when one of their tracks ends, or the source does). Cameras that meet
-faces in the same frame then delay their decisions by the embedder's backlog instead
-of dropping frames while they wait for it. The attempts are those a camera waiting for
-each would make: a track makes another attempt while earlier ones are in flight only
-when their results cannot stop it (fewer than ``IdentityPolicy.min_attempts`` made);
-otherwise it waits for them, a frame or so, without holding up the camera. At most
-``MAX_IN_FLIGHT`` attempts of a camera wait at once; beyond, the camera waits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
@@ -47,9 +34,6 @@ from frvs.video.tracking import FaceTracker, SceneChange, TrackerOptions
 
 logger = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 8
-"""Identity attempts of one camera waiting for their templates at once, at most."""
-
 @runtime_checkable
 class AlignedEmbedder(Protocol):
     """An embedder that also takes already aligned crops, in one batch (SFace)."""
@@ -59,23 +43,8 @@ class AlignedEmbedder(Protocol):
     def embed_aligned(self, crops: Sequence[BGRImage]) -> list[Template]: ...
 
 
-EmbedFn = Callable[[Sequence[Shot]], Future[list[Template]]]
-"""Templates for shots, in order, once made: by a shared batcher, or at once
-(``embedded_now``)."""
-
-
-def embedded_now(embed: Callable[[Sequence[Shot]], list[Template]]) -> EmbedFn:
-    """``embed`` as an ``EmbedFn`` whose templates are made before it returns."""
-
-    def submit(shots: Sequence[Shot]) -> Future[list[Template]]:
-        future: Future[list[Template]] = Future()
-        try:
-            future.set_result(embed(shots))
-        except Exception as exc:  # delivered where the templates are asked for
-            future.set_exception(exc)
-        return future
-
-    return submit
+EmbedFn = Callable[[Sequence[Shot]], list[Template]]
+"""Templates for shots, in order (the pack's embedder, or a shared batcher)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +172,7 @@ class _Track:
         self.shots = BestShots(policy.keep)
         self.identity = TrackIdentity(identity)
         self.last_attempt: float | None = None
-        self.in_flight = 0  # attempts made whose templates are not fused yet
         self.decisions: dict[str, TrackDecision] = {}
-
-
-@dataclass(eq=False)
-class _Attempt:
-    """An identity attempt whose templates are being made."""
-
-    frame: Frame
-    due: list[tuple[int, Shot]]
-    templates: Future[list[Template]]
 
 
 class TrackProcessor:
@@ -225,8 +184,7 @@ class TrackProcessor:
         self._pack = pack
         self._matcher = matcher
         self._o = options
-        self._embed = embed or embedded_now(lambda shots: embed_shots(pack, shots))
-        self._in_flight: deque[_Attempt] = deque()
+        self._embed = embed or (lambda shots: embed_shots(pack, shots))
         self._tracker = FaceTracker(options.tracker)
         self._scene = SceneChange(options.scene_change)
         self._sweeper = Sweeper(options.sweep)
@@ -237,11 +195,9 @@ class TrackProcessor:
 
     def process(self, frame: Frame) -> StepResult:
         """Analyse one (sampled) frame."""
-        decisions: list[TrackDecision] = []
         closed: list[Sighting] = []
         if self._scene.changed(frame.image):
-            cut = self.finish()
-            decisions, closed = list(cut.decisions), list(cut.sightings)
+            closed = list(self.finish().sightings)
         faces = self._detect(frame.image, frame.timestamp)
         if self._o.roi is not None:
             roi = self._o.roi
@@ -250,23 +206,16 @@ class TrackProcessor:
         self._remember(faces, step.faces, step.ended)
         for track_id, face in step.faces:
             self._observe(frame, track_id, face)
-        decisions += self._settle()
-        decisions += self._attempt(frame, [t for t, _ in step.faces])
-        decisions += self._settle()  # an embedder that answers at once
-        ended = set(step.ended)
-        if any(t in ended for a in self._in_flight for t, _ in a.due):
-            # A track ends: its attempts count before its sighting is made.
-            decisions += self._settle(wait_for=len(self._in_flight))
+        decisions = self._attempt(frame, [t for t, _ in step.faces])
         sightings = self._close_all(step.ended)
         return StepResult(tuple(decisions), tuple(closed + sightings))
 
     def finish(self) -> StepResult:
-        """The source ended: fuse the attempts in flight, close every live track."""
-        decisions = self._settle(wait_for=len(self._in_flight))
+        """The source ended: close every live track."""
         self._sweeper.restart()
         self._sighted.clear()
         self._unconfirmed.clear()
-        return StepResult(tuple(decisions), tuple(self._close_all(self._tracker.finish())))
+        return StepResult((), tuple(self._close_all(self._tracker.finish())))
 
     def _detect(self, image: BGRImage, timestamp: float) -> list[FaceDetection]:
         """The whole frame when a sweep is due (or the detector has no grid), else the
@@ -318,18 +267,13 @@ class TrackProcessor:
         pending = track.shots.pending
         if pending is None or len(track.decisions) == len(self._o.galleries):
             return False
-        if track.in_flight and not track.identity.wanted_whatever(track.in_flight):
-            return False  # the attempts in flight may decide or give up the track
         if not track.identity.wants(pending.quality.inter_eye_px):
             return False
         interval = self._o.identity.attempt_interval
         return track.last_attempt is None or now - track.last_attempt >= interval - 1e-6
 
     def _attempt(self, frame: Frame, seen: list[int]) -> list[TrackDecision]:
-        """Hand the due tracks' pending shots to the embedder in one batch (first
-        waiting for the oldest attempt in flight when ``MAX_IN_FLIGHT`` wait)."""
-        decisions = (self._settle(wait_for=1) if len(self._in_flight) >= MAX_IN_FLIGHT
-                     else [])
+        """Embed and match the due tracks' pending shots in one batch."""
         due: list[tuple[int, Shot]] = []
         for track_id in seen:
             track = self._tracks[track_id]
@@ -338,34 +282,17 @@ class TrackProcessor:
                 if shot is not None:
                     due.append((track_id, shot))
                     track.last_attempt = frame.timestamp
-                    track.in_flight += 1
-        if due:
-            self._in_flight.append(_Attempt(frame, due, self._embed([s for _, s in due])))
-        return decisions
-
-    def _settle(self, *, wait_for: int = 0) -> list[TrackDecision]:
-        """Fuse the attempts in flight, oldest first, while their templates are made,
-        waiting for those of the oldest ``wait_for``; the decisions they reach."""
-        decisions: list[TrackDecision] = []
-        while self._in_flight and (wait_for > 0 or self._in_flight[0].templates.done()):
-            wait_for -= 1
-            decisions += self._fuse(self._in_flight.popleft())
-        return decisions
-
-    def _fuse(self, attempt: _Attempt) -> list[TrackDecision]:
-        """Match an attempt's templates and fuse them into its tracks' identities; the
-        decisions reached, dated by the attempt's frame."""
-        templates = attempt.templates.result()
+        if not due:
+            return []
+        templates = self._embed([s for _, s in due])
         self.embeddings += len(templates)
         candidates = self._matcher.match(templates, self._o.galleries, self._o.top)
         decisions: list[TrackDecision] = []
-        for (track_id, shot), template, cands in zip(attempt.due, templates, candidates,
-                                                     strict=True):
-            track = self._tracks[track_id]  # fused before any of its tracks closes
-            track.in_flight -= 1
+        for (track_id, shot), template, cands in zip(due, templates, candidates, strict=True):
+            track = self._tracks[track_id]
             track.shots.replace(replace(shot, template=template))
             for fused in track.identity.add(shot.weight, shot.quality.inter_eye_px, cands):
-                decision = self._decision(track_id, track, fused, attempt.frame)
+                decision = self._decision(track_id, track, fused, frame)
                 track.decisions[fused.gallery] = decision
                 decisions.append(decision)
         return decisions
@@ -388,8 +315,8 @@ class TrackProcessor:
                    and (shot := track.shots.for_sighting(gain)) is not None
                    and (track.frames >= self._o.min_track_frames or track.decisions)]
         bare = [shot for _, _, shot in closing if shot.template is None]
-        templates = dict(zip((id(s) for s in bare),
-                             self._embed(bare).result() if bare else [], strict=True))
+        templates = dict(zip((id(s) for s in bare), self._embed(bare) if bare else [],
+                             strict=True))
         self.embeddings += len(templates)
         sightings = []
         for track_id, track, shot in closing:

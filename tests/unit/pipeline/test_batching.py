@@ -81,7 +81,7 @@ def test_waiting_requests_share_one_call_and_get_their_own_templates(
     results: dict[int, list[int]] = {}
 
     def camera(directions: list[int]) -> None:
-        templates = batcher([shot(d) for d in directions]).result(5)
+        templates = batcher([shot(d) for d in directions])
         results[directions[0]] = [int(np.argmax(t.vector)) for t in templates]
 
     requests = [[1], [10, 11], [20], [30, 31, 32]]
@@ -105,7 +105,7 @@ def test_a_stopped_batcher_refuses(gated: tuple[EmbedBatcher, GatedEmbedder]) ->
     batcher, embedder = gated
     embedder.gate.set()
     batcher.start()
-    assert len(batcher([shot(3)]).result(5)) == 1
+    assert len(batcher([shot(3)])) == 1
     batcher.stop()
     with pytest.raises(EmbedderStoppedError):
         batcher([shot(4)])
@@ -121,7 +121,7 @@ def test_a_second_worker_embeds_while_the_first_is_busy(tmp_path: Path) -> None:
     done: dict[int, list[int]] = {}
 
     def camera(direction: int) -> None:
-        done[direction] = [int(np.argmax(t.vector)) for t in batcher([shot(direction)]).result(5)]
+        done[direction] = [int(np.argmax(t.vector)) for t in batcher([shot(direction)])]
 
     held = threading.Thread(target=camera, args=(1,))
     held.start()
@@ -149,7 +149,7 @@ def test_stopping_several_workers_ends_every_one_at_once(tmp_path: Path) -> None
         batcher = EmbedBatcher(ModelPack(info, None, embedder, "test"),  # type: ignore[arg-type]
                                workers=4)
         batcher.start()
-        assert len(batcher([shot(5)]).result(5)) == 1
+        assert len(batcher([shot(5)])) == 1
         began = time.monotonic()
         batcher.stop(timeout=5)
         assert time.monotonic() - began < 1

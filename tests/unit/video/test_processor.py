@@ -8,10 +8,7 @@ quality, ByteTrack, best shots and the in-memory matcher are the real ones.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,16 +22,9 @@ from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
 from frvs.models.pack import ModelPack
 from frvs.models.registry import PackRegistry
-from frvs.video.identity import IdentityPolicy
 from frvs.video.memory_matcher import TemplateMatcher
 from frvs.video.models import Frame, Shot, Sighting, TrackDecision
-from frvs.video.processor import (
-    MAX_IN_FLIGHT,
-    DetectionScale,
-    ProcessorOptions,
-    TrackProcessor,
-    embedded_now,
-)
+from frvs.video.processor import DetectionScale, ProcessorOptions, TrackProcessor
 from frvs.video.sweep import SweepPolicy
 from frvs.video.tracking import TrackerOptions
 
@@ -91,8 +81,7 @@ class Run:
         options = ProcessorOptions(galleries=("watch",), detection=DetectionScale(1, 4096),
                                    sweep=SweepPolicy(interval=0),
                                    tracker=TrackerOptions(fps=5.0, lost_seconds=0.4))
-        self.processor = TrackProcessor("cam", self.pack, matcher, options,
-                                        embedded_now(self.embed))
+        self.processor = TrackProcessor("cam", self.pack, matcher, options, self.embed)
         self.frames = len(script)
         rng = np.random.default_rng(7)
         self.image = rng.integers(60, 190, size=(360, 640, 3), dtype=np.uint8)
@@ -159,104 +148,3 @@ def test_state_is_dropped_when_a_track_ends(pack: ModelPack) -> None:
     # The newcomer earns its own decision from its own attempts, none inherited.
     assert [(d.track_id, d.attempts) for d in decisions] == [(1, 2), (2, 2)]
     assert sightings[0].matched is not None and sightings[0].frames == 3
-
-
-class Held:
-    """An embedder whose templates are made only when the test says so (a shared
-    batcher busy with other cameras)."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.waiting: list[tuple[Future[list[Template]], Sequence[Shot]]] = []
-
-    def __call__(self, shots: Sequence[Shot]) -> Future[list[Template]]:
-        future: Future[list[Template]] = Future()
-        self.waiting.append((future, shots))
-        return future
-
-    def release(self) -> None:
-        for future, shots in self.waiting:
-            future.set_result(self.run.embed(shots))
-        self.waiting.clear()
-
-
-def held_run(pack: ModelPack, script: list[list[FaceDetection]]) -> tuple[Run, Held]:
-    run = Run(pack, script)
-    held = Held(run)
-    run.processor = TrackProcessor("cam", run.pack, run.processor._matcher, run.processor._o,
-                                   held)
-    return run, held
-
-
-def frame(run: Run, i: int) -> Frame:
-    return Frame("cam", i, i * 0.2, T0 + timedelta(seconds=i * 0.2), run.image)
-
-
-def test_frames_go_on_while_attempts_wait_for_their_templates(pack: ModelPack) -> None:
-    run, held = held_run(pack, [[face(ANN, 30)]] * 10)
-    made_at = []
-    for i in range(5):
-        assert run.processor.process(frame(run, i)).decisions == ()
-        made_at += [i] * (len(held.waiting) - len(made_at))
-    # Two attempts whatever their results (min_attempts 2), then none while they wait.
-    assert len(made_at) == 2
-    held.release()
-    (decision,) = run.processor.process(frame(run, 5)).decisions
-    assert decision.subject == "ann" and decision.attempts == 2
-    # Dated by the frame of the attempt that decided, not by the frame it was fused at.
-    assert decision.timestamp == pytest.approx(made_at[1] * 0.2)
-    for i in range(6, 10):
-        assert run.processor.process(frame(run, i)).decisions == ()
-    assert run.calls == [1, 1] and run.processor.embeddings == 2  # as when waiting
-
-
-def test_a_track_waits_for_attempts_that_may_give_it_up(pack: ModelPack) -> None:
-    run, held = held_run(pack, [[face(STRANGER, 30)]] * 12)
-    for i in range(6):
-        run.processor.process(frame(run, i))
-    assert len(held.waiting) == 2  # a third attempt hangs on the first two's scores
-    held.release()
-    for i in range(6, 12):
-        run.processor.process(frame(run, i))
-    assert run.calls == [1, 1]  # given up, as a camera waiting for each would
-
-
-def test_a_track_that_ends_counts_its_attempts_in_flight_first(pack: ModelPack) -> None:
-    run, held = held_run(pack, [[face(ANN, 30)]] * 3 + [[]] * 4)
-    for i in range(3):
-        run.processor.process(frame(run, i))
-    assert len(held.waiting) == 2
-    threading.Timer(0.2, held.release).start()  # the batcher answers while the track ends
-    steps = [run.processor.process(frame(run, i)) for i in range(3, 7)]
-    ((decision,), (sighting,)) = ([d for s in steps for d in s.decisions],
-                                  [g for s in steps for g in s.sightings])
-    assert decision.subject == "ann" and sighting.attempts == 2
-    assert sighting.matched == decision
-
-
-def test_the_end_of_the_source_fuses_the_attempts_in_flight(pack: ModelPack) -> None:
-    run, held = held_run(pack, [[face(ANN, 30)]] * 6)
-    for i in range(6):
-        run.processor.process(frame(run, i))
-    threading.Timer(0.2, held.release).start()
-    end = run.processor.finish()  # waits for the templates, fuses them, then closes
-    assert [d.subject for d in end.decisions] == ["ann"]
-    assert [s.attempts for s in end.sightings] == [2]
-    assert run.calls == [1, 1] and run.processor.embeddings == 2
-
-
-def test_a_camera_waits_when_too_many_attempts_are_in_flight(pack: ModelPack) -> None:
-    run, held = held_run(pack, [[face(ANN, 30)]] * 12)
-    every_frame = IdentityPolicy(min_attempts=12, min_attempts_small=12, max_attempts=12)
-    options = replace(run.processor._o, identity=every_frame)
-    run.processor = TrackProcessor("cam", run.pack, run.processor._matcher, options, held)
-    i = 0
-    while len(held.waiting) < MAX_IN_FLIGHT and i < 12:  # an attempt a frame
-        run.processor.process(frame(run, i))
-        i += 1
-    assert len(held.waiting) == MAX_IN_FLIGHT
-    threading.Timer(0.2, held.release).start()
-    began = time.monotonic()
-    run.processor.process(frame(run, i))  # waits for the oldest rather than add a ninth
-    assert time.monotonic() - began >= 0.15
-    assert len(held.waiting) == 1 and run.calls == [1] * MAX_IN_FLIGHT

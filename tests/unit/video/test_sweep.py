@@ -30,7 +30,6 @@ from frvs.video.processor import (
     TrackProcessor,
     detect_in_windows,
     detect_scaled,
-    embedded_now,
 )
 from frvs.video.sampling import FrameSampler
 from frvs.video.sources import open_source
@@ -234,8 +233,8 @@ def _processor(pack: ModelPack, detector: Unkeyed, **tracker: float) -> TrackPro
     options = ProcessorOptions(galleries=("w",), detection=DetectionScale(1, 4096),
                                tracker=TrackerOptions(fps=5.0, **tracker))
     return TrackProcessor("cam", replace(pack, detector=detector), matcher, options,
-                          embedded_now(lambda shots: [pack.embedder.embed_aligned(  # type: ignore[attr-defined]
-                              [np.full((112, 112, 3), 128, np.uint8)])[0] for _ in shots]))
+                          lambda shots: [pack.embedder.embed_aligned(  # type: ignore[attr-defined]
+                              [np.full((112, 112, 3), 128, np.uint8)])[0] for _ in shots])
 
 
 def _frame(i: int, image: BGRImage) -> Frame:
