@@ -9,7 +9,10 @@ with one client (latency) and with ``--concurrency`` clients (throughput).
 ``--baseline-frvs`` adds a third server run by another checkout's ``frvs`` (an older
 version, measured in the same rounds on the same machine). The servers'
 CPU time per request is read from /proc: it holds when a shared machine's load makes
-wall times noisy.
+wall times noisy. Each client thread keeps one connection open (keep-alive, as API
+clients do); the clients' own CPU time per request is reported, since they share the
+cores with the server (a new ``httpx.Client`` per request, as before 2026-12-02, cost
+the clients about 30 ms of CPU a request).
 
 Galleries: ``g1k`` and ``g100k`` hold 1,000 and 100,000 subjects (one synthetic
 template each, L2-normalised random vectors in the default pack's model space,
@@ -34,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -96,31 +100,41 @@ def seed(data_dir: Path, sizes: dict[str, int], real: Path) -> str:
 
 def load(base: str, token: str, request: dict[str, Any], total: int,
          concurrency: int) -> dict[str, Any]:
-    """``total`` POSTs of ``request`` from ``concurrency`` threads; latency and rate."""
+    """``total`` POSTs of ``request`` from ``concurrency`` threads, each a client that
+    keeps its connection open as API clients do; latency, rate and the clients' own CPU
+    time per request (they share the machine with the server)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    local = threading.local()
+    clients: list[httpx.Client] = []
 
     def one(_: int) -> None:
-        with httpx.Client(base_url=base, timeout=300,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
-            began = time.perf_counter()
-            r = client.post(request["path"], files=request["files"],
-                            headers=request.get("headers"))
-            latencies.append(time.perf_counter() - began)
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(
+                base_url=base, timeout=300, headers={"Authorization": f"Bearer {token}"})
+            clients.append(client)
+        began = time.perf_counter()
+        r = client.post(request["path"], files=request["files"], headers=request.get("headers"))
+        latencies.append(time.perf_counter() - began)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
     one(0)  # warm-up (model load, index build), not counted
     latencies.clear()
     statuses.clear()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(total)))
     elapsed = time.perf_counter() - began
+    client_cpu = time.process_time() - cpu
+    for client in clients:
+        client.close()
     ordered = sorted(latencies)
     return {"requests": total, "concurrency": concurrency, "statuses": statuses,
             "p50_ms": round(1000 * statistics.median(ordered), 1),
             "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-            "throughput_rps": round(total / elapsed, 2)}
+            "throughput_rps": round(total / elapsed, 2),
+            "client_cpu_ms_per_request": round(1000 * client_cpu / total, 1)}
 
 
 def measured(base: str, token: str, request: dict[str, Any], total: int, concurrency: int, *,

@@ -479,7 +479,10 @@ def _ints(values: str) -> list[int]:
 def _faiss_pq(args: argparse.Namespace) -> VectorIndex:
     from frvs.storage.index.faiss_pq import FaissPQIndex
 
-    return FaissPQIndex(DIMENSION, shards=args.shards)
+    # Each row re-ranks exactly the candidates it names; the default configuration's
+    # depth at a size is max(candidates, candidates_per_million x millions): the row of
+    # that many candidates measures it.
+    return FaissPQIndex(DIMENSION, shards=args.shards, candidates_per_million=0)
 
 
 def _faiss_pq_short(args: argparse.Namespace) -> VectorIndex:
@@ -581,7 +584,8 @@ def main() -> None:
                     "load_at_start": [round(v, 2) for v in os.getloadavg()]},
         "threshold": THRESHOLD,
         "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
-        "faiss_pq": {"shards": args.shards, "candidates": args.candidates},
+        "faiss_pq": {"shards": args.shards, "candidates": args.candidates,
+                     "default_depth": "max(1000, 300 per million templates): 3000 at 10M"},
         "faiss_ivf": {"shards": args.shards, "lists": args.lists, "probes": args.probes_list,
                       "candidates": args.ivf_candidates},
         "omp_threads": args.omp_threads or "default",

@@ -41,7 +41,7 @@ def test_finds_the_mate_as_exact_search_does_with_exact_scores() -> None:
 
 def test_fewer_candidates_miss_more() -> None:
     """The knob is real: one candidate leans on the coarse scan alone."""
-    scan, exact, gallery = _pair(30_000, train_size=10_000)
+    scan, exact, gallery = _pair(30_000, train_size=10_000, candidates_per_million=0)
     rng = np.random.default_rng(3)
     # Noise 0.15 a dimension: cosine about 0.51 to the mate, the weakest genuine pairs.
     probes = mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.15)
@@ -50,6 +50,24 @@ def test_fewer_candidates_miss_more() -> None:
     coarse = np.mean(scan.search(probes, 1).ids[:, 0] == truth)
     scan.candidates = 500
     fine = np.mean(scan.search(probes, 1).ids[:, 0] == truth)
+    assert coarse < 0.9
+    assert fine >= 0.99
+
+
+def test_larger_galleries_rerank_more_candidates() -> None:
+    """Candidates per million templates: the depth grows with the gallery, as the
+    coarse scan ranks the mate lower among more non-mates; ``candidates`` is the floor."""
+    rng = np.random.default_rng(3)
+    scan, exact, gallery = _pair(30_000, train_size=10_000, candidates=1,
+                                 candidates_per_million=0)
+    probes = mated(rng, gallery[rng.choice(len(gallery), 300, replace=False)], 0.15)
+    truth = exact.search(probes, 1).ids[:, 0]
+    coarse = np.mean(scan.search(probes, 1).ids[:, 0] == truth)
+    # 500 candidates at 30,000 templates: 500 / 0.03 per million.
+    deep = FaissPQIndex(128, train_size=10_000, candidates=1,
+                        candidates_per_million=round(500 / 0.03))
+    deep.add(np.arange(10, 10 + len(gallery), dtype=np.int64), gallery)
+    fine = np.mean(deep.search(probes, 1).ids[:, 0] == truth)
     assert coarse < 0.9
     assert fine >= 0.99
 
