@@ -36,8 +36,8 @@ def interpolation_for(factor: float) -> int:
     Down to 0.5x every source pixel still weighs in a bilinear sample, so nothing is
     aliased away; OpenCV's area averaging at a non-integer factor such as 0.75 (720p to
     the default 960 cap) cost 5.7 ms a frame against 1.2 ms bilinear, a tenth of a 720p
-    camera's analysis, for no face found or lost on the benchmark clip; for a still
-    image (1024 px to 640) 4.6 ms against 0.8 ms, with the pairs' accuracy unchanged.
+    camera's analysis, for no face found or lost on the benchmark clip. Still images
+    keep area averaging (``faces/service.py``).
     """
     return cv2.INTER_LINEAR if factor >= 0.5 else cv2.INTER_AREA
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,29 +92,30 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe when processes race to do it."""
+        upgrade = _upgrader()  # imported before any lock is taken, not while holding it
         try:
             if self.dialect == "sqlite":
-                self._migrate_sqlite()
+                self._migrate_sqlite(upgrade)
             else:
                 with self._writer.begin() as conn:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                                  {"k": _PG_MIGRATION_LOCK})
-                    _upgrade(conn)
+                    upgrade(conn)
         except OperationalError as exc:
             raise StoreError(f"cannot open the store at {self.safe_url}: {exc.orig}") from exc
 
-    def _migrate_sqlite(self) -> None:
+    def _migrate_sqlite(self, upgrade: Callable[[Any], None]) -> None:
         database = make_url(self.url).database
         if not database or database == ":memory:":
             with self._writer.begin() as conn:
-                _upgrade(conn)
+                upgrade(conn)
             return
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         with Path(f"{database}.migrate.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 with self._writer.begin() as conn:
-                    _upgrade(conn)
+                    upgrade(conn)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -145,15 +146,21 @@ class Database:
             self._writer.dispose()
 
 
-def _upgrade(connection: Any) -> None:
-    from alembic import command  # only on open: a process that never opens a store
-    from alembic.config import Config  # (frvs models, --help) does without Alembic
+def _upgrader() -> Callable[[Any], None]:
+    """Alembic's upgrade of a connection to the newest revisions. Imported only when a
+    store is opened (``frvs models``, ``--help`` do without Alembic), and before its
+    migration lock is taken: the import's 0.1 s would hold other processes' writes."""
+    from alembic import command
+    from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    # "heads": independent branches (video, oversight) off 0001 each reach their tip.
-    command.upgrade(config, "heads")
+    def upgrade(connection: Any) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        # "heads": independent branches (video, oversight) off 0001 each reach their tip.
+        command.upgrade(config, "heads")
+
+    return upgrade
 
 
 
