@@ -100,11 +100,11 @@ async def analyse_scaled_uploads(application: Application, uploads: Sequence[Upl
                                  analyse: Callable[[list[ScaledImage]], T],
                                  refusal: Refusal | None = None) -> T:
     """``analyse_uploads`` for the face engine: each JPEG decoded at the smallest DCT
-    scale that still covers the detector's working size, within ``DECODE_SLACK``
-    (``ScaledImage``; the engine
-    decodes it again at full size for a face too small in it), the images decoded at
-    once on as many threads; all at full size, one by one, when the setting
-    ``detection.reduced_decode`` is off. Same limits, budget, errors and refusals."""
+    scale that still covers the detector's working size within ``DECODE_SLACK``
+    (``ScaledImage``; the engine decodes it again at full size for a face too small in
+    it), the images decoded at once on as many threads; all at full size, one by one,
+    when the setting ``detection.reduced_decode`` is off. Same limits, budget, errors and
+    refusals."""
     options, limits = application.engine.options, application.image_limits
 
     def decode(named: list[tuple[bytes, str]]) -> Decoded[ScaledImage]:
