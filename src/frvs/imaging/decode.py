@@ -161,15 +161,42 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
         if factor == 1:
             return ScaledImage(decode_image(data, limits, name), 1, data, name, limits)
         with _pillow_failures(name):
-            chosen = image.draft("RGB", (max(1, header.width // factor),
-                                         max(1, header.height // factor)))
-            # Pillow picks the scale itself from the requested size (none for a JPEG it
-            # cannot scale): read back which.
-            factor = 1 if chosen is None else max(1, round(header.width / chosen[1][2]))
-            image.load()
-            bgr = _pillow_to_bgr(image)
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+            bgr = _libjpeg_bgr(data, factor) if image.mode == "RGB" else None
+            if bgr is None:
+                chosen = image.draft("RGB", (max(1, header.width // factor),
+                                             max(1, header.height // factor)))
+                # Pillow picks the scale itself from the requested size (none for a JPEG
+                # it cannot scale): read back which.
+                factor = 1 if chosen is None else max(1, round(header.width / chosen[1][2]))
+                image.load()
+                bgr = _pillow_to_bgr(image)
     return ScaledImage(_upright(bgr, orientation), factor, data, name, limits)
+
+
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _libjpeg_bgr(data: bytes, factor: int) -> BGRImage | None:
+    """A colour JPEG decoded at ``1/factor`` by OpenCV's libjpeg-turbo straight into BGR,
+    or None to leave it to Pillow.
+
+    The same library and DCT scaling as Pillow's draft decode, so the same pixels (a test
+    compares them on every shared photo), but without Pillow's 4-byte RGBX buffer and the
+    conversion to BGR after it: 10.5 against 14 ms for img39 (1507x2048 at 1/2). Only for
+    files that end with their EOI marker: libjpeg-turbo decodes a truncated file with a
+    warning, which OpenCV passes over and Pillow reports; those, and anything OpenCV
+    refuses, go through Pillow, which decodes or raises as it always did. The orientation
+    is applied by the caller from Pillow's EXIF, as for every other decode.
+    """
+    if not data.endswith(b"\xff\xd9") or factor not in _REDUCED:
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8),
+                          _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
+        return None
+    return np.asarray(pixels, np.uint8)
 
 
 @contextmanager

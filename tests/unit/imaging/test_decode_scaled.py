@@ -3,14 +3,16 @@ EXIF orientation as a full-size decode, and pixels that match the full image shr
 
 from __future__ import annotations
 
+import io
 from contextlib import AbstractContextManager
 from contextlib import nullcontext as does_not_raise
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from factories import encode
-from PIL import Image
+from PIL import Image, ImageOps
 
 from frvs.core.errors import (
     CorruptImageError,
@@ -122,3 +124,40 @@ def test_truncated_jpeg_is_corrupt(cut: int) -> None:
     data = encode(gradient(1600, 1200), "JPEG")
     with pytest.raises(CorruptImageError, match=r"probe\.jpg"):
         decode_scaled(data[: len(data) // cut], 640, name="probe.jpg")
+
+
+def pillow_draft_bgr(data: bytes, factor: int) -> np.ndarray:
+    """The oracle: Pillow's own DCT-scaled decode, to BGR, turned by its EXIF."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (image.width // factor, image.height // factor))
+        turned = ImageOps.exif_transpose(image.convert("RGB"))
+        return np.ascontiguousarray(np.asarray(turned)[:, :, ::-1])
+
+
+@pytest.mark.parametrize("min_side", [640, 300])
+def test_every_shared_photo_decodes_to_pillows_pixels(data_dir: Path, min_side: int) -> None:
+    """Colour JPEGs that end with their EOI marker are decoded by OpenCV's libjpeg-turbo
+    straight into BGR; every shared photo gives exactly the pixels of Pillow's draft decode
+    (some reduced, some not, some turned by EXIF)."""
+    reduced = 0
+    for path in sorted(data_dir.rglob("*.jp*g")):
+        data = path.read_bytes()
+        scaled = decode_scaled(data, min_side, name=path.name)
+        np.testing.assert_array_equal(scaled.pixels, pillow_draft_bgr(data, scaled.factor),
+                                      err_msg=path.name)
+        reduced += scaled.factor > 1
+    assert reduced >= 10
+
+
+def test_a_jpeg_with_bytes_after_its_eoi_still_decodes() -> None:
+    """Trailing bytes (a camera's trailer) leave the file to Pillow: same pixels."""
+    data = encode(gradient(1600, 1200), "JPEG")
+    trailed = decode_scaled(data + b"TRAILER-0123", 640)
+    np.testing.assert_array_equal(trailed.pixels, decode_scaled(data, 640).pixels)
+
+
+def test_a_jpeg_cut_short_but_ending_in_an_eoi_marker_decodes_as_pillow_does() -> None:
+    """A scan cut short and closed with EOI: libjpeg fills the rest on both paths."""
+    data = encode(gradient(1600, 1200), "JPEG")
+    cut = data[: len(data) // 2] + b"\xff\xd9"
+    np.testing.assert_array_equal(decode_scaled(cut, 640).pixels, pillow_draft_bgr(cut, 2))
