@@ -23,6 +23,7 @@ Every failure becomes one of the ``ImageError`` classes.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,7 +163,7 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
             return ScaledImage(decode_image(data, limits, name), 1, data, name, limits)
         with _pillow_failures(name):
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-            bgr = _libjpeg_bgr(data, factor) if image.mode == "RGB" else None
+            bgr = _libjpeg_bgr(data, header, factor) if image.mode == "RGB" else None
             if bgr is None:
                 chosen = image.draft("RGB", (max(1, header.width // factor),
                                              max(1, header.height // factor)))
@@ -176,27 +177,100 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
+# Markers that stand alone (no length field): TEM, RST0-7, SOI, EOI.
+_STANDALONE = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
+# Start-of-frame markers. Only Huffman-coded baseline, extended and progressive frames
+# (SOF0-SOF2) take the OpenCV path; lossless, hierarchical and arithmetic-coded ones do not.
+_FRAMES = {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)}
+_PLAIN_FRAMES = {0xC0, 0xC1, 0xC2}
+# The first marker after entropy-coded data: FF followed by anything but a stuffed zero or a
+# restart marker (both belong to the data), as libjpeg reads it.
+_END_OF_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 
 
-def _libjpeg_bgr(data: bytes, factor: int) -> BGRImage | None:
+def _libjpeg_bgr(data: bytes, header: ImageHeader, factor: int) -> BGRImage | None:
     """A colour JPEG decoded at ``1/factor`` by OpenCV's libjpeg-turbo straight into BGR,
     or None to leave it to Pillow.
 
-    The same library and DCT scaling as Pillow's draft decode, so the same pixels (a test
-    compares them on every shared photo), but without Pillow's 4-byte RGBX buffer and the
-    conversion to BGR after it: 10.5 against 14 ms for img39 (1507x2048 at 1/2). Only for
-    files that end with their EOI marker: libjpeg-turbo decodes a truncated file with a
-    warning, which OpenCV passes over and Pillow reports; those, and anything OpenCV
-    refuses, go through Pillow, which decodes or raises as it always did. The orientation
-    is applied by the caller from Pillow's EXIF, as for every other decode.
+    The same library and DCT scaling as Pillow's draft decode, hence the same pixels (a test
+    compares every shared photo), without Pillow's 4-byte RGBX buffer and the conversion
+    to BGR after it: 10.5 against 14 ms for img39 (1507x2048 at 1/2). OpenCV stops reading
+    after the last scan's pixels and so never sees what follows them, where Pillow's
+    libjpeg reports a second SOI, a stray SOF or SOS, or another file appended to a cut
+    one. So only plain files take this path (``_plain_jpeg``: what follows the last
+    scan is the EOI marker and nothing else), every side at least ``factor`` pixels
+    (Pillow picks another scale for thinner ones); any other file, and any OpenCV refuses,
+    goes through Pillow, which decodes or raises as it always did. The orientation is
+    applied by the caller from Pillow's EXIF, as for every other decode.
     """
-    if not data.endswith(b"\xff\xd9") or factor not in _REDUCED:
+    if factor not in _REDUCED or min(header.width, header.height) < factor:
+        return None
+    if not _plain_jpeg(data):
         return None
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8),
                           _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
         return None
     return np.asarray(pixels, np.uint8)
+
+
+def _plain_jpeg(data: bytes) -> bool:
+    """Whether ``data`` is SOI, marker segments with one SOF0, SOF1 or SOF2 frame, its
+    scans (one of every component for a sequential frame), and the EOI as its last two
+    bytes right after the last scan's entropy-coded data: nothing a decoder reads only
+    after the pixels.
+
+    A walk over the segment lengths (the header is a few kilobytes) and a regular
+    expression search over each scan's data, as libjpeg finds the marker that ends it; no
+    pixel is decoded. Anything it does not recognise answers False: the file is then
+    Pillow's.
+    """
+    frame: tuple[bool, int] | None = None  # progressive, components
+    scans = 0
+    for marker, pos, length in _segments(data):
+        if marker == 0xD9:  # EOI
+            return pos == len(data) - 2 and frame is not None and scans > 0
+        if marker in _FRAMES:
+            if marker not in _PLAIN_FRAMES or frame is not None or length < 8:
+                return False
+            frame = (marker == 0xC2, data[pos + 9])
+        elif marker == 0xDA:  # SOS
+            # A sequential frame in one scan of every component: a second scan is read by
+            # neither path before the pixels come out (OpenCV never reads it, Pillow
+            # refuses it), and non-interleaved files are rare enough to leave to Pillow.
+            if frame is None or length < 3 or (
+                    not frame[0] and (scans > 0 or data[pos + 4] != frame[1])):
+                return False
+            scans += 1
+    return False
+
+
+def _segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, position, length) of each marker segment of a JPEG, a scan's data skipped,
+    up to and including the first EOI (length 0); it stops early at anything else that is
+    not a segment: no SOI first, a stray byte, a second SOI, a restart marker outside a
+    scan, a length running past the end."""
+    if not data.startswith(b"\xff\xd8"):
+        return
+    pos, end = 2, len(data)
+    while pos + 2 <= end and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:
+            yield marker, pos, 0
+            return
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in _STANDALONE or length < 2 or pos + 2 + length > end:
+            return
+        yield marker, pos, length
+        pos += 2 + length
+        if marker == 0xDA:  # the scan's data runs to the next marker
+            found = _END_OF_SCAN.search(data, pos)
+            if found is None:
+                return
+            pos = found.start()
 
 
 @contextmanager

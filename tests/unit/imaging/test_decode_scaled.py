@@ -161,3 +161,58 @@ def test_a_jpeg_cut_short_but_ending_in_an_eoi_marker_decodes_as_pillow_does() -
     data = encode(gradient(1600, 1200), "JPEG")
     cut = data[: len(data) // 2] + b"\xff\xd9"
     np.testing.assert_array_equal(decode_scaled(cut, 640).pixels, pillow_draft_bgr(cut, 2))
+
+
+def pillow_outcome(data: bytes, factor: int) -> np.ndarray | type[Exception]:
+    """What Pillow's draft decode gives: the pixels, or the class of its error."""
+    try:
+        return pillow_draft_bgr(data, factor)
+    except (OSError, SyntaxError, ValueError) as exc:
+        return type(exc)
+
+
+def damaged() -> dict[str, bytes]:
+    """A plain colour JPEG damaged after its pixels, where OpenCV's reader never looks."""
+    baseline = encode(gradient(1600, 1200), "JPEG")
+    sos = baseline.index(b"\xff\xda")
+    header = baseline[sos : sos + 2 + int.from_bytes(baseline[sos + 2 : sos + 4], "big")]
+    body = baseline[:-2]
+    return {
+        "second scan": body + header + b"\x12\x34" * 8 + b"\xff\xd9",
+        "second SOI": body + b"\xff\xd8\xff\xd9",
+        "another file appended to a cut one": baseline[: len(baseline) // 2] + baseline,
+        "a frame after the scan": body + baseline[baseline.index(b"\xff\xc0") :],
+        "lossless frame marker": baseline.replace(b"\xff\xc0", b"\xff\xc3", 1),
+    }
+
+
+@pytest.mark.parametrize("damage", sorted(damaged()))
+def test_a_file_damaged_after_its_pixels_is_refused_as_pillow_refuses_it(damage: str) -> None:
+    """The adversary's review: OpenCV stops reading after the last scan's pixels, so these
+    files would have decoded on its path. They go through Pillow, which refuses them."""
+    data = damaged()[damage]
+    assert pillow_outcome(data, 2) is OSError
+    with pytest.raises(CorruptImageError):
+        decode_scaled(data, 640)
+    with pytest.raises(CorruptImageError):
+        decode_image(data)
+
+
+@pytest.mark.parametrize(("size", "min_side"), [((100, 6), 13), ((1000, 7), 125)])
+def test_a_side_thinner_than_the_scale_keeps_pillows_scale(
+        size: tuple[int, int], min_side: int) -> None:
+    """Pillow picks a smaller scale when one side is shorter than the reduction; so does
+    decode_scaled (those files are left to Pillow)."""
+    data = encode(gradient(*size), "JPEG")
+    scaled = decode_scaled(data, min_side, ImageLimits(max_aspect_ratio=200))
+    assert scaled.factor == 4
+    np.testing.assert_array_equal(scaled.pixels, pillow_draft_bgr(data, 4))
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True}, {"subsampling": 0},
+                                     {"restart_marker_blocks": 3}, {"quality": 100}])
+def test_encoder_variants_decode_to_pillows_pixels(options: dict[str, object]) -> None:
+    data = encode(gradient(1333, 999), "JPEG", **options)
+    scaled = decode_scaled(data, 300)
+    assert scaled.factor == 4
+    np.testing.assert_array_equal(scaled.pixels, pillow_draft_bgr(data, 4))
