@@ -207,8 +207,11 @@ def _libjpeg_bgr(data: bytes, header: ImageHeader, factor: int) -> BGRImage | No
         return None
     if not _plain_jpeg(data):
         return None
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8),
-                          _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8),
+                              _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # OpenCV's own limits: Pillow decides, with the errors it documents
+        return None
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
         return None
     return np.asarray(pixels, np.uint8)
