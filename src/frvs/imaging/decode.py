@@ -177,15 +177,20 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
 
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
-# Markers that stand alone (no length field): TEM, RST0-7, SOI, EOI.
-_STANDALONE = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
-# Start-of-frame markers. Only Huffman-coded baseline, extended and progressive frames
-# (SOF0-SOF2) take the OpenCV path; lossless, hierarchical and arithmetic-coded ones do not.
-_FRAMES = {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)}
-_PLAIN_FRAMES = {0xC0, 0xC1, 0xC2}
+# The marker segments a plain file may hold, all of which libjpeg reads before the pixels
+# come out: Huffman-coded baseline, extended and progressive frames, Huffman and
+# quantisation tables, the restart interval, scans, application segments and comments.
+# Any other marker (a lossless, hierarchical or arithmetic-coded frame, DNL, DHP, EXP, JPGn,
+# a reserved code, a zero after fill bytes) leaves the file to Pillow.
+_FRAMES = {0xC0, 0xC1, 0xC2}
+_PLAIN_MARKERS = {*_FRAMES, 0xC4, 0xDA, 0xDB, 0xDD, *range(0xE0, 0xF0), 0xFE}
+# More segments than any camera or editor writes (tens; a progressive file's scans and
+# tables included): a file of a million tiny comments is Pillow's, not a long walk's.
+_MAX_SEGMENTS = 256
 # The first marker after entropy-coded data: FF followed by anything but a stuffed zero or a
 # restart marker (both belong to the data), as libjpeg reads it.
 _END_OF_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_FF_RUN = re.compile(rb"\xff+")
 
 
 def _libjpeg_bgr(data: bytes, header: ImageHeader, factor: int) -> BGRImage | None:
@@ -218,31 +223,32 @@ def _libjpeg_bgr(data: bytes, header: ImageHeader, factor: int) -> BGRImage | No
 
 
 def _plain_jpeg(data: bytes) -> bool:
-    """Whether ``data`` is SOI, marker segments with one SOF0, SOF1 or SOF2 frame, its
-    scans (one of every component for a sequential frame), and the EOI as its last two
-    bytes right after the last scan's entropy-coded data: nothing a decoder reads only
-    after the pixels.
+    """Whether ``data`` is SOI, known marker segments with one SOF0, SOF1 or SOF2 frame,
+    its scans, and the EOI as its last two bytes: for a sequential frame one scan of every
+    component with the EOI right after its entropy-coded data, since libjpeg reads what
+    follows a sequential frame's last scan only after the pixels come out, and OpenCV never
+    does (a progressive frame's scans and tables are all read before).
 
-    A walk over the segment lengths (the header is a few kilobytes) and a regular
-    expression search over each scan's data, as libjpeg finds the marker that ends it; no
-    pixel is decoded. Anything it does not recognise answers False: the file is then
-    Pillow's.
+    A walk over at most ``_MAX_SEGMENTS`` segment lengths (the header is a few kilobytes)
+    and a regular expression search over each scan's data, as libjpeg finds the marker that
+    ends it; no pixel is decoded. Anything it does not recognise answers False: the file is
+    then Pillow's.
     """
     frame: tuple[bool, int] | None = None  # progressive, components
     scans = 0
     for marker, pos, length in _segments(data):
         if marker == 0xD9:  # EOI
             return pos == len(data) - 2 and frame is not None and scans > 0
+        if frame is not None and not frame[0] and scans > 0:
+            return False  # anything but the EOI after a sequential frame's scan
         if marker in _FRAMES:
-            if marker not in _PLAIN_FRAMES or frame is not None or length < 8:
+            if frame is not None or length < 8:
                 return False
             frame = (marker == 0xC2, data[pos + 9])
         elif marker == 0xDA:  # SOS
-            # A sequential frame in one scan of every component: a second scan is read by
-            # neither path before the pixels come out (OpenCV never reads it, Pillow
-            # refuses it), and non-interleaved files are rare enough to leave to Pillow.
-            if frame is None or length < 3 or (
-                    not frame[0] and (scans > 0 or data[pos + 4] != frame[1])):
+            # A sequential frame in one scan of every component (non-interleaved files,
+            # several scans, are rare enough to leave to Pillow).
+            if frame is None or length < 3 or (not frame[0] and data[pos + 4] != frame[1]):
                 return False
             scans += 1
     return False
@@ -250,22 +256,23 @@ def _plain_jpeg(data: bytes) -> bool:
 
 def _segments(data: bytes) -> Iterator[tuple[int, int, int]]:
     """(marker, position, length) of each marker segment of a JPEG, a scan's data skipped,
-    up to and including the first EOI (length 0); it stops early at anything else that is
-    not a segment: no SOI first, a stray byte, a second SOI, a restart marker outside a
-    scan, a length running past the end."""
+    up to and including the first EOI (length 0); it stops early at anything else: no SOI
+    first, a stray byte, a marker not in ``_PLAIN_MARKERS``, a length running past the
+    end, more than ``_MAX_SEGMENTS`` segments."""
     if not data.startswith(b"\xff\xd8"):
         return
     pos, end = 2, len(data)
-    while pos + 2 <= end and data[pos] == 0xFF:
+    for _ in range(_MAX_SEGMENTS):
+        run = _FF_RUN.match(data, pos)  # a marker's FF, after any fill bytes
+        if run is None or run.end() >= end:
+            return
+        pos = run.end() - 1
         marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte before a marker
-            pos += 1
-            continue
         if marker == 0xD9:
             yield marker, pos, 0
             return
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker in _STANDALONE or length < 2 or pos + 2 + length > end:
+        if marker not in _PLAIN_MARKERS or length < 2 or pos + 2 + length > end:
             return
         yield marker, pos, length
         pos += 2 + length

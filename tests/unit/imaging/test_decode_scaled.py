@@ -183,6 +183,12 @@ def damaged() -> dict[str, bytes]:
         "another file appended to a cut one": baseline[: len(baseline) // 2] + baseline,
         "a frame after the scan": body + baseline[baseline.index(b"\xff\xc0") :],
         "lossless frame marker": baseline.replace(b"\xff\xc0", b"\xff\xc3", 1),
+        # The second review: segments after the scan that libjpeg reads and refuses.
+        "an unknown marker after the scan": body + b"\xff\x02\x00\x04ab\xff\xd9",
+        "a quantisation table 7 after the scan": body + b"\xff\xdb\x00\x43\x07"
+        + bytes(64) + b"\xff\xd9",
+        "fill bytes and a zero hiding an SOI": body + b"\xff\xff\x00\x00\x06\xff\xd8\xff\xd8"
+        + b"\xff\xd9",
     }
 
 
@@ -216,3 +222,21 @@ def test_encoder_variants_decode_to_pillows_pixels(options: dict[str, object]) -
     scaled = decode_scaled(data, 300)
     assert scaled.factor == 4
     np.testing.assert_array_equal(scaled.pixels, pillow_draft_bgr(data, 4))
+
+
+@pytest.mark.parametrize("offset", [53501, 47778, 28669, 16932, 3449])
+def test_fill_bytes_and_a_zero_inside_a_scan_decode_as_pillow_decodes_them(offset: int) -> None:
+    """The second review: ``FF FF 00 LL LL`` inside a scan's data. libjpeg's result then
+    depends on how much data it is handed at once (Pillow feeds 64 KiB reads, OpenCV the
+    whole file): at these points OpenCV gave other pixels, or pixels where Pillow raised.
+    A zero marker leaves the file to Pillow."""
+    noise = np.random.default_rng(3).integers(0, 256, (480, 640, 3), np.uint8)
+    body = encode(Image.fromarray(noise), "JPEG", quality=90)[:-2]
+    k = len(body) - offset
+    data = body[:k] + b"\xff\xff\x00" + (offset + 2).to_bytes(2, "big") + body[k:] + b"\xff\xd9"
+    expected = pillow_outcome(data, 2)
+    if isinstance(expected, np.ndarray):
+        np.testing.assert_array_equal(decode_scaled(data, 240).pixels, expected)
+    else:
+        with pytest.raises(CorruptImageError):
+            decode_scaled(data, 240)
