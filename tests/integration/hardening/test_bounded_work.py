@@ -385,3 +385,11 @@ def test_eight_concurrent_40_mpx_uploads_keep_the_service_bounded_and_answering(
                    files={"image": ("line.png", line_png, "image/png")})
     assert r.status_code == 413 and r.json()["code"] == "image_aspect_ratio"
     assert time.perf_counter() - began < 2
+    # 2,000 empty scans over a 2400x2400 progressive frame: 54 kB, 1.5 s of CPU to decode.
+    flat = io.BytesIO()
+    Image.new("RGB", (2400, 2400), (120, 120, 120)).save(flat, "JPEG", progressive=True)
+    scans = flat.getvalue()[:-2] + b"\xff\xda\x00\x08\x01\x01\x00\x00\x00\x10" * 2000 + b"\xff\xd9"
+    r = httpx.post(f"{base}/v1/detect", headers=auth, timeout=30,
+                   files={"image": ("scans.jpg", scans, "image/jpeg")})
+    assert r.status_code == 413 and r.json()["code"] == "image_too_large", r.text
+    assert "scan markers" in r.json()["detail"]

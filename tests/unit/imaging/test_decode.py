@@ -16,7 +16,13 @@ from frvs.core.errors import (
     ImageTooLargeError,
     NotAnImageError,
 )
-from frvs.imaging.decode import ImageLimits, decode_image, read_image
+from frvs.imaging.decode import (
+    ImageLimits,
+    decode_image,
+    decode_scaled,
+    inspect_image,
+    read_image,
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +129,35 @@ def test_rgb_rows_become_bgr_exactly_across_bands() -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (1_600, 1_500, 3), dtype=np.uint8)
     decoded = decode_image(encode(Image.fromarray(rgb), "PNG"))
     np.testing.assert_array_equal(decoded, rgb[:, :, ::-1])
+
+
+def progressive_of(scans: int) -> bytes:
+    """A flat 2400x2400 progressive JPEG (its encoder writes 10 scans) with empty scans
+    added up to ``scans``: tiny, but libjpeg passes over the whole frame for each."""
+    flat = encode(Image.fromarray(np.full((2400, 2400, 3), 120, np.uint8)), "JPEG",
+                  quality=50, progressive=True)
+    assert flat.count(b"\xff\xda") == 10
+    empty = b"\xff\xda\x00\x08\x01\x01\x00\x00\x00\x10"  # one component, DC only, no data
+    return flat[:-2] + empty * (scans - 10) + b"\xff\xd9"
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
+    """The second adversary review of 2026-12-02: 2,000 empty scans in 54 kB cost 1.5 s
+    of CPU to decode. Refused from the count of its scan markers, before any pixel."""
+    data = progressive_of(2000)
+    assert len(data) < 60_000
+    for decode in (decode_image, inspect_image, lambda d: decode_scaled(d, 640).pixels):
+        with pytest.raises(ImageTooLargeError, match="2000 scan markers"):
+            decode(data)
+
+
+def test_the_scan_limit_is_inclusive_and_configurable() -> None:
+    data = progressive_of(12)
+    assert decode_image(data, ImageLimits(max_jpeg_scans=12)).shape == (2400, 2400, 3)
+    with pytest.raises(ImageTooLargeError, match="more than the limit of 11"):
+        decode_image(data, ImageLimits(max_jpeg_scans=11))
+
+
+def test_the_shared_photos_are_far_below_the_scan_limit(data_dir: Path) -> None:
+    photos = [p.read_bytes() for p in data_dir.rglob("*.jp*g")]
+    assert max(p.count(b"\xff\xda") for p in photos) <= ImageLimits().max_jpeg_scans // 5
