@@ -22,7 +22,7 @@ from frvs.imaging.budget import DEFAULT_PIXEL_BUDGET, PixelBudget
 from frvs.imaging.decode import (
     DEFAULT_MAX_ASPECT_RATIO,
     DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_JPEG_SCANS,
+    DEFAULT_MAX_JPEG_SCAN_PIXELS,
     DEFAULT_MAX_PIXELS,
     ImageLimits,
 )
@@ -93,11 +93,13 @@ class LimitSettings(_Section):
         description="Longer side over shorter side; a longer image is refused from its "
         "header before any pixel is decoded (413). Higher accepts wide panoramas, but a "
         "line of millions of pixels costs seconds of CPU and finds no face.")
-    max_jpeg_scans: int = Field(
-        DEFAULT_MAX_JPEG_SCANS, ge=1, le=100_000, title="Most scans in a JPEG",
-        description="A JPEG with more scans is refused before decoding (413): each scan of "
-        "a progressive JPEG costs a pass over the whole frame (2,000 empty scans over a "
-        "2400x2400 frame: 1.5 s of CPU). Encoders write about ten.")
+    max_jpeg_scan_pixels: int = Field(
+        DEFAULT_MAX_JPEG_SCAN_PIXELS, ge=1_000_000, title="Most JPEG scans times pixels",
+        description="A JPEG whose scan markers times its pixels exceed this is refused "
+        "before decoding (413): each scan of a progressive JPEG costs a pass over the whole "
+        "frame (2,000 empty scans over 2400x2400: 1.5 s of CPU); each scan counts at least "
+        "4 Mpx. The default allows 100 scans at 40 Mpx, 333 at 12 Mpx, 1,000 at most; "
+        "encoders write about ten.")
     max_concurrent_pixels: int = Field(
         DEFAULT_PIXEL_BUDGET, ge=10_000, title="Pixel budget",
         description="Pixels being decoded or analysed at once across the whole process "
@@ -113,7 +115,7 @@ class LimitSettings(_Section):
 
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.max_image_bytes, self.max_image_pixels,
-                           self.max_image_aspect_ratio, self.max_jpeg_scans)
+                           self.max_image_aspect_ratio, self.max_jpeg_scan_pixels)
 
     def pixel_budget(self) -> PixelBudget:
         return PixelBudget(self.max_concurrent_pixels, self.pixel_wait_s)
