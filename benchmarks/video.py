@@ -193,6 +193,10 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
     after = {s.camera: s for s in video.supervisor.status() if s.camera in names}
     cores = (time.process_time() - cpu) / window
     video.supervisor.stop()
+    # What the cameras recognised (every track ends at stop): a round that analysed frames
+    # without finding and naming the clip's people would be no measure of the cameras.
+    seen = [s for name in names
+            for s in video.sightings.list(system_caller("benchmark"), camera=name, limit=100_000)]
 
     def rates(a: CameraStatus, b: CameraStatus) -> tuple[float, float, float]:
         processed = b.frames_processed - a.frames_processed
@@ -209,7 +213,9 @@ def _round(app: Application, clip: Path, n: int, warmup: float,
             "mean_processed_fps": round(sum(p[0] for p in per) / n, 2),
             "max_drop_share": round(max(p[1] for p in per), 3),
             "max_lag_seconds": round(max(p[2] for p in per), 3),
-            "cpu_cores_used": round(cores, 2), "cpu_cores_per_camera": round(cores / n, 3)}
+            "cpu_cores_used": round(cores, 2), "cpu_cores_per_camera": round(cores / n, 3),
+            "sightings": len(seen), "matched_sightings": sum(1 for s in seen if s.subject),
+            "subjects": sorted({s.subject for s in seen if s.subject})}
 
 
 def cores_per_camera(cameras: int, warmup: float, window: float,

@@ -98,14 +98,19 @@ def test_shrinking_below_train_size_returns_to_exact_search() -> None:
     np.testing.assert_array_equal(scan.search(probes, 4).ids, exact.search(probes, 4).ids)
 
 
-def test_nominees_all_dead_falls_back_to_exact() -> None:
-    """The scan's favourites for this query are all removed: still the best live answer."""
+@pytest.mark.parametrize("shards", [1, 2])
+def test_nominees_all_dead_falls_back_to_exact(shards: int) -> None:
+    """The scan's favourites for this query are all removed (in every shard, each
+    re-scoring its own on its thread): still the best live answer."""
     rng = np.random.default_rng(5)
     query = face_like(rng, 1)
     near = mated(rng, np.repeat(query, 900, axis=0), 0.04)  # 900 close to the query
     far = face_like(rng, 1_000)
-    index = FaissPQIndex(128, train_size=256, rebuild_ratio=1.0, candidates=1, shards=1)
-    index.add(np.arange(1_900), np.concatenate([near, far]))
+    index = FaissPQIndex(128, train_size=256, rebuild_ratio=1.0, candidates=1, shards=shards)
+    # Near and far alternate, so every shard (a run of consecutive adds) holds near ones.
+    order = np.concatenate([np.arange(900).repeat(2) + np.tile([0, 900], 900),
+                            np.arange(1_800, 1_900)])
+    index.add(order, np.concatenate([near, far])[order])
     index.remove(np.arange(900))
     best = int(np.argmax(far @ query[0])) + 900
     assert index.search(query, 1).ids.tolist() == [[best]]
