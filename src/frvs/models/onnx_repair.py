@@ -29,6 +29,7 @@ sign of a zero):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -184,6 +185,11 @@ def free_dimensions(model: onnx.ModelProto, symbols: Mapping[str, Mapping[int, s
         for axis, dim in enumerate(out.type.tensor_type.shape.dim):
             dim.Clear()
             dim.dim_param = f"{out.name}_d{axis}"
+
+
+def load(path: Path) -> onnx.ModelProto:
+    """The ONNX file at ``path`` (its digest already checked)."""
+    return onnx.load(str(path))
 
 
 def serialized(model: onnx.ModelProto) -> bytes:

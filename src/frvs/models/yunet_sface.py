@@ -106,14 +106,16 @@ class YuNetSFaceConfig(PluginSettings):
     top_k: int = Field(5000, ge=1, le=100_000, description="Candidates kept before NMS.")
 
 
-def _files(config: YuNetSFaceConfig) -> tuple[Path, Path]:
+def _files(config: YuNetSFaceConfig) -> tuple[tuple[Path, str], tuple[Path, str]]:
+    """The detector's and the embedder's file, each verified, with its digest."""
     det = DETECTOR_FILE
     emb = EMBEDDER_FILE
     if config.detector_sha256:
         det = ModelFile(det.filename, config.detector_sha256, det.package)
     if config.embedder_sha256:
         emb = ModelFile(emb.filename, config.embedder_sha256, emb.package)
-    return det.verified(config.models_dir), emb.verified(config.models_dir)
+    return ((det.verified(config.models_dir), det.sha256),
+            (emb.verified(config.models_dir), emb.sha256))
 
 
 def detections_from_yunet(rows: np.ndarray | None) -> list[FaceDetection]:
@@ -195,7 +197,7 @@ class OpenCVSFaceEmbedder(SFaceEmbedderBase):
 
 def build(config: YuNetSFaceConfig) -> ModelPack:
     """Load the pack with the configured runtime; checksums are verified first."""
-    det_path, emb_path = _files(config)
+    (det_path, det_sha256), (emb_path, emb_sha256) = _files(config)
     runtime = config.runtime
     # 'auto' is ONNX Runtime, on CPU and on CUDA alike. Measured on the 2-core reference
     # machine (ORT 1.31, OpenCV 4.14, same photo, the two runtimes interleaved):
@@ -206,8 +208,8 @@ def build(config: YuNetSFaceConfig) -> ModelPack:
     if runtime in ("auto", "onnxruntime"):
         from frvs.models import yunet_sface_ort
 
-        detector = yunet_sface_ort.OrtYuNetDetector(det_path, config)
-        embedder = yunet_sface_ort.OrtSFaceEmbedder(emb_path)
+        detector = yunet_sface_ort.OrtYuNetDetector(det_path, det_sha256, config)
+        embedder = yunet_sface_ort.OrtSFaceEmbedder(emb_path, emb_sha256)
         active = [*detector.providers, *embedder.providers]
         return ModelPack(INFO, detector, embedder, runtime=yunet_sface_ort.runtime_name(active))
     return ModelPack(

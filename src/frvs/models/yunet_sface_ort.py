@@ -1,7 +1,8 @@
 """YuNet + SFace on ONNX Runtime: the same files and results as the OpenCV runtime.
 
 The shipped files need load-time repairs (``onnx_repair``) before ORT accepts them at
-any size and runs them fast; they are applied in memory after the checksum check.
+any size and runs them fast; they are applied in memory after the checksum check, and
+the repaired bytes of the shipped files are kept in the user's cache (``model_cache``).
 YuNet's post-processing is OpenCV's ``FaceDetectorYN`` (objdetect/src/face_detect.cpp)
 re-done with numpy: pad the image to multiples of 32, decode each stride's grid,
 score = sqrt(cls * obj), then ``cv2.dnn.NMSBoxes`` on integer boxes, so both runtimes
@@ -22,13 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnx
 import onnxruntime as ort
 
 from frvs.core.detections import FaceDetection
 from frvs.core.templates import Template
 from frvs.imaging.decode import BGRImage
-from frvs.models import onnx_repair
+from frvs.models import model_cache
 from frvs.models.alignment import ALIGNED_SIZE
 from frvs.models.yunet_sface import (
     SPACE,
@@ -167,18 +167,22 @@ class Sessions:
             return list(session.run(outputs, feeds))
 
 
-def load_yunet(path: Path) -> bytes:
+def repair_yunet(path: Path) -> bytes:
     """The YuNet file, repaired for ORT, as bytes."""
-    model = onnx.load(str(path))
+    from frvs.models import onnx_repair  # imports onnx: 0.6 s, only when not cached
+
+    model = onnx_repair.load(path)
     onnx_repair.per_tensor_dequantize(model)
     name = model.graph.input[0].name
     onnx_repair.free_dimensions(model, {name: {2: "height", 3: "width"}})
     return onnx_repair.serialized(model)
 
 
-def load_sface(path: Path) -> bytes:
+def repair_sface(path: Path) -> bytes:
     """The SFace file, repaired for ORT, as bytes."""
-    model = onnx.load(str(path))
+    from frvs.models import onnx_repair  # imports onnx: 0.6 s, only when not cached
+
+    model = onnx_repair.load(path)
     onnx_repair.drop_unused_graph_inputs(model)
     onnx_repair.initializers_not_inputs(model)
     onnx_repair.prelu_as_relu_and_min(model)
@@ -192,8 +196,9 @@ class OrtYuNetDetector:
 
     grid = 32  # YuNet's strides are 8, 16 and 32
 
-    def __init__(self, model_path: Path, config: YuNetSFaceConfig) -> None:
-        self._session = Sessions(load_yunet(model_path), model_path.name)
+    def __init__(self, model_path: Path, sha256: str, config: YuNetSFaceConfig) -> None:
+        self._session = Sessions(model_cache.repaired(model_path, sha256, repair_yunet),
+                                 model_path.name)
         self._input = self._session.input_name
         self._outputs = [
             f"{head}_{stride}" for head in ("cls", "obj", "bbox", "kps") for stride in STRIDES
@@ -267,8 +272,9 @@ class OrtYuNetDetector:
 class OrtSFaceEmbedder(SFaceEmbedderBase):
     """SFace through ONNX Runtime, batched; same input as ``OpenCVSFaceEmbedder``."""
 
-    def __init__(self, model_path: Path) -> None:
-        self._session = Sessions(load_sface(model_path), model_path.name)
+    def __init__(self, model_path: Path, sha256: str) -> None:
+        self._session = Sessions(model_cache.repaired(model_path, sha256, repair_sface),
+                                 model_path.name)
         self._input = self._session.input_name
         self._output = self._session.output_name
 

@@ -123,13 +123,13 @@ def test_free_dimensions_makes_declared_axes_symbolic() -> None:
 
 def test_repaired_files_run_at_any_size_and_batch() -> None:
     yunet = ort.InferenceSession(
-        yunet_sface_ort.load_yunet(DETECTOR_FILE.verified()), providers=["CPUExecutionProvider"]
+        yunet_sface_ort.repair_yunet(DETECTOR_FILE.verified()), providers=["CPUExecutionProvider"]
     )
     heads = yunet.run(["cls_8", "kps_32"], {"input": np.zeros((1, 3, 96, 160), np.float32)})
     assert heads[0].shape == (1, 12 * 20, 1)
     assert heads[1].shape == (1, 3 * 5, 10)
     sface = ort.InferenceSession(
-        yunet_sface_ort.load_sface(EMBEDDER_FILE.verified()), providers=["CPUExecutionProvider"]
+        yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified()), providers=["CPUExecutionProvider"]
     )
     (out,) = sface.run(None, {"data": np.zeros((3, 3, 112, 112), np.float32)})
     assert out.shape == (3, 128)
@@ -252,7 +252,7 @@ def test_detector_is_thread_safe(data_dir: Path, ort_pack: ModelPack) -> None:
 
 
 def test_a_lone_run_takes_every_core_and_an_overlapping_run_one(data_dir: Path) -> None:
-    model = yunet_sface_ort.load_sface(EMBEDDER_FILE.verified())
+    model = yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified())
     sessions = yunet_sface_ort.Sessions(model, "sface")
     crop = cv2.resize(_read(data_dir / "pairs/images/img38.jpg"), (112, 112))
     blob = {sessions.input_name: np.ascontiguousarray(
@@ -320,7 +320,7 @@ def test_cuda_failure_falls_back_to_cpu(
     )
     monkeypatch.setattr(yunet_sface_ort.ort, "InferenceSession", session)
     with caplog.at_level(logging.WARNING, logger=yunet_sface_ort.__name__):
-        embedder = yunet_sface_ort.OrtSFaceEmbedder(EMBEDDER_FILE.verified())
+        embedder = yunet_sface_ort.OrtSFaceEmbedder(EMBEDDER_FILE.verified(), EMBEDDER_FILE.sha256)
     assert requested[:2] == [
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
         ["CPUExecutionProvider"],
@@ -343,7 +343,7 @@ def test_cuda_is_not_requested_when_unavailable(monkeypatch: pytest.MonkeyPatch)
         yunet_sface_ort.ort, "get_available_providers", lambda: ["CPUExecutionProvider"]
     )
     monkeypatch.setattr(yunet_sface_ort.ort, "InferenceSession", session)
-    yunet_sface_ort.OrtSFaceEmbedder(EMBEDDER_FILE.verified())
+    yunet_sface_ort.OrtSFaceEmbedder(EMBEDDER_FILE.verified(), EMBEDDER_FILE.sha256)
     assert requested and all(p == ["CPUExecutionProvider"] for p in requested)
 
 

@@ -13,9 +13,9 @@ quantisation stores a template as 4-bit codes of ``subquantizer_dims`` dimension
 templates take about 4 ms on one core, and the codes are split into ``shards`` scanned
 on parallel threads. The scan's scores are coarse (a few hundredths off), so it only
 nominates the best ``candidates``; those are re-scored exactly from the float32 vectors
-kept beside the codes, each shard's on its own thread. Returned scores are exact, so a threshold means here what it
-means for exact search, and whether the best match is returned depends only on whether
-the scan ranked it among the candidates.
+kept beside the codes, each shard's on its own thread. Returned scores are exact, so a
+threshold means here what it means for exact search, and whether the best match is
+returned depends only on whether the scan ranked it among the candidates.
 
 Shorter scan codes (``subquantizer_dims`` 8: 8 bytes a template, half the bytes and
 half the scan time) score too coarsely for 1,000 candidates to hold the mate at 10M;

@@ -1,0 +1,137 @@
+"""Repaired models read from the user's cache: only bytes whose digest is pinned, and a
+process that finds them there never imports onnx."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from frvs.models import model_cache, yunet_sface_ort
+from frvs.models.pack import ModelFile
+from frvs.models.yunet_sface import DETECTOR_FILE, EMBEDDER_FILE
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+SHIPPED = [(DETECTOR_FILE, yunet_sface_ort.repair_yunet),
+           (EMBEDDER_FILE, yunet_sface_ort.repair_sface)]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "frvs" / "models"
+
+
+@pytest.mark.parametrize(("file", "repair"), SHIPPED, ids=["yunet", "sface"])
+def test_the_pins_are_what_the_repairs_give_here(file: ModelFile,
+                                                 repair: Callable[[Path], bytes]) -> None:
+    """Otherwise the cache is never used (after an onnx upgrade: pin the new digests)."""
+    assert _digest(repair(file.verified())) == model_cache.PINNED[file.sha256]
+
+
+def test_a_repair_is_kept_and_then_read_instead(cache: Path) -> None:
+    path = EMBEDDER_FILE.verified()
+    calls: list[Path] = []
+
+    def counted(p: Path) -> bytes:
+        calls.append(p)
+        return yunet_sface_ort.repair_sface(p)
+
+    first = model_cache.repaired(path, EMBEDDER_FILE.sha256, counted)
+    second = model_cache.repaired(path, EMBEDDER_FILE.sha256, counted)
+    assert first == second
+    assert len(calls) == 1
+    assert [p.name for p in cache.iterdir()] == [f"{model_cache.PINNED[EMBEDDER_FILE.sha256]}.onnx"]
+
+
+def test_a_cached_file_without_the_pinned_digest_is_never_loaded(cache: Path) -> None:
+    """Another model (here the detector, a valid ONNX file) put in the embedder's place,
+    or a truncated copy: repaired again from the verified source, and the cache healed."""
+    want = model_cache.PINNED[EMBEDDER_FILE.sha256]
+    target = cache / f"{want}.onnx"
+    cache.mkdir(parents=True)
+    good = yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified())
+    for planted in (yunet_sface_ort.repair_yunet(DETECTOR_FILE.verified()), good[:-1]):
+        target.write_bytes(planted)
+        got = model_cache.repaired(EMBEDDER_FILE.verified(), EMBEDDER_FILE.sha256,
+                                   yunet_sface_ort.repair_sface)
+        assert _digest(got) == want
+        assert _digest(target.read_bytes()) == want
+
+
+def test_a_source_without_a_pin_is_repaired_at_every_load(cache: Path) -> None:
+    calls: list[Path] = []
+
+    def repair(p: Path) -> bytes:
+        calls.append(p)
+        return b"repaired"
+
+    for _ in range(2):
+        assert model_cache.repaired(Path("custom.onnx"), "0" * 64, repair) == b"repaired"
+    assert len(calls) == 2
+    assert not cache.exists()
+
+
+def test_repairs_that_differ_from_the_pin_are_not_cached(cache: Path) -> None:
+    """Another onnx version serialising otherwise: used, never written as the pin."""
+    got = model_cache.repaired(Path("x.onnx"), "a" * 64, lambda _: b"other bytes",
+                               pinned={"a" * 64: "b" * 64})
+    assert got == b"other bytes"
+    assert not cache.exists()
+
+
+def test_an_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    caplog.set_level(logging.INFO, logger="frvs.models.model_cache")
+    got = model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                               yunet_sface_ort.repair_yunet)
+    assert _digest(got) == model_cache.PINNED[DETECTOR_FILE.sha256]
+    assert "repaired at every load" in caplog.text
+
+
+_LOAD_AND_DETECT = """
+import json, sys
+from pathlib import Path
+from frvs.imaging.decode import read_image
+from frvs.models.yunet_sface import YuNetSFaceConfig, build
+pack = build(YuNetSFaceConfig())
+image = read_image(Path(sys.argv[1]))
+faces = pack.detector.detect(image)
+template = pack.embedder.embed(image, faces[:1])[0]
+print(json.dumps({"onnx": "onnx" in sys.modules, "boxes": [f.box.x for f in faces],
+                  "template": [round(float(v), 6) for v in template.vector[:8]]}))
+"""
+
+
+def test_a_process_finding_the_cache_never_imports_onnx(tmp_path: Path) -> None:
+    """Two real processes: the first repairs and keeps; the second reads the cache, runs
+    the same detections and templates, and has not imported onnx (0.6 s saved)."""
+    photo = DATA / "pairs" / "images" / "img38.jpg"
+    env = os.environ | {"XDG_CACHE_HOME": str(tmp_path)}
+
+    def run() -> dict[str, object]:
+        out = subprocess.run([sys.executable, "-c", _LOAD_AND_DETECT, str(photo)], env=env,
+                             capture_output=True, text=True, check=True, timeout=120)
+        result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+
+    cold, warm = run(), run()
+    assert cold["onnx"] is True
+    assert warm["onnx"] is False
+    assert warm["boxes"] == cold["boxes"] and cold["boxes"]
+    assert warm["template"] == cold["template"]
