@@ -56,7 +56,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -323,8 +323,9 @@ class _Codes:
         """``then`` of each shard's (n, about ``depth`` / shards) labels the scan scores
         best for each query (with finer codes: the best by those of the scan's best
         ``scan_depth``; -1 pads), one result per shard in shard order. ``then`` runs on
-        the shard's own thread: re-scoring there puts both cores on the candidates'
-        random reads as on the scan."""
+        the shard's own thread (re-scoring there puts both cores on the candidates'
+        random reads as on the scan) while the caller holds the index's lock, so it must
+        not take that lock."""
         per_part = max(1, math.ceil(depth / len(self.parts)))
         params = None
         if self.rescored:
@@ -342,7 +343,11 @@ class _Codes:
 
         if len(self.parts) == 1:
             return [scan(0)]
-        return list(_SCAN_POOL.map(scan, range(len(self.parts))))
+        # Every shard finishes before any error is raised: the caller holds the index's
+        # lock, which must not be let go while another shard still reads the index.
+        futures = [_SCAN_POOL.submit(scan, s) for s in range(len(self.parts))]
+        wait(futures)
+        return [f.result() for f in futures]
 
     def _bytes_of(self, index: Any) -> int:
         index = self._faiss.downcast_index(index)
@@ -535,13 +540,19 @@ class FaissPQIndex(TombstoneIndex):
         alive = self._labels.alive
 
         def rescore(nominated: IdArray) -> list[tuple[IdArray, Matrix]]:
-            """Each query's live candidates of one shard and their exact scores."""
+            """Each query's live candidates of one shard and their exact scores, only the
+            best ``take`` of them (kept in the scan's order, so that ties among equal
+            scores fall as they would over all the candidates)."""
             out = []
             for row in range(len(q)):
                 cand = nominated[row]
                 cand = cand[cand >= 0]
                 cand = cand[alive[cand]]
-                out.append((cand, self._rows.gather(cand) @ q[row]))
+                sims = self._rows.gather(cand) @ q[row]
+                if len(cand) > take:
+                    keep = np.sort(np.argsort(-sims, kind="stable")[:take])
+                    cand, sims = cand[keep], sims[keep]
+                out.append((cand, sims))
             return out
 
         shards = self._codes.nominate(q, depth, rescore,
