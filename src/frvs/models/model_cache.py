@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -55,11 +56,7 @@ def repaired(path: Path, source_sha256: str, repair: Callable[[Path], bytes],
     if want is None:
         return repair(path)
     cached = cache_dir() / f"{want}.onnx"
-    try:
-        with cached.open("rb") as f:
-            data = f.read(_MAX_BYTES + 1)  # whatever was planted there, read boundedly
-    except OSError:
-        data = b""
+    data = _read_regular(cached)
     if data and hashlib.sha256(data).hexdigest() == want:
         return data
     data = repair(path)
@@ -69,6 +66,24 @@ def repaired(path: Path, source_sha256: str, repair: Callable[[Path], bytes],
         return data
     _store(cached, data)
     return data
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``_MAX_BYTES``, else
+    nothing: whatever else was planted there (a FIFO would block a plain ``open``, a
+    device would never end) is passed over."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_BYTES:
+            return b""
+        try:
+            return f.read(_MAX_BYTES + 1)
+        except OSError:
+            return b""
 
 
 def _store(target: Path, data: bytes) -> None:

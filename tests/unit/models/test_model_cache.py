@@ -71,6 +71,17 @@ def test_a_cached_file_without_the_pinned_digest_is_never_loaded(cache: Path) ->
         assert _digest(target.read_bytes()) == want
 
 
+def test_a_fifo_planted_in_the_cache_neither_blocks_nor_loads(cache: Path) -> None:
+    """A plain open() of a FIFO waits for a writer: every start would hang."""
+    want = model_cache.PINNED[DETECTOR_FILE.sha256]
+    cache.mkdir(parents=True)
+    os.mkfifo(cache / f"{want}.onnx")
+    got = model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                               yunet_sface_ort.repair_yunet)
+    assert _digest(got) == want
+    assert (cache / f"{want}.onnx").is_file()  # replaced by the real repair
+
+
 def test_a_source_without_a_pin_is_repaired_at_every_load(cache: Path) -> None:
     calls: list[Path] = []
 
