@@ -25,6 +25,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from frvs.core.errors import ModelChecksumError
+
 logger = logging.getLogger(__name__)
 
 # Source file's SHA-256 -> SHA-256 of its repaired bytes (yunet_sface_ort.repair_yunet
@@ -42,24 +44,40 @@ PINNED: Mapping[str, str] = {
 _MAX_BYTES = 256 << 20
 
 
-def cache_dir() -> Path:
-    """Where repaired models are kept: the XDG cache folder's ``frvs/models``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_dir() -> Path | None:
+    """Where repaired models are kept: the XDG cache folder's ``frvs/models``; None when
+    there is no such folder (a relative ``XDG_CACHE_HOME`` is ignored, as the XDG
+    specification asks, and a user with no home has no cache)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):
+            return None
     return Path(base) / "frvs" / "models"
 
 
-def repaired(path: Path, source_sha256: str, repair: Callable[[Path], bytes],
+def repaired(path: Path, source_sha256: str, repair: Callable[[bytes], bytes],
              pinned: Mapping[str, str] = PINNED) -> bytes:
-    """``repair(path)``, read from the cache when the cache holds exactly the pinned
-    bytes for ``source_sha256`` (the digest ``path`` was verified to have)."""
+    """``repair`` of the file at ``path``, read from the cache when the cache holds
+    exactly the pinned bytes for ``source_sha256`` (the digest ``path`` was verified to
+    have). Otherwise the file is read once and checked again before it is repaired:
+    what is repaired is what was checked, even if the file changed since."""
     want = pinned.get(source_sha256)
-    if want is None:
-        return repair(path)
-    cached = cache_dir() / f"{want}.onnx"
-    data = _read_regular(cached)
-    if data and hashlib.sha256(data).hexdigest() == want:
+    folder = cache_dir() if want is not None else None
+    cached = folder / f"{want}.onnx" if folder is not None else None
+    if cached is not None:
+        data = _read_regular(cached)
+        if data and hashlib.sha256(data).hexdigest() == want:
+            return data
+    source = path.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()
+    if digest != source_sha256:
+        raise ModelChecksumError(f"{path}: SHA-256 is {digest}, expected {source_sha256} "
+                                 "(the file changed after its check); refusing to load it")
+    data = repair(source)
+    if cached is None:
         return data
-    data = repair(path)
     if hashlib.sha256(data).hexdigest() != want:
         logger.info("%s: repaired bytes differ from the pinned ones (another onnx "
                     "version?); not cached, repaired at every load", path.name)
@@ -71,24 +89,31 @@ def repaired(path: Path, source_sha256: str, repair: Callable[[Path], bytes],
 def _read_regular(path: Path) -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``_MAX_BYTES``, else
     nothing: whatever else was planted there (a FIFO would block a plain ``open``, a
-    device would never end) is passed over."""
+    device would never end, a folder cannot be read) is passed over."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return b""
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_BYTES:
             return b""
-        try:
-            return f.read(_MAX_BYTES + 1)
-        except OSError:
-            return b""
+        chunks = []
+        left = _MAX_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _store(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` whole or not at all (a temporary file renamed over
-    it: processes starting together never read half a file)."""
+    it: processes starting together never read half a file, and an interrupted write
+    leaves nothing behind)."""
     part: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +122,10 @@ def _store(target: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(part, target)
+        part = None
     except OSError as e:
         logger.info("cannot keep the repaired model in %s (%s); it is repaired at every "
                     "load", target.parent, e)
+    finally:
         if part is not None:
             part.unlink(missing_ok=True)

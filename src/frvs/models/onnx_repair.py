@@ -29,7 +29,6 @@ sign of a zero):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -187,9 +186,9 @@ def free_dimensions(model: onnx.ModelProto, symbols: Mapping[str, Mapping[int, s
             dim.dim_param = f"{out.name}_d{axis}"
 
 
-def load(path: Path) -> onnx.ModelProto:
-    """The ONNX file at ``path`` (its digest already checked)."""
-    return onnx.load(str(path))
+def parsed(data: bytes) -> onnx.ModelProto:
+    """The ONNX model in ``data`` (a file's bytes, their digest already checked)."""
+    return onnx.load_model_from_string(data)
 
 
 def serialized(model: onnx.ModelProto) -> bytes:

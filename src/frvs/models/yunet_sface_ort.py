@@ -167,22 +167,22 @@ class Sessions:
             return list(session.run(outputs, feeds))
 
 
-def repair_yunet(path: Path) -> bytes:
-    """The YuNet file, repaired for ORT, as bytes."""
+def repair_yunet(data: bytes) -> bytes:
+    """The YuNet file's bytes, repaired for ORT."""
     from frvs.models import onnx_repair  # imports onnx: 0.6 s, only when not cached
 
-    model = onnx_repair.load(path)
+    model = onnx_repair.parsed(data)
     onnx_repair.per_tensor_dequantize(model)
     name = model.graph.input[0].name
     onnx_repair.free_dimensions(model, {name: {2: "height", 3: "width"}})
     return onnx_repair.serialized(model)
 
 
-def repair_sface(path: Path) -> bytes:
-    """The SFace file, repaired for ORT, as bytes."""
+def repair_sface(data: bytes) -> bytes:
+    """The SFace file's bytes, repaired for ORT."""
     from frvs.models import onnx_repair  # imports onnx: 0.6 s, only when not cached
 
-    model = onnx_repair.load(path)
+    model = onnx_repair.parsed(data)
     onnx_repair.drop_unused_graph_inputs(model)
     onnx_repair.initializers_not_inputs(model)
     onnx_repair.prelu_as_relu_and_min(model)

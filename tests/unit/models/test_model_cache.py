@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from frvs.core.errors import ModelChecksumError
 from frvs.models import model_cache, yunet_sface_ort
 from frvs.models.pack import ModelFile
 from frvs.models.yunet_sface import DETECTOR_FILE, EMBEDDER_FILE
@@ -22,6 +23,10 @@ DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 SHIPPED = [(DETECTOR_FILE, yunet_sface_ort.repair_yunet),
            (EMBEDDER_FILE, yunet_sface_ort.repair_sface)]
+
+
+def _source(file: ModelFile) -> bytes:
+    return file.verified().read_bytes()
 
 
 def _digest(data: bytes) -> str:
@@ -36,18 +41,18 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize(("file", "repair"), SHIPPED, ids=["yunet", "sface"])
 def test_the_pins_are_what_the_repairs_give_here(file: ModelFile,
-                                                 repair: Callable[[Path], bytes]) -> None:
+                                                 repair: Callable[[bytes], bytes]) -> None:
     """Otherwise the cache is never used (after an onnx upgrade: pin the new digests)."""
-    assert _digest(repair(file.verified())) == model_cache.PINNED[file.sha256]
+    assert _digest(repair(_source(file))) == model_cache.PINNED[file.sha256]
 
 
 def test_a_repair_is_kept_and_then_read_instead(cache: Path) -> None:
     path = EMBEDDER_FILE.verified()
-    calls: list[Path] = []
+    calls: list[bytes] = []
 
-    def counted(p: Path) -> bytes:
-        calls.append(p)
-        return yunet_sface_ort.repair_sface(p)
+    def counted(data: bytes) -> bytes:
+        calls.append(data)
+        return yunet_sface_ort.repair_sface(data)
 
     first = model_cache.repaired(path, EMBEDDER_FILE.sha256, counted)
     second = model_cache.repaired(path, EMBEDDER_FILE.sha256, counted)
@@ -62,8 +67,8 @@ def test_a_cached_file_without_the_pinned_digest_is_never_loaded(cache: Path) ->
     want = model_cache.PINNED[EMBEDDER_FILE.sha256]
     target = cache / f"{want}.onnx"
     cache.mkdir(parents=True)
-    good = yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified())
-    for planted in (yunet_sface_ort.repair_yunet(DETECTOR_FILE.verified()), good[:-1]):
+    good = yunet_sface_ort.repair_sface(_source(EMBEDDER_FILE))
+    for planted in (yunet_sface_ort.repair_yunet(_source(DETECTOR_FILE)), good[:-1]):
         target.write_bytes(planted)
         got = model_cache.repaired(EMBEDDER_FILE.verified(), EMBEDDER_FILE.sha256,
                                    yunet_sface_ort.repair_sface)
@@ -83,24 +88,34 @@ def test_a_fifo_planted_in_the_cache_neither_blocks_nor_loads(cache: Path) -> No
 
 
 def test_a_source_without_a_pin_is_repaired_at_every_load(cache: Path) -> None:
-    calls: list[Path] = []
+    calls: list[bytes] = []
 
-    def repair(p: Path) -> bytes:
-        calls.append(p)
+    def repair(data: bytes) -> bytes:
+        calls.append(data)
         return b"repaired"
 
+    path = DETECTOR_FILE.verified()
     for _ in range(2):
-        assert model_cache.repaired(Path("custom.onnx"), "0" * 64, repair) == b"repaired"
-    assert len(calls) == 2
+        assert model_cache.repaired(path, DETECTOR_FILE.sha256, repair, pinned={}) == b"repaired"
+    assert calls == [path.read_bytes()] * 2
     assert not cache.exists()
 
 
 def test_repairs_that_differ_from_the_pin_are_not_cached(cache: Path) -> None:
     """Another onnx version serialising otherwise: used, never written as the pin."""
-    got = model_cache.repaired(Path("x.onnx"), "a" * 64, lambda _: b"other bytes",
-                               pinned={"a" * 64: "b" * 64})
+    got = model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                               lambda _: b"other bytes", pinned={DETECTOR_FILE.sha256: "b" * 64})
     assert got == b"other bytes"
     assert not cache.exists()
+
+
+def test_a_source_changed_after_its_check_is_refused(tmp_path: Path, cache: Path) -> None:
+    """What is repaired is what was checked: a swap between the check and the read is
+    caught by hashing the very bytes repaired."""
+    swapped = tmp_path / "model.onnx"
+    swapped.write_bytes(b"not the checked model")
+    with pytest.raises(ModelChecksumError, match="changed after its check"):
+        model_cache.repaired(swapped, DETECTOR_FILE.sha256, yunet_sface_ort.repair_yunet)
 
 
 def test_an_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -113,6 +128,58 @@ def test_an_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.Mon
                                yunet_sface_ort.repair_yunet)
     assert _digest(got) == model_cache.PINNED[DETECTOR_FILE.sha256]
     assert "repaired at every load" in caplog.text
+
+
+@pytest.mark.parametrize("where", ["relative/cache", ""])
+def test_a_relative_or_empty_xdg_cache_home_means_the_home_cache(
+        where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", where)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert model_cache.cache_dir() == tmp_path / ".cache" / "frvs" / "models"
+
+
+def test_no_home_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user with no home (HOME unset, no passwd entry) loads, repairing every time."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    assert model_cache.cache_dir() is None
+    got = model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                               yunet_sface_ort.repair_yunet)
+    assert _digest(got) == model_cache.PINNED[DETECTOR_FILE.sha256]
+
+
+@pytest.mark.parametrize("planted", ["folder", "symlink to /", "dangling symlink"])
+def test_other_things_planted_in_the_cache_neither_stop_nor_load(
+        planted: str, cache: Path) -> None:
+    want = model_cache.PINNED[DETECTOR_FILE.sha256]
+    target = cache / f"{want}.onnx"
+    cache.mkdir(parents=True)
+    if planted == "folder":
+        target.mkdir()
+    elif planted == "symlink to /":
+        target.symlink_to("/")
+    else:
+        target.symlink_to(cache / "nowhere")
+    got = model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                               yunet_sface_ort.repair_yunet)
+    assert _digest(got) == want
+    assert not [p.name for p in cache.iterdir() if p.name.startswith(".part-")]
+
+
+def test_an_interrupted_write_leaves_no_part_file(cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(src: object, dst: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model_cache.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model_cache.repaired(DETECTOR_FILE.verified(), DETECTOR_FILE.sha256,
+                             yunet_sface_ort.repair_yunet)
+    assert list(cache.iterdir()) == []
 
 
 _LOAD_AND_DETECT = """

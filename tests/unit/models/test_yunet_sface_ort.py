@@ -123,13 +123,15 @@ def test_free_dimensions_makes_declared_axes_symbolic() -> None:
 
 def test_repaired_files_run_at_any_size_and_batch() -> None:
     yunet = ort.InferenceSession(
-        yunet_sface_ort.repair_yunet(DETECTOR_FILE.verified()), providers=["CPUExecutionProvider"]
+        yunet_sface_ort.repair_yunet(DETECTOR_FILE.verified().read_bytes()),
+        providers=["CPUExecutionProvider"],
     )
     heads = yunet.run(["cls_8", "kps_32"], {"input": np.zeros((1, 3, 96, 160), np.float32)})
     assert heads[0].shape == (1, 12 * 20, 1)
     assert heads[1].shape == (1, 3 * 5, 10)
     sface = ort.InferenceSession(
-        yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified()), providers=["CPUExecutionProvider"]
+        yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified().read_bytes()),
+        providers=["CPUExecutionProvider"],
     )
     (out,) = sface.run(None, {"data": np.zeros((3, 3, 112, 112), np.float32)})
     assert out.shape == (3, 128)
@@ -252,7 +254,7 @@ def test_detector_is_thread_safe(data_dir: Path, ort_pack: ModelPack) -> None:
 
 
 def test_a_lone_run_takes_every_core_and_an_overlapping_run_one(data_dir: Path) -> None:
-    model = yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified())
+    model = yunet_sface_ort.repair_sface(EMBEDDER_FILE.verified().read_bytes())
     sessions = yunet_sface_ort.Sessions(model, "sface")
     crop = cv2.resize(_read(data_dir / "pairs/images/img38.jpg"), (112, 112))
     blob = {sessions.input_name: np.ascontiguousarray(
