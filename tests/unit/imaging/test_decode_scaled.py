@@ -149,6 +149,28 @@ def test_every_shared_photo_decodes_to_pillows_pixels(data_dir: Path, min_side: 
     assert reduced >= 10
 
 
+def test_every_shared_photo_decodes_at_full_size_to_pillows_pixels(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full-size decodes (enrolment, ``full()``, image folders) take OpenCV's path too,
+    for plain colour JPEGs: Pillow's exact pixels, turned by its EXIF."""
+    through_opencv: list[int] = []
+    imdecode = cv2.imdecode
+
+    def counted(buf: np.ndarray, flags: int) -> np.ndarray | None:
+        through_opencv.append(flags)
+        return imdecode(buf, flags)
+
+    monkeypatch.setattr(cv2, "imdecode", counted)
+    photos = sorted(data_dir.rglob("*.jp*g"))
+    for path in photos:
+        data = path.read_bytes()
+        np.testing.assert_array_equal(decode_image(data, name=path.name),
+                                      pillow_draft_bgr(data, 1), err_msg=path.name)
+    # (A few shared ".jpg" files are WebP, decoded by OpenCV as every WebP is.)
+    full_size_jpeg = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    assert through_opencv.count(full_size_jpeg) >= len(photos) // 2
+
+
 def test_a_jpeg_with_bytes_after_its_eoi_still_decodes() -> None:
     """Trailing bytes (a camera's trailer) leave the file to Pillow: same pixels."""
     data = encode(gradient(1600, 1200), "JPEG")
@@ -222,6 +244,8 @@ def test_encoder_variants_decode_to_pillows_pixels(options: dict[str, object]) -
     scaled = decode_scaled(data, 300)
     assert scaled.factor == 4
     np.testing.assert_array_equal(scaled.pixels, pillow_draft_bgr(data, 4))
+    np.testing.assert_array_equal(decode_image(data), pillow_draft_bgr(data, 1))
+    np.testing.assert_array_equal(scaled.full(), pillow_draft_bgr(data, 1))
 
 
 @pytest.mark.parametrize("offset", [53501, 47778, 28669, 16932, 3449])
@@ -240,3 +264,9 @@ def test_fill_bytes_and_a_zero_inside_a_scan_decode_as_pillow_decodes_them(offse
     else:
         with pytest.raises(CorruptImageError):
             decode_scaled(data, 240)
+    full = pillow_outcome(data, 1)
+    if isinstance(full, np.ndarray):
+        np.testing.assert_array_equal(decode_image(data), full)
+    else:
+        with pytest.raises(CorruptImageError):
+            decode_image(data)
