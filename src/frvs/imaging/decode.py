@@ -108,16 +108,8 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, name: str = "im
     ``ImageTooLargeError`` or ``ImageAspectRatioError`` with a message naming ``name``.
     """
     limits = limits or ImageLimits()
-    with _opened(data, limits, name) as (image, header), _pillow_failures(name):
-        bgr: BGRImage | None = None
-        if header.format == "WEBP":
-            bgr = _webp_to_bgr(data, name)
-        elif image.mode == "RGB":
-            bgr = _libjpeg_bgr(data, header, 1)
-        if bgr is None:
-            image.load()
-            bgr = _pillow_to_bgr(image)
-        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+    with _opened(data, limits, name) as (image, header):
+        bgr, orientation, _ = _decode_opened(data, image, header, 1, name)
     # Pillow's copy is closed by now: turning costs one array, never two.
     return _upright(bgr, orientation)
 
@@ -164,21 +156,34 @@ def decode_scaled(data: bytes, min_side: int, limits: ImageLimits | None = None,
     header before any pixel is decoded."""
     limits = limits or ImageLimits()
     with _opened(data, limits, name) as (image, header):
-        factor = dct_factor(header, min_side)
-        if factor == 1:
-            return ScaledImage(decode_image(data, limits, name), 1, data, name, limits)
-        with _pillow_failures(name):
-            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-            bgr = _libjpeg_bgr(data, header, factor) if image.mode == "RGB" else None
-            if bgr is None:
+        bgr, orientation, factor = _decode_opened(data, image, header,
+                                                  dct_factor(header, min_side), name)
+    return ScaledImage(_upright(bgr, orientation), factor, data, name, limits)
+
+
+def _decode_opened(data: bytes, image: Image.Image, header: ImageHeader, factor: int,
+                   name: str) -> tuple[BGRImage, object, int]:
+    """The pixels of the opened ``image`` at ``1/factor`` (a JPEG's DCT scale; 1 for every
+    other format), as stored, with the EXIF orientation to apply and the factor used.
+
+    WebP through libwebp; a plain colour JPEG through OpenCV (``_libjpeg_bgr``); anything
+    else through Pillow, which picks a JPEG's reduced scale itself from the size asked.
+    """
+    with _pillow_failures(name):
+        orientation = image.getexif().get(_ORIENTATION_TAG, 1)
+        if header.format == "WEBP":
+            return _webp_to_bgr(data, name), orientation, 1
+        bgr = _libjpeg_bgr(data, header, factor) if image.mode == "RGB" else None
+        if bgr is None:
+            if factor > 1:
                 chosen = image.draft("RGB", (max(1, header.width // factor),
                                              max(1, header.height // factor)))
                 # Pillow picks the scale itself from the requested size (none for a JPEG
                 # it cannot scale): read back which.
                 factor = 1 if chosen is None else max(1, round(header.width / chosen[1][2]))
-                image.load()
-                bgr = _pillow_to_bgr(image)
-    return ScaledImage(_upright(bgr, orientation), factor, data, name, limits)
+            image.load()
+            bgr = _pillow_to_bgr(image)
+    return bgr, orientation, factor
 
 
 _SCALES = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
